@@ -1,0 +1,58 @@
+// lowmem: profile, patch and compare the memory of a fine-tuning step from the command line.
+
+#include <c10/util/Exception.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "app/lowmem/commands.h"
+#include "core/error.h"
+#include "core/log.h"
+
+namespace {
+
+int fail(lowmem::ExitCode code, const std::string& message) {
+  std::cerr << "lowmem: " << lowmem::firstLine(message) << "\n";
+  return static_cast<int>(code);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"lowmem: find and remove activation memory in a fine-tuning step", "lowmem"};
+  app.set_version_flag("--version", std::string("lowmem ") + LOWMEM_VERSION);
+  app.require_subcommand(1);
+  bool verbose = false;
+  bool quiet = false;
+  app.add_flag("-v,--verbose", verbose, "Log debug detail to stderr");
+  app.add_flag("-q,--quiet", quiet, "Log only warnings and errors");
+
+  lowmem::cli::Action action;
+  lowmem::cli::addInfoCommand(app, action);
+  lowmem::cli::addModelsCommand(app, action);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return fail(lowmem::ExitCode::kBadInput, std::string(e.what()) + " (run lowmem --help)");
+  }
+
+  lowmem::configureLogging(quiet ? lowmem::Verbosity::kQuiet
+                                 : (verbose ? lowmem::Verbosity::kVerbose : lowmem::Verbosity::kNormal));
+  try {
+    return action ? action() : 0;
+  } catch (const lowmem::Error& e) {
+    return fail(e.exitCode(), e.what());
+  } catch (const c10::Error& e) {
+    return fail(lowmem::ExitCode::kModelFailed, e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return fail(lowmem::ExitCode::kFailure, e.what());
+  }
+}

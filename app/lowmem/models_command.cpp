@@ -1,0 +1,57 @@
+#include <iomanip>
+#include <iostream>
+
+#include "app/lowmem/commands.h"
+#include "models/presets.h"
+
+namespace lowmem::cli {
+
+void addModelsCommand(CLI::App& app, Action& action) {
+  auto* models = app.add_subcommand("models", "The bundled demo and test models");
+  models->require_subcommand(1);
+
+  auto* list = models->add_subcommand("list", "List the model presets");
+  list->callback([&action] {
+    action = [] {
+      for (const auto& p : lowmem::models::modelPresets()) {
+        std::cout << std::left << std::setw(13) << p.name << std::setw(7) << p.family << p.description << "\n";
+      }
+      return 0;
+    };
+  });
+
+  struct BuildArgs {
+    std::string name;
+    std::string output;
+    std::string dtype = "float32";
+    int loraRank = -1;
+    uint64_t seed = 0;
+    int64_t batch = 2;
+  };
+  auto args = std::make_shared<BuildArgs>();
+  auto* build = models->add_subcommand("build", "Build a preset and save it as a TorchScript .pt file");
+  build->add_option("name", args->name, "Preset name (see `lowmem models list`)")->required();
+  build->add_option("-o,--output", args->output, "Output .pt file")->required();
+  build->add_option("--dtype", args->dtype, "Parameter dtype: float32, bfloat16, float16, float64")
+      ->capture_default_str();
+  build->add_option("--lora-rank", args->loraRank, "LoRA rank (0: no adapters, all parameters train)")
+      ->check(CLI::Range(0, 4096));
+  build->add_option("--seed", args->seed, "Seed of the random weights")->capture_default_str();
+  build->add_option("--batch", args->batch, "Batch size written into the model's example input spec")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  build->callback([args, &action] {
+    action = [args] {
+      const auto& preset = lowmem::models::findPreset(args->name);
+      lowmem::models::BuildOptions options;
+      options.dtype = lowmem::models::parseFloatDtype(args->dtype, "--dtype");
+      if (args->loraRank >= 0) options.loraRank = args->loraRank;
+      options.seed = args->seed;
+      options.batch = args->batch;
+      lowmem::models::buildAndSave(preset, options, args->output);
+      return 0;
+    };
+  });
+}
+
+}  // namespace lowmem::cli

@@ -1,0 +1,51 @@
+#include "core/atomic_file.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+#include "core/error.h"
+
+namespace lowmem {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string temporarySibling(const fs::path& target) {
+  std::random_device rd;
+  char suffix[16];
+  std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(rd()));
+  return (target.parent_path() / ("." + target.filename().string() + ".tmp-" + suffix)).string();
+}
+
+}  // namespace
+
+void writeFileAtomically(const std::string& path, const std::function<void(const std::string&)>& write,
+                         const std::function<void(const std::string&)>& verify) {
+  if (path.empty()) throw InputError("output", "empty output path");
+  const fs::path target = fs::absolute(path);
+  const fs::path dir = target.parent_path();
+  std::error_code ec;
+  if (fs::is_directory(target, ec)) throw InputError(path, "is a directory, expected a file path");
+  if (!fs::is_directory(dir, ec)) throw InputError(path, "cannot write: directory " + dir.string() + " does not exist");
+  if (::access(dir.c_str(), W_OK) != 0) {
+    throw InputError(path, "cannot write: directory " + dir.string() + " is not writable (" + std::strerror(errno) + ")");
+  }
+  const std::string tmp = temporarySibling(target);
+  try {
+    write(tmp);
+    if (!fs::exists(tmp, ec)) throw InputError(path, "writer produced no file");
+    if (verify) verify(tmp);
+    fs::rename(tmp, target, ec);
+    if (ec) throw InputError(path, "cannot rename the written file into place: " + ec.message());
+  } catch (...) {
+    fs::remove(tmp, ec);
+    throw;
+  }
+}
+
+}  // namespace lowmem

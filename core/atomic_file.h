@@ -1,0 +1,15 @@
+#pragma once
+// Writes a file so that the destination is either the old content or the complete, verified new content:
+// write to a temporary file in the same directory, verify it, rename over the destination.
+
+#include <functional>
+#include <string>
+
+namespace lowmem {
+
+// `write` receives the temporary path and must fill it; `verify` (optional) receives it back and throws to refuse.
+// Throws InputError naming `path` when the directory is missing or unwritable; the temporary file never remains.
+void writeFileAtomically(const std::string& path, const std::function<void(const std::string& tmpPath)>& write,
+                         const std::function<void(const std::string& tmpPath)>& verify = {});
+
+}  // namespace lowmem

@@ -1,0 +1,35 @@
+#pragma once
+// Errors a user can act on. Every front end prints what() as one line and exits with exitCode().
+
+#include <stdexcept>
+#include <string>
+
+namespace lowmem {
+
+enum class ExitCode : int {
+  kOk = 0,
+  kFailure = 1,       // a check the user asked for did not pass (e.g. a verification)
+  kBadInput = 2,      // a file, flag or spec is wrong; nothing was run
+  kModelFailed = 3,   // the model itself failed while running
+};
+
+class Error : public std::runtime_error {
+ public:
+  Error(ExitCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  ExitCode exitCode() const { return code_; }
+
+ private:
+  ExitCode code_;
+};
+
+// "FILE: problem", exit code 2.
+class InputError : public Error {
+ public:
+  InputError(const std::string& subject, const std::string& problem)
+      : Error(ExitCode::kBadInput, subject.empty() ? problem : subject + ": " + problem) {}
+};
+
+// Makes any message a single line: the first line of a multi-line text (LibTorch appends backtraces).
+std::string firstLine(const std::string& text);
+
+}  // namespace lowmem

@@ -1,0 +1,27 @@
+#include "core/swap_site.h"
+
+namespace lowmem {
+
+const char* siteKindName(SiteKind kind) {
+  switch (kind) {
+    case SiteKind::kGelu:
+      return "gelu";
+    case SiteKind::kGeluTanh:
+      return "gelu_tanh";
+    case SiteKind::kSilu:
+      return "silu";
+    case SiteKind::kLayerNorm:
+      return "layer_norm";
+    case SiteKind::kRmsNorm:
+      return "rms_norm";
+  }
+  return "unknown";
+}
+
+const std::vector<SiteKind>& allSiteKinds() {
+  static const std::vector<SiteKind> kinds = {SiteKind::kGelu, SiteKind::kGeluTanh, SiteKind::kSilu,
+                                              SiteKind::kLayerNorm, SiteKind::kRmsNorm};
+  return kinds;
+}
+
+}  // namespace lowmem

@@ -1,0 +1,37 @@
+#include "models/family_common.h"
+
+#include "models/families.h"
+
+namespace lowmem::models::detail {
+
+LoraConfig effectiveLora(LoraConfig lora, const BuildOptions& options) {
+  if (options.loraRank) lora.rank = *options.loraRank;
+  return lora;
+}
+
+torch::jit::Module finish(torch::jit::Module root, const BuildOptions& options, const std::string& hint) {
+  if (options.dtype != c10::ScalarType::Float) root.to(options.dtype);
+  root.register_attribute(kInputHintAttribute, c10::StringType::get(), hint);
+  return root;
+}
+
+std::string dtypeName(c10::ScalarType dtype) {
+  switch (dtype) {
+    case c10::ScalarType::Float:
+      return "float32";
+    case c10::ScalarType::Double:
+      return "float64";
+    case c10::ScalarType::Half:
+      return "float16";
+    case c10::ScalarType::BFloat16:
+      return "bfloat16";
+    case c10::ScalarType::Long:
+      return "int64";
+    case c10::ScalarType::Int:
+      return "int32";
+    default:
+      return c10::toString(dtype);
+  }
+}
+
+}  // namespace lowmem::models::detail

@@ -1,0 +1,20 @@
+#pragma once
+// Pieces every family builder needs: the preset's LoRA rank override, the final dtype cast, the input hint.
+
+#include <torch/script.h>
+
+#include <string>
+
+#include "models/configs.h"
+
+namespace lowmem::models::detail {
+
+LoraConfig effectiveLora(LoraConfig lora, const BuildOptions& options);
+
+// Casts floating parameters and buffers to options.dtype and records `hint` on the root.
+torch::jit::Module finish(torch::jit::Module root, const BuildOptions& options, const std::string& hint);
+
+// "float32", "bfloat16", ... as used in input specs.
+std::string dtypeName(c10::ScalarType dtype);
+
+}  // namespace lowmem::models::detail

@@ -1,0 +1,142 @@
+#include "patcher/site_finder.h"
+
+#include <torch/csrc/jit/ir/ir.h>
+
+#include <optional>
+
+#include "patcher/inlined_graph.h"
+
+namespace lowmem {
+namespace {
+
+using torch::jit::Node;
+using torch::jit::Value;
+
+// c10::optional and std::optional are distinct in LibTorch 1.13 and the same type in 2.x.
+c10::optional<c10::IValue> constantOf(const Value* v) { return torch::jit::toIValue(v); }
+
+bool isConstantNumber(const Value* v, double expected) {
+  auto iv = constantOf(v);
+  if (!iv) return false;
+  if (iv->isInt()) return static_cast<double>(iv->toInt()) == expected;
+  if (iv->isDouble()) return iv->toDouble() == expected;
+  return false;
+}
+
+// x * x, x ** 2, or square(x): the squared input of an RMSNorm; returns x.
+const Value* squaredInput(const Node* n) {
+  if (n->kind() == c10::aten::pow && n->inputs().size() == 2 && isConstantNumber(n->input(1), 2.0)) {
+    return n->input(0);
+  }
+  if (n->kind() == c10::aten::mul && n->inputs().size() == 2 && n->input(0) == n->input(1)) return n->input(0);
+  if (n->kind() == c10::aten::square) return n->input(0);
+  return nullptr;
+}
+
+// An int list that is a constant, or a prim::ListConstruct of constants (unoptimised graphs keep those).
+std::optional<std::vector<int64_t>> constantInts(const Value* v) {
+  if (auto iv = constantOf(v); iv && iv->isIntList()) return iv->toIntVector();
+  if (v->node()->kind() != c10::prim::ListConstruct) return std::nullopt;
+  std::vector<int64_t> out;
+  for (const Value* item : v->node()->inputs()) {
+    auto iv = constantOf(item);
+    if (!iv || !iv->isInt()) return std::nullopt;
+    out.push_back(iv->toInt());
+  }
+  return out;
+}
+
+// mean(_, [-1], keepdim=True): the per-row statistic.
+bool isLastDimMean(const Node* n) {
+  if (n->kind() != c10::aten::mean || n->inputs().size() < 3) return false;
+  auto dims = constantInts(n->input(1));
+  auto keep = constantOf(n->input(2));
+  if (!dims || !keep || !keep->isBool() || !keep->toBool()) return false;
+  return dims->size() == 1 && dims->front() == -1;
+}
+
+bool isCast(const Node* n) { return n->kind() == c10::aten::to || n->kind() == c10::aten::type_as; }
+
+bool isParameterRead(const Value* v) { return v->node()->kind() == c10::prim::GetAttr; }
+
+// The HF chain anchored at rsqrt: x.pow(2).mean(-1, keepdim=True) + eps -> rsqrt -> x * r [-> cast] [-> w * _].
+std::optional<std::string> rmsChainForm(const Node* rsqrt) {
+  const Node* add = rsqrt->input(0)->node();
+  if (add->kind() != c10::aten::add || add->inputs().size() < 2) return std::nullopt;
+  const Node* mean = add->input(0)->node();
+  if (!isLastDimMean(mean)) mean = add->input(1)->node();
+  if (!isLastDimMean(mean)) return std::nullopt;
+  const Value* x = squaredInput(mean->input(0)->node());
+  if (!x) return std::nullopt;
+
+  const Node* scale = nullptr;
+  for (const auto& use : rsqrt->output()->uses()) {
+    const Node* u = use.user;
+    if (u->kind() == c10::aten::mul && (u->input(0) == x || u->input(1) == x)) scale = u;
+  }
+  if (!scale) return std::nullopt;
+
+  std::string form = "pow/mean/add/rsqrt/mul";
+  if (isCast(x->node())) form += " +cast in";
+  const Value* normalised = scale->output();
+  if (normalised->uses().size() == 1 && isCast(normalised->uses()[0].user)) {
+    form += " +cast out";
+    normalised = normalised->uses()[0].user->output();
+  }
+  if (normalised->uses().size() == 1) {
+    const Node* u = normalised->uses()[0].user;
+    if (u->kind() == c10::aten::mul && (isParameterRead(u->input(0)) || isParameterRead(u->input(1)))) {
+      form += " +weight";
+    }
+  }
+  return form;
+}
+
+void collect(torch::jit::Block* block, const std::string& rootType, std::vector<SwapSite>& sites) {
+  static const auto kRmsNormOp = c10::Symbol::fromQualString("aten::rms_norm");
+  for (Node* n : block->nodes()) {
+    for (auto* inner : n->blocks()) collect(inner, rootType, sites);
+    SwapSite site;
+    if (n->kind() == c10::aten::gelu) {
+      auto mode = n->inputs().size() > 1 ? constantOf(n->input(1)) : c10::optional<c10::IValue>(std::string("none"));
+      const std::string approximate = mode && mode->isString() ? mode->toStringRef() : "<not a constant>";
+      site.kind = approximate == "none" ? SiteKind::kGelu : SiteKind::kGeluTanh;
+      site.form = "approximate=" + approximate;
+    } else if (n->kind() == c10::aten::silu || n->kind() == c10::aten::silu_) {
+      site.kind = SiteKind::kSilu;
+      site.form = n->kind() == c10::aten::silu_ ? "in-place" : "";
+    } else if (n->kind() == c10::aten::layer_norm) {
+      site.kind = SiteKind::kLayerNorm;
+      auto eps = n->inputs().size() > 4 ? constantOf(n->input(4)) : c10::nullopt;
+      site.form = eps && eps->isDouble() ? "eps=" + c10::str(eps->toDouble()) : "";
+    } else if (n->kind() == kRmsNormOp) {
+      site.kind = SiteKind::kRmsNorm;
+      site.form = "aten::rms_norm";
+    } else if (n->kind() == c10::aten::rsqrt) {
+      auto form = rmsChainForm(n);
+      if (!form) continue;
+      site.kind = SiteKind::kRmsNorm;
+      site.form = *form;
+    } else {
+      continue;
+    }
+    site.op = n->kind().toQualString();
+    const auto owner = nodeModule(n, rootType);
+    site.modulePath = owner.path;
+    site.moduleType = owner.type;
+    site.ordinal = static_cast<int>(sites.size());
+    sites.push_back(std::move(site));
+  }
+}
+
+}  // namespace
+
+std::vector<SwapSite> findSwapSites(const torch::jit::Module& module) {
+  auto graph = inlinedForwardGraph(module);
+  std::vector<SwapSite> sites;
+  const std::string rootType = module.type()->name() ? module.type()->name()->name() : "Module";
+  collect(graph->block(), rootType, sites);
+  return sites;
+}
+
+}  // namespace lowmem
