@@ -24,21 +24,34 @@ std::string temporarySibling(const fs::path& target) {
 
 }  // namespace
 
-void writeFileAtomically(const std::string& path, const std::function<void(const std::string&)>& write,
-                         const std::function<void(const std::string&)>& verify) {
+void checkOutputPath(const std::string& path) {
   if (path.empty()) throw InputError("output", "empty output path");
   const fs::path target = fs::absolute(path);
   const fs::path dir = target.parent_path();
   std::error_code ec;
   if (fs::is_directory(target, ec)) throw InputError(path, "is a directory, expected a file path");
-  if (!fs::is_directory(dir, ec)) throw InputError(path, "cannot write: directory " + dir.string() + " does not exist");
+  if (!fs::exists(dir, ec)) throw InputError(path, "cannot write: directory " + dir.string() + " does not exist");
+  if (!fs::is_directory(dir, ec)) throw InputError(path, "cannot write: " + dir.string() + " is not a directory");
   if (::access(dir.c_str(), W_OK) != 0) {
     throw InputError(path, "cannot write: directory " + dir.string() + " is not writable (" + std::strerror(errno) + ")");
   }
+}
+
+void writeFileAtomically(const std::string& path, const std::function<void(const std::string&)>& write,
+                         const std::function<void(const std::string&)>& verify) {
+  checkOutputPath(path);
+  const fs::path target = fs::absolute(path);
   const std::string tmp = temporarySibling(target);
+  std::error_code ec;
   try {
-    write(tmp);
-    if (!fs::exists(tmp, ec)) throw InputError(path, "writer produced no file");
+    try {
+      write(tmp);
+    } catch (const InputError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw InputError(path, std::string("cannot write: ") + firstLine(e.what()));
+    }
+    if (!fs::exists(tmp, ec)) throw InputError(path, "cannot write: nothing was written");
     if (verify) verify(tmp);
     fs::rename(tmp, target, ec);
     if (ec) throw InputError(path, "cannot rename the written file into place: " + ec.message());

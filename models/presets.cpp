@@ -59,6 +59,7 @@ const ModelPreset& findPreset(const std::string& name) {
 }
 
 void buildAndSave(const ModelPreset& preset, const BuildOptions& options, const std::string& path) {
+  checkOutputPath(path);  // before the build, so a bad path fails at once and alone
   spdlog::info("building {} ({})", preset.name, preset.description);
   auto module = preset.build(options);
   writeFileAtomically(

@@ -17,6 +17,30 @@ int fail(lowmem::ExitCode code, const std::string& message) {
   return static_cast<int>(code);
 }
 
+// CLI11 reports a mistyped command as "A subcommand is required"; name the word the user typed instead.
+std::string unknownCommand(CLI::App& app, int argc, char** argv) {
+  CLI::App* current = &app;
+  std::string where = "lowmem";
+  for (int i = 1; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word.empty() || word[0] == '-') continue;
+    auto subs = current->get_subcommands([](CLI::App*) { return true; });
+    if (subs.empty()) return {};
+    std::string known;
+    for (auto* sub : subs) {
+      if (sub->get_name() == word) {
+        current = sub;
+        where += " " + word;
+        known.clear();
+        break;
+      }
+      known += (known.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!known.empty()) return "'" + word + "' is not a command of " + where + " (known: " + known + ")";
+  }
+  return {};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -32,6 +56,9 @@ int main(int argc, char** argv) {
   lowmem::cli::addInfoCommand(app, action);
   lowmem::cli::addModelsCommand(app, action);
 
+  if (auto unknown = unknownCommand(app, argc, argv); !unknown.empty()) {
+    return fail(lowmem::ExitCode::kBadInput, unknown);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,234 @@
+// Drives the real `lowmem` binary: results of `models build` + `info`, and every bad-input case, which must
+// give exactly one line on stderr naming the file and the problem, and exit code 2.
+
+#include <gtest/gtest.h>
+#include <torch/script.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "models/configs.h"
+#include "tests/support/run_process.h"
+
+namespace lowmem {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::lineCount;
+using testing::ProcessResult;
+using testing::runProcess;
+
+ProcessResult lowmemCli(std::vector<std::string> args) {
+  args.insert(args.begin(), LOWMEM_BIN);
+  return runProcess(args);
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("lowmem-cli-test-" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+
+  static std::string path(const std::string& name) { return (dir_ / name).string(); }
+
+  // Builds a preset once per suite.
+  static std::string built(const std::string& preset) {
+    const auto p = path(preset + ".pt");
+    if (!fs::exists(p)) {
+      auto r = lowmemCli({"-q", "models", "build", preset, "-o", p});
+      EXPECT_EQ(r.exitCode, 0) << r.err;
+    }
+    return p;
+  }
+
+  static nlohmann::json infoJson(const std::string& model, const std::string& trainable) {
+    auto r = lowmemCli({"-q", "info", model, "--json", "--trainable", trainable});
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    return nlohmann::json::parse(r.out);
+  }
+
+  // The contract for every bad input: exit 2, one line on stderr, naming `subject` and saying `problem`.
+  static void expectBadInput(const ProcessResult& r, const std::string& subject, const std::string& problem) {
+    EXPECT_EQ(r.exitCode, 2) << r.err;
+    EXPECT_EQ(lineCount(r.err), 1) << r.err;
+    EXPECT_EQ(r.err.rfind("lowmem: ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find(subject), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(problem), std::string::npos) << r.err;
+  }
+
+  static fs::path dir_;
+};
+
+fs::path CliTest::dir_;
+
+TEST_F(CliTest, ModelsListNamesEveryPreset) {
+  auto r = lowmemCli({"models", "list"});
+  ASSERT_EQ(r.exitCode, 0);
+  for (const char* name : {"vit-tiny", "vit-b16", "llama-tiny", "llama-small", "bert-tiny"}) {
+    EXPECT_NE(r.out.find(name), std::string::npos) << name;
+  }
+}
+
+TEST_F(CliTest, InfoOnVitTinyCountsSitesAndLoraParameters) {
+  const auto c = models::vitTiny();
+  auto j = infoJson(built("vit-tiny"), "lora");
+  EXPECT_EQ(j["site_counts"]["gelu"], c.layers);
+  EXPECT_EQ(j["site_counts"]["layer_norm"], 2 * c.layers + 1);
+  const int64_t D = c.hidden, M = c.mlpDim, r = c.lora.rank;
+  EXPECT_EQ(j["parameters"]["trainable_params"], c.layers * (8 * r * D + 2 * r * (D + M)));
+  EXPECT_EQ(j["input_hint"], "x:float32[2,3,32,32]");
+  EXPECT_EQ(j["type"], "VisionTransformer");
+  EXPECT_EQ(j["forward"], "forward(Tensor x) -> Tensor");
+}
+
+TEST_F(CliTest, InfoOnLlamaTinyCountsChainsAndLoraParameters) {
+  const auto c = models::llamaTiny();
+  auto j = infoJson(built("llama-tiny"), "lora");
+  EXPECT_EQ(j["site_counts"]["silu"], c.layers);
+  EXPECT_EQ(j["site_counts"]["rms_norm"], 2 * c.layers + 1);
+  const int64_t D = c.hidden, I = c.intermediate, r = c.lora.rank;
+  EXPECT_EQ(j["parameters"]["trainable_params"], c.layers * (8 * r * D + 3 * r * (D + I)));
+}
+
+TEST_F(CliTest, InfoOnBertTinyCountsSitesAndLoraParameters) {
+  const auto c = models::bertTiny();
+  auto j = infoJson(built("bert-tiny"), "lora");
+  EXPECT_EQ(j["site_counts"]["gelu"], c.layers);
+  EXPECT_EQ(j["site_counts"]["layer_norm"], 2 * c.layers + 1);
+  const int64_t D = c.hidden, M = c.mlpDim, r = c.lora.rank;
+  EXPECT_EQ(j["parameters"]["trainable_params"], c.layers * (8 * r * D + 2 * r * (D + M)));
+}
+
+TEST_F(CliTest, TrainableKeywordsAndRegex) {
+  const auto model = built("vit-tiny");
+  auto all = infoJson(model, "all");
+  EXPECT_EQ(all["parameters"]["trainable_params"], all["parameters"]["params"]);
+  EXPECT_EQ(infoJson(model, "none")["parameters"]["trainable_params"], 0);
+  const auto c = models::vitTiny();
+  EXPECT_EQ(infoJson(model, "^head\\.")["parameters"]["trainable_params"], c.hidden * c.numClasses + c.numClasses);
+  // The flags saved by the builder are the LoRA selection.
+  EXPECT_EQ(infoJson(model, "saved")["parameters"], infoJson(model, "lora")["parameters"]);
+}
+
+TEST_F(CliTest, TextInfoShowsTreeAndSites) {
+  auto r = lowmemCli({"-q", "info", built("vit-tiny"), "--trainable", "lora"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("encoder.layer_0.mlp"), std::string::npos);
+  EXPECT_NE(r.out.find("LoRALinear"), std::string::npos);
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(CliTest, TorchvisionFixturesHaveThePublishedSiteCounts) {
+  struct Expect {
+    const char* name;
+    int gelu;
+    int layerNorm;
+  };
+  for (const auto& e : {Expect{"vit_b_16", 12, 25}, Expect{"swin_t", 12, 29}, Expect{"convnext_tiny", 18, 23}}) {
+    const auto model = std::string(LOWMEM_TORCHVISION_DIR) + "/" + e.name + ".pt";
+    ASSERT_TRUE(fs::exists(model)) << model << " (made by the torchvision fixture test)";
+    auto j = infoJson(model, "all");
+    EXPECT_EQ(j["site_counts"]["gelu"], e.gelu) << e.name;
+    EXPECT_EQ(j["site_counts"]["layer_norm"], e.layerNorm) << e.name;
+    EXPECT_EQ(j["site_counts"]["gelu_tanh"], 0) << e.name;
+    EXPECT_EQ(j["parameters"]["trainable_params"], j["parameters"]["params"]) << e.name;
+    // Every parameter counted once: the root total is the sum of the modules' own parameters.
+    int64_t own = 0;
+    for (const auto& m : j["modules"]) own += m["own"]["params"].get<int64_t>();
+    EXPECT_EQ(j["parameters"]["params"], own) << e.name;
+  }
+}
+
+TEST_F(CliTest, InfoRefusesMissingFile) {
+  expectBadInput(lowmemCli({"info", path("nope.pt")}), path("nope.pt"), "no such file");
+}
+
+TEST_F(CliTest, InfoRefusesDirectory) {
+  expectBadInput(lowmemCli({"info", dir_.string()}), dir_.string(), "is a directory");
+}
+
+TEST_F(CliTest, InfoRefusesEmptyFile) {
+  std::ofstream(path("empty.pt")).close();
+  expectBadInput(lowmemCli({"info", path("empty.pt")}), path("empty.pt"), "empty file");
+}
+
+TEST_F(CliTest, InfoRefusesTextFile) {
+  std::ofstream(path("notes.pt")) << "not a model\n";
+  expectBadInput(lowmemCli({"info", path("notes.pt")}), path("notes.pt"), "not a zip file");
+}
+
+TEST_F(CliTest, InfoRefusesTruncatedArchive) {
+  const auto full = built("vit-tiny");
+  const auto size = fs::file_size(full);
+  std::ifstream in(full, std::ios::binary);
+  std::string bytes(size / 2, '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path("truncated.pt"), std::ios::binary) << bytes;
+  expectBadInput(lowmemCli({"info", path("truncated.pt")}), path("truncated.pt"), "truncated or corrupt");
+}
+
+TEST_F(CliTest, InfoRefusesStateDictArchive) {
+  const auto sd = std::string(LOWMEM_PY_FIXTURES_DIR) + "/state_dict.pt";
+  ASSERT_TRUE(fs::exists(sd)) << sd;
+  expectBadInput(lowmemCli({"info", sd}), sd, "not a TorchScript module");
+}
+
+TEST_F(CliTest, InfoRefusesLegacyPickle) {
+  const auto pk = std::string(LOWMEM_PY_FIXTURES_DIR) + "/legacy_pickle.pt";
+  ASSERT_TRUE(fs::exists(pk)) << pk;
+  expectBadInput(lowmemCli({"info", pk}), pk, "legacy torch.save pickle");
+}
+
+TEST_F(CliTest, InfoRefusesModuleWithoutForward) {
+  torch::jit::Module m("NoForward");
+  m.define("def other(self, x):\n    return x\n");
+  m.save(path("noforward.pt"));
+  expectBadInput(lowmemCli({"info", path("noforward.pt")}), path("noforward.pt"), "has no forward method");
+}
+
+TEST_F(CliTest, InfoRefusesBadTrainableRegex) {
+  expectBadInput(lowmemCli({"info", built("vit-tiny"), "--trainable", "(oops"}), "--trainable", "not a valid regex");
+}
+
+TEST_F(CliTest, UnknownOptionAndMissingArgument) {
+  expectBadInput(lowmemCli({"info", built("vit-tiny"), "--bogus"}), "--bogus", "lowmem --help");
+  expectBadInput(lowmemCli({"models", "build", "vit-tiny"}), "--output", "required");
+  expectBadInput(lowmemCli({"frobnicate"}), "frobnicate", "is not a command of lowmem (known: info, models");
+  expectBadInput(lowmemCli({"models", "frob"}), "frob", "is not a command of lowmem models");
+}
+
+TEST_F(CliTest, ModelsBuildRefusesUnknownPreset) {
+  expectBadInput(lowmemCli({"models", "build", "vit-huge", "-o", path("x.pt")}), "vit-huge",
+                 "unknown model preset (known: vit-tiny");
+  EXPECT_FALSE(fs::exists(path("x.pt")));
+}
+
+TEST_F(CliTest, ModelsBuildRefusesUnwritableOutput) {
+  expectBadInput(lowmemCli({"models", "build", "vit-tiny", "-o", "/nonexistent-dir/x.pt"}), "/nonexistent-dir/x.pt",
+                 "does not exist");
+  std::ofstream(path("plainfile")) << "x";
+  expectBadInput(lowmemCli({"models", "build", "vit-tiny", "-o", path("plainfile") + "/x.pt"}),
+                 path("plainfile") + "/x.pt", "is not a directory");
+  expectBadInput(lowmemCli({"models", "build", "vit-tiny", "-o", dir_.string()}), dir_.string(), "is a directory");
+}
+
+TEST_F(CliTest, ModelsBuildRefusesBadDtype) {
+  expectBadInput(lowmemCli({"models", "build", "vit-tiny", "-o", path("d.pt"), "--dtype", "int8"}), "--dtype",
+                 "not a floating dtype");
+}
+
+TEST_F(CliTest, ModelsBuildNeverLeavesTemporaryFiles) {
+  const auto out = path("clean/vit.pt");
+  fs::create_directories(path("clean"));
+  ASSERT_EQ(lowmemCli({"-q", "models", "build", "vit-tiny", "-o", out, "--lora-rank", "2"}).exitCode, 0);
+  EXPECT_EQ(std::distance(fs::directory_iterator(path("clean")), {}), 1);
+  const auto c = models::vitTiny();
+  const int64_t D = c.hidden, M = c.mlpDim;
+  EXPECT_EQ(infoJson(out, "lora")["parameters"]["trainable_params"], c.layers * (8 * 2 * D + 2 * 2 * (D + M)));
+}
+
+}  // namespace
+}  // namespace lowmem
