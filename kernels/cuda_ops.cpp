@@ -1,0 +1,113 @@
+// CUDA dispatch of the raw ops, built only against a LibTorch with CUDA (scripts/gpu-check builds it on the GPU
+// machine). The kernels themselves live in the nvcc-only object library (kernels/cuda/*.cu).
+
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/library.h>
+
+#include "kernels/cuda/launchers.h"
+#include "kernels/ops_common.h"
+
+namespace lowmem::kernels {
+namespace {
+
+cuda::DType deviceDtype(const at::Tensor& t, const char* op) {
+  switch (t.scalar_type()) {
+    case at::kFloat:
+      return cuda::DType::kFloat32;
+    case at::kHalf:
+      return cuda::DType::kFloat16;
+    case at::kBFloat16:
+      return cuda::DType::kBFloat16;
+    default:
+      TORCH_CHECK(false, op, ": CUDA kernels take float32, float16 or bfloat16, got ", t.scalar_type());
+  }
+}
+
+void check(cudaError_t err, const char* op) { TORCH_CHECK(err == cudaSuccess, op, ": ", cudaGetErrorString(err)); }
+
+std::tuple<at::Tensor, at::Tensor> forwardCuda(const at::Tensor& x, c10::string_view fn, int64_t bits,
+                                               bool saveCodes) {
+  constexpr const char* kOp = "lowmem::activation_forward";
+  const auto which = parseActivation(fn, kOp);
+  const auto& table = activationTable(which, static_cast<int>(bits));
+  const c10::cuda::CUDAGuard guard(x.device());
+  const auto xc = x.contiguous();
+  auto y = at::empty_like(xc, at::MemoryFormat::Contiguous);
+  auto packed = at::empty({saveCodes ? packedBytes(xc.numel(), table.bits) : 0}, xc.options().dtype(at::kByte));
+  check(cuda::activationForward(deviceDtype(xc, kOp), xc.data_ptr(), y.data_ptr(),
+                                saveCodes ? packed.data_ptr<uint8_t>() : nullptr, xc.numel(), table, which,
+                                at::cuda::getCurrentCUDAStream()),
+        kOp);
+  return {y, packed};
+}
+
+at::Tensor backwardCuda(const at::Tensor& grad, const at::Tensor& packed, c10::string_view fn, int64_t bits) {
+  constexpr const char* kOp = "lowmem::activation_backward";
+  const auto& table = activationTable(parseActivation(fn, kOp), static_cast<int>(bits));
+  TORCH_CHECK(packed.scalar_type() == at::kByte && packed.is_contiguous() &&
+                  packed.numel() == packedBytes(grad.numel(), table.bits),
+              kOp, ": packed codes do not match the gradient's size");
+  const c10::cuda::CUDAGuard guard(grad.device());
+  const auto g = grad.contiguous();
+  auto gradIn = at::empty_like(g, at::MemoryFormat::Contiguous);
+  check(cuda::activationBackward(deviceDtype(g, kOp), g.data_ptr(), packed.data_ptr<uint8_t>(), gradIn.data_ptr(),
+                                 g.numel(), table, at::cuda::getCurrentCUDAStream()),
+        kOp);
+  return gradIn;
+}
+
+at::Tensor codesCuda(const at::Tensor& x, c10::string_view fn, int64_t bits) {
+  constexpr const char* kOp = "lowmem::activation_codes";
+  const auto& table = activationTable(parseActivation(fn, kOp), static_cast<int>(bits));
+  const c10::cuda::CUDAGuard guard(x.device());
+  const auto xc = x.contiguous();
+  auto codes = at::empty(xc.sizes(), xc.options().dtype(at::kByte));
+  check(cuda::activationCodes(deviceDtype(xc, kOp), xc.data_ptr(), codes.data_ptr<uint8_t>(), xc.numel(), table,
+                              at::cuda::getCurrentCUDAStream()),
+        kOp);
+  return codes;
+}
+
+std::tuple<at::Tensor, at::Tensor> normForwardCuda(const at::Tensor& x, at::IntArrayRef shape, double eps, bool rms) {
+  constexpr const char* kOp = "lowmem::norm_forward";
+  const int64_t cols = normalizedCols(x, shape, kOp);
+  const c10::cuda::CUDAGuard guard(x.device());
+  const auto xc = x.contiguous();
+  auto y = at::empty_like(xc, at::MemoryFormat::Contiguous);
+  const int64_t rows = cols == 0 ? 0 : xc.numel() / cols;
+  auto rstd = at::empty({rows}, xc.options().dtype(at::kFloat));
+  check(cuda::normForward(deviceDtype(xc, kOp), xc.data_ptr(), y.data_ptr(), rstd.data_ptr<float>(), rows, cols,
+                          static_cast<float>(eps), rms, at::cuda::getCurrentCUDAStream()),
+        kOp);
+  return {y, rstd};
+}
+
+at::Tensor normBackwardCuda(const at::Tensor& grad, const at::Tensor& y, const at::Tensor& rstd,
+                            at::IntArrayRef shape, bool rms) {
+  constexpr const char* kOp = "lowmem::norm_backward";
+  const int64_t cols = normalizedCols(y, shape, kOp);
+  TORCH_CHECK(grad.sizes().equals(y.sizes()) && grad.scalar_type() == y.scalar_type(), kOp,
+              ": grad does not match the saved output");
+  const c10::cuda::CUDAGuard guard(grad.device());
+  const auto g = grad.contiguous();
+  auto dx = at::empty_like(g, at::MemoryFormat::Contiguous);
+  const int64_t rows = cols == 0 ? 0 : g.numel() / cols;
+  check(cuda::normBackward(deviceDtype(g, kOp), g.data_ptr(), y.contiguous().data_ptr(),
+                           rstd.contiguous().data_ptr<float>(), dx.data_ptr(), rows, cols, rms,
+                           at::cuda::getCurrentCUDAStream()),
+        kOp);
+  return dx;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(lowmem, CUDA, m) {
+  m.impl("activation_forward", forwardCuda);
+  m.impl("activation_backward", backwardCuda);
+  m.impl("activation_codes", codesCuda);
+  m.impl("norm_forward", normForwardCuda);
+  m.impl("norm_backward", normBackwardCuda);
+}
+
+}  // namespace lowmem::kernels
