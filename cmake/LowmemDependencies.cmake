@@ -1,6 +1,5 @@
 # Every required dependency comes from Debian 12's packages (scripts/setup installs them).
 
-find_package(Torch REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(nlohmann_json REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
@@ -12,10 +11,3 @@ find_package(Threads REQUIRED)
 
 # Debian's python3-torch is the only Python that can load our op library; another python3 may come first on PATH.
 set(LOWMEM_PYTHON /usr/bin/python3 CACHE FILEPATH "Python with torch and torchvision (Debian's)")
-
-# TorchConfig puts _GLIBCXX_USE_CXX11_ABI and friends in TORCH_CXX_FLAGS; the imported target carries the rest.
-separate_arguments(_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
-add_library(lowmem_torch INTERFACE)
-target_link_libraries(lowmem_torch INTERFACE ${TORCH_LIBRARIES})
-target_compile_options(lowmem_torch INTERFACE ${_torch_flags})
-set(LOWMEM_TORCH_VERSION "${Torch_VERSION}")

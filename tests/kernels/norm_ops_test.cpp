@@ -85,15 +85,32 @@ TEST(MsNorms, SavesTheReturnedOutputItselfAndOneRstdPerRow) {
   }
 }
 
-TEST(MsNorms, Bfloat16ComputesStatisticsInFp32) {
-  auto x = (at::randn({16, 1024}) * 2 + 3).to(at::kBFloat16);
-  auto y = msLayerNorm(x, {1024}, 1e-5);
-  ASSERT_EQ(y.scalar_type(), at::kBFloat16);
-  auto ref = at::layer_norm(x.to(at::kFloat), {1024}, {}, {}, 1e-5);
-  EXPECT_LE((y.to(at::kFloat) - ref).abs().max().item<float>(), 4 * std::ldexp(1.f, -8) * ref.abs().max().item<float>());
-  auto yr = msRmsNorm(x, {1024}, 1e-6);
-  auto refr = rmsChain(x.to(at::kFloat), 1e-6);
-  EXPECT_LE((yr.to(at::kFloat) - refr).abs().max().item<float>(), 4 * std::ldexp(1.f, -8) * refr.abs().max().item<float>());
+TEST(MsNorms, NarrowDtypesComputeStatisticsInFp32) {
+  // Row lengths with and without a tail of fewer than 8 elements.
+  for (int64_t cols : {1024, 17, 5, 1029}) {
+    for (auto dtype : {at::kBFloat16, at::kHalf}) {
+      auto x = (at::randn({16, cols}) * 2 + 3).to(dtype);
+      const float unit = dtype == at::kBFloat16 ? std::ldexp(1.f, -8) : std::ldexp(1.f, -11);
+      auto y = msLayerNorm(x, {cols}, 1e-5);
+      ASSERT_EQ(y.scalar_type(), dtype);
+      auto ref = at::layer_norm(x.to(at::kFloat), {cols}, {}, {}, 1e-5);
+      EXPECT_LE((y.to(at::kFloat) - ref).abs().max().item<float>(), 4 * unit * ref.abs().max().item<float>())
+          << dtype << " " << cols;
+      auto yr = msRmsNorm(x, {cols}, 1e-6);
+      auto refr = rmsChain(x.to(at::kFloat), 1e-6);
+      EXPECT_LE((yr.to(at::kFloat) - refr).abs().max().item<float>(), 4 * unit * refr.abs().max().item<float>())
+          << dtype << " " << cols;
+      // Backward in the narrow dtype against fp32 autograd of the reference.
+      auto xf = x.to(at::kFloat).requires_grad_();
+      auto g = at::randn({16, cols});
+      at::layer_norm(xf, {cols}, {}, {}, 1e-5).backward(g);
+      auto xn = x.detach().clone().requires_grad_();
+      msLayerNorm(xn, {cols}, 1e-5).backward(g.to(dtype));
+      EXPECT_LE((xn.grad().to(at::kFloat) - xf.grad()).abs().max().item<float>(),
+                16 * unit * xf.grad().abs().max().item<float>())
+          << dtype << " " << cols;
+    }
+  }
 }
 
 TEST(MsNorms, RejectsMismatchedShapesAndIntegers) {
