@@ -32,7 +32,7 @@ asan:
 	$(MAKE) test PRESET=asan BUILD_DIR=build-asan
 
 format:
-	find app core kernels models patcher profiler service tests ui bench -name '*.h' -o -name '*.cpp' -o -name '*.cu' \
+	find app core kernels models patcher profiler service tests ui bench \( -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh' \) \
 	  | xargs clang-format -i
 
 clean:

@@ -3,6 +3,7 @@
 //
 //   kernels_bench            full shapes (ViT-B/16 and LLaMA-7B-like), fp32 and bf16
 //   kernels_bench --ci       small shapes, short runs: the form CTest runs
+//   kernels_bench --benchmark_repetitions=5   the summary then uses each benchmark's median
 // Google Benchmark flags (--benchmark_filter=..., --benchmark_min_time=...) pass through.
 
 #include <ATen/Parallel.h>
@@ -26,8 +27,8 @@ struct Shape {
 };
 
 struct OpCase {
-  std::string name;     // "gelu"
-  bool norm;            // normalises the last dimension
+  std::string name;  // "gelu"
+  bool norm;         // normalises the last dimension
   std::function<at::Tensor(const at::Tensor&)> ours;
   std::function<at::Tensor(const at::Tensor&)> aten;
 };
@@ -45,8 +46,10 @@ std::vector<OpCase> opCases() {
   static const auto msLn = lowmemOp<Norm>("lowmem::ms_layer_norm");
   static const auto msRms = lowmemOp<Norm>("lowmem::ms_rms_norm");
   return {
-      {"gelu", false, [](const at::Tensor& x) { return regelu2.call(x); }, [](const at::Tensor& x) { return at::gelu(x); }},
-      {"silu", false, [](const at::Tensor& x) { return resilu2.call(x); }, [](const at::Tensor& x) { return at::silu(x); }},
+      {"gelu", false, [](const at::Tensor& x) { return regelu2.call(x); },
+       [](const at::Tensor& x) { return at::gelu(x); }},
+      {"silu", false, [](const at::Tensor& x) { return resilu2.call(x); },
+       [](const at::Tensor& x) { return at::silu(x); }},
       {"layer_norm", true, [](const at::Tensor& x) { return msLn.call(x, {x.size(-1)}, 1e-5); },
        [](const at::Tensor& x) { return at::layer_norm(x, {x.size(-1)}, {}, {}, 1e-5); }},
       {"rms_norm", true, [](const at::Tensor& x) { return msRms.call(x, {x.size(-1)}, 1e-6); },
@@ -61,7 +64,7 @@ std::vector<OpCase> opCases() {
 // The bytes our fwd+bwd must move at the least: the roofline the bandwidth figure is measured against.
 int64_t minimalTraffic(const OpCase& op, int64_t n, int64_t rows, int64_t elem) {
   if (!op.norm) return 4 * n * elem + 2 * ((n + 3) / 4);  // fwd: x, y, codes; bwd: g, codes, dx
-  return 5 * n * elem + 8 * rows;                           // fwd: x, y, rstd; bwd: g, y, rstd, dx
+  return 5 * n * elem + 8 * rows;                         // fwd: x, y, rstd; bwd: g, y, rstd, dx
 }
 
 struct Row {
@@ -93,7 +96,9 @@ int64_t savedBytes(const OpCase& op, bool ours, const std::vector<int64_t>& dims
   return scope.counter().liveBytes() - static_cast<int64_t>(y.storage().nbytes());
 }
 
-const char* dtypeName(at::ScalarType t) { return t == at::kBFloat16 ? "bf16" : "fp32"; }
+const char* dtypeName(at::ScalarType t) {
+  return t == at::kBFloat16 ? "bf16" : "fp32";
+}
 
 void registerAll(const std::vector<Shape>& shapes) {
   for (const auto& op : opCases()) {
@@ -103,7 +108,8 @@ void registerAll(const std::vector<Shape>& shapes) {
       for (auto dtype : {at::kFloat, at::kBFloat16}) {
         const std::string key = op.name + "/" + shape.name + "/" + dtypeName(dtype);
         int64_t n = 1;
-        for (auto d : shape.dims) n *= d;
+        for (auto d : shape.dims)
+          n *= d;
         Row row{op.name, shape.name, dtypeName(dtype)};
         row.traffic = minimalTraffic(op, n, n / shape.dims.back(), at::elementSize(dtype));
         row.atenSaved = savedBytes(op, false, shape.dims, dtype);
@@ -114,7 +120,8 @@ void registerAll(const std::vector<Shape>& shapes) {
                                        [op, ours, shape, dtype](benchmark::State& state) {
                                          auto x = at::randn(shape.dims).to(dtype);
                                          auto g = at::randn(shape.dims).to(dtype);
-                                         for (auto _ : state) runStep(op, ours, x, g);
+                                         for (auto _ : state)
+                                           runStep(op, ours, x, g);
                                        })
               ->Unit(benchmark::kMillisecond)
               ->UseRealTime();
@@ -142,14 +149,18 @@ class Collector : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (const auto& r : runs) {
-      std::string name = r.benchmark_name();
+      // With --benchmark_repetitions the median aggregate stands for the benchmark; single runs otherwise.
+      const bool aggregate = r.run_type == Run::RT_Aggregate;
+      if (aggregate && r.aggregate_name != "median") continue;
+      std::string name = r.run_name.str();
       const std::string suffix = "/real_time";
-      if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      if (name.size() > suffix.size() &&
+          name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
         name.resize(name.size() - suffix.size());
       }
       const auto slash = name.rfind('/');
       auto it = gRows.find(name.substr(0, slash));
-      if (it == gRows.end() || r.iterations == 0) continue;
+      if (it == gRows.end() || (!aggregate && (r.iterations == 0 || r.repetitions > 1))) continue;
       const double ms = r.GetAdjustedRealTime();  // in the benchmark's unit (ms)
       const std::string impl = name.substr(slash + 1);
       (impl == "aten" ? it->second.atenMs : impl == "lowmem" ? it->second.oursMs : it->second.memcpyMs) = ms;
@@ -158,20 +169,22 @@ class Collector : public benchmark::ConsoleReporter {
 };
 
 void printSummary() {
-  std::cout << "\nforward+backward, lowmem vs ATen (ratio < 1: lowmem faster); bandwidth = minimal bytes / time\n";
-  std::cout << std::left << std::setw(12) << "op" << std::setw(22) << "shape" << std::setw(6) << "dtype" << std::right
-            << std::setw(10) << "ATen ms" << std::setw(11) << "lowmem ms" << std::setw(8) << "ratio" << std::setw(13)
-            << "lowmem GB/s" << std::setw(13) << "memcpy GB/s" << std::setw(14) << "saved ATen" << std::setw(14)
-            << "saved lowmem" << "\n";
+  std::cout
+      << "\nforward+backward, lowmem vs ATen (ratio < 1: lowmem faster); bandwidth = minimal bytes / time\n";
+  std::cout << std::left << std::setw(12) << "op" << std::setw(22) << "shape" << std::setw(6) << "dtype"
+            << std::right << std::setw(10) << "ATen ms" << std::setw(11) << "lowmem ms" << std::setw(8)
+            << "ratio" << std::setw(13) << "lowmem GB/s" << std::setw(13) << "memcpy GB/s" << std::setw(14)
+            << "saved ATen" << std::setw(14) << "saved lowmem"
+            << "\n";
   for (const auto& [key, r] : gRows) {
     if (r.atenMs <= 0 || r.oursMs <= 0) continue;
     const double gbOurs = r.traffic / (r.oursMs * 1e-3) / 1e9;
     const double gbCopy = r.memcpyMs > 0 ? r.traffic / (r.memcpyMs * 1e-3) / 1e9 : 0;
     std::cout << std::left << std::setw(12) << r.op << std::setw(22) << r.shape << std::setw(6) << r.dtype
-              << std::right << std::fixed << std::setprecision(3) << std::setw(10) << r.atenMs << std::setw(11)
-              << r.oursMs << std::setw(8) << std::setprecision(2) << r.oursMs / r.atenMs << std::setw(13)
-              << std::setprecision(1) << gbOurs << std::setw(13) << gbCopy << std::setw(14) << r.atenSaved
-              << std::setw(14) << r.oursSaved << "\n";
+              << std::right << std::fixed << std::setprecision(3) << std::setw(10) << r.atenMs
+              << std::setw(11) << r.oursMs << std::setw(8) << std::setprecision(2) << r.oursMs / r.atenMs
+              << std::setw(13) << std::setprecision(1) << gbOurs << std::setw(13) << gbCopy << std::setw(14)
+              << r.atenSaved << std::setw(14) << r.oursSaved << "\n";
   }
 }
 
@@ -196,8 +209,10 @@ int main(int argc, char** argv) {
     static char minTime[] = "--benchmark_min_time=0.02";
     args.push_back(minTime);
   } else {
-    shapes = {{"act 8x197x3072", {8, 197, 3072}},   {"norm 8x197x768", {8, 197, 768}},
-              {"act 4x512x11008", {4, 512, 11008}}, {"norm 4x512x4096", {4, 512, 4096}}};
+    shapes = {{"act 8x197x3072", {8, 197, 3072}},
+              {"norm 8x197x768", {8, 197, 768}},
+              {"act 4x512x11008", {4, 512, 11008}},
+              {"norm 4x512x4096", {4, 512, 4096}}};
   }
   int n = static_cast<int>(args.size());
   benchmark::Initialize(&n, args.data());

@@ -30,10 +30,13 @@ void checkOutputPath(const std::string& path) {
   const fs::path dir = target.parent_path();
   std::error_code ec;
   if (fs::is_directory(target, ec)) throw InputError(path, "is a directory, expected a file path");
-  if (!fs::exists(dir, ec)) throw InputError(path, "cannot write: directory " + dir.string() + " does not exist");
-  if (!fs::is_directory(dir, ec)) throw InputError(path, "cannot write: " + dir.string() + " is not a directory");
+  if (!fs::exists(dir, ec))
+    throw InputError(path, "cannot write: directory " + dir.string() + " does not exist");
+  if (!fs::is_directory(dir, ec))
+    throw InputError(path, "cannot write: " + dir.string() + " is not a directory");
   if (::access(dir.c_str(), W_OK) != 0) {
-    throw InputError(path, "cannot write: directory " + dir.string() + " is not writable (" + std::strerror(errno) + ")");
+    throw InputError(
+        path, "cannot write: directory " + dir.string() + " is not writable (" + std::strerror(errno) + ")");
   }
 }
 

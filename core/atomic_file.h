@@ -11,9 +11,11 @@ namespace lowmem {
 // missing, not a directory or not writable. Front ends call it before long work, writeFileAtomically again.
 void checkOutputPath(const std::string& path);
 
-// `write` receives the temporary path and must fill it; `verify` (optional) receives it back and throws to refuse.
-// Throws InputError naming `path` when the directory is missing or unwritable; the temporary file never remains.
-void writeFileAtomically(const std::string& path, const std::function<void(const std::string& tmpPath)>& write,
+// `write` receives the temporary path and must fill it; `verify` (optional) receives it back and throws to
+// refuse. Throws InputError naming `path` when the directory is missing or unwritable; the temporary file
+// never remains.
+void writeFileAtomically(const std::string& path,
+                         const std::function<void(const std::string& tmpPath)>& write,
                          const std::function<void(const std::string& tmpPath)>& verify = {});
 
 }  // namespace lowmem

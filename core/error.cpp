@@ -7,7 +7,8 @@ std::string firstLine(const std::string& text) {
   if (start == std::string::npos) return {};
   auto end = text.find_first_of("\r\n", start);
   auto line = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
-  while (!line.empty() && (line.back() == ' ' || line.back() == '\t')) line.pop_back();
+  while (!line.empty() && (line.back() == ' ' || line.back() == '\t'))
+    line.pop_back();
   return line;
 }
 

@@ -8,9 +8,9 @@ namespace lowmem {
 
 enum class ExitCode : int {
   kOk = 0,
-  kFailure = 1,       // a check the user asked for did not pass (e.g. a verification)
-  kBadInput = 2,      // a file, flag or spec is wrong; nothing was run
-  kModelFailed = 3,   // the model itself failed while running
+  kFailure = 1,      // a check the user asked for did not pass (e.g. a verification)
+  kBadInput = 2,     // a file, flag or spec is wrong; nothing was run
+  kModelFailed = 3,  // the model itself failed while running
 };
 
 class Error : public std::runtime_error {

@@ -16,21 +16,25 @@ nlohmann::json countsJson(const ParameterCounts& c) {
           {"trainable_bytes", c.trainableBytes}};
 }
 
-std::string displayPath(const std::string& path) { return path.empty() ? "(root)" : path; }
+std::string displayPath(const std::string& path) {
+  return path.empty() ? "(root)" : path;
+}
 
 void writeModuleTree(const ModelSummary& s, const InfoReportOptions& options, std::ostream& out) {
   size_t nameWidth = 6;
   size_t typeWidth = 4;
   for (const auto& m : s.modules) {
     if (options.maxDepth >= 0 && m.depth > options.maxDepth) continue;
-    const auto leaf = m.path.substr(m.path.find_last_of('.') == std::string::npos ? 0 : m.path.find_last_of('.') + 1);
+    const auto leaf =
+        m.path.substr(m.path.find_last_of('.') == std::string::npos ? 0 : m.path.find_last_of('.') + 1);
     nameWidth = std::max(nameWidth, 2 * static_cast<size_t>(m.depth) + displayPath(leaf).size());
     typeWidth = std::max(typeWidth, m.type.size());
   }
   out << "module tree (parameters include submodules)\n";
-  out << "  " << std::left << std::setw(static_cast<int>(nameWidth)) << "module" << "  "
-      << std::setw(static_cast<int>(typeWidth)) << "type" << std::right << std::setw(14) << "params"
-      << std::setw(13) << "bytes" << std::setw(14) << "trainable" << "\n";
+  out << "  " << std::left << std::setw(static_cast<int>(nameWidth)) << "module"
+      << "  " << std::setw(static_cast<int>(typeWidth)) << "type" << std::right << std::setw(14) << "params"
+      << std::setw(13) << "bytes" << std::setw(14) << "trainable"
+      << "\n";
   for (const auto& m : s.modules) {
     if (options.maxDepth >= 0 && m.depth > options.maxDepth) continue;
     const auto dot = m.path.find_last_of('.');
@@ -52,12 +56,14 @@ void writeSites(const ModelSummary& s, std::ostream& out) {
   }
   if (s.sites.empty()) return;
   size_t pathWidth = 6;
-  for (const auto& site : s.sites) pathWidth = std::max(pathWidth, displayPath(site.modulePath).size());
+  for (const auto& site : s.sites)
+    pathWidth = std::max(pathWidth, displayPath(site.modulePath).size());
   out << "sites (forward order)\n";
   for (const auto& site : s.sites) {
-    out << "  " << std::setw(4) << site.ordinal << "  " << std::left << std::setw(11) << siteKindName(site.kind)
-        << std::setw(static_cast<int>(pathWidth) + 2) << displayPath(site.modulePath)
-        << std::setw(16) << site.moduleType << site.form << std::right << "\n";
+    out << "  " << std::setw(4) << site.ordinal << "  " << std::left << std::setw(11)
+        << siteKindName(site.kind) << std::setw(static_cast<int>(pathWidth) + 2)
+        << displayPath(site.modulePath) << std::setw(16) << site.moduleType << site.form << std::right
+        << "\n";
   }
 }
 
@@ -74,7 +80,8 @@ void writeInfoText(const ModelSummary& s, const InfoReportOptions& options, std:
       << ") under --trainable " << s.trainable << "\n";
   if (!s.appliedRewrites.empty()) {
     out << "rewrites    ";
-    for (size_t i = 0; i < s.appliedRewrites.size(); ++i) out << (i ? ", " : "") << s.appliedRewrites[i];
+    for (size_t i = 0; i < s.appliedRewrites.size(); ++i)
+      out << (i ? ", " : "") << s.appliedRewrites[i];
     out << "\n";
   }
   out << "\n";
@@ -103,7 +110,8 @@ nlohmann::json infoJson(const ModelSummary& s) {
                      {"module_type", site.moduleType}});
   }
   nlohmann::json counts = nlohmann::json::object();
-  for (const auto& [kind, count] : s.siteCounts()) counts[siteKindName(kind)] = count;
+  for (const auto& [kind, count] : s.siteCounts())
+    counts[siteKindName(kind)] = count;
   return {{"file", s.file},
           {"type", s.root().type},
           {"forward", s.forwardSignature},

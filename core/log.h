@@ -1,5 +1,6 @@
 #pragma once
-// One logger for the whole program, writing to stderr so that stdout stays the report (and --json stays clean).
+// One logger for the whole program, writing to stderr so that stdout stays the report (and --json stays
+// clean).
 
 namespace lowmem {
 

@@ -38,11 +38,11 @@ struct ModuleRow {
 struct ModelSummary {
   std::string file;
   std::string forwardSignature;
-  std::string trainable;                 // the selection's text
-  std::string inputHint;                 // bundled models record an example input spec; "" otherwise
+  std::string trainable;  // the selection's text
+  std::string inputHint;  // bundled models record an example input spec; "" otherwise
   std::vector<std::string> appliedRewrites;
-  std::vector<ModuleRow> modules;        // pre-order, root first
-  std::vector<SwapSite> sites;           // forward order
+  std::vector<ModuleRow> modules;  // pre-order, root first
+  std::vector<SwapSite> sites;     // forward order
 
   const ModuleRow& root() const { return modules.front(); }
   std::map<SiteKind, int> siteCounts() const;

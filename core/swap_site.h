@@ -7,11 +7,11 @@
 namespace lowmem {
 
 enum class SiteKind {
-  kGelu,      // aten::gelu, approximate="none": ReGELU2 computes exactly this forward
-  kGeluTanh,  // aten::gelu, approximate="tanh": a different function, not swappable
-  kSilu,      // aten::silu -> ReSiLU2
-  kLayerNorm, // aten::layer_norm -> MS-LN
-  kRmsNorm,   // the HF op chain or aten::rms_norm -> MS-RMSNorm
+  kGelu,       // aten::gelu, approximate="none": ReGELU2 computes exactly this forward
+  kGeluTanh,   // aten::gelu, approximate="tanh": a different function, not swappable
+  kSilu,       // aten::silu -> ReSiLU2
+  kLayerNorm,  // aten::layer_norm -> MS-LN
+  kRmsNorm,    // the HF op chain or aten::rms_norm -> MS-RMSNorm
 };
 
 // Stable names used in reports, JSON and `--only`.
@@ -20,8 +20,9 @@ const std::vector<SiteKind>& allSiteKinds();
 
 struct SwapSite {
   SiteKind kind = SiteKind::kGelu;
-  std::string op;          // the anchor node's kind, e.g. "aten::gelu"; "aten::rsqrt" anchors an RMSNorm chain
-  std::string form;        // how the site is written, e.g. "approximate=none", "pow/mean/add/rsqrt/mul +cast +weight"
+  std::string op;  // the anchor node's kind, e.g. "aten::gelu"; "aten::rsqrt" anchors an RMSNorm chain
+  std::string
+      form;  // how the site is written, e.g. "approximate=none", "pow/mean/add/rsqrt/mul +cast +weight"
   std::string modulePath;  // dotted instance path of the module whose code holds the op; "" is the root
   std::string moduleType;  // that module's TorchScript class name
   int ordinal = 0;         // position among the sites in forward order

@@ -12,12 +12,13 @@ class TrainableSelection {
   enum class Mode {
     kSaved,  // the requires_grad flags stored in the model
     kAll,
-    kLora,   // names containing "lora_" (PEFT's and our bundled models' convention)
+    kLora,  // names containing "lora_" (PEFT's and our bundled models' convention)
     kNone,
     kRegex,  // std::regex_search over the full dotted parameter name
   };
 
-  // "saved", "all", "lora", "none", or any other text as an ECMAScript regex. Throws InputError on a bad regex.
+  // "saved", "all", "lora", "none", or any other text as an ECMAScript regex. Throws InputError on a bad
+  // regex.
   static TrainableSelection parse(const std::string& text);
 
   bool trains(const std::string& parameterName, bool savedRequiresGrad) const;

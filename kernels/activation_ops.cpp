@@ -21,8 +21,10 @@ std::tuple<at::Tensor, at::Tensor> forwardCpu(const at::Tensor& x, c10::string_v
   const auto& table = activationTable(which, static_cast<int>(bits));
   const auto xc = x.contiguous();
   auto y = at::empty_like(xc, at::MemoryFormat::Contiguous);
-  auto packed = at::empty({saveCodes ? packedBytes(xc.numel(), table.bits) : 0}, xc.options().dtype(at::kByte));
-  if (xc.numel() > 0) cpu::cpuKernels().activationForward(xc, y, saveCodes ? packed : at::Tensor(), table, which);
+  auto packed =
+      at::empty({saveCodes ? packedBytes(xc.numel(), table.bits) : 0}, xc.options().dtype(at::kByte));
+  if (xc.numel() > 0)
+    cpu::cpuKernels().activationForward(xc, y, saveCodes ? packed : at::Tensor(), table, which);
   return {y, packed};
 }
 
@@ -68,7 +70,8 @@ class ActivationFunction : public torch::autograd::Function<ActivationFunction> 
                                                torch::autograd::tensor_list grads) {
     static const auto op = lowmemOp<BackwardSig>("lowmem::activation_backward");
     const auto saved = ctx->get_saved_variables();
-    auto gradIn = op.call(grads[0], saved[0], ctx->saved_data["fn"].toStringRef(), ctx->saved_data["bits"].toInt());
+    auto gradIn =
+        op.call(grads[0], saved[0], ctx->saved_data["fn"].toStringRef(), ctx->saved_data["bits"].toInt());
     return {gradIn, at::Tensor(), at::Tensor()};
   }
 };
@@ -79,10 +82,18 @@ at::Tensor activation(const at::Tensor& x, const char* op, const std::string& fn
   return ActivationFunction::apply(x, fn, bits);
 }
 
-at::Tensor regelu2(const at::Tensor& x) { return activation(x, "lowmem::regelu2", "gelu", 2); }
-at::Tensor resilu2(const at::Tensor& x) { return activation(x, "lowmem::resilu2", "silu", 2); }
-at::Tensor regelu(const at::Tensor& x, int64_t bits) { return activation(x, "lowmem::regelu", "gelu", bits); }
-at::Tensor resilu(const at::Tensor& x, int64_t bits) { return activation(x, "lowmem::resilu", "silu", bits); }
+at::Tensor regelu2(const at::Tensor& x) {
+  return activation(x, "lowmem::regelu2", "gelu", 2);
+}
+at::Tensor resilu2(const at::Tensor& x) {
+  return activation(x, "lowmem::resilu2", "silu", 2);
+}
+at::Tensor regelu(const at::Tensor& x, int64_t bits) {
+  return activation(x, "lowmem::regelu", "gelu", bits);
+}
+at::Tensor resilu(const at::Tensor& x, int64_t bits) {
+  return activation(x, "lowmem::resilu", "silu", bits);
+}
 
 }  // namespace
 

@@ -1,5 +1,5 @@
-// CUDA dispatch of the raw ops, built only against a LibTorch with CUDA (scripts/gpu-check builds it on the GPU
-// machine). The kernels themselves live in the nvcc-only object library (kernels/cuda/*.cu).
+// CUDA dispatch of the raw ops, built only against a LibTorch with CUDA (scripts/gpu-check builds it on the
+// GPU machine). The kernels themselves live in the nvcc-only object library (kernels/cuda/*.cu).
 
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -24,7 +24,9 @@ cuda::DType deviceDtype(const at::Tensor& t, const char* op) {
   }
 }
 
-void check(cudaError_t err, const char* op) { TORCH_CHECK(err == cudaSuccess, op, ": ", cudaGetErrorString(err)); }
+void check(cudaError_t err, const char* op) {
+  TORCH_CHECK(err == cudaSuccess, op, ": ", cudaGetErrorString(err));
+}
 
 std::tuple<at::Tensor, at::Tensor> forwardCuda(const at::Tensor& x, c10::string_view fn, int64_t bits,
                                                bool saveCodes) {
@@ -34,7 +36,8 @@ std::tuple<at::Tensor, at::Tensor> forwardCuda(const at::Tensor& x, c10::string_
   const c10::cuda::CUDAGuard guard(x.device());
   const auto xc = x.contiguous();
   auto y = at::empty_like(xc, at::MemoryFormat::Contiguous);
-  auto packed = at::empty({saveCodes ? packedBytes(xc.numel(), table.bits) : 0}, xc.options().dtype(at::kByte));
+  auto packed =
+      at::empty({saveCodes ? packedBytes(xc.numel(), table.bits) : 0}, xc.options().dtype(at::kByte));
   check(cuda::activationForward(deviceDtype(xc, kOp), xc.data_ptr(), y.data_ptr(),
                                 saveCodes ? packed.data_ptr<uint8_t>() : nullptr, xc.numel(), table, which,
                                 at::cuda::getCurrentCUDAStream()),
@@ -51,8 +54,8 @@ at::Tensor backwardCuda(const at::Tensor& grad, const at::Tensor& packed, c10::s
   const c10::cuda::CUDAGuard guard(grad.device());
   const auto g = grad.contiguous();
   auto gradIn = at::empty_like(g, at::MemoryFormat::Contiguous);
-  check(cuda::activationBackward(deviceDtype(g, kOp), g.data_ptr(), packed.data_ptr<uint8_t>(), gradIn.data_ptr(),
-                                 g.numel(), table, at::cuda::getCurrentCUDAStream()),
+  check(cuda::activationBackward(deviceDtype(g, kOp), g.data_ptr(), packed.data_ptr<uint8_t>(),
+                                 gradIn.data_ptr(), g.numel(), table, at::cuda::getCurrentCUDAStream()),
         kOp);
   return gradIn;
 }
@@ -63,13 +66,14 @@ at::Tensor codesCuda(const at::Tensor& x, c10::string_view fn, int64_t bits) {
   const c10::cuda::CUDAGuard guard(x.device());
   const auto xc = x.contiguous();
   auto codes = at::empty(xc.sizes(), xc.options().dtype(at::kByte));
-  check(cuda::activationCodes(deviceDtype(xc, kOp), xc.data_ptr(), codes.data_ptr<uint8_t>(), xc.numel(), table,
-                              at::cuda::getCurrentCUDAStream()),
+  check(cuda::activationCodes(deviceDtype(xc, kOp), xc.data_ptr(), codes.data_ptr<uint8_t>(), xc.numel(),
+                              table, at::cuda::getCurrentCUDAStream()),
         kOp);
   return codes;
 }
 
-std::tuple<at::Tensor, at::Tensor> normForwardCuda(const at::Tensor& x, at::IntArrayRef shape, double eps, bool rms) {
+std::tuple<at::Tensor, at::Tensor> normForwardCuda(const at::Tensor& x, at::IntArrayRef shape, double eps,
+                                                   bool rms) {
   constexpr const char* kOp = "lowmem::norm_forward";
   const int64_t cols = normalizedCols(x, shape, kOp);
   const c10::cuda::CUDAGuard guard(x.device());
@@ -77,8 +81,8 @@ std::tuple<at::Tensor, at::Tensor> normForwardCuda(const at::Tensor& x, at::IntA
   auto y = at::empty_like(xc, at::MemoryFormat::Contiguous);
   const int64_t rows = cols == 0 ? 0 : xc.numel() / cols;
   auto rstd = at::empty({rows}, xc.options().dtype(at::kFloat));
-  check(cuda::normForward(deviceDtype(xc, kOp), xc.data_ptr(), y.data_ptr(), rstd.data_ptr<float>(), rows, cols,
-                          static_cast<float>(eps), rms, at::cuda::getCurrentCUDAStream()),
+  check(cuda::normForward(deviceDtype(xc, kOp), xc.data_ptr(), y.data_ptr(), rstd.data_ptr<float>(), rows,
+                          cols, static_cast<float>(eps), rms, at::cuda::getCurrentCUDAStream()),
         kOp);
   return {y, rstd};
 }

@@ -11,11 +11,15 @@ namespace lowmem::kernels {
 namespace {
 
 using ForwardSig = std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, at::IntArrayRef, double, bool);
-using BackwardSig = at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, at::IntArrayRef, bool);
+using BackwardSig = at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, at::IntArrayRef,
+                               bool);
 
-at::ScalarType statsType(const at::Tensor& x) { return x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat; }
+at::ScalarType statsType(const at::Tensor& x) {
+  return x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+}
 
-std::tuple<at::Tensor, at::Tensor> forwardCpu(const at::Tensor& x, at::IntArrayRef shape, double eps, bool rms) {
+std::tuple<at::Tensor, at::Tensor> forwardCpu(const at::Tensor& x, at::IntArrayRef shape, double eps,
+                                              bool rms) {
   constexpr const char* kOp = "lowmem::norm_forward";
   checkFloating(x, kOp);
   const int64_t cols = normalizedCols(x, shape, kOp);
@@ -28,12 +32,12 @@ std::tuple<at::Tensor, at::Tensor> forwardCpu(const at::Tensor& x, at::IntArrayR
   return {y, rstd};
 }
 
-at::Tensor backwardCpu(const at::Tensor& grad, const at::Tensor& y, const at::Tensor& rstd, at::IntArrayRef shape,
-                       bool rms) {
+at::Tensor backwardCpu(const at::Tensor& grad, const at::Tensor& y, const at::Tensor& rstd,
+                       at::IntArrayRef shape, bool rms) {
   constexpr const char* kOp = "lowmem::norm_backward";
   checkFloating(grad, kOp);
-  TORCH_CHECK(grad.sizes().equals(y.sizes()) && grad.scalar_type() == y.scalar_type(), kOp,
-              ": grad ", grad.sizes(), " ", grad.scalar_type(), " does not match the saved output ", y.sizes(), " ",
+  TORCH_CHECK(grad.sizes().equals(y.sizes()) && grad.scalar_type() == y.scalar_type(), kOp, ": grad ",
+              grad.sizes(), " ", grad.scalar_type(), " does not match the saved output ", y.sizes(), " ",
               y.scalar_type());
   const int64_t cols = normalizedCols(y, shape, kOp);
   TORCH_CHECK(rstd.scalar_type() == statsType(y) && rstd.numel() == (cols == 0 ? 0 : y.numel() / cols), kOp,

@@ -22,10 +22,12 @@ int64_t normalizedCols(const at::Tensor& x, at::IntArrayRef shape, const char* o
   TORCH_CHECK(static_cast<int64_t>(shape.size()) <= x.dim(), op, ": normalized_shape ", shape,
               " has more dimensions than the input of shape ", x.sizes());
   const auto trailing = x.sizes().slice(x.dim() - shape.size());
-  TORCH_CHECK(trailing.equals(shape), op, ": normalized_shape ", shape, " does not match the input's trailing ",
-              "dimensions ", trailing, " (input shape ", x.sizes(), ")");
+  TORCH_CHECK(trailing.equals(shape), op, ": normalized_shape ", shape,
+              " does not match the input's trailing ", "dimensions ", trailing, " (input shape ", x.sizes(),
+              ")");
   int64_t cols = 1;
-  for (auto d : shape) cols *= d;
+  for (auto d : shape)
+    cols *= d;
   return cols;
 }
 

@@ -14,7 +14,8 @@ void checkBits(int64_t bits, const char* op) {
 
 at::Tensor pack(const at::Tensor& codes, int64_t bits) {
   checkBits(bits, "lowmem::pack");
-  TORCH_CHECK(codes.scalar_type() == at::kByte, "lowmem::pack: codes must be uint8, got ", codes.scalar_type());
+  TORCH_CHECK(codes.scalar_type() == at::kByte, "lowmem::pack: codes must be uint8, got ",
+              codes.scalar_type());
   const auto c = codes.contiguous().view(-1);
   const int64_t n = c.numel();
   auto out = at::zeros({packedBytes(n, static_cast<int>(bits))}, c.options());
@@ -22,8 +23,8 @@ at::Tensor pack(const at::Tensor& codes, int64_t bits) {
   uint8_t* o = out.data_ptr<uint8_t>();
   const unsigned limit = 1u << bits;
   for (int64_t i = 0; i < n; ++i) {
-    TORCH_CHECK(in[i] < limit, "lowmem::pack: code ", static_cast<int>(in[i]), " at ", i, " does not fit in ", bits,
-                " bits");
+    TORCH_CHECK(in[i] < limit, "lowmem::pack: code ", static_cast<int>(in[i]), " at ", i, " does not fit in ",
+                bits, " bits");
     for (int64_t b = 0; b < bits; ++b) {
       const int64_t bit = i * bits + b;
       o[bit >> 3] |= static_cast<uint8_t>(((in[i] >> b) & 1u) << (bit & 7));
@@ -35,8 +36,8 @@ at::Tensor pack(const at::Tensor& codes, int64_t bits) {
 at::Tensor unpack(const at::Tensor& packed, int64_t n, int64_t bits) {
   checkBits(bits, "lowmem::unpack");
   TORCH_CHECK(packed.scalar_type() == at::kByte, "lowmem::unpack: packed must be uint8");
-  TORCH_CHECK(n >= 0 && packed.numel() >= packedBytes(n, static_cast<int>(bits)), "lowmem::unpack: ", packed.numel(),
-              " bytes cannot hold ", n, " codes of ", bits, " bits");
+  TORCH_CHECK(n >= 0 && packed.numel() >= packedBytes(n, static_cast<int>(bits)),
+              "lowmem::unpack: ", packed.numel(), " bytes cannot hold ", n, " codes of ", bits, " bits");
   const auto p = packed.contiguous();
   auto out = at::empty({n}, p.options());
   const uint8_t* in = p.data_ptr<uint8_t>();
@@ -52,8 +53,12 @@ at::Tensor unpack(const at::Tensor& packed, int64_t n, int64_t bits) {
   return out;
 }
 
-at::Tensor pack2(const at::Tensor& codes) { return pack(codes, 2); }
-at::Tensor unpack2(const at::Tensor& packed, int64_t n) { return unpack(packed, n, 2); }
+at::Tensor pack2(const at::Tensor& codes) {
+  return pack(codes, 2);
+}
+at::Tensor unpack2(const at::Tensor& packed, int64_t n) {
+  return unpack(packed, n, 2);
+}
 
 }  // namespace
 

@@ -15,7 +15,8 @@ struct OpsNamespaces : torch::jit::SugaredValue {
 };
 
 struct OpsResolver : torch::jit::Resolver {
-  std::shared_ptr<torch::jit::SugaredValue> resolveValue(const std::string& name, torch::jit::GraphFunction& m,
+  std::shared_ptr<torch::jit::SugaredValue> resolveValue(const std::string& name,
+                                                         torch::jit::GraphFunction& m,
                                                          const torch::jit::SourceRange& loc) override {
     if (name == "ops") return std::make_shared<OpsNamespaces>();
     return torch::jit::nativeResolver()->resolveValue(name, m, loc);
@@ -27,6 +28,8 @@ struct OpsResolver : torch::jit::Resolver {
 
 }  // namespace
 
-std::shared_ptr<torch::jit::Resolver> opsResolver() { return std::make_shared<OpsResolver>(); }
+std::shared_ptr<torch::jit::Resolver> opsResolver() {
+  return std::make_shared<OpsResolver>();
+}
 
 }  // namespace lowmem::kernels

@@ -14,14 +14,24 @@ std::string attentionSource(const BertConfig& c) {
   const auto p = pyFloat(c.dropout);
   return "def forward(self, x):\n"
          "    B, N, C = x.shape\n"
-         "    q = self.q.forward(x).reshape(B, N, " + h + ", " + hd + ").transpose(1, 2)\n"
-         "    k = self.k.forward(x).reshape(B, N, " + h + ", " + hd + ").transpose(1, 2)\n"
-         "    v = self.v.forward(x).reshape(B, N, " + h + ", " + hd + ").transpose(1, 2)\n"
+         "    q = self.q.forward(x).reshape(B, N, " +
+         h + ", " + hd +
+         ").transpose(1, 2)\n"
+         "    k = self.k.forward(x).reshape(B, N, " +
+         h + ", " + hd +
+         ").transpose(1, 2)\n"
+         "    v = self.v.forward(x).reshape(B, N, " +
+         h + ", " + hd +
+         ").transpose(1, 2)\n"
          "    attn = torch.softmax(torch.matmul(q, k.transpose(-2, -1)) * " +
-         pyFloat(1.0 / std::sqrt(static_cast<double>(c.hidden / c.heads))) + ", -1)\n"
-         "    attn = torch.dropout(attn, " + p + ", self.training)\n"
+         pyFloat(1.0 / std::sqrt(static_cast<double>(c.hidden / c.heads))) +
+         ", -1)\n"
+         "    attn = torch.dropout(attn, " +
+         p +
+         ", self.training)\n"
          "    o = torch.matmul(attn, v).transpose(1, 2).reshape(B, N, C)\n"
-         "    return torch.dropout(self.proj.forward(o), " + p + ", self.training)\n";
+         "    return torch.dropout(self.proj.forward(o), " +
+         p + ", self.training)\n";
 }
 
 std::string layerSource(const BertConfig& c) {
@@ -29,20 +39,16 @@ std::string layerSource(const BertConfig& c) {
   return "def forward(self, x):\n"
          "    x = self.norm1.forward(x + self.attn.forward(x))\n"
          "    h = self.fc2.forward(torch.gelu(self.fc1.forward(x)))\n"
-         "    return self.norm2.forward(x + torch.dropout(h, " + pyFloat(c.dropout) + ", self.training))\n";
+         "    return self.norm2.forward(x + torch.dropout(h, " +
+         pyFloat(c.dropout) + ", self.training))\n";
 }
 
 std::string embeddingsSource(const BertConfig& c) {
   return "def forward(self, input_ids):\n"
          "    N = input_ids.size(1)\n"
          "    x = torch.embedding(self.word_embeddings, input_ids) + self.position_embeddings[:N]\n"
-         "    return torch.dropout(self.norm.forward(x), " + pyFloat(c.dropout) + ", self.training)\n";
-}
-
-std::string sequentialSource(int64_t layers) {
-  std::string s = "def forward(self, x):\n";
-  for (int64_t i = 0; i < layers; ++i) s += "    x = self.layer_" + std::to_string(i) + ".forward(x)\n";
-  return s + "    return x\n";
+         "    return torch.dropout(self.norm.forward(x), " +
+         pyFloat(c.dropout) + ", self.training)\n";
 }
 
 const char* kBertSource =
@@ -65,10 +71,11 @@ torch::jit::Module buildBert(BertConfig c, const BuildOptions& options) {
   embeddings.parameter("position_embeddings", init.normal({c.maxSeq, D}, 0.02), L.baseTrains());
   embeddings.child("norm", L.layerNorm(D, c.eps));
 
-  auto encoder = f.module("Encoder", sequentialSource(c.layers));
+  auto encoder = f.module("Encoder", detail::sequentialSource(c.layers));
   for (int64_t i = 0; i < c.layers; ++i) {
     auto attn = f.module("SelfAttention", attentionSource(c));
-    for (const char* leaf : {"q", "k", "v", "proj"}) attn.child(leaf, L.linear({leaf, D, D, true}));
+    for (const char* leaf : {"q", "k", "v", "proj"})
+      attn.child(leaf, L.linear({leaf, D, D, true}));
     auto layer = f.module("EncoderLayer", layerSource(c));
     layer.child("attn", attn.build());
     layer.child("norm1", L.layerNorm(D, c.eps));
@@ -84,8 +91,8 @@ torch::jit::Module buildBert(BertConfig c, const BuildOptions& options) {
   root.child("pooler", L.plainLinear(D, D, true));
   root.child("classifier", L.plainLinear(D, c.numClasses, true));
 
-  const std::string hint = "input_ids:int64[" + std::to_string(options.batch) + "," + std::to_string(c.maxSeq) +
-                           "]:0.." + std::to_string(c.vocab);
+  const std::string hint = "input_ids:int64[" + std::to_string(options.batch) + "," +
+                           std::to_string(c.maxSeq) + "]:0.." + std::to_string(c.vocab);
   return detail::finish(root.build(), options, hint);
 }
 

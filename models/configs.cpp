@@ -11,7 +11,7 @@ LoraConfig lora(int rank, std::vector<std::string> targets) {
 }
 
 const std::vector<std::string> kVitTargets = {"q", "k", "v", "proj", "fc1", "fc2"};
-const std::vector<std::string> kLlamaTargets = {"q_proj", "k_proj", "v_proj", "o_proj",
+const std::vector<std::string> kLlamaTargets = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                                 "gate_proj", "up_proj", "down_proj"};
 
 }  // namespace

@@ -15,6 +15,13 @@ torch::jit::Module finish(torch::jit::Module root, const BuildOptions& options, 
   return root;
 }
 
+std::string sequentialSource(int64_t layers) {
+  std::string s = "def forward(self, x):\n";
+  for (int64_t i = 0; i < layers; ++i)
+    s += "    x = self.layer_" + std::to_string(i) + ".forward(x)\n";
+  return s + "    return x\n";
+}
+
 std::string dtypeName(c10::ScalarType dtype) {
   switch (dtype) {
     case c10::ScalarType::Float:

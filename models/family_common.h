@@ -14,6 +14,9 @@ LoraConfig effectiveLora(LoraConfig lora, const BuildOptions& options);
 // Casts floating parameters and buffers to options.dtype and records `hint` on the root.
 torch::jit::Module finish(torch::jit::Module root, const BuildOptions& options, const std::string& hint);
 
+// forward() of a container that runs children layer_0 ... layer_{n-1} in order (an unrolled nn.Sequential).
+std::string sequentialSource(int64_t layers);
+
 // "float32", "bfloat16", ... as used in input specs.
 std::string dtypeName(c10::ScalarType dtype);
 

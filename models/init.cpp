@@ -14,6 +14,8 @@ at::Tensor Init::around(at::IntArrayRef shape, double mean, double std) {
   return at::normal(mean, std, shape, gen_, at::TensorOptions().dtype(at::kFloat));
 }
 
-at::Tensor Init::zeros(at::IntArrayRef shape) { return at::zeros(shape, at::kFloat); }
+at::Tensor Init::zeros(at::IntArrayRef shape) {
+  return at::zeros(shape, at::kFloat);
+}
 
 }  // namespace lowmem::models

@@ -12,7 +12,8 @@ class Init {
   explicit Init(uint64_t seed);
 
   at::Tensor normal(at::IntArrayRef shape, double std);
-  // Mean `mean`, spread `std`: norm affines start near (1, 0) but not at it, so folding them is really exercised.
+  // Mean `mean`, spread `std`: norm affines start near (1, 0) but not at it, so folding them is really
+  // exercised.
   at::Tensor around(at::IntArrayRef shape, double mean, double std);
   at::Tensor zeros(at::IntArrayRef shape);
 

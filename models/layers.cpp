@@ -13,7 +13,8 @@ torch::jit::Module LayerBuilder::linear(const LinearSpec& s) {
   const double std = 1.0 / std::sqrt(static_cast<double>(s.in));
   if (!lora_.adapts(s.leaf)) return plainLinear(s.in, s.out, s.bias);
 
-  const std::string base = s.bias ? "torch.linear(x, self.weight, self.bias)" : "torch.linear(x, self.weight)";
+  const std::string base =
+      s.bias ? "torch.linear(x, self.weight, self.bias)" : "torch.linear(x, self.weight)";
   const std::string source = "def forward(self, x):\n    return " + base +
                              " + torch.linear(torch.linear(x, self.lora_A), self.lora_B) * " +
                              pyFloat(lora_.scaling()) + "\n";
@@ -28,8 +29,9 @@ torch::jit::Module LayerBuilder::linear(const LinearSpec& s) {
 
 torch::jit::Module LayerBuilder::plainLinear(int64_t in, int64_t out, bool bias) {
   const double std = 1.0 / std::sqrt(static_cast<double>(in));
-  const std::string source = bias ? "def forward(self, x):\n    return torch.linear(x, self.weight, self.bias)\n"
-                                  : "def forward(self, x):\n    return torch.linear(x, self.weight)\n";
+  const std::string source =
+      bias ? "def forward(self, x):\n    return torch.linear(x, self.weight, self.bias)\n"
+           : "def forward(self, x):\n    return torch.linear(x, self.weight)\n";
   auto b = f_.module(bias ? "Linear" : "LinearNoBias", source);
   b.parameter("weight", init_.normal({out, in}, std), baseTrains());
   if (bias) b.parameter("bias", init_.normal({out}, 0.02), baseTrains());

@@ -14,8 +14,8 @@
 namespace lowmem::models {
 
 struct LoraConfig {
-  int rank = 0;          // 0: no adapters, every parameter trains
-  double alpha = 0;      // scaling = alpha / rank; 0 means alpha = rank (scaling 1)
+  int rank = 0;                      // 0: no adapters, every parameter trains
+  double alpha = 0;                  // scaling = alpha / rank; 0 means alpha = rank (scaling 1)
   std::vector<std::string> targets;  // leaf names of the linears that get adapters ("q", "fc1", ...)
 
   bool enabled() const { return rank > 0; }
@@ -32,7 +32,8 @@ struct LinearSpec {
 
 class LayerBuilder {
  public:
-  LayerBuilder(ModuleFactory& factory, Init& init, LoraConfig lora) : f_(factory), init_(init), lora_(std::move(lora)) {}
+  LayerBuilder(ModuleFactory& factory, Init& init, LoraConfig lora)
+      : f_(factory), init_(init), lora_(std::move(lora)) {}
 
   // A base linear trains only when the model has no LoRA; with LoRA the base is frozen and A, B train.
   torch::jit::Module linear(const LinearSpec& spec);

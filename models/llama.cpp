@@ -16,14 +16,25 @@ std::string attentionSource(const LlamaConfig& c) {
   const auto half = std::to_string(hd / 2);
   return "def forward(self, x):\n"
          "    B, N, C = x.shape\n"
-         "    q = self.q_proj.forward(x).view(B, N, " + h + ", " + hds + ").transpose(1, 2)\n"
-         "    k = self.k_proj.forward(x).view(B, N, " + h + ", " + hds + ").transpose(1, 2)\n"
-         "    v = self.v_proj.forward(x).view(B, N, " + h + ", " + hds + ").transpose(1, 2)\n"
+         "    q = self.q_proj.forward(x).view(B, N, " +
+         h + ", " + hds +
+         ").transpose(1, 2)\n"
+         "    k = self.k_proj.forward(x).view(B, N, " +
+         h + ", " + hds +
+         ").transpose(1, 2)\n"
+         "    v = self.v_proj.forward(x).view(B, N, " +
+         h + ", " + hds +
+         ").transpose(1, 2)\n"
          "    cos = self.rope_cos[:N].to(q.dtype)\n"
          "    sin = self.rope_sin[:N].to(q.dtype)\n"
-         "    q = q * cos + torch.cat([-q[..., " + half + ":], q[..., :" + half + "]], -1) * sin\n"
-         "    k = k * cos + torch.cat([-k[..., " + half + ":], k[..., :" + half + "]], -1) * sin\n"
-         "    scores = torch.matmul(q, k.transpose(2, 3)) * " + pyFloat(1.0 / std::sqrt(static_cast<double>(hd))) +
+         "    q = q * cos + torch.cat([-q[..., " +
+         half + ":], q[..., :" + half +
+         "]], -1) * sin\n"
+         "    k = k * cos + torch.cat([-k[..., " +
+         half + ":], k[..., :" + half +
+         "]], -1) * sin\n"
+         "    scores = torch.matmul(q, k.transpose(2, 3)) * " +
+         pyFloat(1.0 / std::sqrt(static_cast<double>(hd))) +
          " + self.causal_mask[:N, :N].to(q.dtype)\n"
          // 6 is torch.float32 (dtype names do not resolve in C++-compiled source).
          "    attn = torch.softmax(scores.to(6), -1).to(q.dtype)\n"
@@ -39,12 +50,6 @@ const char* kLayerSource =
     "def forward(self, x):\n"
     "    h = x + self.self_attn.forward(self.input_layernorm.forward(x))\n"
     "    return h + self.mlp.forward(self.post_attention_layernorm.forward(h))\n";
-
-std::string sequentialSource(int64_t layers) {
-  std::string s = "def forward(self, x):\n";
-  for (int64_t i = 0; i < layers; ++i) s += "    x = self.layer_" + std::to_string(i) + ".forward(x)\n";
-  return s + "    return x\n";
-}
 
 const char* kLlamaSource =
     "def forward(self, input_ids):\n"
@@ -70,10 +75,11 @@ torch::jit::Module buildLlama(LlamaConfig c, const BuildOptions& options) {
   auto sinTable = emb.sin().to(at::kFloat);
   auto mask = at::full({c.maxSeq, c.maxSeq}, -std::numeric_limits<float>::infinity(), at::kFloat).triu(1);
 
-  auto layers = f.module("Layers", sequentialSource(c.layers));
+  auto layers = f.module("Layers", detail::sequentialSource(c.layers));
   for (int64_t i = 0; i < c.layers; ++i) {
     auto attn = f.module("Attention", attentionSource(c));
-    for (const char* leaf : {"q_proj", "k_proj", "v_proj", "o_proj"}) attn.child(leaf, L.linear({leaf, D, D, false}));
+    for (const char* leaf : {"q_proj", "k_proj", "v_proj", "o_proj"})
+      attn.child(leaf, L.linear({leaf, D, D, false}));
     attn.buffer("rope_cos", cosTable.clone());
     attn.buffer("rope_sin", sinTable.clone());
     attn.buffer("causal_mask", mask.clone());
@@ -96,7 +102,8 @@ torch::jit::Module buildLlama(LlamaConfig c, const BuildOptions& options) {
   root.child("lm_head", L.plainLinear(D, c.vocab, false));
 
   const std::string hint = "input_ids:int64[" + std::to_string(options.batch) + "," +
-                           std::to_string(std::min<int64_t>(c.maxSeq, 128)) + "]:0.." + std::to_string(c.vocab);
+                           std::to_string(std::min<int64_t>(c.maxSeq, 128)) + "]:0.." +
+                           std::to_string(c.vocab);
   return detail::finish(root.build(), options, hint);
 }
 

@@ -9,7 +9,8 @@ namespace lowmem::models {
 ScriptModuleBuilder::ScriptModuleBuilder(torch::jit::Module module, bool fresh, std::string source)
     : module_(std::move(module)), fresh_(fresh), source_(std::move(source)) {}
 
-ScriptModuleBuilder& ScriptModuleBuilder::parameter(const std::string& name, at::Tensor value, bool trainable) {
+ScriptModuleBuilder& ScriptModuleBuilder::parameter(const std::string& name, at::Tensor value,
+                                                    bool trainable) {
   // register_parameter keeps whatever requires_grad the tensor has, and the flag survives save/load.
   value.set_requires_grad(trainable);
   module_.register_parameter(name, std::move(value), /*is_buffer=*/false);

@@ -17,17 +17,17 @@ std::string describe(const VitConfig& c) {
 }
 
 std::string describe(const LlamaConfig& c) {
-  return "LLaMA-style decoder, vocab " + std::to_string(c.vocab) + ", hidden " + std::to_string(c.hidden) + ", " +
-         std::to_string(c.layers) + " layers, " + std::to_string(c.heads) + " heads, SwiGLU " +
+  return "LLaMA-style decoder, vocab " + std::to_string(c.vocab) + ", hidden " + std::to_string(c.hidden) +
+         ", " + std::to_string(c.layers) + " layers, " + std::to_string(c.heads) + " heads, SwiGLU " +
          std::to_string(c.intermediate) + ", RMSNorm (HF chain), LoRA r" + std::to_string(c.lora.rank) +
          " on all attention and MLP linears";
 }
 
 std::string describe(const BertConfig& c) {
-  return "BERT-style post-LN encoder, vocab " + std::to_string(c.vocab) + ", hidden " + std::to_string(c.hidden) +
-         ", " + std::to_string(c.layers) + " layers, " + std::to_string(c.heads) + " heads, MLP " +
-         std::to_string(c.mlpDim) + ", dropout " + std::to_string(c.dropout).substr(0, 3) + ", LoRA r" +
-         std::to_string(c.lora.rank);
+  return "BERT-style post-LN encoder, vocab " + std::to_string(c.vocab) + ", hidden " +
+         std::to_string(c.hidden) + ", " + std::to_string(c.layers) + " layers, " + std::to_string(c.heads) +
+         " heads, MLP " + std::to_string(c.mlpDim) + ", dropout " + std::to_string(c.dropout).substr(0, 3) +
+         ", LoRA r" + std::to_string(c.lora.rank);
 }
 
 template <typename Config, typename Builder>
@@ -78,7 +78,8 @@ c10::ScalarType parseFloatDtype(const std::string& text, const std::string& flag
   if (t == "bfloat16" || t == "bf16") return c10::ScalarType::BFloat16;
   if (t == "float16" || t == "half" || t == "fp16") return c10::ScalarType::Half;
   if (t == "float64" || t == "double" || t == "fp64") return c10::ScalarType::Double;
-  throw InputError(flag, "'" + text + "' is not a floating dtype (expected float32, bfloat16, float16 or float64)");
+  throw InputError(flag,
+                   "'" + text + "' is not a floating dtype (expected float32, bfloat16, float16 or float64)");
 }
 
 }  // namespace lowmem::models

@@ -13,11 +13,18 @@ std::string attentionSource(const VitConfig& c) {
   const auto hd = std::to_string(c.hidden / c.heads);
   return "def forward(self, x):\n"
          "    B, N, C = x.shape\n"
-         "    q = self.q.forward(x).reshape(B, N, " + h + ", " + hd + ").transpose(1, 2)\n"
-         "    k = self.k.forward(x).reshape(B, N, " + h + ", " + hd + ").transpose(1, 2)\n"
-         "    v = self.v.forward(x).reshape(B, N, " + h + ", " + hd + ").transpose(1, 2)\n"
+         "    q = self.q.forward(x).reshape(B, N, " +
+         h + ", " + hd +
+         ").transpose(1, 2)\n"
+         "    k = self.k.forward(x).reshape(B, N, " +
+         h + ", " + hd +
+         ").transpose(1, 2)\n"
+         "    v = self.v.forward(x).reshape(B, N, " +
+         h + ", " + hd +
+         ").transpose(1, 2)\n"
          "    attn = torch.softmax(torch.matmul(q, k.transpose(-2, -1)) * " +
-         pyFloat(1.0 / std::sqrt(static_cast<double>(c.hidden / c.heads))) + ", -1)\n"
+         pyFloat(1.0 / std::sqrt(static_cast<double>(c.hidden / c.heads))) +
+         ", -1)\n"
          "    o = torch.matmul(attn, v).transpose(1, 2).reshape(B, N, C)\n"
          "    return self.proj.forward(o)\n";
 }
@@ -30,12 +37,6 @@ const char* kBlockSource =
     "def forward(self, x):\n"
     "    x = x + self.attn.forward(self.norm1.forward(x))\n"
     "    return x + self.mlp.forward(self.norm2.forward(x))\n";
-
-std::string sequentialSource(int64_t layers) {
-  std::string s = "def forward(self, x):\n";
-  for (int64_t i = 0; i < layers; ++i) s += "    x = self.layer_" + std::to_string(i) + ".forward(x)\n";
-  return s + "    return x\n";
-}
 
 const char* kVitSource =
     "def forward(self, x):\n"
@@ -55,20 +56,23 @@ torch::jit::Module buildVit(VitConfig c, const BuildOptions& options) {
   LayerBuilder L(f, init, c.lora);
   const int64_t D = c.hidden;
 
-  auto patch = f.module("PatchEmbed", "def forward(self, x):\n"
-                                      "    x = torch.conv2d(x, self.weight, self.bias, [" +
-                                          std::to_string(c.patchSize) + ", " + std::to_string(c.patchSize) +
-                                          "])\n"
-                                          "    return x.flatten(2).transpose(1, 2)\n");
-  patch.parameter("weight", init.normal({D, c.channels, c.patchSize, c.patchSize},
-                                        1.0 / std::sqrt(static_cast<double>(c.channels * c.patchSize * c.patchSize))),
+  auto patch = f.module("PatchEmbed",
+                        "def forward(self, x):\n"
+                        "    x = torch.conv2d(x, self.weight, self.bias, [" +
+                            std::to_string(c.patchSize) + ", " + std::to_string(c.patchSize) +
+                            "])\n"
+                            "    return x.flatten(2).transpose(1, 2)\n");
+  patch.parameter("weight",
+                  init.normal({D, c.channels, c.patchSize, c.patchSize},
+                              1.0 / std::sqrt(static_cast<double>(c.channels * c.patchSize * c.patchSize))),
                   L.baseTrains());
   patch.parameter("bias", init.normal({D}, 0.02), L.baseTrains());
 
-  auto encoder = f.module("Encoder", sequentialSource(c.layers));
+  auto encoder = f.module("Encoder", detail::sequentialSource(c.layers));
   for (int64_t i = 0; i < c.layers; ++i) {
     auto attn = f.module("Attention", attentionSource(c));
-    for (const char* leaf : {"q", "k", "v", "proj"}) attn.child(leaf, L.linear({leaf, D, D, true}));
+    for (const char* leaf : {"q", "k", "v", "proj"})
+      attn.child(leaf, L.linear({leaf, D, D, true}));
     auto mlp = f.module("MLP", kMlpSource);
     mlp.child("fc1", L.linear({"fc1", D, c.mlpDim, true}));
     mlp.child("fc2", L.linear({"fc2", c.mlpDim, D, true}));
@@ -88,8 +92,8 @@ torch::jit::Module buildVit(VitConfig c, const BuildOptions& options) {
   root.child("norm", L.layerNorm(D, c.eps));
   root.child("head", L.plainLinear(D, c.numClasses, true));
 
-  const std::string hint = "x:" + detail::dtypeName(options.dtype) + "[" + std::to_string(options.batch) + "," +
-                           std::to_string(c.channels) + "," + std::to_string(c.imageSize) + "," +
+  const std::string hint = "x:" + detail::dtypeName(options.dtype) + "[" + std::to_string(options.batch) +
+                           "," + std::to_string(c.channels) + "," + std::to_string(c.imageSize) + "," +
                            std::to_string(c.imageSize) + "]";
   return detail::finish(root.build(), options, hint);
 }

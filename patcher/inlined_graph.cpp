@@ -23,7 +23,8 @@ bool hasCalls(torch::jit::Block* block) {
 std::shared_ptr<torch::jit::Graph> inlinedForwardGraph(const torch::jit::Module& module) {
   auto graph = module.get_method("forward").graph()->copy();
   // Each pass inlines at least one level; a model nested deeper than this is not a real model.
-  for (int pass = 0; pass < 256 && hasCalls(graph->block()); ++pass) torch::jit::Inline(*graph);
+  for (int pass = 0; pass < 256 && hasCalls(graph->block()); ++pass)
+    torch::jit::Inline(*graph);
   if (hasCalls(graph->block())) throw std::runtime_error("forward graph still has calls after inlining");
   return graph;
 }

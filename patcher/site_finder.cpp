@@ -13,7 +13,9 @@ using torch::jit::Node;
 using torch::jit::Value;
 
 // c10::optional and std::optional are distinct in LibTorch 1.13 and the same type in 2.x.
-c10::optional<c10::IValue> constantOf(const Value* v) { return torch::jit::toIValue(v); }
+c10::optional<c10::IValue> constantOf(const Value* v) {
+  return torch::jit::toIValue(v);
+}
 
 bool isConstantNumber(const Value* v, double expected) {
   auto iv = constantOf(v);
@@ -28,7 +30,8 @@ const Value* squaredInput(const Node* n) {
   if (n->kind() == c10::aten::pow && n->inputs().size() == 2 && isConstantNumber(n->input(1), 2.0)) {
     return n->input(0);
   }
-  if (n->kind() == c10::aten::mul && n->inputs().size() == 2 && n->input(0) == n->input(1)) return n->input(0);
+  if (n->kind() == c10::aten::mul && n->inputs().size() == 2 && n->input(0) == n->input(1))
+    return n->input(0);
   if (n->kind() == c10::aten::square) return n->input(0);
   return nullptr;
 }
@@ -55,11 +58,16 @@ bool isLastDimMean(const Node* n) {
   return dims->size() == 1 && dims->front() == -1;
 }
 
-bool isCast(const Node* n) { return n->kind() == c10::aten::to || n->kind() == c10::aten::type_as; }
+bool isCast(const Node* n) {
+  return n->kind() == c10::aten::to || n->kind() == c10::aten::type_as;
+}
 
-bool isParameterRead(const Value* v) { return v->node()->kind() == c10::prim::GetAttr; }
+bool isParameterRead(const Value* v) {
+  return v->node()->kind() == c10::prim::GetAttr;
+}
 
-// The HF chain anchored at rsqrt: x.pow(2).mean(-1, keepdim=True) + eps -> rsqrt -> x * r [-> cast] [-> w * _].
+// The HF chain anchored at rsqrt: x.pow(2).mean(-1, keepdim=True) + eps -> rsqrt -> x * r [-> cast] [-> w *
+// _].
 std::optional<std::string> rmsChainForm(const Node* rsqrt) {
   const Node* add = rsqrt->input(0)->node();
   if (add->kind() != c10::aten::add || add->inputs().size() < 2) return std::nullopt;
@@ -95,10 +103,12 @@ std::optional<std::string> rmsChainForm(const Node* rsqrt) {
 void collect(torch::jit::Block* block, const std::string& rootType, std::vector<SwapSite>& sites) {
   static const auto kRmsNormOp = c10::Symbol::fromQualString("aten::rms_norm");
   for (Node* n : block->nodes()) {
-    for (auto* inner : n->blocks()) collect(inner, rootType, sites);
+    for (auto* inner : n->blocks())
+      collect(inner, rootType, sites);
     SwapSite site;
     if (n->kind() == c10::aten::gelu) {
-      auto mode = n->inputs().size() > 1 ? constantOf(n->input(1)) : c10::optional<c10::IValue>(std::string("none"));
+      auto mode =
+          n->inputs().size() > 1 ? constantOf(n->input(1)) : c10::optional<c10::IValue>(std::string("none"));
       const std::string approximate = mode && mode->isString() ? mode->toStringRef() : "<not a constant>";
       site.kind = approximate == "none" ? SiteKind::kGelu : SiteKind::kGeluTanh;
       site.form = "approximate=" + approximate;

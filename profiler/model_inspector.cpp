@@ -47,14 +47,16 @@ std::string forwardSignature(const torch::jit::Module& module) {
   std::ostringstream out;
   out << "forward(";
   const auto& args = schema.arguments();
-  for (size_t i = 1; i < args.size(); ++i) out << (i > 1 ? ", " : "") << args[i].type()->annotation_str() << " " << args[i].name();
+  for (size_t i = 1; i < args.size(); ++i)
+    out << (i > 1 ? ", " : "") << args[i].type()->annotation_str() << " " << args[i].name();
   out << ") -> ";
   const auto& rets = schema.returns();
   if (rets.size() == 1) {
     out << rets[0].type()->annotation_str();
   } else {
     out << "(";
-    for (size_t i = 0; i < rets.size(); ++i) out << (i ? ", " : "") << rets[i].type()->annotation_str();
+    for (size_t i = 0; i < rets.size(); ++i)
+      out << (i ? ", " : "") << rets[i].type()->annotation_str();
     out << ")";
   }
   return out.str();

@@ -13,7 +13,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool contains(const std::string& text, const char* part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const char* part) {
+  return text.find(part) != std::string::npos;
+}
 
 // Refuses what is surely not a TorchScript archive before LibTorch sees it.
 void checkFile(const std::string& path) {
@@ -29,8 +31,9 @@ void checkFile(const std::string& path) {
   const auto got = in.gcount();
   if (got == 0) throw InputError(path, "empty file");
   if (got >= 2 && magic[0] == 0x80 && magic[1] <= 5) {
-    throw InputError(path, "a legacy torch.save pickle, not a TorchScript archive; save the model with "
-                           "torch.jit.script(model).save(path)");
+    throw InputError(path,
+                     "a legacy torch.save pickle, not a TorchScript archive; save the model with "
+                     "torch.jit.script(model).save(path)");
   }
   if (got < 4 || magic[0] != 'P' || magic[1] != 'K') {
     throw InputError(path, "not a TorchScript archive (not a zip file)");
@@ -40,7 +43,8 @@ void checkFile(const std::string& path) {
 }  // namespace
 
 std::string explainLoadError(const std::string& message) {
-  if (contains(message, "failed finding central directory") || contains(message, "failed reading zip archive")) {
+  if (contains(message, "failed finding central directory") ||
+      contains(message, "failed reading zip archive")) {
     return "truncated or corrupt TorchScript archive (" + firstLine(message) + ")";
   }
   if (contains(message, "constants.pkl") || contains(message, "code/")) {

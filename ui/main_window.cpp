@@ -36,9 +36,10 @@ void MainWindow::createMenus() {
 }
 
 void MainWindow::showAbout() {
-  QMessageBox::about(this, "About lowmem-studio",
-                     "lowmem-studio " + QApplication::applicationVersion() +
-                         "\n\nReGELU2, ReSiLU2, MS-LN and MS-RMSNorm (arXiv 2406.16282) applied to TorchScript models.");
+  QMessageBox::about(
+      this, "About lowmem-studio",
+      "lowmem-studio " + QApplication::applicationVersion() +
+          "\n\nReGELU2, ReSiLU2, MS-LN and MS-RMSNorm (arXiv 2406.16282) applied to TorchScript models.");
 }
 
 }  // namespace lowmem::ui

@@ -14,13 +14,15 @@ void addInfoCommand(CLI::App& app, Action& action) {
     int depth = -1;
   };
   auto opts = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("info", "Module tree, parameters and swap-candidate sites of a TorchScript model");
+  auto* cmd =
+      app.add_subcommand("info", "Module tree, parameters and swap-candidate sites of a TorchScript model");
   cmd->add_option("model", opts->model, "TorchScript model (.pt)")->required();
   cmd->add_option("--trainable", opts->trainable,
                   "Which parameters train: saved (the model's flags), all, lora, none, or a regex over names")
       ->capture_default_str();
   cmd->add_flag("--json", opts->json, "Print JSON instead of text");
-  cmd->add_option("--depth", opts->depth, "Module tree depth shown in text output (-1: all)")->capture_default_str();
+  cmd->add_option("--depth", opts->depth, "Module tree depth shown in text output (-1: all)")
+      ->capture_default_str();
   cmd->callback([opts, &action] {
     action = [opts] {
       auto summary = describeModel(opts->model, TrainableSelection::parse(opts->trainable));

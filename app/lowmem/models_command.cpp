@@ -14,7 +14,8 @@ void addModelsCommand(CLI::App& app, Action& action) {
   list->callback([&action] {
     action = [] {
       for (const auto& p : lowmem::models::modelPresets()) {
-        std::cout << std::left << std::setw(13) << p.name << std::setw(7) << p.family << p.description << "\n";
+        std::cout << std::left << std::setw(13) << p.name << std::setw(7) << p.family << p.description
+                  << "\n";
       }
       return 0;
     };

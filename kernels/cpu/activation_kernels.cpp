@@ -17,10 +17,18 @@ namespace {
 constexpr int64_t kGrainBlocks = 4096;  // 32K elements per task, as ATen's grain
 
 // ATen's own expressions (GeluKernelImpl / SiLUKernel), so the vectorised lanes agree bit for bit.
-inline Vec geluVec(const Vec& x) { return x * Vec(0.5f) * (Vec(1.f) + (x * Vec(static_cast<float>(M_SQRT1_2))).erf()); }
-inline Vec siluVec(const Vec& x) { return x / (Vec(1.f) + x.neg().exp()); }
-inline double geluScalar(double x) { return x * 0.5 * (1.0 + std::erf(x * M_SQRT1_2)); }
-inline double siluScalar(double x) { return x / (1.0 + std::exp(-x)); }
+inline Vec geluVec(const Vec& x) {
+  return x * Vec(0.5f) * (Vec(1.f) + (x * Vec(static_cast<float>(M_SQRT1_2))).erf());
+}
+inline Vec siluVec(const Vec& x) {
+  return x / (Vec(1.f) + x.neg().exp());
+}
+inline double geluScalar(double x) {
+  return x * 0.5 * (1.0 + std::erf(x * M_SQRT1_2));
+}
+inline double siluScalar(double x) {
+  return x / (1.0 + std::exp(-x));
+}
 
 // Codes of 8 lanes as a `bits`-wide little-endian bit field.
 template <int kBits>
@@ -31,9 +39,11 @@ inline uint32_t packLanes(const Vec& x, const ActivationTable& t) {
   // shifted to bit j*bits and the lanes are OR-folded: no scalar round trip.
   __m256i count = _mm256_setzero_si256();
   for (int i = 0; i < kThresholds; ++i) {
-    count = _mm256_sub_epi32(count, _mm256_castps_si256(_mm256_cmp_ps(x, _mm256_set1_ps(t.c[i]), _CMP_GT_OQ)));
+    count =
+        _mm256_sub_epi32(count, _mm256_castps_si256(_mm256_cmp_ps(x, _mm256_set1_ps(t.c[i]), _CMP_GT_OQ)));
   }
-  const __m256i shifts = _mm256_setr_epi32(0, kBits, 2 * kBits, 3 * kBits, 4 * kBits, 5 * kBits, 6 * kBits, 7 * kBits);
+  const __m256i shifts =
+      _mm256_setr_epi32(0, kBits, 2 * kBits, 3 * kBits, 4 * kBits, 5 * kBits, 6 * kBits, 7 * kBits);
   __m256i shifted = _mm256_sllv_epi32(count, shifts);
   __m128i folded = _mm_or_si128(_mm256_castsi256_si128(shifted), _mm256_extracti128_si256(shifted, 1));
   folded = _mm_or_si128(folded, _mm_shuffle_epi32(folded, _MM_SHUFFLE(1, 0, 3, 2)));
@@ -41,11 +51,13 @@ inline uint32_t packLanes(const Vec& x, const ActivationTable& t) {
   return static_cast<uint32_t>(_mm_cvtsi128_si32(folded));
 #else
   Vec count(0.f);
-  for (int i = 0; i < kThresholds; ++i) count = count + ((x > Vec(t.c[i])) & Vec(1.f));
+  for (int i = 0; i < kThresholds; ++i)
+    count = count + ((x > Vec(t.c[i])) & Vec(1.f));
   float lanes[kLanes];
   count.store(lanes);
   uint32_t field = 0;
-  for (int64_t j = 0; j < kLanes; ++j) field |= static_cast<uint32_t>(lanes[j]) << (j * kBits);
+  for (int64_t j = 0; j < kLanes; ++j)
+    field |= static_cast<uint32_t>(lanes[j]) << (j * kBits);
   return field;
 #endif
 }
@@ -54,9 +66,11 @@ inline uint32_t packLanes(const Vec& x, const ActivationTable& t) {
 template <int kBits>
 inline Vec levelsOf(uint32_t field, const ActivationTable& t) {
 #ifdef CPU_CAPABILITY_AVX2
-  const __m256i shifts = _mm256_setr_epi32(0, kBits, 2 * kBits, 3 * kBits, 4 * kBits, 5 * kBits, 6 * kBits, 7 * kBits);
-  const __m256i codes = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(field)), shifts),
-                                         _mm256_set1_epi32((1 << kBits) - 1));
+  const __m256i shifts =
+      _mm256_setr_epi32(0, kBits, 2 * kBits, 3 * kBits, 4 * kBits, 5 * kBits, 6 * kBits, 7 * kBits);
+  const __m256i codes =
+      _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(field)), shifts),
+                       _mm256_set1_epi32((1 << kBits) - 1));
   // Up to 8 levels sit in one register and permute by code; 16 levels (4 bits) take two and a blend.
   const __m256 low = _mm256_loadu_ps(t.level);
   __m256 picked = _mm256_permutevar8x32_ps(low, codes);
@@ -70,21 +84,24 @@ inline Vec levelsOf(uint32_t field, const ActivationTable& t) {
 #else
   float levels[kLanes];
   constexpr uint32_t kMask = (1u << kBits) - 1u;
-  for (int64_t j = 0; j < kLanes; ++j) levels[j] = t.level[(field >> (j * kBits)) & kMask];
+  for (int64_t j = 0; j < kLanes; ++j)
+    levels[j] = t.level[(field >> (j * kBits)) & kMask];
   return Vec::loadu(levels);
 #endif
 }
 
 inline int codeOf(double x, const ActivationTable& t) {
   int code = 0;
-  for (int i = 0; i < t.thresholds; ++i) code += x > static_cast<double>(t.c[i]);
+  for (int i = 0; i < t.thresholds; ++i)
+    code += x > static_cast<double>(t.c[i]);
   return code;
 }
 
 // The partial block at the end: fewer than 8 elements, and only the bytes that packedBytes counts.
 void writeTailBytes(uint8_t* packed, int64_t firstByte, uint32_t field, int64_t n, int bits) {
   const int64_t end = packedBytes(n, bits);
-  for (int64_t b = firstByte; b < end; ++b) packed[b] = static_cast<uint8_t>(field >> (8 * (b - firstByte)));
+  for (int64_t b = firstByte; b < end; ++b)
+    packed[b] = static_cast<uint8_t>(field >> (8 * (b - firstByte)));
 }
 
 // A full block's field: fixed-size accesses, so no memcpy call per block.
@@ -96,7 +113,8 @@ inline void storeField(uint8_t* p, uint32_t field) {
   } else if constexpr (kBits == 4) {
     std::memcpy(p, &field, 4);
   } else {
-    for (int b = 0; b < kBits; ++b) p[b] = static_cast<uint8_t>(field >> (8 * b));
+    for (int b = 0; b < kBits; ++b)
+      p[b] = static_cast<uint8_t>(field >> (8 * b));
   }
 }
 
@@ -112,7 +130,8 @@ inline uint32_t loadField(const uint8_t* p) {
     return v;
   } else {
     uint32_t field = 0;
-    for (int b = 0; b < kBits; ++b) field |= static_cast<uint32_t>(p[b]) << (8 * b);
+    for (int b = 0; b < kBits; ++b)
+      field |= static_cast<uint32_t>(p[b]) << (8 * b);
     return field;
   }
 }
@@ -136,13 +155,15 @@ uint32_t readBlock(const uint8_t* packed, int64_t block, int bits, int64_t n) {
   const int64_t first = block * bits;
   const int64_t end = std::min<int64_t>(first + bits, packedBytes(n, bits));
   uint32_t field = 0;
-  for (int64_t b = first; b < end; ++b) field |= static_cast<uint32_t>(packed[b]) << (8 * (b - first));
+  for (int64_t b = first; b < end; ++b)
+    field |= static_cast<uint32_t>(packed[b]) << (8 * (b - first));
   return field;
 }
 
 // kCompute = false writes only the codes (y comes from ATen, see activationForward).
 template <typename T, bool kCompute, int kBits>
-void forwardFloatBits(const T* x, T* y, uint8_t* packed, int64_t n, const ActivationTable& t, ActivationFn fn) {
+void forwardFloatBits(const T* x, T* y, uint8_t* packed, int64_t n, const ActivationTable& t,
+                      ActivationFn fn) {
   const int64_t blocks = n / kLanes;
   auto compute = [fn](const Vec& v) { return fn == ActivationFn::kGelu ? geluVec(v) : siluVec(v); };
   at::parallel_for(0, blocks, kGrainBlocks, [&](int64_t b0, int64_t b1) {
@@ -175,7 +196,8 @@ void forwardFloatBits(const T* x, T* y, uint8_t* packed, int64_t n, const Activa
 
 template <typename T, bool kCompute>
 void forwardFloat(const T* x, T* y, uint8_t* packed, int64_t n, const ActivationTable& t, ActivationFn fn) {
-  withBits(t.bits, [&](auto bits) { forwardFloatBits<T, kCompute, decltype(bits)::value>(x, y, packed, n, t, fn); });
+  withBits(t.bits,
+           [&](auto bits) { forwardFloatBits<T, kCompute, decltype(bits)::value>(x, y, packed, n, t, fn); });
 }
 
 void forwardDouble(const double* x, double* y, uint8_t* packed, int64_t n, const ActivationTable& t,
@@ -207,8 +229,9 @@ void activationForward(const at::Tensor& x, const at::Tensor& y, const at::Tenso
   const auto dtype = x.scalar_type();
   if (fn == ActivationFn::kGelu && (dtype == at::kFloat || dtype == at::kBFloat16)) {
     // Debian's LibTorch runs fp32/bf16 GELU in oneDNN, with an erf faster than ATen's Vectorized (SLEEF) one
-    // and different in the last bits. Calling it keeps the forward bit-identical to at::gelu and fast; the codes
-    // then take a second, compute-free pass over x (x read twice: 4.25 bytes more per element than one pass).
+    // and different in the last bits. Calling it keeps the forward bit-identical to at::gelu and fast; the
+    // codes then take a second, compute-free pass over x (x read twice: 4.25 bytes more per element than one
+    // pass).
     auto out = y;
     at::gelu_out(out, x);
     if (!codes) return;
@@ -219,8 +242,8 @@ void activationForward(const at::Tensor& x, const at::Tensor& y, const at::Tenso
     case at::kFloat:
       return forwardFloat<float, true>(x.data_ptr<float>(), y.data_ptr<float>(), codes, n, t, fn);
     case at::kBFloat16:
-      return forwardFloat<c10::BFloat16, true>(x.data_ptr<c10::BFloat16>(), y.data_ptr<c10::BFloat16>(), codes, n,
-                                               t, fn);
+      return forwardFloat<c10::BFloat16, true>(x.data_ptr<c10::BFloat16>(), y.data_ptr<c10::BFloat16>(),
+                                               codes, n, t, fn);
     case at::kHalf:
       return forwardFloat<c10::Half, true>(x.data_ptr<c10::Half>(), y.data_ptr<c10::Half>(), codes, n, t, fn);
     case at::kDouble:
@@ -247,12 +270,14 @@ void backwardBits(const T* grad, const uint8_t* packed, T* gradIn, int64_t n, co
     }
     for (; b < b1; ++b) {
       const int64_t lanes = std::min<int64_t>(kLanes, n - b * kLanes);
-      const uint32_t field = lanes == kLanes ? loadField<kBits>(packed + b * kBits) : readBlock(packed, b, kBits, n);
+      const uint32_t field =
+          lanes == kLanes ? loadField<kBits>(packed + b * kBits) : readBlock(packed, b, kBits, n);
       const Vec levels = levelsOf<kBits>(field, t);
       if constexpr (std::is_same_v<T, double>) {
         float l[kLanes];
         levels.store(l);
-        for (int64_t j = 0; j < lanes; ++j) gradIn[b * kLanes + j] = grad[b * kLanes + j] * l[j];
+        for (int64_t j = 0; j < lanes; ++j)
+          gradIn[b * kLanes + j] = grad[b * kLanes + j] * l[j];
       } else {
         const Vec g = FloatIo<T>::load(grad + b * kLanes, lanes);
         FloatIo<T>::store(gradIn + b * kLanes, g * levels, lanes);
@@ -304,13 +329,18 @@ void activationCodes(const at::Tensor& x, const at::Tensor& codes, const Activat
 
 // Defined in norm_kernels.cpp of the same capability.
 namespace CPU_CAPABILITY {
-void normForward(const at::Tensor& x, int64_t cols, double eps, bool rms, const at::Tensor& y, const at::Tensor& rstd);
+void normForward(const at::Tensor& x, int64_t cols, double eps, bool rms, const at::Tensor& y,
+                 const at::Tensor& rstd);
 void normBackward(const at::Tensor& grad, const at::Tensor& y, const at::Tensor& rstd, int64_t cols, bool rms,
                   const at::Tensor& dx);
 
 const CpuKernels& kernels() {
-  static const CpuKernels k = {C10_STRINGIZE(CPU_CAPABILITY), activationForward, activationBackward,
-                               activationCodes, normForward, normBackward};
+  static const CpuKernels k = {C10_STRINGIZE(CPU_CAPABILITY),
+                               activationForward,
+                               activationBackward,
+                               activationCodes,
+                               normForward,
+                               normBackward};
   return k;
 }
 }  // namespace CPU_CAPABILITY

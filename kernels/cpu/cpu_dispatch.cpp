@@ -10,7 +10,8 @@ namespace {
 // ATEN_CPU_CAPABILITY=default, so comparisons against ATen run like against like.
 bool useAvx2() {
 #if defined(__x86_64__) || defined(_M_X64)
-  if (const char* env = std::getenv("ATEN_CPU_CAPABILITY"); env && std::strcmp(env, "default") == 0) return false;
+  if (const char* env = std::getenv("ATEN_CPU_CAPABILITY"); env && std::strcmp(env, "default") == 0)
+    return false;
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
   return false;

@@ -1,6 +1,7 @@
 #pragma once
 // The CPU kernels of the four ops, compiled once per CPU capability and picked at run time like ATen's own
-// (DEFAULT everywhere, AVX2 where the CPU and ATen use it). Inputs are contiguous and validated by the caller.
+// (DEFAULT everywhere, AVX2 where the CPU and ATen use it). Inputs are contiguous and validated by the
+// caller.
 
 #include <ATen/ATen.h>
 
@@ -22,8 +23,8 @@ struct CpuKernels {
   void (*normForward)(const at::Tensor& x, int64_t cols, double eps, bool rms, const at::Tensor& y,
                       const at::Tensor& rstd);
   // dx = rstd * (g - mean(g) - y * mean(g * y)); RMSNorm drops the mean(g) term.
-  void (*normBackward)(const at::Tensor& grad, const at::Tensor& y, const at::Tensor& rstd, int64_t cols, bool rms,
-                       const at::Tensor& dx);
+  void (*normBackward)(const at::Tensor& grad, const at::Tensor& y, const at::Tensor& rstd, int64_t cols,
+                       bool rms, const at::Tensor& dx);
 };
 
 const CpuKernels& cpuKernels();

@@ -44,7 +44,8 @@ struct FloatIo<c10::BFloat16> {
     }
     // ATen's partial bf16 load leaves the other lanes uninitialised; reductions need them zero.
     c10::BFloat16 tmp[BVec::size()] = {};
-    for (int64_t j = 0; j < count; ++j) tmp[j] = p[j];
+    for (int64_t j = 0; j < count; ++j)
+      tmp[j] = p[j];
     std::tie(lo, hi) = at::vec::convert_bfloat16_float(BVec::loadu(tmp));
     return lo;
   }
@@ -64,13 +65,15 @@ template <>
 struct FloatIo<c10::Half> {
   static Vec load(const c10::Half* p, int64_t count = kLanes) {
     float tmp[kLanes] = {};
-    for (int64_t j = 0; j < count; ++j) tmp[j] = static_cast<float>(p[j]);
+    for (int64_t j = 0; j < count; ++j)
+      tmp[j] = static_cast<float>(p[j]);
     return Vec::loadu(tmp);
   }
   static void store(c10::Half* p, const Vec& v, int64_t count = kLanes) {
     float tmp[kLanes];
     v.store(tmp);
-    for (int64_t j = 0; j < count; ++j) p[j] = static_cast<c10::Half>(tmp[j]);
+    for (int64_t j = 0; j < count; ++j)
+      p[j] = static_cast<c10::Half>(tmp[j]);
   }
   static void load2(const c10::Half* p, Vec& lo, Vec& hi) {
     lo = load(p);
@@ -86,7 +89,8 @@ inline float reduceSum(const Vec& v) {
   float tmp[kLanes];
   v.store(tmp);
   float s = 0.f;
-  for (float t : tmp) s += t;
+  for (float t : tmp)
+    s += t;
   return s;
 }
 

@@ -13,7 +13,9 @@ namespace lowmem::kernels::cpu {
 namespace CPU_CAPABILITY {
 namespace {
 
-int64_t rowGrain(int64_t cols) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(cols, 1)); }
+int64_t rowGrain(int64_t cols) {
+  return std::max<int64_t>(1, 32768 / std::max<int64_t>(cols, 1));
+}
 
 template <typename T>
 void forwardRowsFloat(const T* x, T* y, float* rstd, int64_t rows, int64_t cols, float eps, bool rms) {
@@ -26,7 +28,8 @@ void forwardRowsFloat(const T* x, T* y, float* rstd, int64_t rows, int64_t cols,
       float mean = 0.f;
       if (!rms) {
         Vec acc(0.f);
-        for (int64_t c = 0; c < full; c += kLanes) acc = acc + FloatIo<T>::load(xr + c);
+        for (int64_t c = 0; c < full; c += kLanes)
+          acc = acc + FloatIo<T>::load(xr + c);
         if (rest) acc = acc + FloatIo<T>::load(xr + full, rest);
         mean = reduceSum(acc) / static_cast<float>(cols);
       }
@@ -41,20 +44,23 @@ void forwardRowsFloat(const T* x, T* y, float* rstd, int64_t rows, int64_t cols,
         const Vec d = FloatIo<T>::load(xr + full, rest) - m;
         float tmp[kLanes];
         (d * d).store(tmp);
-        for (int64_t j = rest; j < kLanes; ++j) tmp[j] = 0.f;
+        for (int64_t j = rest; j < kLanes; ++j)
+          tmp[j] = 0.f;
         sq = sq + Vec::loadu(tmp);
       }
       const float r_ = 1.f / std::sqrt(reduceSum(sq) / static_cast<float>(cols) + eps);
       rstd[r] = r_;
       const Vec rv(r_);
-      for (int64_t c = 0; c < full; c += kLanes) FloatIo<T>::store(yr + c, (FloatIo<T>::load(xr + c) - m) * rv);
+      for (int64_t c = 0; c < full; c += kLanes)
+        FloatIo<T>::store(yr + c, (FloatIo<T>::load(xr + c) - m) * rv);
       if (rest) FloatIo<T>::store(yr + full, (FloatIo<T>::load(xr + full, rest) - m) * rv, rest);
     }
   });
 }
 
 template <typename T>
-void backwardRowsFloat(const T* g, const T* y, const float* rstd, T* dx, int64_t rows, int64_t cols, bool rms) {
+void backwardRowsFloat(const T* g, const T* y, const float* rstd, T* dx, int64_t rows, int64_t cols,
+                       bool rms) {
   const int64_t full = cols / kLanes * kLanes;
   const int64_t rest = cols - full;
   at::parallel_for(0, rows, rowGrain(cols), [&](int64_t r0, int64_t r1) {
@@ -82,7 +88,8 @@ void backwardRowsFloat(const T* g, const T* y, const float* rstd, T* dx, int64_t
         FloatIo<T>::store(dr + c, v);
       }
       if (rest) {
-        const Vec v = rv * (FloatIo<T>::load(gr + full, rest) - meanG - FloatIo<T>::load(yr + full, rest) * meanGy);
+        const Vec v =
+            rv * (FloatIo<T>::load(gr + full, rest) - meanG - FloatIo<T>::load(yr + full, rest) * meanGy);
         FloatIo<T>::store(dr + full, v, rest);
       }
     }
@@ -90,25 +97,29 @@ void backwardRowsFloat(const T* g, const T* y, const float* rstd, T* dx, int64_t
 }
 
 // fp64 in, fp64 statistics: the reference-precision path.
-void forwardRowsDouble(const double* x, double* y, double* rstd, int64_t rows, int64_t cols, double eps, bool rms) {
+void forwardRowsDouble(const double* x, double* y, double* rstd, int64_t rows, int64_t cols, double eps,
+                       bool rms) {
   at::parallel_for(0, rows, rowGrain(cols), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const double* xr = x + r * cols;
       double mean = 0;
       if (!rms) {
-        for (int64_t c = 0; c < cols; ++c) mean += xr[c];
+        for (int64_t c = 0; c < cols; ++c)
+          mean += xr[c];
         mean /= static_cast<double>(cols);
       }
       double sq = 0;
-      for (int64_t c = 0; c < cols; ++c) sq += (xr[c] - mean) * (xr[c] - mean);
+      for (int64_t c = 0; c < cols; ++c)
+        sq += (xr[c] - mean) * (xr[c] - mean);
       rstd[r] = 1.0 / std::sqrt(sq / static_cast<double>(cols) + eps);
-      for (int64_t c = 0; c < cols; ++c) y[r * cols + c] = (xr[c] - mean) * rstd[r];
+      for (int64_t c = 0; c < cols; ++c)
+        y[r * cols + c] = (xr[c] - mean) * rstd[r];
     }
   });
 }
 
-void backwardRowsDouble(const double* g, const double* y, const double* rstd, double* dx, int64_t rows, int64_t cols,
-                        bool rms) {
+void backwardRowsDouble(const double* g, const double* y, const double* rstd, double* dx, int64_t rows,
+                        int64_t cols, bool rms) {
   at::parallel_for(0, rows, rowGrain(cols), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       double sg = 0, sgy = 0;
@@ -127,21 +138,23 @@ void backwardRowsDouble(const double* g, const double* y, const double* rstd, do
 
 }  // namespace
 
-void normForward(const at::Tensor& x, int64_t cols, double eps, bool rms, const at::Tensor& y, const at::Tensor& rstd) {
+void normForward(const at::Tensor& x, int64_t cols, double eps, bool rms, const at::Tensor& y,
+                 const at::Tensor& rstd) {
   const int64_t rows = cols == 0 ? 0 : x.numel() / cols;
   const float epsF = static_cast<float>(eps);
   switch (x.scalar_type()) {
     case at::kFloat:
-      return forwardRowsFloat(x.data_ptr<float>(), y.data_ptr<float>(), rstd.data_ptr<float>(), rows, cols, epsF, rms);
-    case at::kBFloat16:
-      return forwardRowsFloat(x.data_ptr<c10::BFloat16>(), y.data_ptr<c10::BFloat16>(), rstd.data_ptr<float>(), rows,
-                              cols, epsF, rms);
-    case at::kHalf:
-      return forwardRowsFloat(x.data_ptr<c10::Half>(), y.data_ptr<c10::Half>(), rstd.data_ptr<float>(), rows, cols,
+      return forwardRowsFloat(x.data_ptr<float>(), y.data_ptr<float>(), rstd.data_ptr<float>(), rows, cols,
                               epsF, rms);
+    case at::kBFloat16:
+      return forwardRowsFloat(x.data_ptr<c10::BFloat16>(), y.data_ptr<c10::BFloat16>(),
+                              rstd.data_ptr<float>(), rows, cols, epsF, rms);
+    case at::kHalf:
+      return forwardRowsFloat(x.data_ptr<c10::Half>(), y.data_ptr<c10::Half>(), rstd.data_ptr<float>(), rows,
+                              cols, epsF, rms);
     case at::kDouble:
-      return forwardRowsDouble(x.data_ptr<double>(), y.data_ptr<double>(), rstd.data_ptr<double>(), rows, cols, eps,
-                               rms);
+      return forwardRowsDouble(x.data_ptr<double>(), y.data_ptr<double>(), rstd.data_ptr<double>(), rows,
+                               cols, eps, rms);
     default:
       TORCH_CHECK(false, "lowmem: unsupported dtype ", x.scalar_type());
   }
@@ -155,8 +168,8 @@ void normBackward(const at::Tensor& grad, const at::Tensor& y, const at::Tensor&
       return backwardRowsFloat(grad.data_ptr<float>(), y.data_ptr<float>(), rstd.data_ptr<float>(),
                                dx.data_ptr<float>(), rows, cols, rms);
     case at::kBFloat16:
-      return backwardRowsFloat(grad.data_ptr<c10::BFloat16>(), y.data_ptr<c10::BFloat16>(), rstd.data_ptr<float>(),
-                               dx.data_ptr<c10::BFloat16>(), rows, cols, rms);
+      return backwardRowsFloat(grad.data_ptr<c10::BFloat16>(), y.data_ptr<c10::BFloat16>(),
+                               rstd.data_ptr<float>(), dx.data_ptr<c10::BFloat16>(), rows, cols, rms);
     case at::kHalf:
       return backwardRowsFloat(grad.data_ptr<c10::Half>(), y.data_ptr<c10::Half>(), rstd.data_ptr<float>(),
                                dx.data_ptr<c10::Half>(), rows, cols, rms);

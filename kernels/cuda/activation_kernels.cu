@@ -22,8 +22,10 @@ DeviceTable deviceTable(const ActivationTable& t) {
   DeviceTable d{};
   d.bits = t.bits;
   d.thresholds = t.thresholds;
-  for (int i = 0; i < kMaxThresholds; ++i) d.c[i] = t.c[i];
-  for (int i = 0; i <= kMaxThresholds; ++i) d.level[i] = t.level[i];
+  for (int i = 0; i < kMaxThresholds; ++i)
+    d.c[i] = t.c[i];
+  for (int i = 0; i <= kMaxThresholds; ++i)
+    d.level[i] = t.level[i];
   return d;
 }
 
@@ -34,7 +36,8 @@ __device__ __forceinline__ float activate(float x, int fn) {
 
 __device__ __forceinline__ uint32_t codeOf(float x, const DeviceTable& t) {
   uint32_t code = 0;
-  for (int i = 0; i < t.thresholds; ++i) code += x > t.c[i];
+  for (int i = 0; i < t.thresholds; ++i)
+    code += x > t.c[i];
   return code;
 }
 
@@ -45,7 +48,8 @@ __device__ __forceinline__ void storeField(uint8_t* packed, int64_t block, uint3
   } else if (bits == 4) {
     *reinterpret_cast<uint32_t*>(p) = field;
   } else {
-    for (int b = 0; b < bits; ++b) p[b] = static_cast<uint8_t>(field >> (8 * b));
+    for (int b = 0; b < bits; ++b)
+      p[b] = static_cast<uint8_t>(field >> (8 * b));
   }
 }
 
@@ -54,15 +58,16 @@ __device__ __forceinline__ uint32_t loadField(const uint8_t* packed, int64_t blo
   if (bits == 2) return *reinterpret_cast<const uint16_t*>(p);
   if (bits == 4) return *reinterpret_cast<const uint32_t*>(p);
   uint32_t field = 0;
-  for (int b = 0; b < bits; ++b) field |= static_cast<uint32_t>(p[b]) << (8 * b);
+  for (int b = 0; b < bits; ++b)
+    field |= static_cast<uint32_t>(p[b]) << (8 * b);
   return field;
 }
 
 // kVector: x and y are 16-byte aligned, so full blocks use vector accesses; the last partial block (and
 // every block when unaligned) goes element by element.
 template <typename T, bool kVector>
-__global__ void forwardKernel(const T* __restrict__ x, T* __restrict__ y, uint8_t* __restrict__ packed, int64_t n,
-                              DeviceTable t, int fn) {
+__global__ void forwardKernel(const T* __restrict__ x, T* __restrict__ y, uint8_t* __restrict__ packed,
+                              int64_t n, DeviceTable t, int fn) {
   const int64_t blocks = (n + 7) / 8;
   for (int64_t b = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; b < blocks;
        b += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -72,7 +77,8 @@ __global__ void forwardKernel(const T* __restrict__ x, T* __restrict__ y, uint8_
     if (kVector && lanes == 8) {
       load8(x + base, v);
     } else {
-      for (int j = 0; j < 8; ++j) v[j] = j < lanes ? toFloat(x[base + j]) : 0.f;
+      for (int j = 0; j < 8; ++j)
+        v[j] = j < lanes ? toFloat(x[base + j]) : 0.f;
     }
     float out[8];
     uint32_t field = 0;
@@ -84,7 +90,8 @@ __global__ void forwardKernel(const T* __restrict__ x, T* __restrict__ y, uint8_
     if (kVector && lanes == 8) {
       store8(y + base, out);
     } else {
-      for (int j = 0; j < lanes; ++j) y[base + j] = fromFloat<T>(out[j]);
+      for (int j = 0; j < lanes; ++j)
+        y[base + j] = fromFloat<T>(out[j]);
     }
     if (packed == nullptr) continue;
     if (lanes == 8) {
@@ -92,14 +99,15 @@ __global__ void forwardKernel(const T* __restrict__ x, T* __restrict__ y, uint8_
     } else {
       const int64_t first = b * t.bits;
       const int64_t end = (n * t.bits + 7) / 8;
-      for (int64_t byte = first; byte < end; ++byte) packed[byte] = static_cast<uint8_t>(field >> (8 * (byte - first)));
+      for (int64_t byte = first; byte < end; ++byte)
+        packed[byte] = static_cast<uint8_t>(field >> (8 * (byte - first)));
     }
   }
 }
 
 template <typename T, bool kVector>
-__global__ void backwardKernel(const T* __restrict__ grad, const uint8_t* __restrict__ packed, T* __restrict__ gradIn,
-                               int64_t n, DeviceTable t) {
+__global__ void backwardKernel(const T* __restrict__ grad, const uint8_t* __restrict__ packed,
+                               T* __restrict__ gradIn, int64_t n, DeviceTable t) {
   const int64_t blocks = (n + 7) / 8;
   const uint32_t mask = (1u << t.bits) - 1u;
   for (int64_t b = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; b < blocks;
@@ -113,21 +121,25 @@ __global__ void backwardKernel(const T* __restrict__ grad, const uint8_t* __rest
       field = 0;
       const int64_t first = b * t.bits;
       const int64_t end = (n * t.bits + 7) / 8;
-      for (int64_t byte = first; byte < end; ++byte) field |= static_cast<uint32_t>(packed[byte]) << (8 * (byte - first));
+      for (int64_t byte = first; byte < end; ++byte)
+        field |= static_cast<uint32_t>(packed[byte]) << (8 * (byte - first));
     }
     float g[8];
     if (kVector && lanes == 8) {
       load8(grad + base, g);
     } else {
-      for (int j = 0; j < 8; ++j) g[j] = j < lanes ? toFloat(grad[base + j]) : 0.f;
+      for (int j = 0; j < 8; ++j)
+        g[j] = j < lanes ? toFloat(grad[base + j]) : 0.f;
     }
     float out[8];
 #pragma unroll
-    for (int j = 0; j < 8; ++j) out[j] = g[j] * t.level[(field >> (j * t.bits)) & mask];
+    for (int j = 0; j < 8; ++j)
+      out[j] = g[j] * t.level[(field >> (j * t.bits)) & mask];
     if (kVector && lanes == 8) {
       store8(gradIn + base, out);
     } else {
-      for (int j = 0; j < lanes; ++j) gradIn[base + j] = fromFloat<T>(out[j]);
+      for (int j = 0; j < lanes; ++j)
+        gradIn[base + j] = fromFloat<T>(out[j]);
     }
   }
 }
@@ -157,9 +169,11 @@ cudaError_t forwardTyped(const void* x, void* y, uint8_t* packed, int64_t n, con
                          cudaStream_t s) {
   const auto grid = gridFor((n + 7) / 8);
   if (aligned16(x, y)) {
-    forwardKernel<T, true><<<grid, kThreads, 0, s>>>(static_cast<const T*>(x), static_cast<T*>(y), packed, n, t, fn);
+    forwardKernel<T, true>
+        <<<grid, kThreads, 0, s>>>(static_cast<const T*>(x), static_cast<T*>(y), packed, n, t, fn);
   } else {
-    forwardKernel<T, false><<<grid, kThreads, 0, s>>>(static_cast<const T*>(x), static_cast<T*>(y), packed, n, t, fn);
+    forwardKernel<T, false>
+        <<<grid, kThreads, 0, s>>>(static_cast<const T*>(x), static_cast<T*>(y), packed, n, t, fn);
   }
   return cudaGetLastError();
 }
@@ -169,9 +183,11 @@ cudaError_t backwardTyped(const void* g, const uint8_t* packed, void* gi, int64_
                           cudaStream_t s) {
   const auto grid = gridFor((n + 7) / 8);
   if (aligned16(g, gi)) {
-    backwardKernel<T, true><<<grid, kThreads, 0, s>>>(static_cast<const T*>(g), packed, static_cast<T*>(gi), n, t);
+    backwardKernel<T, true>
+        <<<grid, kThreads, 0, s>>>(static_cast<const T*>(g), packed, static_cast<T*>(gi), n, t);
   } else {
-    backwardKernel<T, false><<<grid, kThreads, 0, s>>>(static_cast<const T*>(g), packed, static_cast<T*>(gi), n, t);
+    backwardKernel<T, false>
+        <<<grid, kThreads, 0, s>>>(static_cast<const T*>(g), packed, static_cast<T*>(gi), n, t);
   }
   return cudaGetLastError();
 }
@@ -209,8 +225,8 @@ cudaError_t activationBackward(DType dtype, const void* grad, const uint8_t* pac
   return cudaErrorInvalidValue;
 }
 
-cudaError_t activationCodes(DType dtype, const void* x, uint8_t* codes, int64_t n, const ActivationTable& table,
-                            cudaStream_t stream) {
+cudaError_t activationCodes(DType dtype, const void* x, uint8_t* codes, int64_t n,
+                            const ActivationTable& table, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
   const auto t = deviceTable(table);
   const auto grid = gridFor(n);

@@ -19,13 +19,13 @@ cudaError_t activationForward(DType dtype, const void* x, void* y, uint8_t* pack
 cudaError_t activationBackward(DType dtype, const void* grad, const uint8_t* packed, void* gradIn, int64_t n,
                                const ActivationTable& table, cudaStream_t stream);
 // One uint8 code per element.
-cudaError_t activationCodes(DType dtype, const void* x, uint8_t* codes, int64_t n, const ActivationTable& table,
-                            cudaStream_t stream);
+cudaError_t activationCodes(DType dtype, const void* x, uint8_t* codes, int64_t n,
+                            const ActivationTable& table, cudaStream_t stream);
 // Per row: y = (x - mean) * rstd, or x * rstd for RMSNorm; rstd in fp32.
-cudaError_t normForward(DType dtype, const void* x, void* y, float* rstd, int64_t rows, int64_t cols, float eps,
-                        bool rms, cudaStream_t stream);
+cudaError_t normForward(DType dtype, const void* x, void* y, float* rstd, int64_t rows, int64_t cols,
+                        float eps, bool rms, cudaStream_t stream);
 // dx = rstd * (g - mean(g) - y * mean(g*y)); RMSNorm drops mean(g).
-cudaError_t normBackward(DType dtype, const void* grad, const void* y, const float* rstd, void* dx, int64_t rows,
-                         int64_t cols, bool rms, cudaStream_t stream);
+cudaError_t normBackward(DType dtype, const void* grad, const void* y, const float* rstd, void* dx,
+                         int64_t rows, int64_t cols, bool rms, cudaStream_t stream);
 
 }  // namespace lowmem::kernels::cuda

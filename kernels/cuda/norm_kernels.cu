@@ -43,8 +43,8 @@ __device__ __forceinline__ bool vectorRow(const T* row, int64_t cols) {
 }
 
 template <typename T>
-__global__ void forwardKernel(const T* __restrict__ x, T* __restrict__ y, float* __restrict__ rstd, int64_t cols,
-                              float eps, bool rms, bool cache) {
+__global__ void forwardKernel(const T* __restrict__ x, T* __restrict__ y, float* __restrict__ rstd,
+                              int64_t cols, float eps, bool rms, bool cache) {
   extern __shared__ float rowCache[];
   const int64_t row = blockIdx.x;
   const T* xr = x + row * cols;
@@ -92,12 +92,14 @@ __global__ void forwardKernel(const T* __restrict__ x, T* __restrict__ y, float*
       float v[8];
       if (cache) {
 #pragma unroll
-        for (int j = 0; j < 8; ++j) v[j] = rowCache[c + j];
+        for (int j = 0; j < 8; ++j)
+          v[j] = rowCache[c + j];
       } else {
         load8(xr + c, v);
       }
 #pragma unroll
-      for (int j = 0; j < 8; ++j) v[j] = (v[j] - mean) * r;
+      for (int j = 0; j < 8; ++j)
+        v[j] = (v[j] - mean) * r;
       store8(yr + c, v);
     }
   } else {
@@ -108,8 +110,8 @@ __global__ void forwardKernel(const T* __restrict__ x, T* __restrict__ y, float*
 }
 
 template <typename T>
-__global__ void backwardKernel(const T* __restrict__ g, const T* __restrict__ y, const float* __restrict__ rstd,
-                               T* __restrict__ dx, int64_t cols, bool rms) {
+__global__ void backwardKernel(const T* __restrict__ g, const T* __restrict__ y,
+                               const float* __restrict__ rstd, T* __restrict__ dx, int64_t cols, bool rms) {
   const int64_t row = blockIdx.x;
   const T* gr = g + row * cols;
   const T* yr = y + row * cols;
@@ -145,7 +147,8 @@ __global__ void backwardKernel(const T* __restrict__ g, const T* __restrict__ y,
       load8(gr + c, gv);
       load8(yr + c, yv);
 #pragma unroll
-      for (int j = 0; j < 8; ++j) out[j] = r * (gv[j] - meanG - yv[j] * meanGy);
+      for (int j = 0; j < 8; ++j)
+        out[j] = r * (gv[j] - meanG - yv[j] * meanGy);
       store8(dr + c, out);
     }
   } else {
@@ -172,8 +175,8 @@ cudaError_t forwardTyped(const void* x, void* y, float* rstd, int64_t rows, int6
 }
 
 template <typename T>
-cudaError_t backwardTyped(const void* g, const void* y, const float* rstd, void* dx, int64_t rows, int64_t cols,
-                          bool rms, cudaStream_t s) {
+cudaError_t backwardTyped(const void* g, const void* y, const float* rstd, void* dx, int64_t rows,
+                          int64_t cols, bool rms, cudaStream_t s) {
   backwardKernel<T><<<static_cast<unsigned>(rows), threadsFor(cols), 0, s>>>(
       static_cast<const T*>(g), static_cast<const T*>(y), rstd, static_cast<T*>(dx), cols, rms);
   return cudaGetLastError();
@@ -181,8 +184,8 @@ cudaError_t backwardTyped(const void* g, const void* y, const float* rstd, void*
 
 }  // namespace
 
-cudaError_t normForward(DType dtype, const void* x, void* y, float* rstd, int64_t rows, int64_t cols, float eps,
-                        bool rms, cudaStream_t stream) {
+cudaError_t normForward(DType dtype, const void* x, void* y, float* rstd, int64_t rows, int64_t cols,
+                        float eps, bool rms, cudaStream_t stream) {
   if (rows == 0 || cols == 0) return cudaSuccess;
   if (rows > 2147483647) return cudaErrorInvalidConfiguration;
   switch (dtype) {
@@ -196,8 +199,8 @@ cudaError_t normForward(DType dtype, const void* x, void* y, float* rstd, int64_
   return cudaErrorInvalidValue;
 }
 
-cudaError_t normBackward(DType dtype, const void* grad, const void* y, const float* rstd, void* dx, int64_t rows,
-                         int64_t cols, bool rms, cudaStream_t stream) {
+cudaError_t normBackward(DType dtype, const void* grad, const void* y, const float* rstd, void* dx,
+                         int64_t rows, int64_t cols, bool rms, cudaStream_t stream) {
   if (rows == 0 || cols == 0) return cudaSuccess;
   if (rows > 2147483647) return cudaErrorInvalidConfiguration;
   switch (dtype) {

@@ -108,7 +108,8 @@ TEST_F(CliTest, TrainableKeywordsAndRegex) {
   EXPECT_EQ(all["parameters"]["trainable_params"], all["parameters"]["params"]);
   EXPECT_EQ(infoJson(model, "none")["parameters"]["trainable_params"], 0);
   const auto c = models::vitTiny();
-  EXPECT_EQ(infoJson(model, "^head\\.")["parameters"]["trainable_params"], c.hidden * c.numClasses + c.numClasses);
+  EXPECT_EQ(infoJson(model, "^head\\.")["parameters"]["trainable_params"],
+            c.hidden * c.numClasses + c.numClasses);
   // The flags saved by the builder are the LoRA selection.
   EXPECT_EQ(infoJson(model, "saved")["parameters"], infoJson(model, "lora")["parameters"]);
 }
@@ -127,7 +128,8 @@ TEST_F(CliTest, TorchvisionFixturesHaveThePublishedSiteCounts) {
     int gelu;
     int layerNorm;
   };
-  for (const auto& e : {Expect{"vit_b_16", 12, 25}, Expect{"swin_t", 12, 29}, Expect{"convnext_tiny", 18, 23}}) {
+  for (const auto& e :
+       {Expect{"vit_b_16", 12, 25}, Expect{"swin_t", 12, 29}, Expect{"convnext_tiny", 18, 23}}) {
     const auto model = std::string(LOWMEM_TORCHVISION_DIR) + "/" + e.name + ".pt";
     ASSERT_TRUE(fs::exists(model)) << model << " (made by the torchvision fixture test)";
     auto j = infoJson(model, "all");
@@ -137,7 +139,8 @@ TEST_F(CliTest, TorchvisionFixturesHaveThePublishedSiteCounts) {
     EXPECT_EQ(j["parameters"]["trainable_params"], j["parameters"]["params"]) << e.name;
     // Every parameter counted once: the root total is the sum of the modules' own parameters.
     int64_t own = 0;
-    for (const auto& m : j["modules"]) own += m["own"]["params"].get<int64_t>();
+    for (const auto& m : j["modules"])
+      own += m["own"]["params"].get<int64_t>();
     EXPECT_EQ(j["parameters"]["params"], own) << e.name;
   }
 }
@@ -190,7 +193,8 @@ TEST_F(CliTest, InfoRefusesModuleWithoutForward) {
 }
 
 TEST_F(CliTest, InfoRefusesBadTrainableRegex) {
-  expectBadInput(lowmemCli({"info", built("vit-tiny"), "--trainable", "(oops"}), "--trainable", "not a valid regex");
+  expectBadInput(lowmemCli({"info", built("vit-tiny"), "--trainable", "(oops"}), "--trainable",
+                 "not a valid regex");
 }
 
 TEST_F(CliTest, UnknownOptionAndMissingArgument) {
@@ -207,12 +211,13 @@ TEST_F(CliTest, ModelsBuildRefusesUnknownPreset) {
 }
 
 TEST_F(CliTest, ModelsBuildRefusesUnwritableOutput) {
-  expectBadInput(lowmemCli({"models", "build", "vit-tiny", "-o", "/nonexistent-dir/x.pt"}), "/nonexistent-dir/x.pt",
-                 "does not exist");
+  expectBadInput(lowmemCli({"models", "build", "vit-tiny", "-o", "/nonexistent-dir/x.pt"}),
+                 "/nonexistent-dir/x.pt", "does not exist");
   std::ofstream(path("plainfile")) << "x";
   expectBadInput(lowmemCli({"models", "build", "vit-tiny", "-o", path("plainfile") + "/x.pt"}),
                  path("plainfile") + "/x.pt", "is not a directory");
-  expectBadInput(lowmemCli({"models", "build", "vit-tiny", "-o", dir_.string()}), dir_.string(), "is a directory");
+  expectBadInput(lowmemCli({"models", "build", "vit-tiny", "-o", dir_.string()}), dir_.string(),
+                 "is a directory");
 }
 
 TEST_F(CliTest, ModelsBuildRefusesBadDtype) {
@@ -227,7 +232,8 @@ TEST_F(CliTest, ModelsBuildNeverLeavesTemporaryFiles) {
   EXPECT_EQ(std::distance(fs::directory_iterator(path("clean")), {}), 1);
   const auto c = models::vitTiny();
   const int64_t D = c.hidden, M = c.mlpDim;
-  EXPECT_EQ(infoJson(out, "lora")["parameters"]["trainable_params"], c.layers * (8 * 2 * D + 2 * 2 * (D + M)));
+  EXPECT_EQ(infoJson(out, "lora")["parameters"]["trainable_params"],
+            c.layers * (8 * 2 * D + 2 * 2 * (D + M)));
 }
 
 }  // namespace

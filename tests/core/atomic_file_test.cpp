@@ -55,7 +55,8 @@ TEST_F(AtomicFileTest, FailedVerificationKeepsTheOldFileAndLeavesNoTemporary) {
 TEST_F(AtomicFileTest, WriterFailureBecomesAnInputErrorNamingTheTarget) {
   const auto target = dir_ / "model.pt";
   try {
-    writeFileAtomically(target.string(), [](const std::string&) { throw std::runtime_error("disk full\nmore"); });
+    writeFileAtomically(target.string(),
+                        [](const std::string&) { throw std::runtime_error("disk full\nmore"); });
     FAIL() << "expected InputError";
   } catch (const InputError& e) {
     EXPECT_EQ(std::string(e.what()), target.string() + ": cannot write: disk full");

@@ -55,7 +55,8 @@ TEST(InfoReport, TextShowsTreeSitesAndTheTanhReason) {
     const auto begin = t.find("module tree");
     const auto end = t.find("swap candidates");
     int rows = 0;
-    for (auto i = begin; i < end; ++i) rows += t[i] == '\n';
+    for (auto i = begin; i < end; ++i)
+      rows += t[i] == '\n';
     return rows - 2;  // the section's title line and the blank line before the next section
   };
   EXPECT_EQ(treeRows(0), 2);

@@ -30,20 +30,23 @@ at::Tensor probeInputs(const double* c, int64_t randomCount) {
     v.push_back(std::nextafter(t, 1e9f));
     v.push_back(std::nextafter(t, -1e9f));
   }
-  for (float s : {0.f, -0.f, 1e-30f, -1e-30f, 10.f, -10.f, 100.f, -100.f}) v.push_back(s);
+  for (float s : {0.f, -0.f, 1e-30f, -1e-30f, 10.f, -10.f, 100.f, -100.f})
+    v.push_back(s);
   auto fixed = at::tensor(v);
   return at::cat({fixed, at::randn({randomCount}) * 4});
 }
 
 int referenceCode(float x, const double* c) {
   int code = 0;
-  for (int i = 0; i < 3; ++i) code += x > static_cast<float>(c[i]);  // strict, in fp32
+  for (int i = 0; i < 3; ++i)
+    code += x > static_cast<float>(c[i]);  // strict, in fp32
   return code;
 }
 
 double referenceLevel(int code, const double* a) {
   double level = 0;
-  for (int i = 0; i < code; ++i) level += a[i];
+  for (int i = 0; i < code; ++i)
+    level += a[i];
   return level;
 }
 
@@ -147,10 +150,12 @@ TEST_P(ActivationTest, MoreBitsFollowTheirTables) {
     const auto* xs = x.data_ptr<float>();
     for (int64_t i = 0; i < x.numel(); ++i) {
       int code = 0;
-      for (int k = 0; k < t.thresholds; ++k) code += xs[i] > static_cast<float>(t.cExact[k]);
+      for (int k = 0; k < t.thresholds; ++k)
+        code += xs[i] > static_cast<float>(t.cExact[k]);
       ASSERT_EQ(cs[i], code) << i;
       double level = 0;
-      for (int k = 0; k < code; ++k) level += t.a[k];
+      for (int k = 0; k < code; ++k)
+        level += t.a[k];
       const double ref = g.data_ptr<float>()[i] * level;
       ASSERT_NEAR(x.grad().data_ptr<float>()[i], ref, 2.5e-7 * std::abs(ref) + 1e-30) << i;
     }
@@ -171,10 +176,11 @@ TEST_P(ActivationTest, OtherDtypesComputeInFp32AndRoundOnce) {
     // fp32 difference bounded in ForwardIsAtensFunction.
     const double unit = dtype == at::kBFloat16 ? std::ldexp(1.0, -7) : std::ldexp(1.0, -10);
     const auto diff = at::abs(y.to(at::kDouble) - ref.to(at::kDouble));
-    const auto bound = at::abs(ref.to(at::kDouble)) * unit + at::abs(x.to(at::kDouble)) * std::ldexp(1.0, -21) + 1e-30;
+    const auto bound =
+        at::abs(ref.to(at::kDouble)) * unit + at::abs(x.to(at::kDouble)) * std::ldexp(1.0, -21) + 1e-30;
     EXPECT_TRUE(at::all(diff <= bound).item<bool>())
-        << dtype << " worst diff/bound " << (diff / bound).max().item<double>() << " at x="
-        << x.to(at::kDouble).flatten()[(diff / bound).argmax()].item<double>();
+        << dtype << " worst diff/bound " << (diff / bound).max().item<double>()
+        << " at x=" << x.to(at::kDouble).flatten()[(diff / bound).argmax()].item<double>();
     auto codes = activationCodes(x, p.name, 2);
     auto refCodes = activationCodes(x.to(at::kFloat), p.name, 2);
     EXPECT_TRUE(at::equal(codes, refCodes)) << dtype;
@@ -212,7 +218,8 @@ TEST_P(ActivationTest, ClearErrors) {
     opFn(at::ones({3}, at::kLong));
     FAIL() << "integer input accepted";
   } catch (const c10::Error& e) {
-    EXPECT_NE(std::string(e.what_without_backtrace()).find("expected a floating-point tensor"), std::string::npos);
+    EXPECT_NE(std::string(e.what_without_backtrace()).find("expected a floating-point tensor"),
+              std::string::npos);
   }
   EXPECT_THROW(regelu(at::ones({3}), 5), c10::Error);
 }
@@ -223,7 +230,8 @@ INSTANTIATE_TEST_SUITE_P(Published, ActivationTest,
                          [](const auto& info) { return std::string(info.param.name); });
 
 TEST(ActivationTable, K2IsThePublishedSet) {
-  for (auto [fn, a, c] : {std::tuple{ActivationFn::kGelu, kGeluA, kGeluC}, std::tuple{ActivationFn::kSilu, kSiluA, kSiluC}}) {
+  for (auto [fn, a, c] :
+       {std::tuple{ActivationFn::kGelu, kGeluA, kGeluC}, std::tuple{ActivationFn::kSilu, kSiluA, kSiluC}}) {
     const auto& t = kernels::activationTable(fn, 2);
     for (int i = 0; i < 3; ++i) {
       EXPECT_EQ(t.a[i], a[i]);

@@ -1,5 +1,5 @@
-// MS-LN and MS-RMSNorm against ATen's layer_norm (no affine), the HF RMSNorm op chain, and float64 autograd of
-// the same functions; the saved output is the returned tensor itself, and the saved bytes are measured.
+// MS-LN and MS-RMSNorm against ATen's layer_norm (no affine), the HF RMSNorm op chain, and float64 autograd
+// of the same functions; the saved output is the returned tensor itself, and the saved bytes are measured.
 
 #include <gtest/gtest.h>
 #include <torch/script.h>
@@ -41,8 +41,8 @@ TEST(MsRmsNorm, ForwardIsTheRmsNormChainWithoutWeight) {
   }
 }
 
-// Backward against float64 autograd of ATen's own functions: the fp64 path must agree to ~1e-12, the fp32 path
-// to fp32 rounding.
+// Backward against float64 autograd of ATen's own functions: the fp64 path must agree to ~1e-12, the fp32
+// path to fp32 rounding.
 TEST(MsNorms, BackwardMatchesFloat64Autograd) {
   for (const auto& s : kShapes) {
     auto x64 = (at::randn(s.input, at::kDouble) * 2 + 0.5);
@@ -58,7 +58,8 @@ TEST(MsNorms, BackwardMatchesFloat64Autograd) {
       EXPECT_TRUE(at::allclose(xd.grad(), ref.grad(), 1e-10, 1e-12)) << (rms ? "rms " : "ln ") << s.input;
 
       auto xf = x64.to(at::kFloat).requires_grad_();
-      (rms ? msRmsNorm(xf, s.normalized, 1e-6) : msLayerNorm(xf, s.normalized, 1e-5)).backward(g64.to(at::kFloat));
+      (rms ? msRmsNorm(xf, s.normalized, 1e-6) : msLayerNorm(xf, s.normalized, 1e-5))
+          .backward(g64.to(at::kFloat));
       EXPECT_TRUE(at::allclose(xf.grad().to(at::kDouble), ref.grad(), 1e-3, 1e-4))
           << (rms ? "rms " : "ln ") << s.input << " max diff "
           << (xf.grad().to(at::kDouble) - ref.grad()).abs().max().item<double>();
@@ -98,7 +99,8 @@ TEST(MsNorms, NarrowDtypesComputeStatisticsInFp32) {
           << dtype << " " << cols;
       auto yr = msRmsNorm(x, {cols}, 1e-6);
       auto refr = rmsChain(x.to(at::kFloat), 1e-6);
-      EXPECT_LE((yr.to(at::kFloat) - refr).abs().max().item<float>(), 4 * unit * refr.abs().max().item<float>())
+      EXPECT_LE((yr.to(at::kFloat) - refr).abs().max().item<float>(),
+                4 * unit * refr.abs().max().item<float>())
           << dtype << " " << cols;
       // Backward in the narrow dtype against fp32 autograd of the reference.
       auto xf = x.to(at::kFloat).requires_grad_();
@@ -119,7 +121,8 @@ TEST(MsNorms, RejectsMismatchedShapesAndIntegers) {
     msLayerNorm(x, {4}, 1e-5);
     FAIL() << "mismatched normalized_shape accepted";
   } catch (const c10::Error& e) {
-    EXPECT_NE(std::string(e.what_without_backtrace()).find("does not match the input's trailing"), std::string::npos);
+    EXPECT_NE(std::string(e.what_without_backtrace()).find("does not match the input's trailing"),
+              std::string::npos);
   }
   EXPECT_THROW(msRmsNorm(at::ones({2, 4}, at::kLong), {4}, 1e-6), c10::Error);
   EXPECT_THROW(msLayerNorm(x, {2, 3, 8, 1}, 1e-5), c10::Error);

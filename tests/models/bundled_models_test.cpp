@@ -20,7 +20,8 @@ namespace fs = std::filesystem;
 
 std::map<SiteKind, int> countSites(const torch::jit::Module& m) {
   std::map<SiteKind, int> counts;
-  for (const auto& s : findSwapSites(m)) ++counts[s.kind];
+  for (const auto& s : findSwapSites(m))
+    ++counts[s.kind];
   return counts;
 }
 
@@ -77,6 +78,9 @@ TEST(VitModel, SitesAndParametersFollowTheConfig) {
   const int64_t total = (D * c.channels * P * P + D) + D + c.tokens() * D +
                         c.layers * (perBlockBase + perBlockLora) + 2 * D + (D * c.numClasses + c.numClasses);
   auto summary = inspectModel(m, "vit.pt", TrainableSelection::parse("saved"));
+  // root, patch_embed, encoder, final norm, head; per block: itself, norm1, attn + q/k/v/proj, norm2, mlp +
+  // fc1/fc2.
+  EXPECT_EQ(summary.modules.size(), static_cast<size_t>(5 + 11 * c.layers));
   EXPECT_EQ(summary.root().total.params, total);
   EXPECT_EQ(summary.root().total.trainableParams, c.layers * perBlockLora);
   EXPECT_EQ(trainableUnderLora(m), c.layers * perBlockLora);
@@ -116,7 +120,8 @@ TEST(VitModel, Bfloat16BuildCastsEveryParameter) {
   BuildOptions o;
   o.dtype = at::kBFloat16;
   auto m = roundTrip(buildVit(vitTiny(), o), "vit-bf16");
-  for (const auto& p : m.named_parameters()) EXPECT_EQ(p.value.scalar_type(), at::kBFloat16) << p.name;
+  for (const auto& p : m.named_parameters())
+    EXPECT_EQ(p.value.scalar_type(), at::kBFloat16) << p.name;
   for (const auto& p : m.named_parameters()) {
     EXPECT_EQ(p.value.requires_grad(), p.name.find("lora_") != std::string::npos) << p.name;
   }
@@ -145,7 +150,10 @@ TEST(LlamaModel, SitesAndParametersFollowTheConfig) {
   const int64_t perLayerBase = 2 * D + 4 * D * D + 3 * D * I;
   const int64_t perLayerLora = 4 * r * (D + D) + 3 * r * (D + I);
   auto summary = inspectModel(m, "llama.pt", TrainableSelection::parse("saved"));
-  EXPECT_EQ(summary.root().total.params, c.vocab * D + c.layers * (perLayerBase + perLayerLora) + D + D * c.vocab);
+  // root, layers, norm, lm_head; per layer: itself, 2 norms, self_attn + 4 projections, mlp + 3 projections.
+  EXPECT_EQ(summary.modules.size(), static_cast<size_t>(4 + 12 * c.layers));
+  EXPECT_EQ(summary.root().total.params,
+            c.vocab * D + c.layers * (perLayerBase + perLayerLora) + D + D * c.vocab);
   EXPECT_EQ(trainableUnderLora(m), c.layers * perLayerLora);
 
   for (const auto& s : findSwapSites(m)) {
@@ -184,6 +192,10 @@ TEST(BertModel, SitesAndParametersFollowTheConfig) {
   EXPECT_EQ(sites[SiteKind::kLayerNorm], 2 * c.layers + 1);
   const int64_t D = c.hidden, M = c.mlpDim, r = c.lora.rank;
   EXPECT_EQ(trainableUnderLora(m), c.layers * (4 * r * (D + D) + r * (D + M) + r * (M + D)));
+  // root, embeddings + its norm, encoder, pooler, classifier; per layer: itself, attn + 4 linears, 2 norms,
+  // fc1, fc2.
+  EXPECT_EQ(inspectModel(m, "bert.pt", TrainableSelection::parse("saved")).modules.size(),
+            static_cast<size_t>(6 + 10 * c.layers));
 }
 
 TEST(BertModel, TrainsLoraAfterReloadWithDropoutActive) {
@@ -201,8 +213,10 @@ TEST(BertModel, TrainsLoraAfterReloadWithDropoutActive) {
 
 TEST(Presets, EveryPresetIsListedAndUnknownNamesAreRefused) {
   std::vector<std::string> names;
-  for (const auto& p : modelPresets()) names.push_back(p.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"vit-tiny", "vit-b16", "llama-tiny", "llama-small", "bert-tiny"}));
+  for (const auto& p : modelPresets())
+    names.push_back(p.name);
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"vit-tiny", "vit-b16", "llama-tiny", "llama-small", "bert-tiny"}));
   EXPECT_THROW(findPreset("vit-huge"), InputError);
   EXPECT_EQ(&findPreset(kDemoPreset), &modelPresets()[0]);
 }

@@ -1,6 +1,6 @@
 #pragma once
-// Counts the bytes the c10 CPU allocator hands out while installed: the live set, by pointer, so tests measure
-// what an op keeps alive instead of assuming it.
+// Counts the bytes the c10 CPU allocator hands out while installed: the live set, by pointer, so tests
+// measure what an op keeps alive instead of assuming it.
 
 #include <c10/core/Allocator.h>
 #include <c10/util/ThreadLocalDebugInfo.h>
@@ -44,7 +44,8 @@ class MemoryCounter : public c10::MemoryReportingInfoBase {
 // Installs a counter for the current thread (and autograd work it runs) for the guard's lifetime.
 class CountingScope {
  public:
-  CountingScope() : counter_(std::make_shared<MemoryCounter>()), guard_(c10::DebugInfoKind::PROFILER_STATE, counter_) {}
+  CountingScope()
+      : counter_(std::make_shared<MemoryCounter>()), guard_(c10::DebugInfoKind::PROFILER_STATE, counter_) {}
   const MemoryCounter& counter() const { return *counter_; }
 
  private:
