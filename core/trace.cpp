@@ -1,0 +1,68 @@
+#include "core/trace.h"
+
+namespace lowmem {
+
+const char* phaseName(Phase phase) {
+  switch (phase) {
+    case Phase::kBefore:
+      return "before";
+    case Phase::kForward:
+      return "forward";
+    case Phase::kLoss:
+      return "loss";
+    case Phase::kBackward:
+      return "backward";
+    case Phase::kOptimizer:
+      return "optimizer";
+    case Phase::kAfter:
+      return "after";
+  }
+  return "?";
+}
+
+const char* opScopeName(OpScope scope) {
+  switch (scope) {
+    case OpScope::kFunction:
+      return "function";
+    case OpScope::kBackward:
+      return "backward";
+    case OpScope::kTorchScript:
+      return "torchscript";
+    case OpScope::kOther:
+      return "other";
+  }
+  return "?";
+}
+
+const char* knownRoleName(KnownRole role) {
+  switch (role) {
+    case KnownRole::kParameter:
+      return "parameter";
+    case KnownRole::kGradient:
+      return "gradient";
+    case KnownRole::kOptimizerState:
+      return "optimizer state";
+    case KnownRole::kInput:
+      return "input";
+    case KnownRole::kBuffer:
+      return "buffer";
+    case KnownRole::kOutput:
+      return "output";
+  }
+  return "?";
+}
+
+StringInterner::StringInterner(std::vector<std::string>& table) : table_(table) {
+  for (size_t i = 0; i < table_.size(); ++i) index_.emplace(table_[i], static_cast<StringId>(i));
+}
+
+StringId StringInterner::intern(std::string_view text) {
+  auto it = index_.find(std::string(text));
+  if (it != index_.end()) return it->second;
+  const auto id = static_cast<StringId>(table_.size());
+  table_.emplace_back(text);
+  index_.emplace(table_.back(), id);
+  return id;
+}
+
+}  // namespace lowmem

@@ -1,0 +1,91 @@
+#pragma once
+// What the tracer records during one training step, as flat vectors with interned strings (heaptrack's
+// shape): every allocation and free, every op begin/end, the phase boundaries, and the storages that existed
+// before the step (whose allocation the tracer could not see). One sequence counter orders all of them.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace lowmem {
+
+enum class Phase : uint8_t { kBefore = 0, kForward, kLoss, kBackward, kOptimizer, kAfter };
+inline constexpr int kPhaseCount = 6;
+const char* phaseName(Phase phase);
+
+enum class OpScope : uint8_t {
+  kFunction,     // an ATen op
+  kBackward,     // an autograd node (GeluBackward0, CppNode<...>)
+  kTorchScript,  // a TorchScript method call
+  kOther,
+};
+const char* opScopeName(OpScope scope);
+
+// Why a storage that predates the step is alive.
+enum class KnownRole : uint8_t { kParameter, kGradient, kOptimizerState, kInput, kBuffer, kOutput };
+const char* knownRoleName(KnownRole role);
+
+using StringId = int32_t;  // index into Trace::strings; 0 is ""
+
+struct MemoryEvent {
+  int64_t seq = 0;
+  int64_t timeNs = 0;
+  uint64_t addr = 0;
+  int64_t bytes = 0;   // > 0 allocation, < 0 free
+  int32_t op = -1;     // innermost op open at the event, index into Trace::ops
+  int8_t device = -1;  // -1 CPU, else CUDA device index
+};
+
+struct OpEvent {
+  StringId name = 0;
+  OpScope scope = OpScope::kOther;
+  Phase phase = Phase::kBefore;
+  int64_t seqNr = -1;     // autograd sequence number: joins a backward node to its forward op
+  StringId module = 0;    // dotted module path for ops run by the TorchScript interpreter; "" otherwise
+  int32_t parent = -1;    // enclosing op
+  int64_t beginSeq = 0;
+  int64_t endSeq = -1;    // -1 if still open when the trace ended
+  int64_t beginNs = 0;
+  int64_t endNs = 0;
+};
+
+struct PhaseMark {
+  Phase phase = Phase::kBefore;
+  int64_t seq = 0;
+  int64_t timeNs = 0;
+};
+
+// A storage the step's caller knows about: parameters, their gradients, optimizer state, inputs, outputs.
+// `preexisting` storages were allocated before tracing began and count towards the baseline.
+struct KnownStorage {
+  uint64_t addr = 0;
+  int64_t bytes = 0;
+  KnownRole role = KnownRole::kParameter;
+  StringId name = 0;
+  bool preexisting = false;
+};
+
+struct Trace {
+  std::vector<std::string> strings{""};
+  std::vector<MemoryEvent> memory;
+  std::vector<OpEvent> ops;
+  std::vector<PhaseMark> phases;
+  std::vector<KnownStorage> known;
+
+  const std::string& str(StringId id) const { return strings[static_cast<size_t>(id)]; }
+};
+
+// Interns strings into a Trace's table while recording.
+class StringInterner {
+ public:
+  explicit StringInterner(std::vector<std::string>& table);
+  StringId intern(std::string_view text);
+
+ private:
+  std::vector<std::string>& table_;
+  std::unordered_map<std::string, StringId> index_;
+};
+
+}  // namespace lowmem

@@ -1,0 +1,163 @@
+#include "profiler/step_tracer.h"
+
+#include <ATen/record_function.h>
+#include <torch/csrc/jit/runtime/interpreter.h>
+
+#include <stdexcept>
+#include <vector>
+
+namespace lowmem {
+namespace {
+
+std::atomic<StepTracer*> gActive{nullptr};
+
+// Open ops of this thread, innermost last: the parent of a new op and the owner of an allocation.
+thread_local std::vector<int32_t> tOpenOps;
+
+struct OpContext : at::ObserverContext {
+  explicit OpContext(int32_t i) : op(i) {}
+  int32_t op;
+};
+
+OpScope scopeOf(at::RecordScope scope) {
+  switch (scope) {
+    case at::RecordScope::FUNCTION:
+      return OpScope::kFunction;
+    case at::RecordScope::BACKWARD_FUNCTION:
+      return OpScope::kBackward;
+    case at::RecordScope::TORCHSCRIPT_FUNCTION:
+      return OpScope::kTorchScript;
+    default:
+      return OpScope::kOther;
+  }
+}
+
+// "TOP(VisionTransformer)::forward", "encoder(Encoder)::forward", ... -> "encoder..." (instance names only).
+std::string dottedModulePath() {
+  std::string path;
+  const auto frames = torch::jit::currentModuleHierarchy();
+  for (size_t i = 1; i < frames.size(); ++i) {
+    const auto& f = frames[i];
+    const auto paren = f.find('(');
+    const std::string name = f.substr(0, paren);
+    if (name.empty() || name == "SELF") continue;
+    path += (path.empty() ? "" : ".") + name;
+  }
+  return path;
+}
+
+std::unique_ptr<at::ObserverContext> onOpStart(const at::RecordFunction& fn) {
+  StepTracer* tracer = gActive.load(std::memory_order_acquire);
+  if (!tracer) return nullptr;
+  return std::make_unique<OpContext>(tracer->beginOp(fn.name(), scopeOf(fn.scope()), fn.seqNr()));
+}
+
+void onOpEnd(const at::RecordFunction&, at::ObserverContext* ctx) {
+  StepTracer* tracer = gActive.load(std::memory_order_acquire);
+  if (!tracer || !ctx) return;
+  tracer->endOp(static_cast<OpContext*>(ctx)->op);
+}
+
+}  // namespace
+
+StepTracer::StepTracer(size_t reserveEvents) : interner_(trace_.strings) {
+  trace_.memory.reserve(reserveEvents);
+  trace_.ops.reserve(reserveEvents / 2);
+}
+
+StepTracer::~StepTracer() {
+  if (running_) stop();
+}
+
+int64_t StepTracer::nowNs() const {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0_).count();
+}
+
+void StepTracer::start() {
+  StepTracer* expected = nullptr;
+  if (!gActive.compare_exchange_strong(expected, this)) throw std::logic_error("another StepTracer is running");
+  t0_ = std::chrono::steady_clock::now();
+  tOpenOps.clear();
+  // A non-owning shared_ptr: the guard must not delete the tracer.
+  guard_.emplace(c10::DebugInfoKind::PROFILER_STATE, std::shared_ptr<c10::DebugInfoBase>(this, [](auto*) {}));
+  callbackHandle_ = at::addGlobalCallback(at::RecordFunctionCallback(onOpStart, onOpEnd)
+                                              .scopes({at::RecordScope::FUNCTION, at::RecordScope::BACKWARD_FUNCTION,
+                                                       at::RecordScope::TORCHSCRIPT_FUNCTION}));
+  running_ = true;
+}
+
+void StepTracer::stop() {
+  if (!running_) return;
+  at::removeCallback(callbackHandle_);
+  guard_.reset();
+  gActive.store(nullptr, std::memory_order_release);
+  running_ = false;
+}
+
+void StepTracer::markPhase(Phase phase) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  phase_ = phase;
+  trace_.phases.push_back({phase, seq_++, nowNs()});
+}
+
+void StepTracer::addKnown(uint64_t addr, int64_t bytes, KnownRole role, const std::string& name, bool preexisting) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  trace_.known.push_back({addr, bytes, role, interner_.intern(name), preexisting});
+}
+
+void StepTracer::reportMemoryUsage(void* ptr, int64_t bytes, ReporterTotal, ReporterTotal, c10::Device device) {
+  if (!running_ || bytes == 0) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  MemoryEvent e;
+  e.seq = seq_++;
+  e.timeNs = nowNs();
+  e.addr = reinterpret_cast<uint64_t>(ptr);
+  e.bytes = bytes;
+  e.op = tOpenOps.empty() ? -1 : tOpenOps.back();
+  e.device = device.is_cpu() ? -1 : static_cast<int8_t>(device.index());
+  trace_.memory.push_back(e);
+}
+
+int32_t StepTracer::beginOp(const char* name, OpScope scope, int64_t seqNr) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const int32_t parent = tOpenOps.empty() ? -1 : tOpenOps.back();
+  // Module paths come from the interpreter for the ops it calls directly; nested ATen ops inherit theirs,
+  // which saves reading the interpreter's stack (strings built with malloc) for every op.
+  const bool wantModule = scope != OpScope::kBackward &&
+                          (parent < 0 || scope == OpScope::kTorchScript ||
+                           trace_.ops[static_cast<size_t>(parent)].scope != OpScope::kFunction);
+  const std::string module = wantModule ? dottedModulePath() : std::string();
+  OpEvent op;
+  op.name = interner_.intern(name);
+  op.scope = scope;
+  op.phase = phase_;
+  op.seqNr = seqNr;
+  op.parent = parent;
+  op.module = wantModule ? interner_.intern(module) : (parent >= 0 ? trace_.ops[static_cast<size_t>(parent)].module : 0);
+  op.beginSeq = seq_++;
+  op.beginNs = nowNs();
+  const auto index = static_cast<int32_t>(trace_.ops.size());
+  trace_.ops.push_back(op);
+  tOpenOps.push_back(index);
+  return index;
+}
+
+void StepTracer::endOp(int32_t op) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto& e = trace_.ops[static_cast<size_t>(op)];
+  e.endSeq = seq_++;
+  e.endNs = nowNs();
+  // Ops end in stack order on their thread; tolerate a mismatch rather than corrupt the stack.
+  if (!tOpenOps.empty() && tOpenOps.back() == op) {
+    tOpenOps.pop_back();
+  } else {
+    for (auto it = tOpenOps.rbegin(); it != tOpenOps.rend(); ++it) {
+      if (*it == op) {
+        tOpenOps.erase(std::next(it).base());
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace lowmem

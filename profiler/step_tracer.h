@@ -1,0 +1,64 @@
+#pragma once
+// Records one training step into a core Trace: allocations and frees through the c10 memory reporter (installed
+// as PROFILER_STATE debug info, which the autograd engine carries into backward), op begin/end through a global
+// RecordFunction callback, and the phase marks the step runner sets. Events go to vectors reserved up front;
+// the tracer's own memory comes from malloc, never from the c10 allocator, so it does not trace itself.
+
+#include <c10/core/Allocator.h>
+#include <c10/util/ThreadLocalDebugInfo.h>
+#include <torch/version.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "core/trace.h"
+
+namespace lowmem {
+
+#if TORCH_VERSION_MAJOR >= 2
+using ReporterTotal = size_t;  // the allocator's totals became size_t in LibTorch 2.x
+#else
+using ReporterTotal = int64_t;
+#endif
+
+class StepTracer : public c10::MemoryReportingInfoBase {
+ public:
+  explicit StepTracer(size_t reserveEvents = 1 << 20);
+  ~StepTracer() override;
+
+  // Installs the memory reporter on this thread and the op callback globally. One tracer at a time.
+  void start();
+  // Removes both; the trace is complete afterwards.
+  void stop();
+
+  void markPhase(Phase phase);
+  void addKnown(uint64_t addr, int64_t bytes, KnownRole role, const std::string& name, bool preexisting);
+
+  Trace& trace() { return trace_; }
+
+  // c10::MemoryReportingInfoBase
+  void reportMemoryUsage(void* ptr, int64_t bytes, ReporterTotal, ReporterTotal, c10::Device device) override;
+  bool memoryProfilingEnabled() const override { return true; }
+
+  // Called from the RecordFunction callbacks.
+  int32_t beginOp(const char* name, OpScope scope, int64_t seqNr);
+  void endOp(int32_t op);
+
+ private:
+  int64_t nowNs() const;
+
+  Trace trace_;
+  StringInterner interner_;
+  std::mutex mutex_;
+  int64_t seq_ = 0;
+  Phase phase_ = Phase::kBefore;
+  std::chrono::steady_clock::time_point t0_;
+  std::optional<c10::DebugInfoGuard> guard_;
+  uint64_t callbackHandle_ = 0;
+  bool running_ = false;
+};
+
+}  // namespace lowmem

@@ -1,0 +1,179 @@
+#include "profiler/training_step.h"
+
+#include <torch/csrc/jit/runtime/graph_executor.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/sgd.h>
+
+#include <chrono>
+#include <memory>
+#include <unordered_set>
+
+#include "core/error.h"
+#include "profiler/step_tracer.h"
+
+namespace lowmem {
+namespace {
+
+struct Trainable {
+  std::vector<at::Tensor> params;
+  std::vector<std::string> names;
+};
+
+Trainable selectTrainable(torch::jit::Module& module, const TrainableSelection& selection) {
+  Trainable t;
+  for (const auto& p : module.named_parameters()) {
+    at::Tensor param = p.value;
+    const bool trains = selection.trains(p.name, param.requires_grad());
+    param.set_requires_grad(trains);
+    if (trains) {
+      t.params.push_back(param);
+      t.names.push_back(p.name);
+    }
+  }
+  return t;
+}
+
+std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const Trainable& t, const StepOptions& o) {
+  if (o.optimizer == OptimizerKind::kAdamW) {
+    return std::make_unique<torch::optim::AdamW>(t.params, torch::optim::AdamWOptions(o.lr));
+  }
+  return std::make_unique<torch::optim::SGD>(t.params, torch::optim::SGDOptions(o.lr));
+}
+
+// set_to_none, as PyTorch 2.x's default zero_grad: the step then allocates its gradients, as real loops do.
+void clearGradients(const Trainable& t) {
+  for (const auto& p : t.params) p.mutable_grad().reset();
+}
+
+at::Tensor firstTensor(const c10::IValue& v) {
+  if (v.isTensor()) return v.toTensor();
+  if (v.isTuple()) {
+    for (const auto& e : v.toTupleRef().elements()) {
+      if (e.isTensor()) return e.toTensor();
+    }
+  }
+  if (v.isList()) {
+    for (const auto& e : v.toListRef()) {
+      if (e.isTensor()) return e.toTensor();
+    }
+  }
+  throw InputError("forward", "returned no tensor (got " + v.tagKind() + ")");
+}
+
+at::Tensor lossOf(const at::Tensor& out, LossMode mode) {
+  switch (mode) {
+    case LossMode::kOutput:
+      if (out.numel() != 1) {
+        throw InputError("--loss output", "the model's output has shape " + c10::str(out.sizes()) +
+                                              ", not a scalar; use --loss mean, sum or cross-entropy");
+      }
+      return out.reshape({});
+    case LossMode::kMean:
+      return out.to(at::kFloat).mean();
+    case LossMode::kSum:
+      return out.to(at::kFloat).sum();
+  }
+  return out.mean();
+}
+
+void runStep(torch::jit::Module& module, const std::vector<c10::IValue>& inputs, const StepOptions& o,
+             torch::optim::Optimizer& optimizer, const Trainable& t) {
+  clearGradients(t);
+  auto out = firstTensor(module.forward(inputs));
+  lossOf(out, o.loss).backward();
+  optimizer.step();
+}
+
+void addStorage(StepTracer& tracer, std::unordered_set<const void*>& seen, const at::Tensor& tensor, KnownRole role,
+                const std::string& name, bool preexisting) {
+  if (!tensor.defined() || !tensor.has_storage()) return;
+  const void* data = tensor.storage().data();
+  if (data == nullptr || !seen.insert(data).second) return;  // views share a storage: count it once
+  tracer.addKnown(reinterpret_cast<uint64_t>(data), static_cast<int64_t>(tensor.storage().nbytes()), role, name,
+                  preexisting);
+}
+
+void addOptimizerState(StepTracer& tracer, std::unordered_set<const void*>& seen, torch::optim::Optimizer& optimizer,
+                       bool preexisting) {
+  for (auto& [key, state] : optimizer.state()) {
+    if (auto* adamw = dynamic_cast<torch::optim::AdamWParamState*>(state.get())) {
+      addStorage(tracer, seen, adamw->exp_avg(), KnownRole::kOptimizerState, "exp_avg", preexisting);
+      addStorage(tracer, seen, adamw->exp_avg_sq(), KnownRole::kOptimizerState, "exp_avg_sq", preexisting);
+      addStorage(tracer, seen, adamw->max_exp_avg_sq(), KnownRole::kOptimizerState, "max_exp_avg_sq", preexisting);
+    } else if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(state.get())) {
+      addStorage(tracer, seen, sgd->momentum_buffer(), KnownRole::kOptimizerState, "momentum_buffer", preexisting);
+    }
+  }
+}
+
+class ExecutorModeGuard {
+ public:
+  explicit ExecutorModeGuard(bool optimize) : previous_(torch::jit::getGraphExecutorOptimize()) {
+    torch::jit::setGraphExecutorOptimize(optimize);
+  }
+  ~ExecutorModeGuard() { torch::jit::setGraphExecutorOptimize(previous_); }
+
+ private:
+  bool previous_;
+};
+
+}  // namespace
+
+TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::IValue>& inputs,
+                             const StepOptions& o) {
+  ExecutorModeGuard mode(o.graphExecutorOptimize);
+  module.train();
+  const auto trainable = selectTrainable(module, o.trainable);
+  auto optimizer = makeOptimizer(trainable, o);
+  try {
+    for (int i = 0; i < o.warmupSteps; ++i) runStep(module, inputs, o, *optimizer, trainable);
+  } catch (const c10::Error& e) {
+    throw Error(ExitCode::kModelFailed, "model failed in warm-up: " + firstLine(e.what_without_backtrace()));
+  }
+  // Gradients of the warm-up are freed before tracing, as the traced step's zero_grad would free them.
+  clearGradients(trainable);
+
+  TracedStep result;
+  StepTracer tracer;
+  std::unordered_set<const void*> seen;
+  for (const auto& p : module.named_parameters()) addStorage(tracer, seen, p.value, KnownRole::kParameter, p.name, true);
+  for (const auto& b : module.named_buffers()) addStorage(tracer, seen, b.value, KnownRole::kBuffer, b.name, true);
+  addOptimizerState(tracer, seen, *optimizer, true);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i].isTensor()) {
+      addStorage(tracer, seen, inputs[i].toTensor(), KnownRole::kInput, "input " + std::to_string(i), true);
+    }
+  }
+
+  at::Tensor out, loss;
+  const auto t0 = std::chrono::steady_clock::now();
+  tracer.start();
+  try {
+    tracer.markPhase(Phase::kForward);
+    out = firstTensor(module.forward(inputs));
+    tracer.markPhase(Phase::kLoss);
+    loss = lossOf(out, o.loss);
+    tracer.markPhase(Phase::kBackward);
+    loss.backward();
+    tracer.markPhase(Phase::kOptimizer);
+    optimizer->step();
+    tracer.markPhase(Phase::kAfter);
+  } catch (const c10::Error& e) {
+    tracer.stop();
+    throw Error(ExitCode::kModelFailed, "model failed in the traced step: " + firstLine(e.what_without_backtrace()));
+  }
+  tracer.stop();
+  result.stepSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  // Identified after the step: what it allocated for the caller to keep.
+  addStorage(tracer, seen, out, KnownRole::kOutput, "output", false);
+  addStorage(tracer, seen, loss, KnownRole::kOutput, "loss", false);
+  for (size_t i = 0; i < trainable.params.size(); ++i) {
+    addStorage(tracer, seen, trainable.params[i].grad(), KnownRole::kGradient, trainable.names[i] + ".grad", false);
+  }
+  addOptimizerState(tracer, seen, *optimizer, false);
+  result.trace = std::move(tracer.trace());
+  return result;
+}
+
+}  // namespace lowmem

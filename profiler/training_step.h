@@ -1,0 +1,38 @@
+#pragma once
+// One fine-tuning step as a user's loop runs it (zero_grad, forward, loss, backward, optimizer step), after
+// warm-up steps, traced by a StepTracer.
+
+#include <torch/script.h>
+
+#include <vector>
+
+#include "core/trace.h"
+#include "core/trainable.h"
+
+namespace lowmem {
+
+enum class LossMode { kOutput, kMean, kSum };
+enum class OptimizerKind { kSgd, kAdamW };
+
+struct StepOptions {
+  TrainableSelection trainable = TrainableSelection::parse("saved");
+  LossMode loss = LossMode::kMean;
+  OptimizerKind optimizer = OptimizerKind::kSgd;
+  double lr = 1e-3;
+  int warmupSteps = 1;
+  // false: eager autograd, what users' loops see; true: the profiling graph executor rewrites training graphs
+  // from the second call on (platform notes), which changes what is saved.
+  bool graphExecutorOptimize = false;
+};
+
+struct TracedStep {
+  Trace trace;
+  double stepSeconds = 0;  // the traced step's wall time (tracer running)
+};
+
+// Throws lowmem::Error(kModelFailed) when the model fails while running, InputError for a non-scalar output
+// under LossMode::kOutput.
+TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::IValue>& inputs,
+                             const StepOptions& options);
+
+}  // namespace lowmem

@@ -1,0 +1,130 @@
+// The tracer and the analysis on a hand-built model, x -> linear -> gelu -> linear -> sum, whose activations are
+// computed by hand from the shapes: each activation's bytes, allocating op, holder and category, the baseline,
+// and the peak against an independent replay of the reporter's raw stream.
+
+#include <gtest/gtest.h>
+#include <torch/script.h>
+
+#include <map>
+
+#include "core/error.h"
+#include "core/profile.h"
+#include "profiler/training_step.h"
+
+namespace lowmem {
+namespace {
+
+constexpr int64_t B = 16, D = 24, H = 4096, O = 8;  // H >> D, O: the two [B, H] activations dominate
+
+torch::jit::Module handBuilt() {
+  torch::jit::Module m("HandBuilt");
+  m.register_parameter("w1", at::randn({H, D}) * 0.1, false);
+  m.register_parameter("b1", at::randn({H}) * 0.1, false);
+  m.register_parameter("w2", at::randn({O, H}) * 0.01, false);
+  m.register_parameter("b2", at::randn({O}) * 0.1, false);
+  m.define(R"(
+def forward(self, x):
+    h = torch.linear(x, self.w1, self.b1)
+    return torch.linear(torch.gelu(h), self.w2, self.b2)
+)");
+  return m;
+}
+
+// The total after every event, replayed from the raw allocation stream alone, starting from the baseline.
+int64_t replayPeak(const Trace& t, int64_t baseline) {
+  std::map<uint64_t, int64_t> live;
+  int64_t total = baseline, peak = baseline;
+  for (const auto& k : t.known) {
+    if (k.preexisting) live[k.addr] = k.bytes;
+  }
+  for (const auto& e : t.memory) {
+    if (e.bytes > 0) {
+      live[e.addr] = e.bytes;
+      total += e.bytes;
+    } else if (auto it = live.find(e.addr); it != live.end()) {
+      total -= it->second;
+      live.erase(it);
+    }
+    peak = std::max(peak, total);
+  }
+  return peak;
+}
+
+TEST(TracedStep, HandBuiltModelActivationsToTheByte) {
+  auto m = handBuilt();
+  auto x = at::randn({B, D});
+  StepOptions o;
+  o.trainable = TrainableSelection::parse("all");
+  o.loss = LossMode::kSum;
+  auto step = traceTrainingStep(m, {x}, o);
+  auto p = analyseTrace(step.trace);
+  const auto& t = step.trace;
+
+  // Baseline: the four parameters and the input, nothing else (plain SGD keeps no state).
+  EXPECT_EQ(p.baselineBytes, (H * D + H + O * H + O + B * D) * 4);
+
+  std::vector<const StorageLife*> activations;
+  for (const auto& s : p.storages) {
+    if (s.category == Category::kActivation) activations.push_back(&s);
+  }
+  ASSERT_EQ(activations.size(), 2u) << "expected h = linear(x) and g = gelu(h)";
+  auto name = [&](int32_t op) { return op >= 0 ? t.str(t.ops[static_cast<size_t>(op)].name) : std::string("-"); };
+  // h: [B, H] fp32, allocated by linear (its addmm), saved by GeluBackward0.
+  EXPECT_EQ(activations[0]->bytes, B * H * 4);
+  EXPECT_EQ(name(activations[0]->holderOp), "GeluBackward0");
+  EXPECT_EQ(name(activations[0]->holderForwardOp), "aten::gelu");
+  EXPECT_NE(activations[0]->reason.find("aten::linear"), std::string::npos) << activations[0]->reason;
+  // g: [B, H] fp32, allocated by gelu, saved by the second linear's AddmmBackward0.
+  EXPECT_EQ(activations[1]->bytes, B * H * 4);
+  EXPECT_EQ(name(activations[1]->holderOp), "AddmmBackward0");
+  EXPECT_EQ(name(activations[1]->holderForwardOp), "aten::addmm");
+  EXPECT_NE(activations[1]->reason.find("aten::gelu"), std::string::npos) << activations[1]->reason;
+  EXPECT_EQ(p.activationBytes, 2 * B * H * 4);
+
+  // Gradients of all four parameters, identified by their storages after the step.
+  int64_t gradientBytes = 0;
+  for (const auto& s : p.storages) {
+    if (s.category == Category::kGradient) gradientBytes += s.bytes;
+  }
+  EXPECT_EQ(gradientBytes, (H * D + H + O * H + O) * 4);
+
+  // The peak, by hand. It sits in the second linear's AddmmBackward0, while both activations are still held:
+  //   baseline + h + g (2·B·H·4) + output (B·O·4) + loss (4) + backward's seed ones (4)
+  //   + grad of g (B·H·4, mm) + grad of w2 (O·H·4, mm)
+  //   + the contiguous copy of the expanded sum gradient that LibTorch 1.13's mm makes for its second product
+  //     (B·O·4, freed right after).
+  const int64_t handPeak = p.baselineBytes + 2 * B * H * 4 + B * O * 4 + 4 + 4 + B * H * 4 + O * H * 4 + B * O * 4;
+  EXPECT_EQ(p.peak().total, handPeak);
+  // The timeline's peak is the raw stream's peak, and the running total ends where the storages say.
+  EXPECT_EQ(p.peak().total, replayPeak(t, p.baselineBytes));
+  EXPECT_GE(p.peak().total, p.baselineBytes + p.activationBytes);
+  int64_t aliveAtEnd = 0;
+  for (const auto& s : p.storages) {
+    if (s.freeSeq < 0) aliveAtEnd += s.bytes;
+  }
+  EXPECT_EQ(p.timeline.back().total, aliveAtEnd);
+  int64_t sumByCategory = 0;
+  for (auto b : p.peak().byCategory) sumByCategory += b;
+  EXPECT_EQ(sumByCategory, p.peak().total);
+}
+
+TEST(TracedStep, AdamWStateIsKnownAndNonScalarOutputNeedsALossMode) {
+  auto m = handBuilt();
+  auto x = at::randn({B, D});
+  StepOptions o;
+  o.trainable = TrainableSelection::parse("^w");
+  o.optimizer = OptimizerKind::kAdamW;
+  auto p = analyseTrace(traceTrainingStep(m, {x}, o).trace);
+  int64_t state = 0;
+  for (const auto& s : p.storages) {
+    if (s.category == Category::kOptimizerState) state += s.bytes;
+  }
+  // exp_avg and exp_avg_sq for w1 and w2 (amsgrad off: max_exp_avg_sq stays empty).
+  EXPECT_EQ(state, 2 * (H * D + O * H) * 4);
+
+  o.loss = LossMode::kOutput;
+  EXPECT_THROW(traceTrainingStep(m, {x}, o), InputError);
+}
+
+}  // namespace
+}  // namespace lowmem
