@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/profile.h"
+#include "models/families.h"
 #include "profiler/training_step.h"
 
 namespace lowmem {
@@ -124,6 +125,46 @@ TEST(TracedStep, AdamWStateIsKnownAndNonScalarOutputNeedsALossMode) {
 
   o.loss = LossMode::kOutput;
   EXPECT_THROW(traceTrainingStep(m, {x}, o), InputError);
+}
+
+}  // namespace
+}  // namespace lowmem
+
+namespace lowmem {
+namespace {
+
+// vit-tiny with LoRA: the activations each GELU and LayerNorm site keeps, from its shapes.
+TEST(TracedStep, VitTinyActivationsPerSite) {
+  const auto c = models::vitTiny();
+  auto m = models::buildVit(c, {});
+  const int64_t batch = 2, T = c.tokens(), Dm = c.hidden, M = c.mlpDim;
+  auto x = at::randn({batch, c.channels, c.imageSize, c.imageSize});
+  StepOptions o;
+  o.trainable = TrainableSelection::parse("lora");
+  auto step = traceTrainingStep(m, {x}, o);
+  auto p = analyseTrace(step.trace);
+  const auto& t = step.trace;
+
+  // Activation bytes by (holder node, forward op's module).
+  std::map<std::pair<std::string, std::string>, int64_t> held;
+  for (const auto& s : p.storages) {
+    if (s.category != Category::kActivation || s.holderOp < 0 || s.holderForwardOp < 0) continue;
+    const auto& fwd = t.ops[static_cast<size_t>(s.holderForwardOp)];
+    held[{t.str(t.ops[static_cast<size_t>(s.holderOp)].name), t.str(fwd.module)}] += s.bytes;
+  }
+  for (int64_t i = 0; i < c.layers; ++i) {
+    const std::string block = "encoder.layer_" + std::to_string(i);
+    // GELU keeps its input, fc1's output: [B, T, M] fp32.
+    EXPECT_EQ((held[{"GeluBackward0", block + ".mlp"}]), batch * T * M * 4) << block;
+    // LayerNorm keeps its input [B, T, D] and fp32 mean and rstd per row. The first norm's input comes from
+    // frozen embeddings and needs no gradient, so it keeps nothing (paper.md §4).
+    const int64_t ln = batch * T * Dm * 4 + 2 * batch * T * 4;
+    EXPECT_EQ((held[{"NativeLayerNormBackward0", block + ".norm1"}]), i == 0 ? 0 : ln) << block;
+    EXPECT_EQ((held[{"NativeLayerNormBackward0", block + ".norm2"}]), ln) << block;
+  }
+  EXPECT_EQ((held[{"NativeLayerNormBackward0", "norm"}]), batch * T * Dm * 4 + 2 * batch * T * 4);
+  EXPECT_EQ(p.peak().total, replayPeak(t, p.baselineBytes));
+  EXPECT_EQ(p.untrackedFrees, 0);
 }
 
 }  // namespace
