@@ -1,0 +1,343 @@
+#include "core/session_store.h"
+
+#include <filesystem>
+
+#include "core/error.h"
+
+namespace lowmem {
+namespace {
+
+const char* kSchema = R"sql(
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs(
+  id INTEGER PRIMARY KEY, label TEXT NOT NULL UNIQUE, model_path TEXT, spec_json TEXT, backend TEXT,
+  executor_mode TEXT, threads INTEGER, step_seconds REAL, peak_bytes INTEGER, baseline_bytes INTEGER,
+  activation_bytes INTEGER, events INTEGER, created TEXT DEFAULT (datetime('now')));
+CREATE TABLE strings(run INTEGER NOT NULL, id INTEGER NOT NULL, text TEXT NOT NULL, PRIMARY KEY(run, id));
+CREATE TABLE memory_events(run INTEGER NOT NULL, seq INTEGER NOT NULL, time_ns INTEGER, addr INTEGER,
+  bytes INTEGER, op INTEGER, device INTEGER);
+CREATE INDEX memory_events_run_time ON memory_events(run, time_ns);
+CREATE TABLE ops(run INTEGER NOT NULL, id INTEGER NOT NULL, name INTEGER, scope TEXT, phase TEXT, seq_nr INTEGER,
+  module INTEGER, parent INTEGER, begin_seq INTEGER, end_seq INTEGER, begin_ns INTEGER, end_ns INTEGER,
+  PRIMARY KEY(run, id));
+CREATE INDEX ops_run_time ON ops(run, begin_ns);
+CREATE TABLE phases(run INTEGER NOT NULL, phase TEXT, seq INTEGER, time_ns INTEGER);
+CREATE TABLE known_storages(run INTEGER NOT NULL, addr INTEGER, bytes INTEGER, role TEXT, name INTEGER,
+  preexisting INTEGER);
+CREATE TABLE storages(run INTEGER NOT NULL, id INTEGER NOT NULL, addr INTEGER, bytes INTEGER, alloc_seq INTEGER,
+  free_seq INTEGER, alloc_phase TEXT, free_phase TEXT, category TEXT, reason TEXT, alloc_op TEXT, holder_op TEXT,
+  holder_forward_op TEXT, module TEXT, PRIMARY KEY(run, id));
+CREATE INDEX storages_run_time ON storages(run, alloc_seq);
+)sql";
+
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql, const std::string& path) : db_(db), path_(path) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) fail("cannot prepare");
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement& bind(int i, int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  Statement& bind(int i, double v) {
+    sqlite3_bind_double(stmt_, i, v);
+    return *this;
+  }
+  Statement& bind(int i, const std::string& v) {
+    sqlite3_bind_text(stmt_, i, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  // Runs an insert/update; resets for the next row.
+  void exec() {
+    if (sqlite3_step(stmt_) != SQLITE_DONE) fail("cannot write");
+    sqlite3_reset(stmt_);
+  }
+  bool next() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc != SQLITE_DONE) fail("cannot read");
+    return false;
+  }
+  int64_t i64(int col) const { return sqlite3_column_int64(stmt_, col); }
+  double f64(int col) const { return sqlite3_column_double(stmt_, col); }
+  std::string text(int col) const {
+    const auto* t = sqlite3_column_text(stmt_, col);
+    return t ? reinterpret_cast<const char*>(t) : "";
+  }
+
+ private:
+  [[noreturn]] void fail(const char* what) {
+    throw InputError(path_, std::string(what) + " the session (" + sqlite3_errmsg(db_) + ")");
+  }
+  sqlite3* db_;
+  std::string path_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+void execSql(sqlite3* db, const char* sql, const std::string& path) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string message = err ? err : sqlite3_errmsg(db);
+    sqlite3_free(err);
+    throw InputError(path, "not a readable lowmem session (" + message + ")");
+  }
+}
+
+// meta.schema_version, or -1 when the file has no meta table (not a lowmem session).
+int schemaVersion(sqlite3* db, const std::string& path) {
+  Statement has(db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'", path);
+  if (!has.next() || has.i64(0) == 0) return -1;
+  Statement v(db, "SELECT value FROM meta WHERE key='schema_version'", path);
+  return v.next() ? std::stoi(v.text(0)) : -1;
+}
+
+void checkVersion(sqlite3* db, const std::string& path) {
+  const int version = schemaVersion(db, path);
+  if (version < 0) throw InputError(path, "not a lowmem session (no schema_version)");
+  if (version > kSessionSchemaVersion) {
+    throw InputError(path, "session schema version " + std::to_string(version) + " is newer than this lowmem reads (" +
+                               std::to_string(kSessionSchemaVersion) + "); use a newer lowmem");
+  }
+}
+
+Phase phaseFromName(const std::string& name) {
+  for (int i = 0; i < kPhaseCount; ++i) {
+    if (name == phaseName(static_cast<Phase>(i))) return static_cast<Phase>(i);
+  }
+  return Phase::kBefore;
+}
+
+template <typename Enum, typename NameOf>
+Enum enumFromName(const std::string& name, int count, NameOf nameOf) {
+  for (int i = 0; i < count; ++i) {
+    if (name == nameOf(static_cast<Enum>(i))) return static_cast<Enum>(i);
+  }
+  return static_cast<Enum>(0);
+}
+
+class Transaction {
+ public:
+  Transaction(sqlite3* db, const std::string& path) : db_(db), path_(path) { execSql(db, "BEGIN IMMEDIATE", path); }
+  ~Transaction() {
+    if (!committed_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  void commit() {
+    execSql(db_, "COMMIT", path_);
+    committed_ = true;
+  }
+
+ private:
+  sqlite3* db_;
+  std::string path_;
+  bool committed_ = false;
+};
+
+}  // namespace
+
+SessionWriter::SessionWriter(const std::string& path) : path_(path) {
+  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
+    const std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw InputError(path, "cannot open the session for writing (" + message + ")");
+  }
+  try {
+    execSql(db_, "PRAGMA synchronous=NORMAL", path);
+    const int version = schemaVersion(db_, path);
+    if (version < 0) {
+      Statement tables(db_, "SELECT count(*) FROM sqlite_master", path);
+      if (tables.next() && tables.i64(0) > 0) throw InputError(path, "exists and is not a lowmem session");
+      Transaction tx(db_, path);
+      execSql(db_, kSchema, path);
+      Statement meta(db_, "INSERT INTO meta(key, value) VALUES (?, ?)", path);
+      meta.bind(1, std::string("schema_version")).bind(2, std::to_string(kSessionSchemaVersion)).exec();
+      meta.bind(1, std::string("tool")).bind(2, std::string("lowmem " LOWMEM_CORE_VERSION)).exec();
+      tx.commit();
+    } else {
+      checkVersion(db_, path);
+    }
+  } catch (...) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw;
+  }
+}
+
+SessionWriter::~SessionWriter() { sqlite3_close(db_); }
+
+int64_t SessionWriter::writeRun(const RunInfo& info, const Trace& t, const Profile& p) {
+  Transaction tx(db_, path_);
+  {
+    Statement exists(db_, "SELECT count(*) FROM runs WHERE label = ?", path_);
+    exists.bind(1, info.label);
+    if (exists.next() && exists.i64(0) > 0) throw InputError(path_, "already has a run labelled '" + info.label + "'");
+  }
+  Statement run(db_,
+                "INSERT INTO runs(label, model_path, spec_json, backend, executor_mode, threads, step_seconds, "
+                "peak_bytes, baseline_bytes, activation_bytes, events) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                path_);
+  run.bind(1, info.label).bind(2, info.modelPath).bind(3, info.specJson).bind(4, info.backend);
+  run.bind(5, info.executorMode).bind(6, static_cast<int64_t>(info.threads)).bind(7, info.stepSeconds);
+  run.bind(8, p.peak().total).bind(9, p.baselineBytes).bind(10, p.activationBytes);
+  run.bind(11, static_cast<int64_t>(t.memory.size() + t.ops.size()));
+  run.exec();
+  const int64_t id = sqlite3_last_insert_rowid(db_);
+
+  Statement str(db_, "INSERT INTO strings VALUES (?,?,?)", path_);
+  for (size_t i = 0; i < t.strings.size(); ++i) str.bind(1, id).bind(2, static_cast<int64_t>(i)).bind(3, t.strings[i]).exec();
+  Statement mem(db_, "INSERT INTO memory_events VALUES (?,?,?,?,?,?,?)", path_);
+  for (const auto& e : t.memory) {
+    mem.bind(1, id).bind(2, e.seq).bind(3, e.timeNs).bind(4, static_cast<int64_t>(e.addr)).bind(5, e.bytes);
+    mem.bind(6, static_cast<int64_t>(e.op)).bind(7, static_cast<int64_t>(e.device)).exec();
+  }
+  Statement ops(db_, "INSERT INTO ops VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", path_);
+  for (size_t i = 0; i < t.ops.size(); ++i) {
+    const auto& o = t.ops[i];
+    ops.bind(1, id).bind(2, static_cast<int64_t>(i)).bind(3, static_cast<int64_t>(o.name));
+    ops.bind(4, std::string(opScopeName(o.scope))).bind(5, std::string(phaseName(o.phase))).bind(6, o.seqNr);
+    ops.bind(7, static_cast<int64_t>(o.module)).bind(8, static_cast<int64_t>(o.parent)).bind(9, o.beginSeq);
+    ops.bind(10, o.endSeq).bind(11, o.beginNs).bind(12, o.endNs).exec();
+  }
+  Statement ph(db_, "INSERT INTO phases VALUES (?,?,?,?)", path_);
+  for (const auto& m : t.phases) ph.bind(1, id).bind(2, std::string(phaseName(m.phase))).bind(3, m.seq).bind(4, m.timeNs).exec();
+  Statement known(db_, "INSERT INTO known_storages VALUES (?,?,?,?,?,?)", path_);
+  for (const auto& k : t.known) {
+    known.bind(1, id).bind(2, static_cast<int64_t>(k.addr)).bind(3, k.bytes).bind(4, std::string(knownRoleName(k.role)));
+    known.bind(5, static_cast<int64_t>(k.name)).bind(6, static_cast<int64_t>(k.preexisting)).exec();
+  }
+  Statement st(db_, "INSERT INTO storages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", path_);
+  auto opName = [&](int32_t op) { return op >= 0 ? t.str(t.ops[static_cast<size_t>(op)].name) : std::string(); };
+  for (size_t i = 0; i < p.storages.size(); ++i) {
+    const auto& s = p.storages[i];
+    st.bind(1, id).bind(2, static_cast<int64_t>(i)).bind(3, static_cast<int64_t>(s.addr)).bind(4, s.bytes);
+    st.bind(5, s.allocSeq).bind(6, s.freeSeq).bind(7, std::string(phaseName(s.allocPhase)));
+    st.bind(8, std::string(phaseName(s.freePhase))).bind(9, std::string(categoryName(s.category))).bind(10, s.reason);
+    st.bind(11, opName(s.allocOp)).bind(12, opName(s.holderOp)).bind(13, opName(s.holderForwardOp));
+    st.bind(14, t.str(s.module)).exec();
+  }
+  tx.commit();
+  return id;
+}
+
+SessionReader::SessionReader(const std::string& path) : path_(path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw InputError(path, "no such file");
+  if (std::filesystem::is_directory(path, ec)) throw InputError(path, "is a directory, expected a session .db file");
+  if (std::filesystem::file_size(path, ec) == 0) throw InputError(path, "empty file, not a lowmem session");
+  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    const std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw InputError(path, "cannot open the session (" + message + ")");
+  }
+  try {
+    // Reading the schema is the first access: a non-SQLite or damaged file fails here.
+    checkVersion(db_, path);
+    Statement check(db_, "PRAGMA quick_check", path);
+    if (check.next() && check.text(0) != "ok") throw InputError(path, "corrupt session (" + check.text(0) + ")");
+  } catch (...) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw;
+  }
+}
+
+SessionReader::~SessionReader() { sqlite3_close(db_); }
+
+std::vector<RunInfo> SessionReader::runs() const {
+  std::vector<RunInfo> out;
+  Statement s(db_,
+              "SELECT id, label, model_path, spec_json, backend, executor_mode, threads, step_seconds, peak_bytes, "
+              "baseline_bytes, activation_bytes, events FROM runs ORDER BY id",
+              path_);
+  while (s.next()) {
+    RunInfo r;
+    r.id = s.i64(0);
+    r.label = s.text(1);
+    r.modelPath = s.text(2);
+    r.specJson = s.text(3);
+    r.backend = s.text(4);
+    r.executorMode = s.text(5);
+    r.threads = static_cast<int>(s.i64(6));
+    r.stepSeconds = s.f64(7);
+    r.peakBytes = s.i64(8);
+    r.baselineBytes = s.i64(9);
+    r.activationBytes = s.i64(10);
+    r.events = s.i64(11);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+SessionRun SessionReader::load(const std::string& label) const {
+  const auto all = runs();
+  if (all.empty()) throw InputError(path_, "session has no runs");
+  const RunInfo* found = label.empty() ? &all.front() : nullptr;
+  std::string known;
+  for (const auto& r : all) {
+    if (r.label == label) found = &r;
+    known += (known.empty() ? "" : ", ") + r.label;
+  }
+  if (!found) throw InputError(path_, "no run labelled '" + label + "' (runs: " + known + ")");
+  SessionRun run;
+  run.info = *found;
+  const int64_t id = found->id;
+  Trace& t = run.trace;
+  t.strings.clear();
+  {
+    Statement s(db_, "SELECT text FROM strings WHERE run = ? ORDER BY id", path_);
+    s.bind(1, id);
+    while (s.next()) t.strings.push_back(s.text(0));
+  }
+  {
+    Statement s(db_, "SELECT seq, time_ns, addr, bytes, op, device FROM memory_events WHERE run = ? ORDER BY seq", path_);
+    s.bind(1, id);
+    while (s.next()) {
+      t.memory.push_back({s.i64(0), s.i64(1), static_cast<uint64_t>(s.i64(2)), s.i64(3), static_cast<int32_t>(s.i64(4)),
+                          static_cast<int8_t>(s.i64(5))});
+    }
+  }
+  {
+    Statement s(db_,
+                "SELECT name, scope, phase, seq_nr, module, parent, begin_seq, end_seq, begin_ns, end_ns FROM ops "
+                "WHERE run = ? ORDER BY id",
+                path_);
+    s.bind(1, id);
+    while (s.next()) {
+      OpEvent o;
+      o.name = static_cast<StringId>(s.i64(0));
+      o.scope = enumFromName<OpScope>(s.text(1), 4, opScopeName);
+      o.phase = phaseFromName(s.text(2));
+      o.seqNr = s.i64(3);
+      o.module = static_cast<StringId>(s.i64(4));
+      o.parent = static_cast<int32_t>(s.i64(5));
+      o.beginSeq = s.i64(6);
+      o.endSeq = s.i64(7);
+      o.beginNs = s.i64(8);
+      o.endNs = s.i64(9);
+      t.ops.push_back(o);
+    }
+  }
+  {
+    Statement s(db_, "SELECT phase, seq, time_ns FROM phases WHERE run = ? ORDER BY seq", path_);
+    s.bind(1, id);
+    while (s.next()) t.phases.push_back({phaseFromName(s.text(0)), s.i64(1), s.i64(2)});
+  }
+  {
+    Statement s(db_, "SELECT addr, bytes, role, name, preexisting FROM known_storages WHERE run = ? ORDER BY rowid", path_);
+    s.bind(1, id);
+    while (s.next()) {
+      t.known.push_back({static_cast<uint64_t>(s.i64(0)), s.i64(1), enumFromName<KnownRole>(s.text(2), 6, knownRoleName),
+                         static_cast<StringId>(s.i64(3)), s.i64(4) != 0});
+    }
+  }
+  const auto n = static_cast<int64_t>(t.strings.size());
+  for (const auto& o : t.ops) {
+    if (o.name < 0 || o.name >= n || o.module < 0 || o.module >= n) throw InputError(path_, "corrupt session (string index out of range)");
+  }
+  run.profile = analyseTrace(t);
+  return run;
+}
+
+}  // namespace lowmem

@@ -1,0 +1,75 @@
+#pragma once
+// The SQLite session file: runs (a traced step each) with their raw trace and the derived storages, so users
+// can query it with sqlite3 (docs/session-format.md) and the CLI and GUI reopen it without the model. The writer
+// adds one run per transaction; the reader opens read-only and re-analyses the raw trace.
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/profile.h"
+#include "core/trace.h"
+
+namespace lowmem {
+
+inline constexpr int kSessionSchemaVersion = 1;
+
+struct RunInfo {
+  int64_t id = 0;
+  std::string label;          // "baseline", "patched", ...
+  std::string modelPath;
+  std::string specJson;       // the step spec, as the CLI or GUI gave it
+  std::string backend;        // "cpu"
+  std::string executorMode;   // "eager-like (graph executor optimisation off)" ...
+  int threads = 0;
+  double stepSeconds = 0;
+  int64_t peakBytes = 0;
+  int64_t baselineBytes = 0;
+  int64_t activationBytes = 0;
+  int64_t events = 0;
+};
+
+struct SessionRun {
+  RunInfo info;
+  Trace trace;
+  Profile profile;
+};
+
+class SessionWriter {
+ public:
+  // Creates the file (and its schema) or opens an existing session of this schema version for appending.
+  explicit SessionWriter(const std::string& path);
+  ~SessionWriter();
+  SessionWriter(const SessionWriter&) = delete;
+  SessionWriter& operator=(const SessionWriter&) = delete;
+
+  // Writes the run in one transaction; on failure nothing of it remains. Returns the run id. A label already
+  // in the session is refused (InputError).
+  int64_t writeRun(const RunInfo& info, const Trace& trace, const Profile& profile);
+
+ private:
+  std::string path_;
+  sqlite3* db_ = nullptr;
+};
+
+class SessionReader {
+ public:
+  // Read-only. InputError("PATH: ...") for a missing, non-SQLite, corrupt, non-lowmem or newer-schema file.
+  explicit SessionReader(const std::string& path);
+  ~SessionReader();
+  SessionReader(const SessionReader&) = delete;
+  SessionReader& operator=(const SessionReader&) = delete;
+
+  std::vector<RunInfo> runs() const;
+  // By label; an empty label means the first run. InputError when there is no such run.
+  SessionRun load(const std::string& label) const;
+
+ private:
+  std::string path_;
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace lowmem
