@@ -61,8 +61,8 @@ struct Profile {
   int64_t baselineBytes = 0;            // alive before the step (known storages)
   size_t peakPoint = 0;                 // index into timeline
   int64_t backwardStartSeq = -1;
-  int64_t activationBytes = 0;          // activations alive when backward starts
-  int64_t untrackedFrees = 0;           // frees of storages allocated before tracing and not known
+  int64_t activationBytes = 0;  // activations alive when backward starts
+  int64_t untrackedFrees = 0;   // frees of storages allocated before tracing and not known
   std::map<std::string, ModuleActivation> moduleActivations;  // by dotted path; "" is the root
 
   const TimelinePoint& peak() const { return timeline[peakPoint]; }

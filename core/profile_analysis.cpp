@@ -59,7 +59,8 @@ Category categoryOf(KnownRole role) {
 class PhaseLookup {
  public:
   explicit PhaseLookup(const std::vector<PhaseMark>& marks) : marks_(marks) {
-    std::sort(marks_.begin(), marks_.end(), [](const PhaseMark& a, const PhaseMark& b) { return a.seq < b.seq; });
+    std::sort(marks_.begin(), marks_.end(),
+              [](const PhaseMark& a, const PhaseMark& b) { return a.seq < b.seq; });
   }
   Phase at(int64_t seq) const {
     Phase phase = Phase::kBefore;
@@ -82,7 +83,8 @@ class PhaseLookup {
 
 // The op itself or its nearest enclosing op of the given scope.
 int32_t enclosing(const Trace& t, int32_t op, OpScope scope) {
-  while (op >= 0 && t.ops[static_cast<size_t>(op)].scope != scope) op = t.ops[static_cast<size_t>(op)].parent;
+  while (op >= 0 && t.ops[static_cast<size_t>(op)].scope != scope)
+    op = t.ops[static_cast<size_t>(op)].parent;
   return op;
 }
 
@@ -155,20 +157,22 @@ void categorise(const Trace& t, Profile& p) {
       forwardBySeqNr[op.seqNr] = static_cast<int32_t>(i);
     }
   }
-  std::sort(backwardByEnd.begin(), backwardByEnd.end(),
-            [&](int32_t a, int32_t b) { return t.ops[static_cast<size_t>(a)].endSeq < t.ops[static_cast<size_t>(b)].endSeq; });
+  std::sort(backwardByEnd.begin(), backwardByEnd.end(), [&](int32_t a, int32_t b) {
+    return t.ops[static_cast<size_t>(a)].endSeq < t.ops[static_cast<size_t>(b)].endSeq;
+  });
 
   for (auto& s : p.storages) {
     if (s.allocSeq < 0) continue;  // known before the step: categorised from its role
     const auto opName = [&](int32_t op) {
       return op >= 0 ? t.str(t.ops[static_cast<size_t>(op)].name) : std::string("(no op)");
     };
-    const std::string allocBy = opName(outermostFunction(t, s.allocOp) >= 0 ? outermostFunction(t, s.allocOp) : s.allocOp);
+    const std::string allocBy =
+        opName(outermostFunction(t, s.allocOp) >= 0 ? outermostFunction(t, s.allocOp) : s.allocOp);
     if (s.freeSeq < 0) {
       if (auto k = knownAtEnd.find(s.addr); k != knownAtEnd.end() && k->second->bytes == s.bytes) {
         s.category = categoryOf(k->second->role);
-        s.reason = std::string(knownRoleName(k->second->role)) + " " + t.str(k->second->name) + ", allocated by " +
-                   allocBy + " in " + phaseName(s.allocPhase);
+        s.reason = std::string(knownRoleName(k->second->role)) + " " + t.str(k->second->name) +
+                   ", allocated by " + allocBy + " in " + phaseName(s.allocPhase);
         continue;
       }
     }
@@ -179,9 +183,9 @@ void categorise(const Trace& t, Profile& p) {
         s.holderOp = enclosing(t, s.freeOp, OpScope::kBackward);
         if (s.holderOp < 0) {
           // Freed between nodes: the node that ended last before the free released it.
-          auto it = std::upper_bound(backwardByEnd.begin(), backwardByEnd.end(), s.freeSeq, [&](int64_t seq, int32_t op) {
-            return seq < t.ops[static_cast<size_t>(op)].endSeq;
-          });
+          auto it = std::upper_bound(
+              backwardByEnd.begin(), backwardByEnd.end(), s.freeSeq,
+              [&](int64_t seq, int32_t op) { return seq < t.ops[static_cast<size_t>(op)].endSeq; });
           if (it != backwardByEnd.begin()) s.holderOp = *std::prev(it);
         }
         if (s.holderOp >= 0) {
@@ -190,7 +194,8 @@ void categorise(const Trace& t, Profile& p) {
         }
       }
       s.reason = "allocated by " + allocBy + " in forward, alive when backward starts" +
-                 (s.holderOp >= 0 ? ", released by " + opName(s.holderOp) : std::string(", never released in the step"));
+                 (s.holderOp >= 0 ? ", released by " + opName(s.holderOp)
+                                  : std::string(", never released in the step"));
     } else if (s.allocPhase == Phase::kLoss && aliveAtBackward) {
       s.category = Category::kOutput;
       s.reason = "allocated by " + allocBy + " in the loss, alive when backward starts";
@@ -199,8 +204,9 @@ void categorise(const Trace& t, Profile& p) {
       s.reason = "allocated by " + allocBy + " and freed within " + phaseName(s.allocPhase);
     } else {
       s.category = Category::kOther;
-      s.reason = "allocated by " + allocBy + " in " + phaseName(s.allocPhase) +
-                 (s.freeSeq >= 0 ? std::string(", freed in ") + phaseName(s.freePhase) : ", alive at the end");
+      s.reason =
+          "allocated by " + allocBy + " in " + phaseName(s.allocPhase) +
+          (s.freeSeq >= 0 ? std::string(", freed in ") + phaseName(s.freePhase) : ", alive at the end");
     }
   }
 }
@@ -221,7 +227,8 @@ void timeline(const Trace& t, Profile& p) {
   p.timeline.push_back(point);
   // Storages were created in event order, so the k-th allocation event is the k-th observed storage.
   size_t nextObserved = 0;
-  while (nextObserved < p.storages.size() && p.storages[nextObserved].allocSeq < 0) ++nextObserved;
+  while (nextObserved < p.storages.size() && p.storages[nextObserved].allocSeq < 0)
+    ++nextObserved;
   for (const auto& e : t.memory) {
     if (e.bytes > 0) {
       const size_t idx = nextObserved++;
@@ -241,7 +248,8 @@ void timeline(const Trace& t, Profile& p) {
     // 4096th (the check is O(live)).
     if (live.size() <= 4096 || p.timeline.size() % 4096 == 0) {
       int64_t alive = 0;
-      for (const auto& entry : live) alive += p.storages[entry.second].bytes;
+      for (const auto& entry : live)
+        alive += p.storages[entry.second].bytes;
       assert(alive == point.total);
     }
 #endif

@@ -96,8 +96,9 @@ void checkVersion(sqlite3* db, const std::string& path) {
   const int version = schemaVersion(db, path);
   if (version < 0) throw InputError(path, "not a lowmem session (no schema_version)");
   if (version > kSessionSchemaVersion) {
-    throw InputError(path, "session schema version " + std::to_string(version) + " is newer than this lowmem reads (" +
-                               std::to_string(kSessionSchemaVersion) + "); use a newer lowmem");
+    throw InputError(path, "session schema version " + std::to_string(version) +
+                               " is newer than this lowmem reads (" + std::to_string(kSessionSchemaVersion) +
+                               "); use a newer lowmem");
   }
 }
 
@@ -118,7 +119,9 @@ Enum enumFromName(const std::string& name, int count, NameOf nameOf) {
 
 class Transaction {
  public:
-  Transaction(sqlite3* db, const std::string& path) : db_(db), path_(path) { execSql(db, "BEGIN IMMEDIATE", path); }
+  Transaction(sqlite3* db, const std::string& path) : db_(db), path_(path) {
+    execSql(db, "BEGIN IMMEDIATE", path);
+  }
   ~Transaction() {
     if (!committed_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
   }
@@ -164,19 +167,23 @@ SessionWriter::SessionWriter(const std::string& path) : path_(path) {
   }
 }
 
-SessionWriter::~SessionWriter() { sqlite3_close(db_); }
+SessionWriter::~SessionWriter() {
+  sqlite3_close(db_);
+}
 
 int64_t SessionWriter::writeRun(const RunInfo& info, const Trace& t, const Profile& p) {
   Transaction tx(db_, path_);
   {
     Statement exists(db_, "SELECT count(*) FROM runs WHERE label = ?", path_);
     exists.bind(1, info.label);
-    if (exists.next() && exists.i64(0) > 0) throw InputError(path_, "already has a run labelled '" + info.label + "'");
+    if (exists.next() && exists.i64(0) > 0)
+      throw InputError(path_, "already has a run labelled '" + info.label + "'");
   }
-  Statement run(db_,
-                "INSERT INTO runs(label, model_path, spec_json, backend, executor_mode, threads, step_seconds, "
-                "peak_bytes, baseline_bytes, activation_bytes, events) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                path_);
+  Statement run(
+      db_,
+      "INSERT INTO runs(label, model_path, spec_json, backend, executor_mode, threads, step_seconds, "
+      "peak_bytes, baseline_bytes, activation_bytes, events) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+      path_);
   run.bind(1, info.label).bind(2, info.modelPath).bind(3, info.specJson).bind(4, info.backend);
   run.bind(5, info.executorMode).bind(6, static_cast<int64_t>(info.threads)).bind(7, info.stepSeconds);
   run.bind(8, p.peak().total).bind(9, p.baselineBytes).bind(10, p.activationBytes);
@@ -185,7 +192,8 @@ int64_t SessionWriter::writeRun(const RunInfo& info, const Trace& t, const Profi
   const int64_t id = sqlite3_last_insert_rowid(db_);
 
   Statement str(db_, "INSERT INTO strings VALUES (?,?,?)", path_);
-  for (size_t i = 0; i < t.strings.size(); ++i) str.bind(1, id).bind(2, static_cast<int64_t>(i)).bind(3, t.strings[i]).exec();
+  for (size_t i = 0; i < t.strings.size(); ++i)
+    str.bind(1, id).bind(2, static_cast<int64_t>(i)).bind(3, t.strings[i]).exec();
   Statement mem(db_, "INSERT INTO memory_events VALUES (?,?,?,?,?,?,?)", path_);
   for (const auto& e : t.memory) {
     mem.bind(1, id).bind(2, e.seq).bind(3, e.timeNs).bind(4, static_cast<int64_t>(e.addr)).bind(5, e.bytes);
@@ -200,19 +208,27 @@ int64_t SessionWriter::writeRun(const RunInfo& info, const Trace& t, const Profi
     ops.bind(10, o.endSeq).bind(11, o.beginNs).bind(12, o.endNs).exec();
   }
   Statement ph(db_, "INSERT INTO phases VALUES (?,?,?,?)", path_);
-  for (const auto& m : t.phases) ph.bind(1, id).bind(2, std::string(phaseName(m.phase))).bind(3, m.seq).bind(4, m.timeNs).exec();
+  for (const auto& m : t.phases)
+    ph.bind(1, id).bind(2, std::string(phaseName(m.phase))).bind(3, m.seq).bind(4, m.timeNs).exec();
   Statement known(db_, "INSERT INTO known_storages VALUES (?,?,?,?,?,?)", path_);
   for (const auto& k : t.known) {
-    known.bind(1, id).bind(2, static_cast<int64_t>(k.addr)).bind(3, k.bytes).bind(4, std::string(knownRoleName(k.role)));
+    known.bind(1, id)
+        .bind(2, static_cast<int64_t>(k.addr))
+        .bind(3, k.bytes)
+        .bind(4, std::string(knownRoleName(k.role)));
     known.bind(5, static_cast<int64_t>(k.name)).bind(6, static_cast<int64_t>(k.preexisting)).exec();
   }
   Statement st(db_, "INSERT INTO storages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", path_);
-  auto opName = [&](int32_t op) { return op >= 0 ? t.str(t.ops[static_cast<size_t>(op)].name) : std::string(); };
+  auto opName = [&](int32_t op) {
+    return op >= 0 ? t.str(t.ops[static_cast<size_t>(op)].name) : std::string();
+  };
   for (size_t i = 0; i < p.storages.size(); ++i) {
     const auto& s = p.storages[i];
     st.bind(1, id).bind(2, static_cast<int64_t>(i)).bind(3, static_cast<int64_t>(s.addr)).bind(4, s.bytes);
     st.bind(5, s.allocSeq).bind(6, s.freeSeq).bind(7, std::string(phaseName(s.allocPhase)));
-    st.bind(8, std::string(phaseName(s.freePhase))).bind(9, std::string(categoryName(s.category))).bind(10, s.reason);
+    st.bind(8, std::string(phaseName(s.freePhase)))
+        .bind(9, std::string(categoryName(s.category)))
+        .bind(10, s.reason);
     st.bind(11, opName(s.allocOp)).bind(12, opName(s.holderOp)).bind(13, opName(s.holderForwardOp));
     st.bind(14, t.str(s.module)).exec();
   }
@@ -223,7 +239,8 @@ int64_t SessionWriter::writeRun(const RunInfo& info, const Trace& t, const Profi
 SessionReader::SessionReader(const std::string& path) : path_(path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw InputError(path, "no such file");
-  if (std::filesystem::is_directory(path, ec)) throw InputError(path, "is a directory, expected a session .db file");
+  if (std::filesystem::is_directory(path, ec))
+    throw InputError(path, "is a directory, expected a session .db file");
   if (std::filesystem::file_size(path, ec) == 0) throw InputError(path, "empty file, not a lowmem session");
   if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
     const std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
@@ -235,7 +252,8 @@ SessionReader::SessionReader(const std::string& path) : path_(path) {
     // Reading the schema is the first access: a non-SQLite or damaged file fails here.
     checkVersion(db_, path);
     Statement check(db_, "PRAGMA quick_check", path);
-    if (check.next() && check.text(0) != "ok") throw InputError(path, "corrupt session (" + check.text(0) + ")");
+    if (check.next() && check.text(0) != "ok")
+      throw InputError(path, "corrupt session (" + check.text(0) + ")");
   } catch (...) {
     sqlite3_close(db_);
     db_ = nullptr;
@@ -243,14 +261,17 @@ SessionReader::SessionReader(const std::string& path) : path_(path) {
   }
 }
 
-SessionReader::~SessionReader() { sqlite3_close(db_); }
+SessionReader::~SessionReader() {
+  sqlite3_close(db_);
+}
 
 std::vector<RunInfo> SessionReader::runs() const {
   std::vector<RunInfo> out;
-  Statement s(db_,
-              "SELECT id, label, model_path, spec_json, backend, executor_mode, threads, step_seconds, peak_bytes, "
-              "baseline_bytes, activation_bytes, events FROM runs ORDER BY id",
-              path_);
+  Statement s(
+      db_,
+      "SELECT id, label, model_path, spec_json, backend, executor_mode, threads, step_seconds, peak_bytes, "
+      "baseline_bytes, activation_bytes, events FROM runs ORDER BY id",
+      path_);
   while (s.next()) {
     RunInfo r;
     r.id = s.i64(0);
@@ -288,21 +309,25 @@ SessionRun SessionReader::load(const std::string& label) const {
   {
     Statement s(db_, "SELECT text FROM strings WHERE run = ? ORDER BY id", path_);
     s.bind(1, id);
-    while (s.next()) t.strings.push_back(s.text(0));
-  }
-  {
-    Statement s(db_, "SELECT seq, time_ns, addr, bytes, op, device FROM memory_events WHERE run = ? ORDER BY seq", path_);
-    s.bind(1, id);
-    while (s.next()) {
-      t.memory.push_back({s.i64(0), s.i64(1), static_cast<uint64_t>(s.i64(2)), s.i64(3), static_cast<int32_t>(s.i64(4)),
-                          static_cast<int8_t>(s.i64(5))});
-    }
+    while (s.next())
+      t.strings.push_back(s.text(0));
   }
   {
     Statement s(db_,
-                "SELECT name, scope, phase, seq_nr, module, parent, begin_seq, end_seq, begin_ns, end_ns FROM ops "
-                "WHERE run = ? ORDER BY id",
+                "SELECT seq, time_ns, addr, bytes, op, device FROM memory_events WHERE run = ? ORDER BY seq",
                 path_);
+    s.bind(1, id);
+    while (s.next()) {
+      t.memory.push_back({s.i64(0), s.i64(1), static_cast<uint64_t>(s.i64(2)), s.i64(3),
+                          static_cast<int32_t>(s.i64(4)), static_cast<int8_t>(s.i64(5))});
+    }
+  }
+  {
+    Statement s(
+        db_,
+        "SELECT name, scope, phase, seq_nr, module, parent, begin_seq, end_seq, begin_ns, end_ns FROM ops "
+        "WHERE run = ? ORDER BY id",
+        path_);
     s.bind(1, id);
     while (s.next()) {
       OpEvent o;
@@ -322,19 +347,24 @@ SessionRun SessionReader::load(const std::string& label) const {
   {
     Statement s(db_, "SELECT phase, seq, time_ns FROM phases WHERE run = ? ORDER BY seq", path_);
     s.bind(1, id);
-    while (s.next()) t.phases.push_back({phaseFromName(s.text(0)), s.i64(1), s.i64(2)});
+    while (s.next())
+      t.phases.push_back({phaseFromName(s.text(0)), s.i64(1), s.i64(2)});
   }
   {
-    Statement s(db_, "SELECT addr, bytes, role, name, preexisting FROM known_storages WHERE run = ? ORDER BY rowid", path_);
+    Statement s(
+        db_, "SELECT addr, bytes, role, name, preexisting FROM known_storages WHERE run = ? ORDER BY rowid",
+        path_);
     s.bind(1, id);
     while (s.next()) {
-      t.known.push_back({static_cast<uint64_t>(s.i64(0)), s.i64(1), enumFromName<KnownRole>(s.text(2), 6, knownRoleName),
+      t.known.push_back({static_cast<uint64_t>(s.i64(0)), s.i64(1),
+                         enumFromName<KnownRole>(s.text(2), 6, knownRoleName),
                          static_cast<StringId>(s.i64(3)), s.i64(4) != 0});
     }
   }
   const auto n = static_cast<int64_t>(t.strings.size());
   for (const auto& o : t.ops) {
-    if (o.name < 0 || o.name >= n || o.module < 0 || o.module >= n) throw InputError(path_, "corrupt session (string index out of range)");
+    if (o.name < 0 || o.name >= n || o.module < 0 || o.module >= n)
+      throw InputError(path_, "corrupt session (string index out of range)");
   }
   run.profile = analyseTrace(t);
   return run;

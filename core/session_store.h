@@ -1,7 +1,7 @@
 #pragma once
 // The SQLite session file: runs (a traced step each) with their raw trace and the derived storages, so users
-// can query it with sqlite3 (docs/session-format.md) and the CLI and GUI reopen it without the model. The writer
-// adds one run per transaction; the reader opens read-only and re-analyses the raw trace.
+// can query it with sqlite3 (docs/session-format.md) and the CLI and GUI reopen it without the model. The
+// writer adds one run per transaction; the reader opens read-only and re-analyses the raw trace.
 
 #include <sqlite3.h>
 
@@ -19,11 +19,11 @@ inline constexpr int kSessionSchemaVersion = 1;
 
 struct RunInfo {
   int64_t id = 0;
-  std::string label;          // "baseline", "patched", ...
+  std::string label;  // "baseline", "patched", ...
   std::string modelPath;
-  std::string specJson;       // the step spec, as the CLI or GUI gave it
-  std::string backend;        // "cpu"
-  std::string executorMode;   // "eager-like (graph executor optimisation off)" ...
+  std::string specJson;      // the step spec, as the CLI or GUI gave it
+  std::string backend;       // "cpu"
+  std::string executorMode;  // "eager-like (graph executor optimisation off)" ...
   int threads = 0;
   double stepSeconds = 0;
   int64_t peakBytes = 0;

@@ -53,7 +53,8 @@ const char* knownRoleName(KnownRole role) {
 }
 
 StringInterner::StringInterner(std::vector<std::string>& table) : table_(table) {
-  for (size_t i = 0; i < table_.size(); ++i) index_.emplace(table_[i], static_cast<StringId>(i));
+  for (size_t i = 0; i < table_.size(); ++i)
+    index_.emplace(table_[i], static_cast<StringId>(i));
 }
 
 StringId StringInterner::intern(std::string_view text) {

@@ -42,11 +42,11 @@ struct OpEvent {
   StringId name = 0;
   OpScope scope = OpScope::kOther;
   Phase phase = Phase::kBefore;
-  int64_t seqNr = -1;     // autograd sequence number: joins a backward node to its forward op
-  StringId module = 0;    // dotted module path for ops run by the TorchScript interpreter; "" otherwise
-  int32_t parent = -1;    // enclosing op
+  int64_t seqNr = -1;   // autograd sequence number: joins a backward node to its forward op
+  StringId module = 0;  // dotted module path for ops run by the TorchScript interpreter; "" otherwise
+  int32_t parent = -1;  // enclosing op
   int64_t beginSeq = 0;
-  int64_t endSeq = -1;    // -1 if still open when the trace ended
+  int64_t endSeq = -1;  // -1 if still open when the trace ended
   int64_t beginNs = 0;
   int64_t endNs = 0;
 };

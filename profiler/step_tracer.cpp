@@ -75,14 +75,16 @@ int64_t StepTracer::nowNs() const {
 
 void StepTracer::start() {
   StepTracer* expected = nullptr;
-  if (!gActive.compare_exchange_strong(expected, this)) throw std::logic_error("another StepTracer is running");
+  if (!gActive.compare_exchange_strong(expected, this))
+    throw std::logic_error("another StepTracer is running");
   t0_ = std::chrono::steady_clock::now();
   tOpenOps.clear();
   // A non-owning shared_ptr: the guard must not delete the tracer.
   guard_.emplace(c10::DebugInfoKind::PROFILER_STATE, std::shared_ptr<c10::DebugInfoBase>(this, [](auto*) {}));
-  callbackHandle_ = at::addGlobalCallback(at::RecordFunctionCallback(onOpStart, onOpEnd)
-                                              .scopes({at::RecordScope::FUNCTION, at::RecordScope::BACKWARD_FUNCTION,
-                                                       at::RecordScope::TORCHSCRIPT_FUNCTION}));
+  callbackHandle_ =
+      at::addGlobalCallback(at::RecordFunctionCallback(onOpStart, onOpEnd)
+                                .scopes({at::RecordScope::FUNCTION, at::RecordScope::BACKWARD_FUNCTION,
+                                         at::RecordScope::TORCHSCRIPT_FUNCTION}));
   running_ = true;
 }
 
@@ -100,12 +102,14 @@ void StepTracer::markPhase(Phase phase) {
   trace_.phases.push_back({phase, seq_++, nowNs()});
 }
 
-void StepTracer::addKnown(uint64_t addr, int64_t bytes, KnownRole role, const std::string& name, bool preexisting) {
+void StepTracer::addKnown(uint64_t addr, int64_t bytes, KnownRole role, const std::string& name,
+                          bool preexisting) {
   std::lock_guard<std::mutex> lock(mutex_);
   trace_.known.push_back({addr, bytes, role, interner_.intern(name), preexisting});
 }
 
-void StepTracer::reportMemoryUsage(void* ptr, int64_t bytes, ReporterTotal, ReporterTotal, c10::Device device) {
+void StepTracer::reportMemoryUsage(void* ptr, int64_t bytes, ReporterTotal, ReporterTotal,
+                                   c10::Device device) {
   if (!running_ || bytes == 0) return;
   std::lock_guard<std::mutex> lock(mutex_);
   MemoryEvent e;
@@ -123,9 +127,9 @@ int32_t StepTracer::beginOp(const char* name, OpScope scope, int64_t seqNr) {
   const int32_t parent = tOpenOps.empty() ? -1 : tOpenOps.back();
   // Module paths come from the interpreter for the ops it calls directly; nested ATen ops inherit theirs,
   // which saves reading the interpreter's stack (strings built with malloc) for every op.
-  const bool wantModule = scope != OpScope::kBackward &&
-                          (parent < 0 || scope == OpScope::kTorchScript ||
-                           trace_.ops[static_cast<size_t>(parent)].scope != OpScope::kFunction);
+  const bool wantModule =
+      scope != OpScope::kBackward && (parent < 0 || scope == OpScope::kTorchScript ||
+                                      trace_.ops[static_cast<size_t>(parent)].scope != OpScope::kFunction);
   const std::string module = wantModule ? dottedModulePath() : std::string();
   OpEvent op;
   op.name = interner_.intern(name);
@@ -133,7 +137,8 @@ int32_t StepTracer::beginOp(const char* name, OpScope scope, int64_t seqNr) {
   op.phase = phase_;
   op.seqNr = seqNr;
   op.parent = parent;
-  op.module = wantModule ? interner_.intern(module) : (parent >= 0 ? trace_.ops[static_cast<size_t>(parent)].module : 0);
+  op.module = wantModule ? interner_.intern(module)
+                         : (parent >= 0 ? trace_.ops[static_cast<size_t>(parent)].module : 0);
   op.beginSeq = seq_++;
   op.beginNs = nowNs();
   const auto index = static_cast<int32_t>(trace_.ops.size());

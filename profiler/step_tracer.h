@@ -1,8 +1,9 @@
 #pragma once
-// Records one training step into a core Trace: allocations and frees through the c10 memory reporter (installed
-// as PROFILER_STATE debug info, which the autograd engine carries into backward), op begin/end through a global
-// RecordFunction callback, and the phase marks the step runner sets. Events go to vectors reserved up front;
-// the tracer's own memory comes from malloc, never from the c10 allocator, so it does not trace itself.
+// Records one training step into a core Trace: allocations and frees through the c10 memory reporter
+// (installed as PROFILER_STATE debug info, which the autograd engine carries into backward), op begin/end
+// through a global RecordFunction callback, and the phase marks the step runner sets. Events go to vectors
+// reserved up front; the tracer's own memory comes from malloc, never from the c10 allocator, so it does not
+// trace itself.
 
 #include <c10/core/Allocator.h>
 #include <c10/util/ThreadLocalDebugInfo.h>

@@ -42,7 +42,8 @@ std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const Trainable& t, const
 
 // set_to_none, as PyTorch 2.x's default zero_grad: the step then allocates its gradients, as real loops do.
 void clearGradients(const Trainable& t) {
-  for (const auto& p : t.params) p.mutable_grad().reset();
+  for (const auto& p : t.params)
+    p.mutable_grad().reset();
 }
 
 at::Tensor firstTensor(const c10::IValue& v) {
@@ -84,24 +85,26 @@ void runStep(torch::jit::Module& module, const std::vector<c10::IValue>& inputs,
   optimizer.step();
 }
 
-void addStorage(StepTracer& tracer, std::unordered_set<const void*>& seen, const at::Tensor& tensor, KnownRole role,
-                const std::string& name, bool preexisting) {
+void addStorage(StepTracer& tracer, std::unordered_set<const void*>& seen, const at::Tensor& tensor,
+                KnownRole role, const std::string& name, bool preexisting) {
   if (!tensor.defined() || !tensor.has_storage()) return;
   const void* data = tensor.storage().data();
   if (data == nullptr || !seen.insert(data).second) return;  // views share a storage: count it once
-  tracer.addKnown(reinterpret_cast<uint64_t>(data), static_cast<int64_t>(tensor.storage().nbytes()), role, name,
-                  preexisting);
+  tracer.addKnown(reinterpret_cast<uint64_t>(data), static_cast<int64_t>(tensor.storage().nbytes()), role,
+                  name, preexisting);
 }
 
-void addOptimizerState(StepTracer& tracer, std::unordered_set<const void*>& seen, torch::optim::Optimizer& optimizer,
-                       bool preexisting) {
+void addOptimizerState(StepTracer& tracer, std::unordered_set<const void*>& seen,
+                       torch::optim::Optimizer& optimizer, bool preexisting) {
   for (auto& [key, state] : optimizer.state()) {
     if (auto* adamw = dynamic_cast<torch::optim::AdamWParamState*>(state.get())) {
       addStorage(tracer, seen, adamw->exp_avg(), KnownRole::kOptimizerState, "exp_avg", preexisting);
       addStorage(tracer, seen, adamw->exp_avg_sq(), KnownRole::kOptimizerState, "exp_avg_sq", preexisting);
-      addStorage(tracer, seen, adamw->max_exp_avg_sq(), KnownRole::kOptimizerState, "max_exp_avg_sq", preexisting);
+      addStorage(tracer, seen, adamw->max_exp_avg_sq(), KnownRole::kOptimizerState, "max_exp_avg_sq",
+                 preexisting);
     } else if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(state.get())) {
-      addStorage(tracer, seen, sgd->momentum_buffer(), KnownRole::kOptimizerState, "momentum_buffer", preexisting);
+      addStorage(tracer, seen, sgd->momentum_buffer(), KnownRole::kOptimizerState, "momentum_buffer",
+                 preexisting);
     }
   }
 }
@@ -126,7 +129,8 @@ TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::
   const auto trainable = selectTrainable(module, o.trainable);
   auto optimizer = makeOptimizer(trainable, o);
   try {
-    for (int i = 0; i < o.warmupSteps; ++i) runStep(module, inputs, o, *optimizer, trainable);
+    for (int i = 0; i < o.warmupSteps; ++i)
+      runStep(module, inputs, o, *optimizer, trainable);
   } catch (const c10::Error& e) {
     throw Error(ExitCode::kModelFailed, "model failed in warm-up: " + firstLine(e.what_without_backtrace()));
   }
@@ -136,8 +140,10 @@ TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::
   TracedStep result;
   StepTracer tracer;
   std::unordered_set<const void*> seen;
-  for (const auto& p : module.named_parameters()) addStorage(tracer, seen, p.value, KnownRole::kParameter, p.name, true);
-  for (const auto& b : module.named_buffers()) addStorage(tracer, seen, b.value, KnownRole::kBuffer, b.name, true);
+  for (const auto& p : module.named_parameters())
+    addStorage(tracer, seen, p.value, KnownRole::kParameter, p.name, true);
+  for (const auto& b : module.named_buffers())
+    addStorage(tracer, seen, b.value, KnownRole::kBuffer, b.name, true);
   addOptimizerState(tracer, seen, *optimizer, true);
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (inputs[i].isTensor()) {
@@ -160,7 +166,8 @@ TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::
     tracer.markPhase(Phase::kAfter);
   } catch (const c10::Error& e) {
     tracer.stop();
-    throw Error(ExitCode::kModelFailed, "model failed in the traced step: " + firstLine(e.what_without_backtrace()));
+    throw Error(ExitCode::kModelFailed,
+                "model failed in the traced step: " + firstLine(e.what_without_backtrace()));
   }
   tracer.stop();
   result.stepSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -169,7 +176,8 @@ TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::
   addStorage(tracer, seen, out, KnownRole::kOutput, "output", false);
   addStorage(tracer, seen, loss, KnownRole::kOutput, "loss", false);
   for (size_t i = 0; i < trainable.params.size(); ++i) {
-    addStorage(tracer, seen, trainable.params[i].grad(), KnownRole::kGradient, trainable.names[i] + ".grad", false);
+    addStorage(tracer, seen, trainable.params[i].grad(), KnownRole::kGradient, trainable.names[i] + ".grad",
+               false);
   }
   addOptimizerState(tracer, seen, *optimizer, false);
   result.trace = std::move(tracer.trace());

@@ -12,5 +12,6 @@ using Action = std::function<int()>;
 
 void addInfoCommand(CLI::App& app, Action& action);
 void addModelsCommand(CLI::App& app, Action& action);
+void addProfileCommands(CLI::App& app, Action& action);
 
 }  // namespace lowmem::cli

@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
   lowmem::cli::Action action;
   lowmem::cli::addInfoCommand(app, action);
   lowmem::cli::addModelsCommand(app, action);
+  lowmem::cli::addProfileCommands(app, action);
 
   if (auto unknown = unknownCommand(app, argc, argv); !unknown.empty()) {
     return fail(lowmem::ExitCode::kBadInput, unknown);

@@ -21,11 +21,13 @@ Trace sampleTrace() {
   Trace t;
   StringInterner in(t.strings);
   t.known.push_back({0x1000, 400, KnownRole::kParameter, in.intern("w"), true});
-  t.phases = {{Phase::kForward, 0, 0}, {Phase::kLoss, 5, 50}, {Phase::kBackward, 7, 70}, {Phase::kAfter, 14, 140}};
-  OpEvent fwd{in.intern("aten::gelu"), OpScope::kFunction, Phase::kForward, 3, in.intern("mlp"), -1, 1, 4, 10, 40};
+  t.phases = {
+      {Phase::kForward, 0, 0}, {Phase::kLoss, 5, 50}, {Phase::kBackward, 7, 70}, {Phase::kAfter, 14, 140}};
+  OpEvent fwd{
+      in.intern("aten::gelu"), OpScope::kFunction, Phase::kForward, 3, in.intern("mlp"), -1, 1, 4, 10, 40};
   OpEvent bwd{in.intern("GeluBackward0"), OpScope::kBackward, Phase::kBackward, 3, 0, -1, 8, 12, 80, 120};
   t.ops = {fwd, bwd};
-  t.memory = {{2, 20, 0x2000, 800, 0, -1},  {6, 60, 0x3000, 4, -1, -1},   {9, 90, 0x4000, 400, 1, -1},
+  t.memory = {{2, 20, 0x2000, 800, 0, -1},  {6, 60, 0x3000, 4, -1, -1},    {9, 90, 0x4000, 400, 1, -1},
               {10, 100, 0x5000, 64, 1, -1}, {11, 110, 0x5000, -64, 1, -1}, {13, 130, 0x2000, -800, -1, -1}};
   t.known.push_back({0x4000, 400, KnownRole::kGradient, in.intern("w.grad"), false});
   return t;
@@ -51,7 +53,8 @@ class SessionStoreTest : public ::testing::Test {
     return path(name);
   }
 
-  static void expectInputError(const std::function<void()>& f, const std::string& subject, const std::string& what) {
+  static void expectInputError(const std::function<void()>& f, const std::string& subject,
+                               const std::string& what) {
     try {
       f();
       FAIL() << "expected InputError";
@@ -105,7 +108,8 @@ TEST_F(SessionStoreTest, SecondRunAppendsAndDuplicateLabelIsRefusedWithoutDamage
   info.label = "patched";
   w.writeRun(info, t, analyseTrace(t));
   info.label = "baseline";
-  expectInputError([&] { w.writeRun(info, t, analyseTrace(t)); }, file, "already has a run labelled 'baseline'");
+  expectInputError([&] { w.writeRun(info, t, analyseTrace(t)); }, file,
+                   "already has a run labelled 'baseline'");
   SessionReader r(file);
   EXPECT_EQ(r.runs().size(), 2u);
   EXPECT_EQ(r.load("patched").trace.memory.size(), 6u);
@@ -132,7 +136,8 @@ TEST_F(SessionStoreTest, BadFilesFailCleanly) {
   ASSERT_EQ(sqlite3_open(path("newer.db").c_str(), &db), SQLITE_OK);
   sqlite3_exec(db, "UPDATE meta SET value='99' WHERE key='schema_version'", nullptr, nullptr, nullptr);
   sqlite3_close(db);
-  expectInputError([&] { SessionReader r(path("newer.db")); }, path("newer.db"), "schema version 99 is newer");
+  expectInputError([&] { SessionReader r(path("newer.db")); }, path("newer.db"),
+                   "schema version 99 is newer");
 
   // A SQLite file that is not a lowmem session.
   ASSERT_EQ(sqlite3_open(path("other.db").c_str(), &db), SQLITE_OK);

@@ -1,6 +1,6 @@
-// The tracer and the analysis on a hand-built model, x -> linear -> gelu -> linear -> sum, whose activations are
-// computed by hand from the shapes: each activation's bytes, allocating op, holder and category, the baseline,
-// and the peak against an independent replay of the reporter's raw stream.
+// The tracer and the analysis on a hand-built model, x -> linear -> gelu -> linear -> sum, whose activations
+// are computed by hand from the shapes: each activation's bytes, allocating op, holder and category, the
+// baseline, and the peak against an independent replay of the reporter's raw stream.
 
 #include <gtest/gtest.h>
 #include <torch/script.h>
@@ -69,7 +69,9 @@ TEST(TracedStep, HandBuiltModelActivationsToTheByte) {
     if (s.category == Category::kActivation) activations.push_back(&s);
   }
   ASSERT_EQ(activations.size(), 2u) << "expected h = linear(x) and g = gelu(h)";
-  auto name = [&](int32_t op) { return op >= 0 ? t.str(t.ops[static_cast<size_t>(op)].name) : std::string("-"); };
+  auto name = [&](int32_t op) {
+    return op >= 0 ? t.str(t.ops[static_cast<size_t>(op)].name) : std::string("-");
+  };
   // h: [B, H] fp32, allocated by linear (its addmm), saved by GeluBackward0.
   EXPECT_EQ(activations[0]->bytes, B * H * 4);
   EXPECT_EQ(name(activations[0]->holderOp), "GeluBackward0");
@@ -94,7 +96,8 @@ TEST(TracedStep, HandBuiltModelActivationsToTheByte) {
   //   + grad of g (B·H·4, mm) + grad of w2 (O·H·4, mm)
   //   + the contiguous copy of the expanded sum gradient that LibTorch 1.13's mm makes for its second product
   //     (B·O·4, freed right after).
-  const int64_t handPeak = p.baselineBytes + 2 * B * H * 4 + B * O * 4 + 4 + 4 + B * H * 4 + O * H * 4 + B * O * 4;
+  const int64_t handPeak =
+      p.baselineBytes + 2 * B * H * 4 + B * O * 4 + 4 + 4 + B * H * 4 + O * H * 4 + B * O * 4;
   EXPECT_EQ(p.peak().total, handPeak);
   // The timeline's peak is the raw stream's peak, and the running total ends where the storages say.
   EXPECT_EQ(p.peak().total, replayPeak(t, p.baselineBytes));
@@ -105,7 +108,8 @@ TEST(TracedStep, HandBuiltModelActivationsToTheByte) {
   }
   EXPECT_EQ(p.timeline.back().total, aliveAtEnd);
   int64_t sumByCategory = 0;
-  for (auto b : p.peak().byCategory) sumByCategory += b;
+  for (auto b : p.peak().byCategory)
+    sumByCategory += b;
   EXPECT_EQ(sumByCategory, p.peak().total);
 }
 

@@ -1,0 +1,136 @@
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "app/lowmem/commands.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/profile_report.h"
+#include "core/session_store.h"
+#include "service/profile_run.h"
+
+namespace lowmem::cli {
+namespace {
+
+struct ProfileArgs {
+  std::string model;
+  std::string output;
+  std::string label = "baseline";
+  std::string specFile;
+  std::vector<std::string> inputs;
+  StepSpec spec;
+  bool json = false;
+};
+
+StepSpec specFrom(const ProfileArgs& a) {
+  StepSpec spec = a.spec;
+  if (!a.specFile.empty()) {
+    std::ifstream in(a.specFile);
+    if (!in) throw InputError(a.specFile, "cannot read the step spec");
+    nlohmann::json j;
+    try {
+      in >> j;
+    } catch (const nlohmann::json::exception& e) {
+      throw InputError(a.specFile, std::string("not valid JSON (") + e.what() + ")");
+    }
+    spec = StepSpec::fromJson(j, a.specFile);
+  }
+  for (const auto& text : a.inputs)
+    spec.inputs.push_back(parseInputSpec(text, "--input"));
+  spec.validate();
+  return spec;
+}
+
+// A new session is written beside its destination and renamed, so it is complete or absent; an existing one
+// gets the run appended in one transaction.
+void saveRun(const std::string& path, const SessionRun& run) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
+    SessionWriter(path).writeRun(run.info, run.trace, run.profile);
+    return;
+  }
+  writeFileAtomically(
+      path, [&](const std::string& tmp) { SessionWriter(tmp).writeRun(run.info, run.trace, run.profile); },
+      [&](const std::string& tmp) { SessionReader check(tmp); });
+}
+
+}  // namespace
+
+void addProfileCommands(CLI::App& app, Action& action) {
+  auto a = std::make_shared<ProfileArgs>();
+  auto* cmd = app.add_subcommand("profile", "Trace one fine-tuning step and store it in a session file");
+  cmd->add_option("model", a->model, "TorchScript model (.pt)")->required();
+  cmd->add_option("-o,--output", a->output, "Session file (.db); an existing session gets a new run")
+      ->required();
+  cmd->add_option("--label", a->label, "Name of the run in the session")->capture_default_str();
+  cmd->add_option("--input", a->inputs,
+                  "Input NAME:DTYPE[d0,...] (:LOW..HIGH for integers); repeat per input");
+  cmd->add_option("--spec", a->specFile, "Step spec as JSON (flags given beside it add to it)");
+  cmd->add_option("--trainable", a->spec.trainable, "saved, all, lora, none, or a regex")
+      ->capture_default_str();
+  cmd->add_option("--loss", a->spec.loss, "output (a scalar output), mean or sum of the output")
+      ->capture_default_str();
+  cmd->add_option("--optimizer", a->spec.optimizer, "sgd or adamw")->capture_default_str();
+  cmd->add_option("--lr", a->spec.lr, "Learning rate")->capture_default_str();
+  cmd->add_option("--warmup", a->spec.warmupSteps, "Untraced steps first")->capture_default_str();
+  cmd->add_option("--threads", a->spec.threads, "Intra-op threads (0: every core)")->capture_default_str();
+  cmd->add_option("--seed", a->spec.seed, "Seed of the example inputs")->capture_default_str();
+  cmd->add_flag("--graph-optimize", a->spec.graphExecutorOptimize,
+                "Let the profiling graph executor rewrite the training graph (default: eager-like)");
+  cmd->add_flag("--json", a->json, "Print the summary as JSON");
+  cmd->callback([a, &action] {
+    action = [a] {
+      const auto spec = specFrom(*a);
+      checkOutputPath(a->output);
+      const auto run = profileModel(a->model, spec, a->label);
+      saveRun(a->output, run);
+      if (a->json) {
+        std::cout << runReportJson(run).dump(2) << "\n";
+      } else {
+        writeRunReport(run, ReportFormat::kText, std::cout);
+        std::cout << "\nsession     " << a->output << " (run '" << a->label << "')\n";
+      }
+      return 0;
+    };
+  });
+
+  struct ReportArgs {
+    std::string session;
+    std::string format = "text";
+    std::string run;
+  };
+  auto r = std::make_shared<ReportArgs>();
+  auto* report = app.add_subcommand("report", "Summarise a session's runs");
+  report->add_option("session", r->session, "Session file (.db)")->required();
+  report->add_option("--format", r->format, "text, json or markdown")
+      ->check(CLI::IsMember({"text", "json", "markdown"}))
+      ->capture_default_str();
+  report->add_option("--run", r->run, "Run label (default: every run)");
+  report->callback([r, &action] {
+    action = [r] {
+      SessionReader reader(r->session);
+      std::vector<std::string> labels;
+      if (!r->run.empty()) {
+        labels.push_back(r->run);
+      } else {
+        for (const auto& info : reader.runs())
+          labels.push_back(info.label);
+      }
+      nlohmann::json all = nlohmann::json::array();
+      for (size_t i = 0; i < labels.size(); ++i) {
+        const auto run = reader.load(labels[i]);
+        if (r->format == "json") {
+          all.push_back(runReportJson(run));
+        } else {
+          if (i) std::cout << "\n";
+          writeRunReport(run, r->format == "markdown" ? ReportFormat::kMarkdown : ReportFormat::kText,
+                         std::cout);
+        }
+      }
+      if (r->format == "json") std::cout << all.dump(2) << "\n";
+      return 0;
+    };
+  });
+}
+
+}  // namespace lowmem::cli

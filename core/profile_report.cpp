@@ -1,0 +1,123 @@
+#include "core/profile_report.h"
+
+#include <algorithm>
+#include <iomanip>
+#include <map>
+
+#include "core/format.h"
+
+namespace lowmem {
+namespace {
+
+struct Summary {
+  std::vector<std::pair<std::string, int64_t>> categoriesAtPeak;
+  std::vector<std::pair<std::string, int64_t>> topModules;  // exclusive activation bytes
+  std::vector<std::pair<std::string, int64_t>> topHolders;  // "GeluBackward0 (aten::gelu in encoder.mlp)"
+};
+
+Summary summarise(const SessionRun& run) {
+  Summary s;
+  const auto& p = run.profile;
+  const auto& t = run.trace;
+  for (int c = 0; c < kCategoryCount; ++c) {
+    const int64_t bytes = p.peak().byCategory[static_cast<size_t>(c)];
+    if (bytes > 0) s.categoriesAtPeak.emplace_back(categoryName(static_cast<Category>(c)), bytes);
+  }
+  for (const auto& [module, a] : p.moduleActivations) {
+    if (a.exclusive > 0) s.topModules.emplace_back(module.empty() ? "(root)" : module, a.exclusive);
+  }
+  std::map<std::string, int64_t> holders;
+  for (const auto& st : p.storages) {
+    if (st.category != Category::kActivation || !st.aliveAt(p.backwardStartSeq)) continue;
+    std::string key =
+        st.holderOp >= 0 ? t.str(t.ops[static_cast<size_t>(st.holderOp)].name) : "(not released)";
+    if (st.holderForwardOp >= 0) {
+      const auto& f = t.ops[static_cast<size_t>(st.holderForwardOp)];
+      key += " (" + t.str(f.name) + (f.module ? " in " + t.str(f.module) : std::string()) + ")";
+    }
+    holders[key] += st.bytes;
+  }
+  s.topHolders.assign(holders.begin(), holders.end());
+  auto bySize = [](const auto& a, const auto& b) {
+    return a.second > b.second || (a.second == b.second && a.first < b.first);
+  };
+  std::sort(s.categoriesAtPeak.begin(), s.categoriesAtPeak.end(), bySize);
+  std::sort(s.topModules.begin(), s.topModules.end(), bySize);
+  std::sort(s.topHolders.begin(), s.topHolders.end(), bySize);
+  if (s.topModules.size() > 10) s.topModules.resize(10);
+  if (s.topHolders.size() > 10) s.topHolders.resize(10);
+  return s;
+}
+
+void table(std::ostream& out, ReportFormat f, const std::string& title, const std::string& column,
+           const std::vector<std::pair<std::string, int64_t>>& rows) {
+  if (f == ReportFormat::kMarkdown) {
+    out << "\n### " << title << "\n\n| " << column << " | bytes |\n|---|---|\n";
+    for (const auto& [k, v] : rows)
+      out << "| " << k << " | " << formatBytes(v) << " |\n";
+    return;
+  }
+  out << "\n" << title << "\n";
+  size_t w = column.size();
+  for (const auto& r : rows)
+    w = std::max(w, r.first.size());
+  for (const auto& [k, v] : rows)
+    out << "  " << std::left << std::setw(static_cast<int>(w)) << k << std::right << std::setw(13)
+        << formatBytes(v) << "\n";
+}
+
+}  // namespace
+
+void writeRunReport(const SessionRun& run, ReportFormat f, std::ostream& out) {
+  const auto s = summarise(run);
+  const auto& i = run.info;
+  const bool md = f == ReportFormat::kMarkdown;
+  if (md)
+    out << "## Run `" << i.label << "`\n\n";
+  else
+    out << "run         " << i.label << "\n";
+  auto line = [&](const std::string& k, const std::string& v) {
+    if (md)
+      out << "- **" << k << "**: " << v << "\n";
+    else
+      out << std::left << std::setw(12) << k << v << "\n";
+  };
+  line("model", i.modelPath);
+  line("backend", i.backend + ", " + std::to_string(i.threads) + " threads, " + i.executorMode);
+  line("peak",
+       formatBytes(run.profile.peak().total) + " (" + formatCount(run.profile.peak().total) + " bytes)");
+  line("baseline", formatBytes(run.profile.baselineBytes) + " alive before the step");
+  line("activations", formatBytes(run.profile.activationBytes) + " alive when backward starts");
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%.3f s", i.stepSeconds);
+  line("step time", std::string(secs) + " (traced)");
+  table(out, f, "at the peak, by category", "category", s.categoriesAtPeak);
+  table(out, f, "activation bytes by module (top 10)", "module", s.topModules);
+  table(out, f, "activation holders (top 10)", "backward node (forward op)", s.topHolders);
+}
+
+nlohmann::json runReportJson(const SessionRun& run) {
+  const auto s = summarise(run);
+  auto pairs = [](const std::vector<std::pair<std::string, int64_t>>& v) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& [k, b] : v)
+      a.push_back({{"name", k}, {"bytes", b}});
+    return a;
+  };
+  return {{"label", run.info.label},
+          {"model", run.info.modelPath},
+          {"backend", run.info.backend},
+          {"threads", run.info.threads},
+          {"executor_mode", run.info.executorMode},
+          {"spec", nlohmann::json::parse(run.info.specJson.empty() ? "{}" : run.info.specJson)},
+          {"peak_bytes", run.profile.peak().total},
+          {"baseline_bytes", run.profile.baselineBytes},
+          {"activation_bytes", run.profile.activationBytes},
+          {"step_seconds", run.info.stepSeconds},
+          {"events", run.info.events},
+          {"categories_at_peak", pairs(s.categoriesAtPeak)},
+          {"top_modules", pairs(s.topModules)},
+          {"top_holders", pairs(s.topHolders)}};
+}
+
+}  // namespace lowmem

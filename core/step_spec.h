@@ -1,0 +1,45 @@
+#pragma once
+// What a training step looks like: inputs, trainable selection, loss, optimizer, threads, executor mode.
+// Parsed from CLI flags or JSON, stored in the session; no LibTorch.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace lowmem {
+
+struct InputSpec {
+  std::string name;
+  std::string dtype;  // float32, bfloat16, float16, float64, int64, int32, bool
+  std::vector<int64_t> shape;
+  std::optional<std::pair<int64_t, int64_t>> range;  // integers drawn from [low, high)
+
+  std::string text() const;  // "x:float32[2,3,32,32]", "ids:int64[2,64]:0..256"
+};
+
+// "NAME:DTYPE[d0,d1,...]" with an optional ":LOW..HIGH" for integer inputs. InputError naming `flag`
+// otherwise.
+InputSpec parseInputSpec(const std::string& text, const std::string& flag);
+
+struct StepSpec {
+  std::vector<InputSpec> inputs;  // empty: the model's recorded input hint
+  std::string trainable = "saved";
+  std::string loss = "mean";      // output, mean, sum
+  std::string optimizer = "sgd";  // sgd, adamw
+  double lr = 1e-3;
+  int warmupSteps = 1;
+  int threads = 0;  // 0: every core
+  bool graphExecutorOptimize = false;
+  uint64_t seed = 0;
+
+  // Checks every field; InputError naming the flag and what was expected.
+  void validate() const;
+  nlohmann::json toJson() const;
+  static StepSpec fromJson(const nlohmann::json& j, const std::string& source);
+};
+
+}  // namespace lowmem
