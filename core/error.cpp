@@ -12,4 +12,12 @@ std::string firstLine(const std::string& text) {
   return line;
 }
 
+std::string modelErrorLine(const std::string& text) {
+  if (text.find("failed in the TorchScript interpreter") == std::string::npos) return firstLine(text);
+  size_t end = text.find_last_not_of(" \t\r\n");
+  if (end == std::string::npos) return {};
+  const size_t start = text.find_last_of("\r\n", end);
+  return firstLine(text.substr(start == std::string::npos ? 0 : start + 1, end + 1));
+}
+
 }  // namespace lowmem

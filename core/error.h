@@ -29,6 +29,10 @@ class InputError : public Error {
       : Error(ExitCode::kBadInput, subject.empty() ? problem : subject + ": " + problem) {}
 };
 
+// One line for an exception a model raised: TorchScript's message starts with a generic header and a
+// traceback and ends with the real error ("RuntimeError: shape ... is invalid"), which is the line kept.
+std::string modelErrorLine(const std::string& text);
+
 // Makes any message a single line: the first line of a multi-line text (LibTorch appends backtraces).
 std::string firstLine(const std::string& text);
 

@@ -131,8 +131,13 @@ TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::
   try {
     for (int i = 0; i < o.warmupSteps; ++i)
       runStep(module, inputs, o, *optimizer, trainable);
+  } catch (const Error&) {
+    throw;
   } catch (const c10::Error& e) {
-    throw Error(ExitCode::kModelFailed, "model failed in warm-up: " + firstLine(e.what_without_backtrace()));
+    throw Error(ExitCode::kModelFailed,
+                "model failed in warm-up: " + modelErrorLine(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    throw Error(ExitCode::kModelFailed, "model failed in warm-up: " + modelErrorLine(e.what()));
   }
   // Gradients of the warm-up are freed before tracing, as the traced step's zero_grad would free them.
   clearGradients(trainable);

@@ -225,6 +225,74 @@ TEST_F(CliTest, ModelsBuildRefusesBadDtype) {
                  "not a floating dtype");
 }
 
+TEST_F(CliTest, ProfileWritesASessionThatReportReadsIdentically) {
+  const auto model = built("vit-tiny");
+  const auto session = path("profile.db");
+  auto p = lowmemCli({"-q", "profile", model, "-o", session, "--trainable", "lora", "--json"});
+  ASSERT_EQ(p.exitCode, 0) << p.err;
+  auto profiled = nlohmann::json::parse(p.out);
+  auto r = lowmemCli({"report", session, "--format", "json"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  auto reported = nlohmann::json::parse(r.out);
+  ASSERT_EQ(reported.size(), 1u);
+  for (const char* key : {"peak_bytes", "baseline_bytes", "activation_bytes", "categories_at_peak",
+                          "top_modules", "top_holders", "spec"}) {
+    EXPECT_EQ(reported[0][key], profiled[key]) << key;
+  }
+  EXPECT_GT(profiled["activation_bytes"].get<int64_t>(), 0);
+  // A second run appends; its label must be new.
+  ASSERT_EQ(
+      lowmemCli({"-q", "profile", model, "-o", session, "--label", "again", "--trainable", "lora"}).exitCode,
+      0);
+  expectBadInput(lowmemCli({"-q", "profile", model, "-o", session, "--trainable", "lora"}), session,
+                 "already has a run labelled 'baseline'");
+  auto both = nlohmann::json::parse(lowmemCli({"report", session, "--format", "json"}).out);
+  EXPECT_EQ(both.size(), 2u);
+  auto md = lowmemCli({"report", session, "--format", "markdown", "--run", "again"});
+  EXPECT_EQ(md.exitCode, 0);
+  EXPECT_NE(md.out.find("## Run `again`"), std::string::npos);
+}
+
+TEST_F(CliTest, ProfileBadInputsFailWithoutWritingASession) {
+  const auto model = built("vit-tiny");
+  const auto session = path("bad.db");
+  // Two inputs for a one-input forward: exit 2 with the signature.
+  expectBadInput(lowmemCli({"profile", model, "-o", session, "--input", "x:float32[2,3,32,32]", "--input",
+                            "y:float32[1]"}),
+                 "--input", "forward(Tensor x) -> Tensor takes 1 input(s), got 2");
+  expectBadInput(lowmemCli({"profile", model, "-o", session, "--input", "x:float32[2,3,32"}), "--input",
+                 "is not NAME:DTYPE");
+  expectBadInput(lowmemCli({"profile", model, "-o", session, "--input", "x:complex[2]"}), "--input",
+                 "is not one of float32");
+  expectBadInput(lowmemCli({"profile", model, "-o", session, "--loss", "output"}), "--loss output",
+                 "not a scalar");
+  expectBadInput(lowmemCli({"profile", model, "-o", session, "--optimizer", "lion"}), "--optimizer",
+                 "not one of");
+  // Wrong shape: the model itself fails while running, exit 3, one line.
+  auto r = lowmemCli({"profile", model, "-o", session, "--input", "x:float32[2,3,31,31]"});
+  EXPECT_EQ(r.exitCode, 3) << r.err;
+  EXPECT_EQ(lineCount(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("model failed"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(session));
+}
+
+TEST_F(CliTest, ReportRefusesBadSessions) {
+  expectBadInput(lowmemCli({"report", path("none.db")}), path("none.db"), "no such file");
+  std::ofstream(path("text.db")) << "not a database, only text, and long enough to be read as a header\n";
+  auto r = lowmemCli({"report", path("text.db")});
+  EXPECT_EQ(r.exitCode, 2) << r.err;
+  EXPECT_EQ(lineCount(r.err), 1) << r.err;
+  const auto session = path("good.db");
+  ASSERT_EQ(lowmemCli({"-q", "profile", built("vit-tiny"), "-o", session}).exitCode, 0);
+  fs::copy_file(session, path("truncated.db"));
+  fs::resize_file(path("truncated.db"), fs::file_size(session) / 3);
+  r = lowmemCli({"report", path("truncated.db")});
+  EXPECT_EQ(r.exitCode, 2) << r.err;
+  EXPECT_EQ(lineCount(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find(path("truncated.db")), std::string::npos) << r.err;
+  expectBadInput(lowmemCli({"report", session, "--run", "nope"}), session, "no run labelled 'nope'");
+}
+
 TEST_F(CliTest, ModelsBuildNeverLeavesTemporaryFiles) {
   const auto out = path("clean/vit.pt");
   fs::create_directories(path("clean"));
