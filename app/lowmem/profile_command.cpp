@@ -4,6 +4,7 @@
 
 #include "app/lowmem/commands.h"
 #include "core/atomic_file.h"
+#include "core/chrome_trace.h"
 #include "core/error.h"
 #include "core/profile_report.h"
 #include "core/session_store.h"
@@ -20,7 +21,16 @@ struct ProfileArgs {
   std::vector<std::string> inputs;
   StepSpec spec;
   bool json = false;
+  std::string chromeTracePath;
 };
+
+void writeChromeTrace(const std::string& path, const SessionRun& run) {
+  writeFileAtomically(path, [&](const std::string& tmp) {
+    std::ofstream out(tmp);
+    out << chromeTrace(run).dump();
+    if (!out) throw InputError(path, "cannot write the Chrome trace");
+  });
+}
 
 StepSpec specFrom(const ProfileArgs& a) {
   StepSpec spec = a.spec;
@@ -78,12 +88,16 @@ void addProfileCommands(CLI::App& app, Action& action) {
   cmd->add_flag("--graph-optimize", a->spec.graphExecutorOptimize,
                 "Let the profiling graph executor rewrite the training graph (default: eager-like)");
   cmd->add_flag("--json", a->json, "Print the summary as JSON");
+  cmd->add_option("--chrome-trace", a->chromeTracePath,
+                  "Also write ops and memory counters as a Chrome trace (Perfetto)");
   cmd->callback([a, &action] {
     action = [a] {
       const auto spec = specFrom(*a);
       checkOutputPath(a->output);
+      if (!a->chromeTracePath.empty()) checkOutputPath(a->chromeTracePath);
       const auto run = profileModel(a->model, spec, a->label);
       saveRun(a->output, run);
+      if (!a->chromeTracePath.empty()) writeChromeTrace(a->chromeTracePath, run);
       if (a->json) {
         std::cout << runReportJson(run).dump(2) << "\n";
       } else {
@@ -98,6 +112,7 @@ void addProfileCommands(CLI::App& app, Action& action) {
     std::string session;
     std::string format = "text";
     std::string run;
+    std::string chromeTracePath;
   };
   auto r = std::make_shared<ReportArgs>();
   auto* report = app.add_subcommand("report", "Summarise a session's runs");
@@ -106,6 +121,8 @@ void addProfileCommands(CLI::App& app, Action& action) {
       ->check(CLI::IsMember({"text", "json", "markdown"}))
       ->capture_default_str();
   report->add_option("--run", r->run, "Run label (default: every run)");
+  report->add_option("--chrome-trace", r->chromeTracePath,
+                     "Write the (first or --run) run as a Chrome trace");
   report->callback([r, &action] {
     action = [r] {
       SessionReader reader(r->session);
@@ -128,6 +145,7 @@ void addProfileCommands(CLI::App& app, Action& action) {
         }
       }
       if (r->format == "json") std::cout << all.dump(2) << "\n";
+      if (!r->chromeTracePath.empty()) writeChromeTrace(r->chromeTracePath, reader.load(r->run));
       return 0;
     };
   });

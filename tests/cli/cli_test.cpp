@@ -248,9 +248,42 @@ TEST_F(CliTest, ProfileWritesASessionThatReportReadsIdentically) {
                  "already has a run labelled 'baseline'");
   auto both = nlohmann::json::parse(lowmemCli({"report", session, "--format", "json"}).out);
   EXPECT_EQ(both.size(), 2u);
+  // Chrome trace: ops as complete events and memory counters whose maximum is the peak.
+  ASSERT_EQ(
+      lowmemCli({"report", session, "--run", "baseline", "--chrome-trace", path("trace.json")}).exitCode, 0);
+  std::ifstream traceFile(path("trace.json"));
+  auto trace = nlohmann::json::parse(traceFile);
+  int64_t maxTotal = 0, completeEvents = 0;
+  for (const auto& e : trace["traceEvents"]) {
+    if (e["ph"] == "C" && e["name"] == "memory total (bytes)")
+      maxTotal = std::max(maxTotal, e["args"]["total"].get<int64_t>());
+    if (e["ph"] == "X") ++completeEvents;
+  }
+  EXPECT_EQ(maxTotal, profiled["peak_bytes"].get<int64_t>());
+  EXPECT_GT(completeEvents, 100);
   auto md = lowmemCli({"report", session, "--format", "markdown", "--run", "again"});
   EXPECT_EQ(md.exitCode, 0);
   EXPECT_NE(md.out.find("## Run `again`"), std::string::npos);
+}
+
+// torchvision's vit_b_16 at batch 2, every parameter training: the step completes and its activation total
+// (about 267 MiB in an independent PyTorch measurement) is reported.
+TEST_F(CliTest, ProfileTorchvisionVitB16) {
+  const auto model = std::string(LOWMEM_TORCHVISION_DIR) + "/vit_b_16.pt";
+  ASSERT_TRUE(fs::exists(model)) << model;
+  auto r = lowmemCli(
+      {"-q", "profile", model, "-o", path("vit_b_16.db"), "--input", "x:float32[2,3,224,224]", "--json"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  const double mib = j["activation_bytes"].get<double>() / 1048576.0;
+  std::cout << "vit_b_16 batch 2: activations " << mib << " MiB, peak "
+            << j["peak_bytes"].get<double>() / 1048576.0 << " MiB\n";
+  // Parameters alone are 86,567,656 fp32 values; activations are the same order as the parameters here.
+  EXPECT_EQ(j["baseline_bytes"].get<int64_t>(), 86567656LL * 4 + 2 * 3 * 224 * 224 * 4);
+  EXPECT_GT(mib, 200);
+  EXPECT_LT(mib, 400);
+  EXPECT_GE(j["peak_bytes"].get<int64_t>(),
+            j["baseline_bytes"].get<int64_t>() + j["activation_bytes"].get<int64_t>());
 }
 
 TEST_F(CliTest, ProfileBadInputsFailWithoutWritingASession) {
