@@ -151,6 +151,10 @@ SessionWriter::SessionWriter(const std::string& path) : path_(path) {
     if (version < 0) {
       Statement tables(db_, "SELECT count(*) FROM sqlite_master", path);
       if (tables.next() && tables.i64(0) > 0) throw InputError(path, "exists and is not a lowmem session");
+      // A new file: the CLI writes it under a temporary name and renames it only once it reads back, so the
+      // rollback journal's disk writes buy nothing here. Appends to an existing session keep the journal.
+      execSql(db_, "PRAGMA journal_mode=MEMORY", path);
+      execSql(db_, "PRAGMA synchronous=OFF", path);
       Transaction tx(db_, path);
       execSql(db_, kSchema, path);
       Statement meta(db_, "INSERT INTO meta(key, value) VALUES (?, ?)", path);

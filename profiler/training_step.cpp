@@ -122,6 +122,23 @@ class ExecutorModeGuard {
 
 }  // namespace
 
+std::vector<double> timeTrainingSteps(torch::jit::Module& module, const std::vector<c10::IValue>& inputs,
+                                      const StepOptions& o, int steps) {
+  ExecutorModeGuard mode(o.graphExecutorOptimize);
+  module.train();
+  const auto trainable = selectTrainable(module, o.trainable);
+  auto optimizer = makeOptimizer(trainable, o);
+  for (int i = 0; i < o.warmupSteps; ++i)
+    runStep(module, inputs, o, *optimizer, trainable);
+  std::vector<double> seconds;
+  for (int i = 0; i < steps; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    runStep(module, inputs, o, *optimizer, trainable);
+    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return seconds;
+}
+
 TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::IValue>& inputs,
                              const StepOptions& o) {
   ExecutorModeGuard mode(o.graphExecutorOptimize);

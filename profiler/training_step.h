@@ -30,6 +30,11 @@ struct TracedStep {
   double stepSeconds = 0;  // the traced step's wall time (tracer running)
 };
 
+// The same step without the tracer, `steps` times after the warm-up: the wall time of each step, for the
+// tracer-overhead benchmark.
+std::vector<double> timeTrainingSteps(torch::jit::Module& module, const std::vector<c10::IValue>& inputs,
+                                      const StepOptions& options, int steps);
+
 // Throws lowmem::Error(kModelFailed) when the model fails while running, InputError for a non-scalar output
 // under LossMode::kOutput.
 TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::IValue>& inputs,

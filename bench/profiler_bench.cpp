@@ -1,0 +1,114 @@
+// The profiler's own costs, each against a baseline measured in the same run:
+//   tracer overhead   traced step time / untraced step time (alternating runs, medians)
+//   store             session write rate (events/s) and reopen time of a session with >= 1M events
+//   tracer memory     bytes per recorded event
+// Usage: profiler_bench [--ci] [--vit-b16 PATH/TO/vit_b_16.pt]
+
+#include <ATen/Parallel.h>
+#include <torch/script.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <thread>
+
+#include "core/profile.h"
+#include "core/session_store.h"
+#include "models/families.h"
+#include "profiler/training_step.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+void overhead(const std::string& name, torch::jit::Module module, const std::vector<c10::IValue>& inputs,
+              const lowmem::StepOptions& o, int rounds) {
+  std::vector<double> plain, traced;
+  size_t events = 0;
+  for (int r = 0; r < rounds; ++r) {
+    auto t = lowmem::timeTrainingSteps(module, inputs, o, 1);
+    plain.push_back(t.front());
+    auto s = lowmem::traceTrainingStep(module, inputs, o);
+    traced.push_back(s.stepSeconds);
+    events = s.trace.memory.size() + s.trace.ops.size();
+  }
+  std::cout << std::left << std::setw(34) << ("tracer overhead, " + name) << std::right << std::fixed
+            << std::setprecision(4) << "untraced " << median(plain) << " s, traced " << median(traced)
+            << " s, ratio " << std::setprecision(3) << median(traced) / median(plain) << " (" << events
+            << " events, medians of " << rounds << ")\n";
+}
+
+lowmem::Trace syntheticTrace(int64_t events) {
+  lowmem::Trace t;
+  lowmem::StringInterner in(t.strings);
+  t.phases = {{lowmem::Phase::kForward, 0, 0},
+              {lowmem::Phase::kBackward, events / 2, events / 2},
+              {lowmem::Phase::kAfter, events + 1, events + 1}};
+  const auto op = in.intern("aten::mul");
+  t.ops.push_back({op, lowmem::OpScope::kFunction, lowmem::Phase::kForward, 1, 0, -1, 0, events, 0, events});
+  t.memory.reserve(static_cast<size_t>(events));
+  for (int64_t i = 0; i < events; ++i) {
+    // Pairs: allocate, free 64 events later.
+    const bool alloc = (i / 64) % 2 == 0;
+    const uint64_t addr = 0x100000 + static_cast<uint64_t>((alloc ? i : i - 64) % (1 << 20)) * 256;
+    t.memory.push_back({i + 1, i, addr, alloc ? 4096 : -4096, 0, -1});
+  }
+  return t;
+}
+
+void store(int64_t events) {
+  const auto path = (std::filesystem::temp_directory_path() / "lowmem-bench-session.db").string();
+  std::filesystem::remove(path);
+  auto trace = syntheticTrace(events);
+  auto profile = lowmem::analyseTrace(trace);
+  lowmem::RunInfo info;
+  info.label = "bench";
+  const auto t0 = Clock::now();
+  lowmem::SessionWriter(path).writeRun(info, trace, profile);
+  const double write = std::chrono::duration<double>(Clock::now() - t0).count();
+  const auto t1 = Clock::now();
+  lowmem::SessionReader reader(path);
+  auto run = reader.load("bench");
+  const double reopen = std::chrono::duration<double>(Clock::now() - t1).count();
+  std::cout << std::left << std::setw(34) << "session store" << std::right << std::fixed
+            << std::setprecision(3) << events << " events: write " << write << " s (" << std::setprecision(2)
+            << events / write / 1e6 << " M events/s), reopen + re-analysis " << std::setprecision(3) << reopen
+            << " s, file " << std::filesystem::file_size(path) / 1048576.0 << " MiB\n";
+  if (run.profile.peak().total != profile.peak().total) std::cout << "  MISMATCH after reopen\n";
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool ci = false;
+  std::string vitB16;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--ci") == 0) ci = true;
+    if (std::strcmp(argv[i], "--vit-b16") == 0 && i + 1 < argc) vitB16 = argv[++i];
+  }
+  at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  std::cout << "tracer memory: " << sizeof(lowmem::MemoryEvent) << " bytes per memory event, "
+            << sizeof(lowmem::OpEvent) << " bytes per op event (vectors reserved before the step)\n";
+  lowmem::StepOptions o;
+  o.trainable = lowmem::TrainableSelection::parse("lora");
+  const auto c = lowmem::models::vitTiny();
+  overhead("vit-tiny (LoRA, batch 2)", lowmem::models::buildVit(c, {}),
+           {at::randn({2, c.channels, c.imageSize, c.imageSize})}, o, ci ? 3 : 15);
+  if (!vitB16.empty()) {
+    lowmem::StepOptions all;
+    all.trainable = lowmem::TrainableSelection::parse("all");
+    overhead("torchvision vit_b_16 (batch 2)", torch::jit::load(vitB16), {at::randn({2, 3, 224, 224})}, all,
+             ci ? 1 : 5);
+  }
+  store(ci ? 100000 : 1000000);
+  return 0;
+}
