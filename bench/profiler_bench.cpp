@@ -40,7 +40,7 @@ void overhead(const std::string& name, torch::jit::Module module, const std::vec
     traced.push_back(s.stepSeconds);
     events = s.trace.memory.size() + s.trace.ops.size();
   }
-  std::cout << std::left << std::setw(34) << ("tracer overhead, " + name) << std::right << std::fixed
+  std::cout << std::left << std::setw(48) << ("tracer overhead, " + name) << std::right << std::fixed
             << std::setprecision(4) << "untraced " << median(plain) << " s, traced " << median(traced)
             << " s, ratio " << std::setprecision(3) << median(traced) / median(plain) << " (" << events
             << " events, medians of " << rounds << ")\n";
@@ -78,7 +78,7 @@ void store(int64_t events) {
   lowmem::SessionReader reader(path);
   auto run = reader.load("bench");
   const double reopen = std::chrono::duration<double>(Clock::now() - t1).count();
-  std::cout << std::left << std::setw(34) << "session store" << std::right << std::fixed
+  std::cout << std::left << std::setw(48) << "session store" << std::right << std::fixed
             << std::setprecision(3) << events << " events: write " << write << " s (" << std::setprecision(2)
             << events / write / 1e6 << " M events/s), reopen + re-analysis " << std::setprecision(3) << reopen
             << " s, file " << std::filesystem::file_size(path) / 1048576.0 << " MiB\n";

@@ -132,7 +132,9 @@ int32_t StepTracer::beginOp(const char* name, OpScope scope, int64_t seqNr) {
                                       trace_.ops[static_cast<size_t>(parent)].scope != OpScope::kFunction);
   const std::string module = wantModule ? dottedModulePath() : std::string();
   OpEvent op;
-  op.name = interner_.intern(name);
+  auto known = namesByPointer_.find(name);
+  if (known == namesByPointer_.end()) known = namesByPointer_.emplace(name, interner_.intern(name)).first;
+  op.name = known->second;
   op.scope = scope;
   op.phase = phase_;
   op.seqNr = seqNr;

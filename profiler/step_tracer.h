@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <unordered_map>
 
 #include "core/trace.h"
 
@@ -53,6 +54,8 @@ class StepTracer : public c10::MemoryReportingInfoBase {
 
   Trace trace_;
   StringInterner interner_;
+  // RecordFunction names are static strings: interning by pointer skips building a std::string per op.
+  std::unordered_map<const char*, StringId> namesByPointer_;
   std::mutex mutex_;
   int64_t seq_ = 0;
   Phase phase_ = Phase::kBefore;
