@@ -84,6 +84,11 @@ void writeRunReport(const SessionRun& run, ReportFormat f, std::ostream& out) {
   };
   line("model", i.modelPath);
   line("backend", i.backend + ", " + std::to_string(i.threads) + " threads, " + i.executorMode);
+  line("gpu trace",
+       run.trace.deviceTracing + (run.trace.device.empty()
+                                      ? std::string()
+                                      : ", " + std::to_string(run.trace.device.size()) + " records, " +
+                                            std::to_string(run.trace.droppedDeviceRecords) + " dropped"));
   line("peak",
        formatBytes(run.profile.peak().total) + " (" + formatCount(run.profile.peak().total) + " bytes)");
   line("baseline", formatBytes(run.profile.baselineBytes) + " alive before the step");
@@ -109,6 +114,9 @@ nlohmann::json runReportJson(const SessionRun& run) {
           {"backend", run.info.backend},
           {"threads", run.info.threads},
           {"executor_mode", run.info.executorMode},
+          {"device_tracing", run.trace.deviceTracing},
+          {"device_records", run.trace.device.size()},
+          {"dropped_device_records", run.trace.droppedDeviceRecords},
           {"spec", nlohmann::json::parse(run.info.specJson.empty() ? "{}" : run.info.specJson)},
           {"peak_bytes", run.profile.peak().total},
           {"baseline_bytes", run.profile.baselineBytes},

@@ -11,7 +11,7 @@ const char* kSchema = R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE runs(
   id INTEGER PRIMARY KEY, label TEXT NOT NULL UNIQUE, model_path TEXT, spec_json TEXT, backend TEXT,
-  executor_mode TEXT, threads INTEGER, step_seconds REAL, peak_bytes INTEGER, baseline_bytes INTEGER,
+  executor_mode TEXT, device_tracing TEXT, dropped_device_records INTEGER, threads INTEGER, step_seconds REAL, peak_bytes INTEGER, baseline_bytes INTEGER,
   activation_bytes INTEGER, events INTEGER, created TEXT DEFAULT (datetime('now')));
 CREATE TABLE strings(run INTEGER NOT NULL, id INTEGER NOT NULL, text TEXT NOT NULL, PRIMARY KEY(run, id));
 CREATE TABLE memory_events(run INTEGER NOT NULL, seq INTEGER NOT NULL, time_ns INTEGER, addr INTEGER,
@@ -24,6 +24,8 @@ CREATE INDEX ops_run_time ON ops(run, begin_ns);
 CREATE TABLE phases(run INTEGER NOT NULL, phase TEXT, seq INTEGER, time_ns INTEGER);
 CREATE TABLE known_storages(run INTEGER NOT NULL, addr INTEGER, bytes INTEGER, role TEXT, name INTEGER,
   preexisting INTEGER);
+CREATE TABLE device_activities(run INTEGER NOT NULL, kind TEXT, name INTEGER, start_ns INTEGER, end_ns INTEGER,
+  bytes INTEGER, op INTEGER);
 CREATE TABLE storages(run INTEGER NOT NULL, id INTEGER NOT NULL, addr INTEGER, bytes INTEGER, alloc_seq INTEGER,
   free_seq INTEGER, alloc_phase TEXT, free_phase TEXT, category TEXT, reason TEXT, alloc_op TEXT, holder_op TEXT,
   holder_forward_op TEXT, module TEXT, PRIMARY KEY(run, id));
@@ -186,12 +188,14 @@ int64_t SessionWriter::writeRun(const RunInfo& info, const Trace& t, const Profi
   Statement run(
       db_,
       "INSERT INTO runs(label, model_path, spec_json, backend, executor_mode, threads, step_seconds, "
-      "peak_bytes, baseline_bytes, activation_bytes, events) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+      "peak_bytes, baseline_bytes, activation_bytes, events, device_tracing, dropped_device_records) "
+      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
       path_);
   run.bind(1, info.label).bind(2, info.modelPath).bind(3, info.specJson).bind(4, info.backend);
   run.bind(5, info.executorMode).bind(6, static_cast<int64_t>(info.threads)).bind(7, info.stepSeconds);
   run.bind(8, p.peak().total).bind(9, p.baselineBytes).bind(10, p.activationBytes);
   run.bind(11, static_cast<int64_t>(t.memory.size() + t.ops.size()));
+  run.bind(12, t.deviceTracing).bind(13, t.droppedDeviceRecords);
   run.exec();
   const int64_t id = sqlite3_last_insert_rowid(db_);
 
@@ -221,6 +225,13 @@ int64_t SessionWriter::writeRun(const RunInfo& info, const Trace& t, const Profi
         .bind(3, k.bytes)
         .bind(4, std::string(knownRoleName(k.role)));
     known.bind(5, static_cast<int64_t>(k.name)).bind(6, static_cast<int64_t>(k.preexisting)).exec();
+  }
+  Statement dev(db_, "INSERT INTO device_activities VALUES (?,?,?,?,?,?,?)", path_);
+  for (const auto& d : t.device) {
+    dev.bind(1, id)
+        .bind(2, std::string(deviceActivityKindName(d.kind)))
+        .bind(3, static_cast<int64_t>(d.name));
+    dev.bind(4, d.startNs).bind(5, d.endNs).bind(6, d.bytes).bind(7, static_cast<int64_t>(d.op)).exec();
   }
   Statement st(db_, "INSERT INTO storages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", path_);
   auto opName = [&](int32_t op) {
@@ -274,7 +285,7 @@ std::vector<RunInfo> SessionReader::runs() const {
   Statement s(
       db_,
       "SELECT id, label, model_path, spec_json, backend, executor_mode, threads, step_seconds, peak_bytes, "
-      "baseline_bytes, activation_bytes, events FROM runs ORDER BY id",
+      "baseline_bytes, activation_bytes, events, device_tracing FROM runs ORDER BY id",
       path_);
   while (s.next()) {
     RunInfo r;
@@ -290,6 +301,7 @@ std::vector<RunInfo> SessionReader::runs() const {
     r.baselineBytes = s.i64(9);
     r.activationBytes = s.i64(10);
     r.events = s.i64(11);
+    r.deviceTracing = s.text(12);
     out.push_back(std::move(r));
   }
   return out;
@@ -363,6 +375,29 @@ SessionRun SessionReader::load(const std::string& label) const {
       t.known.push_back({static_cast<uint64_t>(s.i64(0)), s.i64(1),
                          enumFromName<KnownRole>(s.text(2), 6, knownRoleName),
                          static_cast<StringId>(s.i64(3)), s.i64(4) != 0});
+    }
+  }
+  {
+    Statement s(
+        db_,
+        "SELECT kind, name, start_ns, end_ns, bytes, op FROM device_activities WHERE run = ? ORDER BY rowid",
+        path_);
+    s.bind(1, id);
+    while (s.next()) {
+      DeviceActivity d;
+      d.kind = enumFromName<DeviceActivity::Kind>(s.text(0), 5, deviceActivityKindName);
+      d.name = static_cast<StringId>(s.i64(1));
+      d.startNs = s.i64(2);
+      d.endNs = s.i64(3);
+      d.bytes = s.i64(4);
+      d.op = static_cast<int32_t>(s.i64(5));
+      t.device.push_back(d);
+    }
+    Statement r(db_, "SELECT device_tracing, dropped_device_records FROM runs WHERE id = ?", path_);
+    r.bind(1, id);
+    if (r.next()) {
+      t.deviceTracing = r.text(0);
+      t.droppedDeviceRecords = r.i64(1);
     }
   }
   const auto n = static_cast<int64_t>(t.strings.size());

@@ -24,6 +24,7 @@ struct RunInfo {
   std::string specJson;      // the step spec, as the CLI or GUI gave it
   std::string backend;       // "cpu"
   std::string executorMode;  // "eager-like (graph executor optimisation off)" ...
+  std::string deviceTracing;  // CUPTI's status, or why it was unavailable
   int threads = 0;
   double stepSeconds = 0;
   int64_t peakBytes = 0;

@@ -52,6 +52,22 @@ const char* knownRoleName(KnownRole role) {
   return "?";
 }
 
+const char* deviceActivityKindName(DeviceActivity::Kind kind) {
+  switch (kind) {
+    case DeviceActivity::Kind::kKernel:
+      return "kernel";
+    case DeviceActivity::Kind::kMemcpy:
+      return "memcpy";
+    case DeviceActivity::Kind::kMemset:
+      return "memset";
+    case DeviceActivity::Kind::kRuntime:
+      return "runtime";
+    case DeviceActivity::Kind::kMemory:
+      return "memory";
+  }
+  return "?";
+}
+
 StringInterner::StringInterner(std::vector<std::string>& table) : table_(table) {
   for (size_t i = 0; i < table_.size(); ++i)
     index_.emplace(table_[i], static_cast<StringId>(i));

@@ -67,12 +67,29 @@ struct KnownStorage {
   bool preexisting = false;
 };
 
+// A GPU activity recorded by CUPTI, joined to the op that launched it through the external correlation id the
+// tracer pushes around every op.
+struct DeviceActivity {
+  enum class Kind : uint8_t { kKernel, kMemcpy, kMemset, kRuntime, kMemory };
+  Kind kind = Kind::kKernel;
+  StringId name = 0;
+  int64_t startNs = 0;  // CUPTI timestamps
+  int64_t endNs = 0;
+  int64_t bytes = 0;  // memcpy/memset/memory records
+  int32_t op = -1;    // the launching op, from the external correlation id; -1 when none was pushed
+};
+const char* deviceActivityKindName(DeviceActivity::Kind kind);
+
 struct Trace {
   std::vector<std::string> strings{""};
   std::vector<MemoryEvent> memory;
   std::vector<OpEvent> ops;
   std::vector<PhaseMark> phases;
   std::vector<KnownStorage> known;
+  std::vector<DeviceActivity> device;
+  // "cupti: ..." when GPU tracing ran, or why it did not ("unavailable: ...", "not built: ...").
+  std::string deviceTracing = "not used: CPU step";
+  int64_t droppedDeviceRecords = 0;
 
   const std::string& str(StringId id) const { return strings[static_cast<size_t>(id)]; }
 };

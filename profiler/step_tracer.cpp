@@ -79,6 +79,12 @@ void StepTracer::start() {
     throw std::logic_error("another StepTracer is running");
   t0_ = std::chrono::steady_clock::now();
   tOpenOps.clear();
+  if (CuptiBackend::built()) {
+    const std::string why = cupti_.start();
+    trace_.deviceTracing = why.empty() ? "cupti: kernels, memcpy, memset, runtime, memory2" : "cupti " + why;
+  } else {
+    trace_.deviceTracing = "cupti " + cupti_.start();
+  }
   // A non-owning shared_ptr: the guard must not delete the tracer.
   guard_.emplace(c10::DebugInfoKind::PROFILER_STATE, std::shared_ptr<c10::DebugInfoBase>(this, [](auto*) {}));
   callbackHandle_ =
@@ -92,6 +98,7 @@ void StepTracer::stop() {
   if (!running_) return;
   at::removeCallback(callbackHandle_);
   guard_.reset();
+  cupti_.stop(trace_, interner_);
   gActive.store(nullptr, std::memory_order_release);
   running_ = false;
 }
@@ -146,11 +153,13 @@ int32_t StepTracer::beginOp(const char* name, OpScope scope, int64_t seqNr) {
   const auto index = static_cast<int32_t>(trace_.ops.size());
   trace_.ops.push_back(op);
   tOpenOps.push_back(index);
+  CuptiBackend::pushOp(index);
   return index;
 }
 
 void StepTracer::endOp(int32_t op) {
   std::lock_guard<std::mutex> lock(mutex_);
+  CuptiBackend::popOp();
   auto& e = trace_.ops[static_cast<size_t>(op)];
   e.endSeq = seq_++;
   e.endNs = nowNs();

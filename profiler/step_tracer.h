@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "core/trace.h"
+#include "profiler/cupti_backend.h"
 
 namespace lowmem {
 
@@ -31,7 +32,8 @@ class StepTracer : public c10::MemoryReportingInfoBase {
   explicit StepTracer(size_t reserveEvents = 1 << 20);
   ~StepTracer() override;
 
-  // Installs the memory reporter on this thread and the op callback globally. One tracer at a time.
+  // Installs the memory reporter on this thread and the op callback globally, and tries CUPTI (its status, or
+  // why it is unavailable, goes into Trace::deviceTracing). One tracer at a time.
   void start();
   // Removes both; the trace is complete afterwards.
   void stop();
@@ -61,6 +63,7 @@ class StepTracer : public c10::MemoryReportingInfoBase {
   Phase phase_ = Phase::kBefore;
   std::chrono::steady_clock::time_point t0_;
   std::optional<c10::DebugInfoGuard> guard_;
+  CuptiBackend cupti_;
   uint64_t callbackHandle_ = 0;
   bool running_ = false;
 };

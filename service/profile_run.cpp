@@ -56,6 +56,7 @@ SessionRun profileModel(const std::string& modelPath, const StepSpec& spec, cons
   run.info.executorMode = spec.graphExecutorOptimize ? "graph executor optimisation on (profiling executor)"
                                                      : "eager-like (graph executor optimisation off)";
   run.info.threads = threads;
+  run.info.deviceTracing = run.trace.deviceTracing;
   run.info.stepSeconds = step.stepSeconds;
   run.info.peakBytes = run.profile.peak().total;
   run.info.baselineBytes = run.profile.baselineBytes;

@@ -240,6 +240,10 @@ TEST_F(CliTest, ProfileWritesASessionThatReportReadsIdentically) {
     EXPECT_EQ(reported[0][key], profiled[key]) << key;
   }
   EXPECT_GT(profiled["activation_bytes"].get<int64_t>(), 0);
+  // CUPTI is built here; without a GPU the session and the output say why it recorded nothing.
+  EXPECT_EQ(profiled["device_tracing"].get<std::string>().rfind("cupti", 0), 0u)
+      << profiled["device_tracing"];
+  EXPECT_EQ(reported[0]["device_tracing"], profiled["device_tracing"]);
   // A second run appends; its label must be new.
   ASSERT_EQ(
       lowmemCli({"-q", "profile", model, "-o", session, "--label", "again", "--trainable", "lora"}).exitCode,
