@@ -72,7 +72,7 @@ InputSpec parseInputSpec(const std::string& text, const std::string& flag) {
 }
 
 void StepSpec::validate() const {
-  expectOneOf(loss, std::vector<std::string>{"output", "mean", "sum"}, "--loss");
+  expectOneOf(loss, std::vector<std::string>{"output", "mean", "sum", "cross-entropy"}, "--loss");
   expectOneOf(optimizer, std::vector<std::string>{"sgd", "adamw"}, "--optimizer");
   if (!(lr > 0)) throw InputError("--lr", "must be positive");
   if (warmupSteps < 0 || warmupSteps > 100) throw InputError("--warmup", "expected 0 to 100 steps");

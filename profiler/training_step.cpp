@@ -1,5 +1,7 @@
 #include "profiler/training_step.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/csrc/autograd/grad_mode.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
@@ -61,8 +63,33 @@ at::Tensor firstTensor(const c10::IValue& v) {
   throw InputError("forward", "returned no tensor (got " + v.tagKind() + ")");
 }
 
-at::Tensor lossOf(const at::Tensor& out, LossMode mode) {
-  switch (mode) {
+// The loss as a step computes it; cross-entropy keeps its synthetic target from the first call on.
+class Loss {
+ public:
+  explicit Loss(LossMode mode) : mode_(mode) {}
+  at::Tensor operator()(const at::Tensor& out);
+  const at::Tensor& target() const { return target_; }
+
+ private:
+  LossMode mode_;
+  at::Tensor target_;
+};
+
+at::Tensor Loss::operator()(const at::Tensor& out) {
+  switch (mode_) {
+    case LossMode::kCrossEntropy: {
+      if (out.dim() < 2 || !at::isFloatingType(out.scalar_type())) {
+        throw InputError("--loss cross-entropy",
+                         "needs a floating output of shape [..., classes], got " + c10::str(out.sizes()));
+      }
+      const int64_t classes = out.size(-1);
+      if (!target_.defined()) {
+        auto gen = at::detail::createCPUGenerator(1234);
+        target_ = at::randint(0, classes, {out.numel() / classes}, gen, at::TensorOptions().dtype(at::kLong))
+                      .to(out.device());
+      }
+      return at::cross_entropy_loss(out.reshape({-1, classes}).to(at::kFloat), target_);
+    }
     case LossMode::kOutput:
       if (out.numel() != 1) {
         throw InputError("--loss output", "the model's output has shape " + c10::str(out.sizes()) +
@@ -77,11 +104,11 @@ at::Tensor lossOf(const at::Tensor& out, LossMode mode) {
   return out.mean();
 }
 
-void runStep(torch::jit::Module& module, const std::vector<c10::IValue>& inputs, const StepOptions& o,
+void runStep(torch::jit::Module& module, const std::vector<c10::IValue>& inputs, Loss& loss,
              torch::optim::Optimizer& optimizer, const Trainable& t) {
   clearGradients(t);
   auto out = firstTensor(module.forward(inputs));
-  lossOf(out, o.loss).backward();
+  loss(out).backward();
   optimizer.step();
 }
 
@@ -128,12 +155,13 @@ std::vector<double> timeTrainingSteps(torch::jit::Module& module, const std::vec
   module.train();
   const auto trainable = selectTrainable(module, o.trainable);
   auto optimizer = makeOptimizer(trainable, o);
+  Loss loss(o.loss);
   for (int i = 0; i < o.warmupSteps; ++i)
-    runStep(module, inputs, o, *optimizer, trainable);
+    runStep(module, inputs, loss, *optimizer, trainable);
   std::vector<double> seconds;
   for (int i = 0; i < steps; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
-    runStep(module, inputs, o, *optimizer, trainable);
+    runStep(module, inputs, loss, *optimizer, trainable);
     seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   return seconds;
@@ -145,9 +173,15 @@ TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::
   module.train();
   const auto trainable = selectTrainable(module, o.trainable);
   auto optimizer = makeOptimizer(trainable, o);
+  Loss lossFn(o.loss);
   try {
     for (int i = 0; i < o.warmupSteps; ++i)
-      runStep(module, inputs, o, *optimizer, trainable);
+      runStep(module, inputs, lossFn, *optimizer, trainable);
+    if (o.loss == LossMode::kCrossEntropy && !lossFn.target().defined()) {
+      // No warm-up: one forward without autograd sizes the target before tracing.
+      torch::NoGradGuard noGrad;
+      lossFn(firstTensor(module.forward(inputs)));
+    }
   } catch (const Error&) {
     throw;
   } catch (const c10::Error& e) {
@@ -172,6 +206,7 @@ TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::
       addStorage(tracer, seen, inputs[i].toTensor(), KnownRole::kInput, "input " + std::to_string(i), true);
     }
   }
+  addStorage(tracer, seen, lossFn.target(), KnownRole::kInput, "cross-entropy target", true);
 
   at::Tensor out, loss;
   const auto t0 = std::chrono::steady_clock::now();
@@ -180,7 +215,7 @@ TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::
     tracer.markPhase(Phase::kForward);
     out = firstTensor(module.forward(inputs));
     tracer.markPhase(Phase::kLoss);
-    loss = lossOf(out, o.loss);
+    loss = lossFn(out);
     tracer.markPhase(Phase::kBackward);
     loss.backward();
     tracer.markPhase(Phase::kOptimizer);

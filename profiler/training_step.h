@@ -11,7 +11,9 @@
 
 namespace lowmem {
 
-enum class LossMode { kOutput, kMean, kSum };
+// kCrossEntropy: the output's last dimension is classes; the target is drawn once (seeded) with the output's
+// other dimensions and stays fixed across steps, like a batch of labels.
+enum class LossMode { kOutput, kMean, kSum, kCrossEntropy };
 enum class OptimizerKind { kSgd, kAdamW };
 
 struct StepOptions {

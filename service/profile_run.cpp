@@ -27,8 +27,10 @@ std::vector<InputSpec> inputsFor(const torch::jit::Module& module, const std::st
 StepOptions optionsFor(const StepSpec& spec) {
   StepOptions o;
   o.trainable = TrainableSelection::parse(spec.trainable);
-  o.loss =
-      spec.loss == "output" ? LossMode::kOutput : (spec.loss == "sum" ? LossMode::kSum : LossMode::kMean);
+  o.loss = spec.loss == "output"          ? LossMode::kOutput
+           : spec.loss == "sum"           ? LossMode::kSum
+           : spec.loss == "cross-entropy" ? LossMode::kCrossEntropy
+                                          : LossMode::kMean;
   o.optimizer = spec.optimizer == "adamw" ? OptimizerKind::kAdamW : OptimizerKind::kSgd;
   o.lr = spec.lr;
   o.warmupSteps = spec.warmupSteps;

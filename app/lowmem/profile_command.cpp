@@ -78,7 +78,8 @@ void addProfileCommands(CLI::App& app, Action& action) {
   cmd->add_option("--spec", a->specFile, "Step spec as JSON (flags given beside it add to it)");
   cmd->add_option("--trainable", a->spec.trainable, "saved, all, lora, none, or a regex")
       ->capture_default_str();
-  cmd->add_option("--loss", a->spec.loss, "output (a scalar output), mean or sum of the output")
+  cmd->add_option("--loss", a->spec.loss,
+                  "output (a scalar output), mean, sum, or cross-entropy against a synthetic target")
       ->capture_default_str();
   cmd->add_option("--optimizer", a->spec.optimizer, "sgd or adamw")->capture_default_str();
   cmd->add_option("--lr", a->spec.lr, "Learning rate")->capture_default_str();

@@ -173,3 +173,38 @@ TEST(TracedStep, VitTinyActivationsPerSite) {
 
 }  // namespace
 }  // namespace lowmem
+
+namespace lowmem {
+namespace {
+
+// Cross-entropy against a synthetic target: the target is drawn once, before tracing, and counts as an input.
+TEST(TracedStep, CrossEntropyTargetIsAKnownInput) {
+  const auto c = models::llamaTiny();
+  auto m = models::buildLlama(c, {});
+  const int64_t batch = 2, seq = 16;
+  auto ids = at::randint(0, c.vocab, {batch, seq}, at::kLong);
+  int64_t paramBytes = 0;
+  for (const auto& p : m.parameters())
+    paramBytes += p.numel() * 4;
+  int64_t bufferBytes = 0;
+  for (const auto& b : m.buffers())
+    bufferBytes += static_cast<int64_t>(b.storage().nbytes());
+  for (int warmup : {0, 1}) {
+    StepOptions o;
+    o.trainable = TrainableSelection::parse("lora");
+    o.loss = LossMode::kCrossEntropy;
+    o.warmupSteps = warmup;
+    auto p = analyseTrace(traceTrainingStep(m, {ids}, o).trace);
+    // Parameters, buffers (RoPE tables and masks), the token ids, and one int64 target per position.
+    EXPECT_EQ(p.baselineBytes, paramBytes + bufferBytes + batch * seq * 8 + batch * seq * 8) << warmup;
+    EXPECT_GT(p.activationBytes, 0);
+  }
+  StepOptions bad;
+  bad.loss = LossMode::kCrossEntropy;
+  auto scalar = handBuilt();
+  // A 1-D output has no class dimension.
+  EXPECT_THROW(traceTrainingStep(scalar, {at::randn({D})}, bad), InputError);
+}
+
+}  // namespace
+}  // namespace lowmem
