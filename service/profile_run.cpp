@@ -40,14 +40,21 @@ StepOptions optionsFor(const StepSpec& spec) {
 
 }  // namespace
 
-SessionRun profileModel(const std::string& modelPath, const StepSpec& spec, const std::string& label) {
+SessionRun profileModel(const std::string& modelPath, const StepSpec& spec, const std::string& label,
+                        const ProgressFn& progress) {
+  auto stage = [&](const char* what) {
+    if (progress) progress(what);
+  };
   spec.validate();
+  stage("loading model");
   auto module = loadModel(modelPath);
   const auto inputs = makeInputs(module, inputsFor(module, modelPath, spec), spec.seed);
   const int threads =
       spec.threads > 0 ? spec.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
+  stage(spec.warmupSteps > 0 ? "warm-up and traced step" : "traced step");
   auto step = traceTrainingStep(module, inputs, optionsFor(spec));
+  stage("analysing");
   SessionRun run;
   run.trace = std::move(step.trace);
   run.profile = analyseTrace(run.trace);
