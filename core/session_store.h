@@ -21,9 +21,9 @@ struct RunInfo {
   int64_t id = 0;
   std::string label;  // "baseline", "patched", ...
   std::string modelPath;
-  std::string specJson;      // the step spec, as the CLI or GUI gave it
-  std::string backend;       // "cpu"
-  std::string executorMode;  // "eager-like (graph executor optimisation off)" ...
+  std::string specJson;       // the step spec, as the CLI or GUI gave it
+  std::string backend;        // "cpu"
+  std::string executorMode;   // "eager-like (graph executor optimisation off)" ...
   std::string deviceTracing;  // CUPTI's status, or why it was unavailable
   int threads = 0;
   double stepSeconds = 0;

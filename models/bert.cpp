@@ -1,4 +1,3 @@
-#include <cmath>
 #include <string>
 
 #include "models/families.h"
@@ -9,29 +8,9 @@ namespace lowmem::models {
 namespace {
 
 std::string attentionSource(const BertConfig& c) {
-  const auto h = std::to_string(c.heads);
-  const auto hd = std::to_string(c.hidden / c.heads);
   const auto p = pyFloat(c.dropout);
-  return "def forward(self, x):\n"
-         "    B, N, C = x.shape\n"
-         "    q = self.q.forward(x).reshape(B, N, " +
-         h + ", " + hd +
-         ").transpose(1, 2)\n"
-         "    k = self.k.forward(x).reshape(B, N, " +
-         h + ", " + hd +
-         ").transpose(1, 2)\n"
-         "    v = self.v.forward(x).reshape(B, N, " +
-         h + ", " + hd +
-         ").transpose(1, 2)\n"
-         "    attn = torch.softmax(torch.matmul(q, k.transpose(-2, -1)) * " +
-         pyFloat(1.0 / std::sqrt(static_cast<double>(c.hidden / c.heads))) +
-         ", -1)\n"
-         "    attn = torch.dropout(attn, " +
-         p +
-         ", self.training)\n"
-         "    o = torch.matmul(attn, v).transpose(1, 2).reshape(B, N, C)\n"
-         "    return torch.dropout(self.proj.forward(o), " +
-         p + ", self.training)\n";
+  return "def forward(self, x):\n" + detail::multiHeadAttentionLines(c.heads, c.hidden, p) +
+         "    return torch.dropout(self.proj.forward(o), " + p + ", self.training)\n";
 }
 
 std::string layerSource(const BertConfig& c) {

@@ -9,23 +9,7 @@ namespace lowmem::models {
 namespace {
 
 std::string attentionSource(const VitConfig& c) {
-  const auto h = std::to_string(c.heads);
-  const auto hd = std::to_string(c.hidden / c.heads);
-  return "def forward(self, x):\n"
-         "    B, N, C = x.shape\n"
-         "    q = self.q.forward(x).reshape(B, N, " +
-         h + ", " + hd +
-         ").transpose(1, 2)\n"
-         "    k = self.k.forward(x).reshape(B, N, " +
-         h + ", " + hd +
-         ").transpose(1, 2)\n"
-         "    v = self.v.forward(x).reshape(B, N, " +
-         h + ", " + hd +
-         ").transpose(1, 2)\n"
-         "    attn = torch.softmax(torch.matmul(q, k.transpose(-2, -1)) * " +
-         pyFloat(1.0 / std::sqrt(static_cast<double>(c.hidden / c.heads))) +
-         ", -1)\n"
-         "    o = torch.matmul(attn, v).transpose(1, 2).reshape(B, N, C)\n"
+  return "def forward(self, x):\n" + detail::multiHeadAttentionLines(c.heads, c.hidden, "") +
          "    return self.proj.forward(o)\n";
 }
 

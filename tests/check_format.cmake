@@ -10,7 +10,7 @@ endforeach()
 execute_process(COMMAND ${CLANG_FORMAT} --dry-run -Werror ${_files} RESULT_VARIABLE _rc ERROR_VARIABLE _err
                 WORKING_DIRECTORY ${SOURCE_DIR})
 if(NOT _rc EQUAL 0)
-  string(REGEX MATCHALL "[^\n]*warning:[^\n]*" _lines "${_err}")
+  string(REGEX MATCHALL "[^\n]*(warning|error):[^\n]*" _lines "${_err}")
   list(LENGTH _lines _count)
   list(SUBLIST _lines 0 10 _first)
   list(JOIN _first "\n" _msg)
