@@ -166,8 +166,8 @@ void categorise(const Trace& t, Profile& p) {
     const auto opName = [&](int32_t op) {
       return op >= 0 ? t.str(t.ops[static_cast<size_t>(op)].name) : std::string("(no op)");
     };
-    const std::string allocBy =
-        opName(outermostFunction(t, s.allocOp) >= 0 ? outermostFunction(t, s.allocOp) : s.allocOp);
+    const int32_t caller = outermostFunction(t, s.allocOp);
+    const std::string allocBy = opName(caller >= 0 ? caller : s.allocOp);
     if (s.freeSeq < 0) {
       if (auto k = knownAtEnd.find(s.addr); k != knownAtEnd.end() && k->second->bytes == s.bytes) {
         s.category = categoryOf(k->second->role);

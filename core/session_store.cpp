@@ -119,6 +119,17 @@ Enum enumFromName(const std::string& name, int count, NameOf nameOf) {
   return static_cast<Enum>(0);
 }
 
+// Opens `path` with `flags`; InputError("PATH: cannot open the session<purpose> (...)") otherwise.
+sqlite3* openDatabase(const std::string& path, int flags, const char* purpose) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
+    const std::string message = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    throw InputError(path, std::string("cannot open the session") + purpose + " (" + message + ")");
+  }
+  return db;
+}
+
 class Transaction {
  public:
   Transaction(sqlite3* db, const std::string& path) : db_(db), path_(path) {
@@ -141,12 +152,7 @@ class Transaction {
 }  // namespace
 
 SessionWriter::SessionWriter(const std::string& path) : path_(path) {
-  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
-    const std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw InputError(path, "cannot open the session for writing (" + message + ")");
-  }
+  db_ = openDatabase(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, " for writing");
   try {
     execSql(db_, "PRAGMA synchronous=NORMAL", path);
     const int version = schemaVersion(db_, path);
@@ -257,12 +263,7 @@ SessionReader::SessionReader(const std::string& path) : path_(path) {
   if (std::filesystem::is_directory(path, ec))
     throw InputError(path, "is a directory, expected a session .db file");
   if (std::filesystem::file_size(path, ec) == 0) throw InputError(path, "empty file, not a lowmem session");
-  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    const std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw InputError(path, "cannot open the session (" + message + ")");
-  }
+  db_ = openDatabase(path, SQLITE_OPEN_READONLY, "");
   try {
     // Reading the schema is the first access: a non-SQLite or damaged file fails here.
     checkVersion(db_, path);
