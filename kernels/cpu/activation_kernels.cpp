@@ -1,4 +1,5 @@
-// ReGELU-k / ReSiLU-k on CPU: one pass forward (exact h(x), k-bit codes), one pass backward (level lookup).
+// ReGELU-k / ReSiLU-k on CPU: forward writes exact h(x) and k-bit codes (fp32/bf16 take h from ATen, see
+// activationForward), backward is one pass (level lookup).
 // Work is split into blocks of 8 elements, which own exactly `bits` bytes of the packed codes, so threads
 // never share a byte. Compiled per CPU capability (see kernels/CMakeLists.txt).
 
@@ -227,13 +228,18 @@ void activationForward(const at::Tensor& x, const at::Tensor& y, const at::Tenso
   const int64_t n = x.numel();
   uint8_t* codes = packed.defined() ? packed.data_ptr<uint8_t>() : nullptr;
   const auto dtype = x.scalar_type();
-  if (fn == ActivationFn::kGelu && (dtype == at::kFloat || dtype == at::kBFloat16)) {
-    // Debian's LibTorch runs fp32/bf16 GELU in oneDNN, with an erf faster than ATen's Vectorized (SLEEF) one
-    // and different in the last bits. Calling it keeps the forward bit-identical to at::gelu and fast; the
-    // codes then take a second, compute-free pass over x (x read twice: 4.25 bytes more per element than one
-    // pass).
+  if (dtype == at::kFloat || dtype == at::kBFloat16) {
+    // ATen picks its own kernel at run time: oneDNN's GELU on Debian's LibTorch, and a DEFAULT/AVX2/AVX512
+    // build of SiLU chosen by the CPU, whose exp differs from our AVX2 build in the last bit on AVX512
+    // machines. Calling ATen keeps the forward bit-identical to at::gelu / at::silu on every machine (the
+    // patched model computes exactly the original function); the codes then take a second, compute-free
+    // pass over x (x read twice: 4.25 bytes more per element than one pass).
     auto out = y;
-    at::gelu_out(out, x);
+    if (fn == ActivationFn::kGelu) {
+      at::gelu_out(out, x);
+    } else {
+      at::silu_out(out, x);
+    }
     if (!codes) return;
     if (dtype == at::kFloat) return forwardFloat<float, false>(x.data_ptr<float>(), nullptr, codes, n, t, fn);
     return forwardFloat<c10::BFloat16, false>(x.data_ptr<c10::BFloat16>(), nullptr, codes, n, t, fn);
