@@ -5,24 +5,24 @@
 #include <map>
 
 #include "core/format.h"
+#include "core/peak_breakdown.h"
 
 namespace lowmem {
 namespace {
 
 struct Summary {
-  std::vector<std::pair<std::string, int64_t>> categoriesAtPeak;
-  std::vector<std::pair<std::string, int64_t>> topModules;  // exclusive activation bytes
-  std::vector<std::pair<std::string, int64_t>> topHolders;  // "GeluBackward0 (aten::gelu in encoder.mlp)"
+  PeakBreakdown atPeak;
+  ByteRows topModules;  // exclusive activation bytes
+  ByteRows topHolders;  // "GeluBackward0 (aten::gelu in encoder.mlp)"
 };
 
 Summary summarise(const SessionRun& run) {
   Summary s;
   const auto& p = run.profile;
   const auto& t = run.trace;
-  for (int c = 0; c < kCategoryCount; ++c) {
-    const int64_t bytes = p.peak().byCategory[static_cast<size_t>(c)];
-    if (bytes > 0) s.categoriesAtPeak.emplace_back(categoryName(static_cast<Category>(c)), bytes);
-  }
+  s.atPeak = peakBreakdown(t, p);
+  sortRows(s.atPeak.byModule, 10);
+  sortRows(s.atPeak.byOp, 10);
   for (const auto& [module, a] : p.moduleActivations) {
     if (a.exclusive > 0) s.topModules.emplace_back(module.empty() ? "(root)" : module, a.exclusive);
   }
@@ -38,19 +38,13 @@ Summary summarise(const SessionRun& run) {
     holders[key] += st.bytes;
   }
   s.topHolders.assign(holders.begin(), holders.end());
-  auto bySize = [](const auto& a, const auto& b) {
-    return a.second > b.second || (a.second == b.second && a.first < b.first);
-  };
-  std::sort(s.categoriesAtPeak.begin(), s.categoriesAtPeak.end(), bySize);
-  std::sort(s.topModules.begin(), s.topModules.end(), bySize);
-  std::sort(s.topHolders.begin(), s.topHolders.end(), bySize);
-  if (s.topModules.size() > 10) s.topModules.resize(10);
-  if (s.topHolders.size() > 10) s.topHolders.resize(10);
+  sortRows(s.topModules, 10);
+  sortRows(s.topHolders, 10);
   return s;
 }
 
 void table(std::ostream& out, ReportFormat f, const std::string& title, const std::string& column,
-           const std::vector<std::pair<std::string, int64_t>>& rows) {
+           const ByteRows& rows) {
   if (f == ReportFormat::kMarkdown) {
     out << "\n### " << title << "\n\n| " << column << " | bytes |\n|---|---|\n";
     for (const auto& [k, v] : rows)
@@ -96,14 +90,16 @@ void writeRunReport(const SessionRun& run, ReportFormat f, std::ostream& out) {
   char secs[32];
   std::snprintf(secs, sizeof secs, "%.3f s", i.stepSeconds);
   line("step time", std::string(secs) + " (traced)");
-  table(out, f, "at the peak, by category", "category", s.categoriesAtPeak);
+  table(out, f, "at the peak, by category", "category", s.atPeak.byCategory);
+  table(out, f, "at the peak, by module (top 10)", "module", s.atPeak.byModule);
+  table(out, f, "at the peak, by allocating op (top 10)", "op", s.atPeak.byOp);
   table(out, f, "activation bytes by module (top 10)", "module", s.topModules);
   table(out, f, "activation holders (top 10)", "backward node (forward op)", s.topHolders);
 }
 
 nlohmann::json runReportJson(const SessionRun& run) {
   const auto s = summarise(run);
-  auto pairs = [](const std::vector<std::pair<std::string, int64_t>>& v) {
+  auto pairs = [](const ByteRows& v) {
     nlohmann::json a = nlohmann::json::array();
     for (const auto& [k, b] : v)
       a.push_back({{"name", k}, {"bytes", b}});
@@ -123,7 +119,9 @@ nlohmann::json runReportJson(const SessionRun& run) {
           {"activation_bytes", run.profile.activationBytes},
           {"step_seconds", run.info.stepSeconds},
           {"events", run.info.events},
-          {"categories_at_peak", pairs(s.categoriesAtPeak)},
+          {"categories_at_peak", pairs(s.atPeak.byCategory)},
+          {"modules_at_peak", pairs(s.atPeak.byModule)},
+          {"ops_at_peak", pairs(s.atPeak.byOp)},
           {"top_modules", pairs(s.topModules)},
           {"top_holders", pairs(s.topHolders)}};
 }

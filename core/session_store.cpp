@@ -13,13 +13,14 @@ CREATE TABLE runs(
   id INTEGER PRIMARY KEY, label TEXT NOT NULL UNIQUE, model_path TEXT, spec_json TEXT, backend TEXT,
   executor_mode TEXT, device_tracing TEXT, dropped_device_records INTEGER, threads INTEGER, step_seconds REAL, peak_bytes INTEGER, baseline_bytes INTEGER,
   activation_bytes INTEGER, events INTEGER, created TEXT DEFAULT (datetime('now')));
-CREATE TABLE strings(run INTEGER NOT NULL, id INTEGER NOT NULL, text TEXT NOT NULL, PRIMARY KEY(run, id));
+CREATE TABLE strings(run INTEGER NOT NULL, id INTEGER NOT NULL, text TEXT NOT NULL, PRIMARY KEY(run, id))
+  WITHOUT ROWID;
 CREATE TABLE memory_events(run INTEGER NOT NULL, seq INTEGER NOT NULL, time_ns INTEGER, addr INTEGER,
-  bytes INTEGER, op INTEGER, device INTEGER);
+  bytes INTEGER, op INTEGER, device INTEGER, PRIMARY KEY(run, seq)) WITHOUT ROWID;
 CREATE INDEX memory_events_run_time ON memory_events(run, time_ns);
 CREATE TABLE ops(run INTEGER NOT NULL, id INTEGER NOT NULL, name INTEGER, scope TEXT, phase TEXT, seq_nr INTEGER,
   module INTEGER, parent INTEGER, begin_seq INTEGER, end_seq INTEGER, begin_ns INTEGER, end_ns INTEGER,
-  PRIMARY KEY(run, id));
+  input_shapes INTEGER, PRIMARY KEY(run, id)) WITHOUT ROWID;
 CREATE INDEX ops_run_time ON ops(run, begin_ns);
 CREATE TABLE phases(run INTEGER NOT NULL, phase TEXT, seq INTEGER, time_ns INTEGER);
 CREATE TABLE known_storages(run INTEGER NOT NULL, addr INTEGER, bytes INTEGER, role TEXT, name INTEGER,
@@ -28,7 +29,7 @@ CREATE TABLE device_activities(run INTEGER NOT NULL, kind TEXT, name INTEGER, st
   bytes INTEGER, op INTEGER);
 CREATE TABLE storages(run INTEGER NOT NULL, id INTEGER NOT NULL, addr INTEGER, bytes INTEGER, alloc_seq INTEGER,
   free_seq INTEGER, alloc_phase TEXT, free_phase TEXT, category TEXT, reason TEXT, alloc_op TEXT, holder_op TEXT,
-  holder_forward_op TEXT, module TEXT, PRIMARY KEY(run, id));
+  holder_forward_op TEXT, module TEXT, PRIMARY KEY(run, id)) WITHOUT ROWID;
 CREATE INDEX storages_run_time ON storages(run, alloc_seq);
 )sql";
 
@@ -48,6 +49,15 @@ class Statement {
   }
   Statement& bind(int i, const std::string& v) {
     sqlite3_bind_text(stmt_, i, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  // Text that outlives the row's exec() (enum names, the trace's strings): SQLite need not copy it.
+  Statement& bindStatic(int i, const char* v) {
+    sqlite3_bind_text(stmt_, i, v, -1, SQLITE_STATIC);
+    return *this;
+  }
+  Statement& bindStatic(int i, const std::string& v) {
+    sqlite3_bind_text(stmt_, i, v.c_str(), static_cast<int>(v.size()), SQLITE_STATIC);
     return *this;
   }
   // Runs an insert/update; resets for the next row.
@@ -97,6 +107,11 @@ int schemaVersion(sqlite3* db, const std::string& path) {
 void checkVersion(sqlite3* db, const std::string& path) {
   const int version = schemaVersion(db, path);
   if (version < 0) throw InputError(path, "not a lowmem session (no schema_version)");
+  if (version < kSessionSchemaVersion) {
+    throw InputError(path, "session schema version " + std::to_string(version) +
+                               " is older than this lowmem reads (" + std::to_string(kSessionSchemaVersion) +
+                               "); profile the model again to write a new session");
+  }
   if (version > kSessionSchemaVersion) {
     throw InputError(path, "session schema version " + std::to_string(version) +
                                " is newer than this lowmem reads (" + std::to_string(kSessionSchemaVersion) +
@@ -122,7 +137,9 @@ Enum enumFromName(const std::string& name, int count, NameOf nameOf) {
 // Opens `path` with `flags`; InputError("PATH: cannot open the session<purpose> (...)") otherwise.
 sqlite3* openDatabase(const std::string& path, int flags, const char* purpose) {
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
+  // A connection belongs to one SessionWriter/Reader and one thread at a time: no per-call mutexes (they cost
+  // about 7% of a session write).
+  if (sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
     const std::string message = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
     throw InputError(path, std::string("cannot open the session") + purpose + " (" + message + ")");
@@ -207,51 +224,51 @@ int64_t SessionWriter::writeRun(const RunInfo& info, const Trace& t, const Profi
 
   Statement str(db_, "INSERT INTO strings VALUES (?,?,?)", path_);
   for (size_t i = 0; i < t.strings.size(); ++i)
-    str.bind(1, id).bind(2, static_cast<int64_t>(i)).bind(3, t.strings[i]).exec();
+    str.bind(1, id).bind(2, static_cast<int64_t>(i)).bindStatic(3, t.strings[i]).exec();
   Statement mem(db_, "INSERT INTO memory_events VALUES (?,?,?,?,?,?,?)", path_);
   for (const auto& e : t.memory) {
     mem.bind(1, id).bind(2, e.seq).bind(3, e.timeNs).bind(4, static_cast<int64_t>(e.addr)).bind(5, e.bytes);
     mem.bind(6, static_cast<int64_t>(e.op)).bind(7, static_cast<int64_t>(e.device)).exec();
   }
-  Statement ops(db_, "INSERT INTO ops VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", path_);
+  Statement ops(db_, "INSERT INTO ops VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", path_);
   for (size_t i = 0; i < t.ops.size(); ++i) {
     const auto& o = t.ops[i];
     ops.bind(1, id).bind(2, static_cast<int64_t>(i)).bind(3, static_cast<int64_t>(o.name));
-    ops.bind(4, std::string(opScopeName(o.scope))).bind(5, std::string(phaseName(o.phase))).bind(6, o.seqNr);
+    ops.bindStatic(4, opScopeName(o.scope)).bindStatic(5, phaseName(o.phase)).bind(6, o.seqNr);
     ops.bind(7, static_cast<int64_t>(o.module)).bind(8, static_cast<int64_t>(o.parent)).bind(9, o.beginSeq);
-    ops.bind(10, o.endSeq).bind(11, o.beginNs).bind(12, o.endNs).exec();
+    ops.bind(10, o.endSeq)
+        .bind(11, o.beginNs)
+        .bind(12, o.endNs)
+        .bind(13, static_cast<int64_t>(o.inputShapes));
+    ops.exec();
   }
   Statement ph(db_, "INSERT INTO phases VALUES (?,?,?,?)", path_);
   for (const auto& m : t.phases)
-    ph.bind(1, id).bind(2, std::string(phaseName(m.phase))).bind(3, m.seq).bind(4, m.timeNs).exec();
+    ph.bind(1, id).bindStatic(2, phaseName(m.phase)).bind(3, m.seq).bind(4, m.timeNs).exec();
   Statement known(db_, "INSERT INTO known_storages VALUES (?,?,?,?,?,?)", path_);
   for (const auto& k : t.known) {
     known.bind(1, id)
         .bind(2, static_cast<int64_t>(k.addr))
         .bind(3, k.bytes)
-        .bind(4, std::string(knownRoleName(k.role)));
+        .bindStatic(4, knownRoleName(k.role));
     known.bind(5, static_cast<int64_t>(k.name)).bind(6, static_cast<int64_t>(k.preexisting)).exec();
   }
   Statement dev(db_, "INSERT INTO device_activities VALUES (?,?,?,?,?,?,?)", path_);
   for (const auto& d : t.device) {
-    dev.bind(1, id)
-        .bind(2, std::string(deviceActivityKindName(d.kind)))
-        .bind(3, static_cast<int64_t>(d.name));
+    dev.bind(1, id).bindStatic(2, deviceActivityKindName(d.kind)).bind(3, static_cast<int64_t>(d.name));
     dev.bind(4, d.startNs).bind(5, d.endNs).bind(6, d.bytes).bind(7, static_cast<int64_t>(d.op)).exec();
   }
   Statement st(db_, "INSERT INTO storages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", path_);
-  auto opName = [&](int32_t op) {
-    return op >= 0 ? t.str(t.ops[static_cast<size_t>(op)].name) : std::string();
+  auto opName = [&](int32_t op) -> const std::string& {
+    return t.str(op >= 0 ? t.ops[static_cast<size_t>(op)].name : 0);
   };
   for (size_t i = 0; i < p.storages.size(); ++i) {
     const auto& s = p.storages[i];
     st.bind(1, id).bind(2, static_cast<int64_t>(i)).bind(3, static_cast<int64_t>(s.addr)).bind(4, s.bytes);
-    st.bind(5, s.allocSeq).bind(6, s.freeSeq).bind(7, std::string(phaseName(s.allocPhase)));
-    st.bind(8, std::string(phaseName(s.freePhase)))
-        .bind(9, std::string(categoryName(s.category)))
-        .bind(10, s.reason);
-    st.bind(11, opName(s.allocOp)).bind(12, opName(s.holderOp)).bind(13, opName(s.holderForwardOp));
-    st.bind(14, t.str(s.module)).exec();
+    st.bind(5, s.allocSeq).bind(6, s.freeSeq).bindStatic(7, phaseName(s.allocPhase));
+    st.bindStatic(8, phaseName(s.freePhase)).bindStatic(9, categoryName(s.category)).bindStatic(10, s.reason);
+    st.bindStatic(11, opName(s.allocOp)).bindStatic(12, opName(s.holderOp));
+    st.bindStatic(13, opName(s.holderForwardOp)).bindStatic(14, t.str(s.module)).exec();
   }
   tx.commit();
   return id;
@@ -340,11 +357,12 @@ SessionRun SessionReader::load(const std::string& label) const {
     }
   }
   {
-    Statement s(
-        db_,
-        "SELECT name, scope, phase, seq_nr, module, parent, begin_seq, end_seq, begin_ns, end_ns FROM ops "
-        "WHERE run = ? ORDER BY id",
-        path_);
+    Statement s(db_,
+                "SELECT name, scope, phase, seq_nr, module, parent, begin_seq, end_seq, begin_ns, end_ns, "
+                "input_shapes "
+                "FROM ops "
+                "WHERE run = ? ORDER BY id",
+                path_);
     s.bind(1, id);
     while (s.next()) {
       OpEvent o;
@@ -358,6 +376,7 @@ SessionRun SessionReader::load(const std::string& label) const {
       o.endSeq = s.i64(7);
       o.beginNs = s.i64(8);
       o.endNs = s.i64(9);
+      o.inputShapes = static_cast<StringId>(s.i64(10));
       t.ops.push_back(o);
     }
   }
@@ -403,7 +422,8 @@ SessionRun SessionReader::load(const std::string& label) const {
   }
   const auto n = static_cast<int64_t>(t.strings.size());
   for (const auto& o : t.ops) {
-    if (o.name < 0 || o.name >= n || o.module < 0 || o.module >= n)
+    const auto bad = [n](StringId id) { return id < 0 || id >= n; };
+    if (bad(o.name) || bad(o.module) || bad(o.inputShapes))
       throw InputError(path_, "corrupt session (string index out of range)");
   }
   run.profile = analyseTrace(t);

@@ -15,7 +15,7 @@
 
 namespace lowmem {
 
-inline constexpr int kSessionSchemaVersion = 1;
+inline constexpr int kSessionSchemaVersion = 2;
 
 struct RunInfo {
   int64_t id = 0;

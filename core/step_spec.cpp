@@ -77,6 +77,11 @@ void StepSpec::validate() const {
   if (!(lr > 0)) throw InputError("--lr", "must be positive");
   if (warmupSteps < 0 || warmupSteps > 100) throw InputError("--warmup", "expected 0 to 100 steps");
   if (threads < 0 || threads > 4096) throw InputError("--threads", "expected 0 (every core) to 4096");
+  if (!dtype.empty())
+    expectOneOf(dtype, std::vector<std::string>{"float32", "bfloat16", "float16", "float64"}, "--dtype");
+  expectOneOf(device, std::vector<std::string>{"cpu", "cuda"}, "--device");
+  if (!inputs.empty() && !inputsFile.empty())
+    throw InputError("--inputs-file", "give either --input specs or an inputs file, not both");
   std::vector<std::string> names;
   for (const auto& in : inputs) {
     if (std::find(names.begin(), names.end(), in.name) != names.end()) {
@@ -90,15 +95,33 @@ nlohmann::json StepSpec::toJson() const {
   nlohmann::json in = nlohmann::json::array();
   for (const auto& i : inputs)
     in.push_back(i.text());
-  return {{"inputs", in},       {"trainable", trainable},
-          {"loss", loss},       {"optimizer", optimizer},
-          {"lr", lr},           {"warmup_steps", warmupSteps},
-          {"threads", threads}, {"graph_executor_optimize", graphExecutorOptimize},
-          {"seed", seed}};
+  return {{"inputs", in},
+          {"trainable", trainable},
+          {"loss", loss},
+          {"optimizer", optimizer},
+          {"lr", lr},
+          {"warmup_steps", warmupSteps},
+          {"threads", threads},
+          {"graph_executor_optimize", graphExecutorOptimize},
+          {"seed", seed},
+          {"inputs_file", inputsFile},
+          {"dtype", dtype},
+          {"device", device},
+          {"record_shapes", recordShapes}};
 }
 
 StepSpec StepSpec::fromJson(const nlohmann::json& j, const std::string& source) {
   StepSpec s;
+  if (!j.is_object()) throw InputError(source, "invalid step spec (expected a JSON object)");
+  const auto known = s.toJson();
+  for (const auto& [key, value] : j.items()) {
+    if (!known.contains(key)) {
+      std::string names;
+      for (const auto& [k, v] : known.items())
+        names += (names.empty() ? "" : ", ") + k;
+      throw InputError(source, "unknown step spec key '" + key + "' (known: " + names + ")");
+    }
+  }
   try {
     for (const auto& i : j.value("inputs", nlohmann::json::array()))
       s.inputs.push_back(parseInputSpec(i.get<std::string>(), source));
@@ -110,6 +133,10 @@ StepSpec StepSpec::fromJson(const nlohmann::json& j, const std::string& source) 
     s.threads = j.value("threads", s.threads);
     s.graphExecutorOptimize = j.value("graph_executor_optimize", s.graphExecutorOptimize);
     s.seed = j.value("seed", s.seed);
+    s.inputsFile = j.value("inputs_file", s.inputsFile);
+    s.dtype = j.value("dtype", s.dtype);
+    s.device = j.value("device", s.device);
+    s.recordShapes = j.value("record_shapes", s.recordShapes);
   } catch (const nlohmann::json::exception& e) {
     throw InputError(source, std::string("invalid step spec (") + e.what() + ")");
   }

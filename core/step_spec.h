@@ -26,7 +26,8 @@ struct InputSpec {
 InputSpec parseInputSpec(const std::string& text, const std::string& flag);
 
 struct StepSpec {
-  std::vector<InputSpec> inputs;  // empty: the model's recorded input hint
+  std::vector<InputSpec> inputs;  // empty: --inputs-file, else the model's recorded input hint
+  std::string inputsFile;         // torch.save'd tensor, list/tuple of tensors, or dict by argument name
   std::string trainable = "saved";
   std::string loss = "mean";      // output, mean, sum
   std::string optimizer = "sgd";  // sgd, adamw
@@ -35,6 +36,9 @@ struct StepSpec {
   int threads = 0;  // 0: every core
   bool graphExecutorOptimize = false;
   uint64_t seed = 0;
+  std::string dtype;  // "": the model's own; float32, bfloat16, float16, float64 casts model and inputs
+  std::string device = "cpu";  // cpu or cuda
+  bool recordShapes = false;   // record ATen ops' input shapes (slower tracing)
 
   // Checks every field; InputError naming the flag and what was expected.
   void validate() const;

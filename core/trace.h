@@ -49,6 +49,7 @@ struct OpEvent {
   int64_t endSeq = -1;  // -1 if still open when the trace ended
   int64_t beginNs = 0;
   int64_t endNs = 0;
+  StringId inputShapes = 0;  // "[2,197,768] [768]" for ATen ops when shapes were recorded; "" otherwise
 };
 
 struct PhaseMark {

@@ -46,10 +46,41 @@ std::string dottedModulePath() {
   return path;
 }
 
+// "[2,197,768] [768] 1" : tensors by their sizes, scalars by value, other arguments by their kind.
+std::string shapesText(const at::RecordFunction& fn) {
+  std::string text;
+  for (const auto& v : fn.inputs()) {
+    if (!text.empty()) text += ' ';
+    if (v.isTensor()) {
+      const auto& t = v.toTensor();
+      if (!t.defined()) {
+        text += "undefined";
+        continue;
+      }
+      text += '[';
+      for (int64_t d = 0; d < t.dim(); ++d)
+        text += (d ? "," : "") + std::to_string(t.size(d));
+      text += ']';
+    } else if (v.isInt()) {
+      text += std::to_string(v.toInt());
+    } else if (v.isDouble()) {
+      text += std::to_string(v.toDouble());
+    } else if (v.isIntList()) {
+      text += c10::str(v.toIntVector());
+    } else {
+      text += v.tagKind();
+    }
+  }
+  return text;
+}
+
 std::unique_ptr<at::ObserverContext> onOpStart(const at::RecordFunction& fn) {
   StepTracer* tracer = gActive.load(std::memory_order_acquire);
   if (!tracer) return nullptr;
-  return std::make_unique<OpContext>(tracer->beginOp(fn.name(), scopeOf(fn.scope()), fn.seqNr()));
+  const auto scope = scopeOf(fn.scope());
+  const bool shapes = tracer->recordsShapes() && scope == OpScope::kFunction;
+  return std::make_unique<OpContext>(
+      tracer->beginOp(fn.name(), scope, fn.seqNr(), shapes ? shapesText(fn) : std::string()));
 }
 
 void onOpEnd(const at::RecordFunction&, at::ObserverContext* ctx) {
@@ -60,7 +91,8 @@ void onOpEnd(const at::RecordFunction&, at::ObserverContext* ctx) {
 
 }  // namespace
 
-StepTracer::StepTracer(size_t reserveEvents) : interner_(trace_.strings) {
+StepTracer::StepTracer(bool recordShapes, size_t reserveEvents)
+    : interner_(trace_.strings), recordShapes_(recordShapes) {
   trace_.memory.reserve(reserveEvents);
   trace_.ops.reserve(reserveEvents / 2);
 }
@@ -90,7 +122,8 @@ void StepTracer::start() {
   callbackHandle_ =
       at::addGlobalCallback(at::RecordFunctionCallback(onOpStart, onOpEnd)
                                 .scopes({at::RecordScope::FUNCTION, at::RecordScope::BACKWARD_FUNCTION,
-                                         at::RecordScope::TORCHSCRIPT_FUNCTION}));
+                                         at::RecordScope::TORCHSCRIPT_FUNCTION})
+                                .needsInputs(recordShapes_));
   running_ = true;
 }
 
@@ -129,7 +162,7 @@ void StepTracer::reportMemoryUsage(void* ptr, int64_t bytes, ReporterTotal, Repo
   trace_.memory.push_back(e);
 }
 
-int32_t StepTracer::beginOp(const char* name, OpScope scope, int64_t seqNr) {
+int32_t StepTracer::beginOp(const char* name, OpScope scope, int64_t seqNr, const std::string& inputShapes) {
   std::lock_guard<std::mutex> lock(mutex_);
   const int32_t parent = tOpenOps.empty() ? -1 : tOpenOps.back();
   // Module paths come from the interpreter for the ops it calls directly; nested ATen ops inherit theirs,
@@ -152,6 +185,7 @@ int32_t StepTracer::beginOp(const char* name, OpScope scope, int64_t seqNr) {
   op.parent = parent;
   op.module = wantModule ? interner_.intern(module)
                          : (parent >= 0 ? trace_.ops[static_cast<size_t>(parent)].module : 0);
+  if (!inputShapes.empty()) op.inputShapes = interner_.intern(inputShapes);
   op.beginSeq = seq_++;
   op.beginNs = nowNs();
   const auto index = static_cast<int32_t>(trace_.ops.size());

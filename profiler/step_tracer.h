@@ -29,7 +29,8 @@ using ReporterTotal = int64_t;
 
 class StepTracer : public c10::MemoryReportingInfoBase {
  public:
-  explicit StepTracer(size_t reserveEvents = 1 << 20);
+  // recordShapes: ATen ops' input shapes too (RecordFunction then copies every op's inputs: slower).
+  explicit StepTracer(bool recordShapes = false, size_t reserveEvents = 1 << 20);
   ~StepTracer() override;
 
   // Installs the memory reporter on this thread and the op callback globally, and tries CUPTI (its status, or
@@ -48,7 +49,8 @@ class StepTracer : public c10::MemoryReportingInfoBase {
   bool memoryProfilingEnabled() const override { return true; }
 
   // Called from the RecordFunction callbacks.
-  int32_t beginOp(const char* name, OpScope scope, int64_t seqNr);
+  int32_t beginOp(const char* name, OpScope scope, int64_t seqNr, const std::string& inputShapes);
+  bool recordsShapes() const { return recordShapes_; }
   void endOp(int32_t op);
 
  private:
@@ -66,6 +68,7 @@ class StepTracer : public c10::MemoryReportingInfoBase {
   CuptiBackend cupti_;
   uint64_t callbackHandle_ = 0;
   bool running_ = false;
+  bool recordShapes_ = false;
 };
 
 }  // namespace lowmem

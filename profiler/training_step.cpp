@@ -136,6 +136,22 @@ void addOptimizerState(StepTracer& tracer, std::unordered_set<const void*>& seen
   }
 }
 
+// What a failure while running the step means for the user: out of memory is the spec's size (exit 2, with
+// what to change), anything else is the model's own failure (exit 3).
+Error stepFailure(const std::string& stage, const std::string& what) {
+  const std::string line = modelErrorLine(what);
+  // CPU: "DefaultCPUAllocator: can't allocate memory" (or "not enough memory"); CUDA: "out of memory".
+  bool oom = false;
+  for (const char* text : {"can't allocate memory", "not enough memory", "out of memory"})
+    oom = oom || line.find(text) != std::string::npos;
+  if (oom) {
+    return Error(ExitCode::kBadInput, "out of memory in " + stage + " (" + line +
+                                          "); reduce the batch or input sizes, or select fewer trainable "
+                                          "parameters");
+  }
+  return Error(ExitCode::kModelFailed, "model failed in " + stage + ": " + line);
+}
+
 class ExecutorModeGuard {
  public:
   explicit ExecutorModeGuard(bool optimize) : previous_(torch::jit::getGraphExecutorOptimize()) {
@@ -185,16 +201,15 @@ TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::
   } catch (const Error&) {
     throw;
   } catch (const c10::Error& e) {
-    throw Error(ExitCode::kModelFailed,
-                "model failed in warm-up: " + modelErrorLine(e.what_without_backtrace()));
+    throw stepFailure("warm-up", e.what_without_backtrace());
   } catch (const std::exception& e) {
-    throw Error(ExitCode::kModelFailed, "model failed in warm-up: " + modelErrorLine(e.what()));
+    throw stepFailure("warm-up", e.what());
   }
   // Gradients of the warm-up are freed before tracing, as the traced step's zero_grad would free them.
   clearGradients(trainable);
 
   TracedStep result;
-  StepTracer tracer;
+  StepTracer tracer(o.recordShapes);
   std::unordered_set<const void*> seen;
   for (const auto& p : module.named_parameters())
     addStorage(tracer, seen, p.value, KnownRole::kParameter, p.name, true);
@@ -221,10 +236,15 @@ TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::
     tracer.markPhase(Phase::kOptimizer);
     optimizer->step();
     tracer.markPhase(Phase::kAfter);
+  } catch (const Error&) {
+    tracer.stop();
+    throw;
   } catch (const c10::Error& e) {
     tracer.stop();
-    throw Error(ExitCode::kModelFailed,
-                "model failed in the traced step: " + firstLine(e.what_without_backtrace()));
+    throw stepFailure("the traced step", e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    tracer.stop();
+    throw stepFailure("the traced step", e.what());
   }
   tracer.stop();
   result.stepSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -25,6 +25,8 @@ struct StepOptions {
   // false: eager autograd, what users' loops see; true: the profiling graph executor rewrites training graphs
   // from the second call on (platform notes), which changes what is saved.
   bool graphExecutorOptimize = false;
+  // Record ATen ops' input shapes (slower: RecordFunction copies every op's inputs).
+  bool recordShapes = false;
 };
 
 struct TracedStep {

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "app/lowmem/commands.h"
+#include "app/lowmem/spec_options.h"
 #include "core/atomic_file.h"
 #include "core/chrome_trace.h"
 #include "core/error.h"
@@ -19,9 +20,7 @@ struct ProfileArgs {
   std::string model;
   std::string output;
   std::string label = "baseline";
-  std::string specFile;
-  std::vector<std::string> inputs;
-  StepSpec spec;
+  SpecArgs spec;
   bool json = false;
   std::string chromeTracePath;
 };
@@ -32,25 +31,6 @@ void writeChromeTrace(const std::string& path, const SessionRun& run) {
     out << chromeTrace(run).dump();
     if (!out) throw InputError(path, "cannot write the Chrome trace");
   });
-}
-
-StepSpec specFrom(const ProfileArgs& a) {
-  StepSpec spec = a.spec;
-  if (!a.specFile.empty()) {
-    std::ifstream in(a.specFile);
-    if (!in) throw InputError(a.specFile, "cannot read the step spec");
-    nlohmann::json j;
-    try {
-      in >> j;
-    } catch (const nlohmann::json::exception& e) {
-      throw InputError(a.specFile, std::string("not valid JSON (") + e.what() + ")");
-    }
-    spec = StepSpec::fromJson(j, a.specFile);
-  }
-  for (const auto& text : a.inputs)
-    spec.inputs.push_back(parseInputSpec(text, "--input"));
-  spec.validate();
-  return spec;
 }
 
 // A new session is written beside its destination and renamed, so it is complete or absent; an existing one
@@ -75,27 +55,13 @@ void addProfileCommands(CLI::App& app, Action& action) {
   cmd->add_option("-o,--output", a->output, "Session file (.db); an existing session gets a new run")
       ->required();
   cmd->add_option("--label", a->label, "Name of the run in the session")->capture_default_str();
-  cmd->add_option("--input", a->inputs,
-                  "Input NAME:DTYPE[d0,...] (:LOW..HIGH for integers); repeat per input");
-  cmd->add_option("--spec", a->specFile, "Step spec as JSON (flags given beside it add to it)");
-  cmd->add_option("--trainable", a->spec.trainable, "saved, all, lora, none, or a regex")
-      ->capture_default_str();
-  cmd->add_option("--loss", a->spec.loss,
-                  "output (a scalar output), mean, sum, or cross-entropy against a synthetic target")
-      ->capture_default_str();
-  cmd->add_option("--optimizer", a->spec.optimizer, "sgd or adamw")->capture_default_str();
-  cmd->add_option("--lr", a->spec.lr, "Learning rate")->capture_default_str();
-  cmd->add_option("--warmup", a->spec.warmupSteps, "Untraced steps first")->capture_default_str();
-  cmd->add_option("--threads", a->spec.threads, "Intra-op threads (0: every core)")->capture_default_str();
-  cmd->add_option("--seed", a->spec.seed, "Seed of the example inputs")->capture_default_str();
-  cmd->add_flag("--graph-optimize", a->spec.graphExecutorOptimize,
-                "Let the profiling graph executor rewrite the training graph (default: eager-like)");
+  addSpecOptions(cmd, a->spec);
   cmd->add_flag("--json", a->json, "Print the summary as JSON");
   cmd->add_option("--chrome-trace", a->chromeTracePath,
                   "Also write ops and memory counters as a Chrome trace (Perfetto)");
   cmd->callback([a, &action] {
     action = [a] {
-      const auto spec = specFrom(*a);
+      const auto spec = resolveSpec(a->spec);
       checkOutputPath(a->output);
       if (!a->chromeTracePath.empty()) checkOutputPath(a->chromeTracePath);
       // A progress line on a terminal only: redirected output (CI, tests) stays the report alone.

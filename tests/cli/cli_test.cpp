@@ -2,6 +2,7 @@
 // give exactly one line on stderr naming the file and the problem, and exit code 2.
 
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 #include <torch/script.h>
 
 #include <filesystem>
@@ -236,7 +237,7 @@ TEST_F(CliTest, ProfileWritesASessionThatReportReadsIdentically) {
   auto reported = nlohmann::json::parse(r.out);
   ASSERT_EQ(reported.size(), 1u);
   for (const char* key : {"peak_bytes", "baseline_bytes", "activation_bytes", "categories_at_peak",
-                          "top_modules", "top_holders", "spec"}) {
+                          "modules_at_peak", "ops_at_peak", "top_modules", "top_holders", "spec"}) {
     EXPECT_EQ(reported[0][key], profiled[key]) << key;
   }
   EXPECT_GT(profiled["activation_bytes"].get<int64_t>(), 0);
@@ -310,6 +311,66 @@ TEST_F(CliTest, ProfileBadInputsFailWithoutWritingASession) {
   EXPECT_EQ(r.exitCode, 3) << r.err;
   EXPECT_EQ(lineCount(r.err), 1) << r.err;
   EXPECT_NE(r.err.find("model failed"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(session));
+}
+
+// --inputs-file, --dtype and a JSON spec: the baseline (parameters, buffers, inputs) is computed by hand.
+TEST_F(CliTest, ProfileTakesInputsFileDtypeAndJsonSpec) {
+  const auto model = built("vit-tiny");
+  const auto params = infoJson(model, "lora")["parameters"]["bytes"].get<int64_t>();
+  const int64_t input = 3 * 3 * 32 * 32 * 4;  // the tuple's one tensor, fp32
+  auto r =
+      lowmemCli({"-q", "profile", model, "-o", path("inputs.db"), "--inputs-file",
+                 std::string(LOWMEM_PY_FIXTURES_DIR) + "/inputs_tuple.pt", "--trainable", "lora", "--json"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  auto fp32 = nlohmann::json::parse(r.out);
+  EXPECT_EQ(fp32["baseline_bytes"].get<int64_t>(), params + input);
+  // bfloat16 halves every floating storage that predates the step.
+  r = lowmemCli({"-q", "profile", model, "-o", path("inputs.db"), "--label", "bf16", "--inputs-file",
+                 std::string(LOWMEM_PY_FIXTURES_DIR) + "/inputs_tuple.pt", "--trainable", "lora", "--dtype",
+                 "bfloat16", "--json"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  auto bf16 = nlohmann::json::parse(r.out);
+  EXPECT_EQ(bf16["baseline_bytes"].get<int64_t>() * 2, params + input);
+  EXPECT_LT(bf16["activation_bytes"].get<int64_t>(), fp32["activation_bytes"].get<int64_t>());
+  EXPECT_EQ(bf16["spec"]["dtype"], "bfloat16");
+  // The same step from a JSON spec file.
+  std::ofstream(path("spec.json")) << R"({"trainable": "lora", "inputs_file": ")" << LOWMEM_PY_FIXTURES_DIR
+                                   << R"(/inputs_tuple.pt", "loss": "sum"})";
+  r = lowmemCli({"-q", "profile", model, "-o", path("inputs.db"), "--label", "json", "--spec",
+                 path("spec.json"), "--json"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["baseline_bytes"], fp32["baseline_bytes"]);
+}
+
+TEST_F(CliTest, ProfileRefusesBadSpecsDevicesAndInputFiles) {
+  const auto model = built("vit-tiny");
+  const auto session = path("refused.db");
+  const std::string py = LOWMEM_PY_FIXTURES_DIR;
+  expectBadInput(lowmemCli({"profile", model, "-o", session, "--device", "tpu"}), "--device", "not one of");
+  if (!torch::cuda::is_available()) {
+    expectBadInput(lowmemCli({"profile", model, "-o", session, "--device", "cuda"}), "--device",
+                   "cuda is not available");
+  }
+  expectBadInput(lowmemCli({"profile", model, "-o", session, "--dtype", "int8"}), "--dtype", "not one of");
+  expectBadInput(lowmemCli({"profile", model, "-o", session, "--inputs-file", path("none.pt")}),
+                 path("none.pt"), "no such inputs file");
+  expectBadInput(
+      lowmemCli({"profile", model, "-o", session, "--inputs-file", py + "/inputs_one_entry_dict.pt"}),
+      "inputs_one_entry_dict.pt", "save the tensor itself or a tuple");
+  expectBadInput(lowmemCli({"profile", model, "-o", session, "--inputs-file", py + "/inputs_extra_entry.pt"}),
+                 "inputs_extra_entry.pt", "does not take");
+  expectBadInput(lowmemCli({"profile", model, "-o", session, "--inputs-file", py + "/state_dict.pt"}),
+                 "state_dict.pt", "not a torch.save file of tensors");
+  expectBadInput(lowmemCli({"profile", model, "-o", session, "--inputs-file", py + "/inputs_tuple.pt",
+                            "--input", "x:float32[1,3,32,32]"}),
+                 "--inputs-file", "not both");
+  std::ofstream(path("typo.json")) << R"({"trainabel": "lora"})";
+  expectBadInput(lowmemCli({"profile", model, "-o", session, "--spec", path("typo.json")}), path("typo.json"),
+                 "unknown step spec key 'trainabel'");
+  // Inputs too large to allocate: named, one line, exit 2.
+  expectBadInput(lowmemCli({"profile", model, "-o", session, "--input", "x:float32[400000,3,32000,32000]"}),
+                 "--input", "cannot create the inputs");
   EXPECT_FALSE(fs::exists(session));
 }
 

@@ -139,6 +139,14 @@ TEST_F(SessionStoreTest, BadFilesFailCleanly) {
   expectInputError([&] { SessionReader r(path("newer.db")); }, path("newer.db"),
                    "schema version 99 is newer");
 
+  // Older schema (version 1 had no ops.input_shapes): refused with what to do, for reading and appending.
+  fs::copy_file(good, path("older.db"));
+  ASSERT_EQ(sqlite3_open(path("older.db").c_str(), &db), SQLITE_OK);
+  sqlite3_exec(db, "UPDATE meta SET value='1' WHERE key='schema_version'", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  expectInputError([&] { SessionReader r(path("older.db")); }, path("older.db"), "profile the model again");
+  expectInputError([&] { SessionWriter w(path("older.db")); }, path("older.db"), "schema version 1 is older");
+
   // A SQLite file that is not a lowmem session.
   ASSERT_EQ(sqlite3_open(path("other.db").c_str(), &db), SQLITE_OK);
   sqlite3_exec(db, "CREATE TABLE t(x)", nullptr, nullptr, nullptr);

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/peak_breakdown.h"
 #include "core/profile.h"
 #include "models/families.h"
 #include "profiler/training_step.h"
@@ -169,6 +170,71 @@ TEST(TracedStep, VitTinyActivationsPerSite) {
   EXPECT_EQ((held[{"NativeLayerNormBackward0", "norm"}]), batch * T * Dm * 4 + 2 * batch * T * 4);
   EXPECT_EQ(p.peak().total, replayPeak(t, p.baselineBytes));
   EXPECT_EQ(p.untrackedFrees, 0);
+
+  // What is alive at the peak, grouped three ways, adds up to the peak each time.
+  const auto breakdown = peakBreakdown(t, p);
+  for (const auto* rows : {&breakdown.byCategory, &breakdown.byModule, &breakdown.byOp}) {
+    int64_t sum = 0;
+    for (const auto& row : *rows)
+      sum += row.second;
+    EXPECT_EQ(sum, p.peak().total);
+  }
+  // Without --record-shapes no op carries shapes (RecordFunction does not copy inputs).
+  for (const auto& op : t.ops)
+    ASSERT_EQ(op.inputShapes, 0);
+}
+
+TEST(TracedStep, RecordsInputShapesWhenAsked) {
+  const auto c = models::vitTiny();
+  auto m = models::buildVit(c, {});
+  StepOptions o;
+  o.trainable = TrainableSelection::parse("lora");
+  o.recordShapes = true;
+  const auto step = traceTrainingStep(m, {at::randn({2, c.channels, c.imageSize, c.imageSize})}, o);
+  const auto& t = step.trace;
+  const std::string patch = std::to_string(c.patchSize);
+  const std::string expected = "[2," + std::to_string(c.channels) + "," + std::to_string(c.imageSize) + "," +
+                               std::to_string(c.imageSize) + "] [" + std::to_string(c.hidden) + "," +
+                               std::to_string(c.channels) + "," + patch + "," + patch + "] [" +
+                               std::to_string(c.hidden) + "]";
+  int conv = 0;
+  for (const auto& op : t.ops) {
+    if (t.str(op.name) != "aten::conv2d") continue;
+    ++conv;
+    EXPECT_EQ(t.str(op.inputShapes).rfind(expected, 0), 0u) << t.str(op.inputShapes);
+  }
+  EXPECT_EQ(conv, 1);
+  // Backward nodes and TorchScript frames carry none.
+  for (const auto& op : t.ops) {
+    if (op.scope != OpScope::kFunction) {
+      ASSERT_EQ(op.inputShapes, 0) << t.str(op.name);
+    }
+  }
+}
+
+// Out of memory inside the model is the step's size, not a bug in the model: exit code 2 and what to change.
+TEST(TracedStep, OutOfMemoryInForwardIsABadInput) {
+  torch::jit::Module m("Greedy");
+  m.register_parameter("w", at::ones({4}), false);
+  m.define(R"(
+def forward(self, x):
+    big = torch.empty([1 << 46])
+    return x * self.w + big[0]
+)");
+  StepOptions o;
+  o.trainable = TrainableSelection::parse("all");
+  for (int warmup : {1, 0}) {
+    o.warmupSteps = warmup;
+    try {
+      traceTrainingStep(m, {at::randn({4})}, o);
+      FAIL() << "expected an out-of-memory error";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.exitCode(), ExitCode::kBadInput) << e.what();
+      EXPECT_NE(std::string(e.what()).find("out of memory in"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("reduce the batch"), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace

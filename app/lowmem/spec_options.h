@@ -1,0 +1,25 @@
+#pragma once
+// The step-spec flags shared by profile, suggest, patch and demo: one place defines them and resolves them
+// (a --spec JSON file first, flags beside it on top).
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "core/step_spec.h"
+
+namespace lowmem::cli {
+
+struct SpecArgs {
+  std::string specFile;
+  std::vector<std::string> inputs;
+  StepSpec spec;
+};
+
+void addSpecOptions(CLI::App* cmd, SpecArgs& args);
+
+// The spec the flags describe; InputError naming the flag or file otherwise.
+StepSpec resolveSpec(const SpecArgs& args);
+
+}  // namespace lowmem::cli

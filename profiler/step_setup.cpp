@@ -1,0 +1,154 @@
+#include "profiler/step_setup.h"
+
+#include <ATen/Context.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <thread>
+
+#include "core/error.h"
+#include "core/model_attributes.h"
+#include "profiler/model_inspector.h"
+#include "profiler/step_inputs.h"
+
+namespace lowmem {
+namespace {
+
+c10::ScalarType floatType(const std::string& dtype) {
+  if (dtype == "bfloat16") return at::kBFloat16;
+  if (dtype == "float16") return at::kHalf;
+  if (dtype == "float64") return at::kDouble;
+  return at::kFloat;
+}
+
+at::Device deviceOf(const StepSpec& spec) {
+  return spec.device == "cuda" ? at::kCUDA : at::kCPU;
+}
+
+c10::IValue place(const at::Tensor& t, const StepSpec& spec) {
+  at::Tensor out = t.to(deviceOf(spec));
+  if (!spec.dtype.empty() && at::isFloatingType(out.scalar_type())) out = out.to(floatType(spec.dtype));
+  return out;
+}
+
+// A torch.save'd file: one tensor, a list/tuple of tensors (positional), or a dict by argument name.
+std::vector<c10::IValue> loadInputsFile(const torch::jit::Module& module, const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw InputError(path, "no such inputs file");
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (bytes.empty()) throw InputError(path, "empty inputs file");
+  c10::IValue value;
+  try {
+    value = torch::jit::pickle_load(bytes);
+  } catch (const std::exception& e) {
+    const std::string why = firstLine(e.what());
+    // Python pickles a one-entry dict or list with SETITEM/APPEND, opcodes LibTorch's unpickler lacks.
+    if (why.find("Unknown opcode") != std::string::npos) {
+      throw InputError(path, "LibTorch cannot read a one-entry dict or list saved by Python (" + why +
+                                 "); save the tensor itself or a tuple: torch.save((x,), path)");
+    }
+    throw InputError(path, "not a torch.save file of tensors (" + why + ")");
+  }
+  const auto& args = module.get_method("forward").function().getSchema().arguments();
+  const size_t expected = args.size() - 1;
+  std::vector<c10::IValue> inputs;
+  if (value.isTensor()) {
+    inputs.push_back(value);
+  } else if (value.isTuple() || value.isList()) {
+    const auto elements = value.isTuple() ? value.toTupleRef().elements().vec() : value.toListRef().vec();
+    inputs.assign(elements.begin(), elements.end());
+  } else if (value.isGenericDict()) {
+    const auto dict = value.toGenericDict();
+    for (size_t i = 1; i < args.size(); ++i) {
+      const auto it = dict.find(args[i].name());
+      if (it == dict.end()) {
+        throw InputError(path,
+                         "has no entry '" + args[i].name() + "' for the model's " + forwardSignature(module));
+      }
+      inputs.push_back(it->value());
+    }
+    if (dict.size() != expected)
+      throw InputError(path, "has entries the model's " + forwardSignature(module) + " does not take");
+  } else {
+    throw InputError(path,
+                     "holds a " + value.tagKind() + "; expected a tensor, a list/tuple or a dict of tensors");
+  }
+  if (inputs.size() != expected) {
+    throw InputError(path, "holds " + std::to_string(inputs.size()) + " input(s); the model's " +
+                               forwardSignature(module) + " takes " + std::to_string(expected));
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].isTensor())
+      throw InputError(path,
+                       "input " + std::to_string(i) + " is a " + inputs[i].tagKind() + ", not a tensor");
+  }
+  return inputs;
+}
+
+std::vector<InputSpec> recordedSpecs(const torch::jit::Module& module, const std::string& path) {
+  if (module.hasattr(kInputHintAttribute) && module.attr(kInputHintAttribute).isString()) {
+    return {parseInputSpec(module.attr(kInputHintAttribute).toStringRef(), path + " (recorded input spec)")};
+  }
+  throw InputError(path, "records no example input; give --input NAME:DTYPE[dims] or --inputs-file for " +
+                             forwardSignature(module));
+}
+
+}  // namespace
+
+void placeModule(torch::jit::Module& module, const StepSpec& spec) {
+  if (spec.device == "cuda" && !at::hasCUDA()) {
+    throw InputError("--device",
+                     "cuda is not available (this LibTorch is built without CUDA, or no GPU and "
+                     "driver were found)");
+  }
+  if (!spec.dtype.empty()) module.to(floatType(spec.dtype));
+  if (spec.device != "cpu") module.to(deviceOf(spec));
+}
+
+std::vector<c10::IValue> stepInputs(const torch::jit::Module& module, const std::string& modelPath,
+                                    const StepSpec& spec) {
+  try {
+    std::vector<c10::IValue> drawn;
+    if (!spec.inputs.empty()) {
+      drawn = makeInputs(module, spec.inputs, spec.seed);
+    } else if (!spec.inputsFile.empty()) {
+      drawn = loadInputsFile(module, spec.inputsFile);
+    } else {
+      drawn = makeInputs(module, recordedSpecs(module, modelPath), spec.seed);
+    }
+    std::vector<c10::IValue> inputs;
+    for (const auto& v : drawn)
+      inputs.push_back(place(v.toTensor(), spec));
+    return inputs;
+  } catch (const c10::Error& e) {
+    // Out of memory for the inputs themselves, most often.
+    throw InputError(spec.inputsFile.empty() ? "--input" : spec.inputsFile,
+                     "cannot create the inputs (" + firstLine(e.what_without_backtrace()) + ")");
+  }
+}
+
+StepOptions stepOptions(const StepSpec& spec) {
+  StepOptions o;
+  o.trainable = TrainableSelection::parse(spec.trainable);
+  o.loss = spec.loss == "output"          ? LossMode::kOutput
+           : spec.loss == "sum"           ? LossMode::kSum
+           : spec.loss == "cross-entropy" ? LossMode::kCrossEntropy
+                                          : LossMode::kMean;
+  o.optimizer = spec.optimizer == "adamw" ? OptimizerKind::kAdamW : OptimizerKind::kSgd;
+  o.lr = spec.lr;
+  o.warmupSteps = spec.warmupSteps;
+  o.graphExecutorOptimize = spec.graphExecutorOptimize;
+  o.recordShapes = spec.recordShapes;
+  return o;
+}
+
+int stepThreads(const StepSpec& spec) {
+  return spec.threads > 0 ? spec.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+}  // namespace lowmem

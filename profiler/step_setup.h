@@ -1,0 +1,30 @@
+#pragma once
+// Turns a StepSpec into what a training step needs: the module cast to the spec's dtype and device, the
+// example inputs (drawn, or loaded from a file), and the step options. Shared by profiling, patch
+// verification and comparison, so every run of a session sees the same step.
+
+#include <torch/script.h>
+
+#include <string>
+#include <vector>
+
+#include "core/step_spec.h"
+#include "profiler/training_step.h"
+
+namespace lowmem {
+
+// Casts floating parameters and buffers to spec.dtype (when given) and moves the module to spec.device.
+// InputError("--device") when CUDA is asked for and this LibTorch has no usable CUDA device.
+void placeModule(torch::jit::Module& module, const StepSpec& spec);
+
+// spec.inputs, else spec.inputsFile, else the model's recorded input hint; cast to spec.dtype (floating
+// inputs) and moved to spec.device. `modelPath` names the model in errors.
+std::vector<c10::IValue> stepInputs(const torch::jit::Module& module, const std::string& modelPath,
+                                    const StepSpec& spec);
+
+StepOptions stepOptions(const StepSpec& spec);
+
+// spec.threads, or every core for 0.
+int stepThreads(const StepSpec& spec);
+
+}  // namespace lowmem
