@@ -31,6 +31,8 @@ CREATE TABLE storages(run INTEGER NOT NULL, id INTEGER NOT NULL, addr INTEGER, b
   free_seq INTEGER, alloc_phase TEXT, free_phase TEXT, category TEXT, reason TEXT, alloc_op TEXT, holder_op TEXT,
   holder_forward_op TEXT, module TEXT, PRIMARY KEY(run, id)) WITHOUT ROWID;
 CREATE INDEX storages_run_time ON storages(run, alloc_seq);
+CREATE TABLE comparisons(id INTEGER PRIMARY KEY, baseline_run INTEGER NOT NULL, patched_run INTEGER NOT NULL,
+  record TEXT NOT NULL, created TEXT DEFAULT (datetime('now')));
 )sql";
 
 class Statement {
@@ -274,6 +276,21 @@ int64_t SessionWriter::writeRun(const RunInfo& info, const Trace& t, const Profi
   return id;
 }
 
+void SessionWriter::writeComparison(const std::string& baselineLabel, const std::string& patchedLabel,
+                                    const nlohmann::json& record) {
+  auto runId = [&](const std::string& label) {
+    Statement q(db_, "SELECT id FROM runs WHERE label = ?", path_);
+    q.bind(1, label);
+    if (!q.next()) throw InputError(path_, "no run labelled '" + label + "' to compare");
+    return q.i64(0);
+  };
+  const int64_t base = runId(baselineLabel), patched = runId(patchedLabel);
+  Transaction tx(db_, path_);
+  Statement ins(db_, "INSERT INTO comparisons(baseline_run, patched_run, record) VALUES (?,?,?)", path_);
+  ins.bind(1, base).bind(2, patched).bind(3, record.dump()).exec();
+  tx.commit();
+}
+
 SessionReader::SessionReader(const std::string& path) : path_(path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw InputError(path, "no such file");
@@ -321,6 +338,24 @@ std::vector<RunInfo> SessionReader::runs() const {
     r.events = s.i64(11);
     r.deviceTracing = s.text(12);
     out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::vector<SessionReader::StoredComparison> SessionReader::comparisons() const {
+  std::vector<StoredComparison> out;
+  Statement s(db_,
+              "SELECT b.label, p.label, c.record FROM comparisons c JOIN runs b ON b.id = c.baseline_run "
+              "JOIN runs p ON p.id = c.patched_run ORDER BY c.id",
+              path_);
+  while (s.next()) {
+    StoredComparison c{s.text(0), s.text(1), {}};
+    try {
+      c.record = nlohmann::json::parse(s.text(2));
+    } catch (const nlohmann::json::exception&) {
+      throw InputError(path_, "corrupt session (comparison record is not JSON)");
+    }
+    out.push_back(std::move(c));
   }
   return out;
 }

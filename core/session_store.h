@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "core/profile.h"
@@ -50,6 +52,10 @@ class SessionWriter {
   // Writes the run in one transaction; on failure nothing of it remains. Returns the run id. A label already
   // in the session is refused (InputError).
   int64_t writeRun(const RunInfo& info, const Trace& trace, const Profile& profile);
+  // A patched run measured against a baseline run of this session: the suggestions, rewrites, verification
+  // and timing as one JSON record (see docs/session-format.md). Both labels must exist.
+  void writeComparison(const std::string& baselineLabel, const std::string& patchedLabel,
+                       const nlohmann::json& record);
 
  private:
   std::string path_;
@@ -67,6 +73,13 @@ class SessionReader {
   std::vector<RunInfo> runs() const;
   // By label; an empty label means the first run. InputError when there is no such run.
   SessionRun load(const std::string& label) const;
+
+  struct StoredComparison {
+    std::string baselineLabel;
+    std::string patchedLabel;
+    nlohmann::json record;
+  };
+  std::vector<StoredComparison> comparisons() const;
 
  private:
   std::string path_;

@@ -66,9 +66,11 @@ bool isParameterRead(const Value* v) {
   return v->node()->kind() == c10::prim::GetAttr;
 }
 
+}  // namespace
+
 // The HF chain anchored at rsqrt: x.pow(2).mean(-1, keepdim=True) + eps -> rsqrt -> x * r [-> cast] [-> w *
 // _].
-std::optional<std::string> rmsChainForm(const Node* rsqrt) {
+std::optional<RmsChain> matchRmsChain(const Node* rsqrt) {
   const Node* add = rsqrt->input(0)->node();
   if (add->kind() != c10::aten::add || add->inputs().size() < 2) return std::nullopt;
   const Node* mean = add->input(0)->node();
@@ -84,23 +86,37 @@ std::optional<std::string> rmsChainForm(const Node* rsqrt) {
   }
   if (!scale) return std::nullopt;
 
-  std::string form = "pow/mean/add/rsqrt/mul";
-  if (isCast(x->node())) form += " +cast in";
+  RmsChain chain;
+  chain.form = "pow/mean/add/rsqrt/mul";
+  chain.input = x;
+  if (isCast(x->node())) {
+    chain.form += " +cast in";
+    chain.input = x->node()->input(0);
+  }
+  const Value* epsValue = add->input(0)->node() == mean ? add->input(1) : add->input(0);
+  if (auto eps = constantOf(epsValue); eps && (eps->isDouble() || eps->isInt())) {
+    chain.eps = eps->isDouble() ? eps->toDouble() : static_cast<double>(eps->toInt());
+  }
   const Value* normalised = scale->output();
   if (normalised->uses().size() == 1 && isCast(normalised->uses()[0].user)) {
-    form += " +cast out";
+    chain.form += " +cast out";
     normalised = normalised->uses()[0].user->output();
   }
+  chain.output = normalised;
   if (normalised->uses().size() == 1) {
     const Node* u = normalised->uses()[0].user;
     if (u->kind() == c10::aten::mul && (isParameterRead(u->input(0)) || isParameterRead(u->input(1)))) {
-      form += " +weight";
+      chain.form += " +weight";
+      chain.weight = isParameterRead(u->input(0)) ? u->input(0) : u->input(1);
+      chain.output = u->output();
     }
   }
-  return form;
+  return chain;
 }
 
-void collect(torch::jit::Block* block, const std::string& rootType, std::vector<SwapSite>& sites) {
+namespace {
+
+void collect(torch::jit::Block* block, const std::string& rootType, std::vector<FoundSite>& sites) {
   static const auto kRmsNormOp = c10::Symbol::fromQualString("aten::rms_norm");
   for (Node* n : block->nodes()) {
     for (auto* inner : n->blocks())
@@ -123,10 +139,10 @@ void collect(torch::jit::Block* block, const std::string& rootType, std::vector<
       site.kind = SiteKind::kRmsNorm;
       site.form = "aten::rms_norm";
     } else if (n->kind() == c10::aten::rsqrt) {
-      auto form = rmsChainForm(n);
-      if (!form) continue;
+      auto chain = matchRmsChain(n);
+      if (!chain) continue;
       site.kind = SiteKind::kRmsNorm;
-      site.form = *form;
+      site.form = chain->form;
     } else {
       continue;
     }
@@ -135,17 +151,27 @@ void collect(torch::jit::Block* block, const std::string& rootType, std::vector<
     site.modulePath = owner.path;
     site.moduleType = owner.type;
     site.ordinal = static_cast<int>(sites.size());
-    sites.push_back(std::move(site));
+    sites.push_back({std::move(site), n});
   }
 }
 
 }  // namespace
 
+std::string rootTypeName(const torch::jit::Module& module) {
+  return module.type()->name() ? module.type()->name()->name() : "Module";
+}
+
+std::vector<FoundSite> findSwapSitesIn(torch::jit::Graph& graph, const std::string& rootType) {
+  std::vector<FoundSite> sites;
+  collect(graph.block(), rootType, sites);
+  return sites;
+}
+
 std::vector<SwapSite> findSwapSites(const torch::jit::Module& module) {
   auto graph = inlinedForwardGraph(module);
   std::vector<SwapSite> sites;
-  const std::string rootType = module.type()->name() ? module.type()->name()->name() : "Module";
-  collect(graph->block(), rootType, sites);
+  for (auto& found : findSwapSitesIn(*graph, rootTypeName(module)))
+    sites.push_back(std::move(found.site));
   return sites;
 }
 

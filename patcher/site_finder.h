@@ -3,6 +3,8 @@
 
 #include <torch/script.h>
 
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "core/swap_site.h"
@@ -10,5 +12,24 @@
 namespace lowmem {
 
 std::vector<SwapSite> findSwapSites(const torch::jit::Module& module);
+
+// A site with its anchor node in a graph: the op itself, or rsqrt for an HF RMSNorm chain.
+struct FoundSite {
+  SwapSite site;
+  torch::jit::Node* anchor = nullptr;
+};
+std::vector<FoundSite> findSwapSitesIn(torch::jit::Graph& graph, const std::string& rootType);
+std::string rootTypeName(const torch::jit::Module& module);
+
+// An HF RMSNorm chain: its input (before any cast in), its output (after the cast out and weight), the
+// weight read (nullptr when none) and eps (when a constant).
+struct RmsChain {
+  std::string form;
+  const torch::jit::Value* input = nullptr;
+  const torch::jit::Value* output = nullptr;
+  const torch::jit::Value* weight = nullptr;
+  std::optional<double> eps;
+};
+std::optional<RmsChain> matchRmsChain(const torch::jit::Node* rsqrt);
 
 }  // namespace lowmem

@@ -5,13 +5,21 @@
 
 #include <functional>
 
+#include "service/profile_run.h"
+
 namespace lowmem::cli {
 
 // The action of the subcommand that was parsed; returns the process exit code.
 using Action = std::function<int()>;
 
+// A progress line on stderr when it is a terminal (silent otherwise, so redirected output is the report).
+ProgressFn cliProgress();
+void endProgress();
+
 void addInfoCommand(CLI::App& app, Action& action);
 void addModelsCommand(CLI::App& app, Action& action);
 void addProfileCommands(CLI::App& app, Action& action);
+void addPatchCommands(CLI::App& app, Action& action);
+void addDemoCommand(CLI::App& app, Action& action);
 
 }  // namespace lowmem::cli

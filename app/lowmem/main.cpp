@@ -56,6 +56,8 @@ int main(int argc, char** argv) {
   lowmem::cli::addInfoCommand(app, action);
   lowmem::cli::addModelsCommand(app, action);
   lowmem::cli::addProfileCommands(app, action);
+  lowmem::cli::addPatchCommands(app, action);
+  lowmem::cli::addDemoCommand(app, action);
 
   if (auto unknown = unknownCommand(app, argc, argv); !unknown.empty()) {
     return fail(lowmem::ExitCode::kBadInput, unknown);

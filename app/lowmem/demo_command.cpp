@@ -1,0 +1,105 @@
+// `lowmem demo`: the whole loop on a bundled model, the README's main job.
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "app/lowmem/commands.h"
+#include "core/atomic_file.h"
+#include "core/comparison.h"
+#include "core/error.h"
+#include "core/format.h"
+#include "core/profile_report.h"
+#include "core/suggestion_report.h"
+#include "models/presets.h"
+#include "service/swap_run.h"
+#include "ui/comparison_chart.h"
+
+namespace lowmem::cli {
+
+void addDemoCommand(CLI::App& app, Action& action) {
+  struct DemoArgs {
+    std::string model = models::kDemoPreset;
+    std::string dir = "lowmem-demo";
+    int64_t batch = 4;
+    int timingRounds = 7;
+  };
+  auto a = std::make_shared<DemoArgs>();
+  auto* cmd = app.add_subcommand(
+      "demo", "Build a bundled model with LoRA, profile, suggest, patch, verify, profile again and compare");
+  cmd->add_option("--model", a->model, "Bundled preset (lowmem models list)")->capture_default_str();
+  cmd->add_option("-o,--output", a->dir, "Directory for model, session.db, report.md, peak-before-after.png")
+      ->capture_default_str();
+  cmd->add_option("--batch", a->batch, "Batch of the example input")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  cmd->add_option("--timing-rounds", a->timingRounds,
+                  "Alternating untraced steps per model for the time ratio")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  cmd->callback([a, &action] {
+    action = [a] {
+      namespace fs = std::filesystem;
+      const auto& preset = models::findPreset(a->model);
+      std::error_code ec;
+      fs::create_directories(a->dir, ec);
+      if (ec) throw InputError(a->dir, "cannot create the output directory (" + ec.message() + ")");
+      const std::string model = (fs::path(a->dir) / (preset.name + ".pt")).string();
+      const std::string patchedPath = (fs::path(a->dir) / (preset.name + "-patched.pt")).string();
+      const std::string session = (fs::path(a->dir) / "session.db").string();
+      const std::string report = (fs::path(a->dir) / "report.md").string();
+      const std::string png = (fs::path(a->dir) / "peak-before-after.png").string();
+      for (const auto& p : {model, patchedPath, session, report, png})
+        checkOutputPath(p);
+      auto progress = cliProgress();
+      progress("building " + preset.name);
+      models::BuildOptions options;
+      options.batch = a->batch;
+      models::buildAndSave(preset, options, model);
+      StepSpec spec;
+      spec.trainable = "lora";
+      const auto patched = patchModelFile(model, patchedPath, spec, {}, progress);
+      const auto measured = measurePatched(model, patchedPath, spec, a->timingRounds, progress);
+      const auto record = comparisonRecord(patched, measured.timing);
+      progress("writing session and report");
+      // A demo run replaces the previous one's session.
+      fs::remove(session, ec);
+      saveComparisonSession(session, patched.suggested.baseline, measured.patched, record);
+      const auto comparison = comparisonJson(patched.suggested.baseline, measured.patched, record);
+      writeFileAtomically(report, [&](const std::string& tmp) {
+        std::ofstream out(tmp);
+        out << "# lowmem demo: " << preset.name << " (" << preset.description << ")\n\n"
+            << "Reproduce: `lowmem demo --model " << preset.name << " --batch " << a->batch << " -o "
+            << a->dir
+            << "`. One fine-tuning step (LoRA parameters train, mean loss, SGD), traced before and after the "
+               "patch.\n\n";
+        writeComparison(comparison, ReportFormat::kMarkdown, out);
+        out << "\n## Suggestions (baseline)\n\n";
+        writeSuggestions(patched.suggested.suggestions, ReportFormat::kMarkdown, out);
+        out << "\n";
+        writeRunReport(patched.suggested.baseline, ReportFormat::kMarkdown, out);
+        out << "\n";
+        writeRunReport(measured.patched, ReportFormat::kMarkdown, out);
+        out << "\n![peak before and after](peak-before-after.png)\n";
+        if (!out) throw InputError(report, "cannot write the report");
+      });
+      progress("rendering chart");
+      ui::saveComparisonPng(patched.suggested.baseline, measured.patched, png);
+      endProgress();
+      const int64_t before = patched.suggested.baseline.profile.peak().total;
+      const int64_t after = measured.patched.profile.peak().total;
+      std::printf(
+          "%s: peak %s -> %s (%s), predicted %s; step time ratio %.3f; %zu sites patched, forward max |diff| "
+          "%.3g\n",
+          preset.name.c_str(), formatBytes(before).c_str(), formatBytes(after).c_str(),
+          percentChange(before, after).c_str(),
+          formatBytes(patched.suggested.suggestions.predictedPeak).c_str(), measured.timing.ratio(),
+          patched.rewrites.size(), patched.maxAbsDiff);
+      std::printf("wrote %s, %s, %s, %s\n", session.c_str(), report.c_str(), png.c_str(),
+                  patchedPath.c_str());
+      return 0;
+    };
+  });
+}
+
+}  // namespace lowmem::cli

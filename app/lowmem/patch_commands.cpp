@@ -1,0 +1,185 @@
+#include <unistd.h>
+
+#include <iostream>
+
+#include "app/lowmem/commands.h"
+#include "app/lowmem/spec_options.h"
+#include "core/atomic_file.h"
+#include "core/comparison.h"
+#include "core/error.h"
+#include "core/format.h"
+#include "core/suggestion_report.h"
+#include "service/swap_run.h"
+
+namespace lowmem::cli {
+namespace {
+
+// A progress line on a terminal only: redirected output (CI, tests) stays the report alone.
+ProgressFn terminalProgress() {
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  return [tty](const std::string& stage) {
+    if (tty) std::cerr << "\r\033[Klowmem: " << stage << "..." << std::flush;
+  };
+}
+
+void clearProgress() {
+  if (::isatty(STDERR_FILENO)) std::cerr << "\r\033[K" << std::flush;
+}
+
+nlohmann::json verificationJson(const PatchOutcome& p) {
+  nlohmann::json grads = nlohmann::json::array();
+  for (const auto& g : p.gradients)
+    grads.push_back(
+        {{"parameter", g.parameter}, {"cosine", g.cosine}, {"rel_error", g.relError}, {"note", g.note}});
+  return {{"forward_ok", p.forwardOk},         {"max_abs_diff", p.maxAbsDiff}, {"tolerance", p.tolerance},
+          {"tolerance_rule", p.toleranceRule}, {"min_cosine", p.minCosine},    {"gradients", grads}};
+}
+
+void writeVerification(const PatchOutcome& p, std::ostream& out) {
+  out << "verification  forward " << (p.forwardOk ? "ok" : "FAILED") << ": max |diff| " << p.maxAbsDiff
+      << " (" << p.toleranceRule << ", bound " << p.tolerance << ")\n";
+  out << "gradients     min cosine " << p.minCosine << " over parameters not reparameterised ("
+      << p.gradients.size() << " trainable)\n";
+  for (const auto& g : p.gradients) {
+    out << "  " << g.parameter << "  cos " << g.cosine << "  rel " << g.relError
+        << (g.note.empty() ? "" : "  (" + g.note + ")") << "\n";
+  }
+}
+
+}  // namespace
+
+ProgressFn cliProgress() {
+  return terminalProgress();
+}
+void endProgress() {
+  clearProgress();
+}
+
+void addPatchCommands(CLI::App& app, Action& action) {
+  struct SuggestArgs {
+    std::string model;
+    SpecArgs spec;
+    std::vector<std::string> only;
+    bool json = false;
+  };
+  auto s = std::make_shared<SuggestArgs>();
+  auto* suggest =
+      app.add_subcommand("suggest", "Profile a step and say which sites to swap, with predicted savings");
+  suggest->add_option("model", s->model, "TorchScript model (.pt)")->required();
+  addSpecOptions(suggest, s->spec);
+  suggest->add_option("--only", s->only, "Consider only these sites: a kind, a module path or #ORDINAL");
+  suggest->add_flag("--json", s->json, "Print JSON");
+  suggest->callback([s, &action] {
+    action = [s] {
+      const auto spec = resolveSpec(s->spec);
+      const auto r = suggestForModel(s->model, spec, s->only, terminalProgress());
+      clearProgress();
+      if (s->json) {
+        std::cout << suggestionsJson(r.suggestions).dump(2) << "\n";
+      } else {
+        writeSuggestions(r.suggestions, ReportFormat::kText, std::cout);
+      }
+      return 0;
+    };
+  });
+
+  struct PatchArgs {
+    std::string model;
+    std::string output;
+    SpecArgs spec;
+    std::vector<std::string> only;
+    bool json = false;
+    std::string session;
+    int timingRounds = 5;
+  };
+  auto p = std::make_shared<PatchArgs>();
+  auto* patch = app.add_subcommand("patch", "Swap the suggested sites, verify, and save the patched model");
+  patch->add_option("model", p->model, "TorchScript model (.pt)")->required();
+  patch->add_option("-o,--output", p->output, "Patched model (.pt); never the input file")->required();
+  addSpecOptions(patch, p->spec);
+  patch->add_option("--only", p->only, "Patch only these sites: a kind, a module path or #ORDINAL");
+  patch->add_flag("--json", p->json, "Print JSON");
+  patch->add_option(
+      "--session", p->session,
+      "Also profile the patched model and store both runs and the comparison in this session (.db)");
+  patch
+      ->add_option("--timing-rounds", p->timingRounds,
+                   "Alternating untraced steps per model for the step time ratio")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  patch->callback([p, &action] {
+    action = [p] {
+      const auto spec = resolveSpec(p->spec);
+      if (!p->session.empty()) checkOutputPath(p->session);
+      const auto r = patchModelFile(p->model, p->output, spec, p->only, terminalProgress());
+      nlohmann::json comparison;
+      if (!p->session.empty()) {
+        const auto measured = measurePatched(p->model, p->output, spec, p->timingRounds, terminalProgress());
+        const auto record = comparisonRecord(r, measured.timing);
+        saveComparisonSession(p->session, r.suggested.baseline, measured.patched, record);
+        comparison = comparisonJson(r.suggested.baseline, measured.patched, record);
+      }
+      clearProgress();
+      if (p->json) {
+        std::cout << nlohmann::json{{"suggestions", suggestionsJson(r.suggested.suggestions)},
+                                    {"rewrites", r.rewrites},
+                                    {"folded_parameters", r.foldedParameters},
+                                    {"verification", verificationJson(r)},
+                                    {"output", p->output},
+                                    {"comparison", comparison}}
+                         .dump(2)
+                  << "\n";
+      } else {
+        writeSuggestions(r.suggested.suggestions, ReportFormat::kText, std::cout);
+        std::cout << "\n";
+        writeVerification(r, std::cout);
+        std::cout << "\nwrote " << p->output << " (" << r.rewrites.size() << " sites rewritten)\n";
+        if (!comparison.is_null()) {
+          std::cout << "\n";
+          writeComparison(comparison, ReportFormat::kText, std::cout);
+          std::cout << "\nsession " << p->session << " (runs 'baseline' and 'patched')\n";
+        }
+      }
+      return 0;
+    };
+  });
+
+  struct CompareArgs {
+    std::string session;
+    std::string format = "text";
+  };
+  auto c = std::make_shared<CompareArgs>();
+  auto* compare =
+      app.add_subcommand("compare", "Baseline vs patched runs of a session: peaks, categories, sites, time");
+  compare->add_option("session", c->session, "Session file (.db) written by patch --session or demo")
+      ->required();
+  compare->add_option("--format", c->format, "text, json or markdown")
+      ->check(CLI::IsMember({"text", "json", "markdown"}))
+      ->capture_default_str();
+  compare->callback([c, &action] {
+    action = [c] {
+      SessionReader reader(c->session);
+      const auto stored = reader.comparisons();
+      if (stored.empty()) {
+        throw InputError(c->session,
+                         "has no comparison (write one with `lowmem patch --session` or `lowmem demo`)");
+      }
+      nlohmann::json all = nlohmann::json::array();
+      for (size_t i = 0; i < stored.size(); ++i) {
+        const auto j = comparisonJson(reader.load(stored[i].baselineLabel),
+                                      reader.load(stored[i].patchedLabel), stored[i].record);
+        if (c->format == "json") {
+          all.push_back(j);
+          continue;
+        }
+        if (i) std::cout << "\n";
+        writeComparison(j, c->format == "markdown" ? ReportFormat::kMarkdown : ReportFormat::kText,
+                        std::cout);
+      }
+      if (c->format == "json") std::cout << all.dump(2) << "\n";
+      return 0;
+    };
+  });
+}
+
+}  // namespace lowmem::cli

@@ -1,0 +1,109 @@
+#include "core/suggestions.h"
+
+#include <map>
+
+#include "core/error.h"
+#include "core/format.h"
+
+namespace lowmem {
+namespace {
+
+bool selects(const std::string& selector, const SitePlan& p) {
+  return selector == siteKindName(p.site.kind) || selector == p.site.modulePath ||
+         selector == "#" + std::to_string(p.site.ordinal);
+}
+
+}  // namespace
+
+const char* siteStatusName(SiteStatus status) {
+  switch (status) {
+    case SiteStatus::kSwap:
+      return "swap";
+    case SiteStatus::kNoSaving:
+      return "no saving";
+    case SiteStatus::kInvalid:
+      return "invalid";
+  }
+  return "?";
+}
+
+Suggestions suggestSwaps(const Trace& trace, const Profile& profile, const std::vector<SitePlan>& plans,
+                         int elementBytes, const std::vector<std::string>& only) {
+  Suggestions out;
+  out.baselinePeak = profile.peak().total;
+  std::map<std::pair<std::string, SiteKind>, int> occurrences;
+  for (const auto& plan : plans) {
+    SiteSuggestion s;
+    s.plan = plan;
+    const int occurrence = occurrences[{plan.site.modulePath, plan.site.kind}]++;
+    if (!plan.valid) {
+      s.why = plan.reason;
+      out.sites.push_back(std::move(s));
+      continue;
+    }
+    s.effect = siteEffect(trace, profile, plan, occurrence, elementBytes);
+    s.savingBytes = s.effect.releasedBytes - s.effect.addedBytes;
+    s.predictedPeak = s.effect.found ? predictedPeak(profile, {&s.effect}) : out.baselinePeak;
+    if (!s.effect.found) {
+      s.status = SiteStatus::kNoSaving;
+      s.why = s.effect.note;
+    } else if (s.savingBytes <= 0) {
+      s.status = SiteStatus::kNoSaving;
+      s.why = !s.effect.note.empty() ? s.effect.note
+              : s.effect.releasedBytes == 0
+                  ? "its backward keeps nothing that would be released (another op keeps "
+                    "its input alive)"
+                  : "it would add " + formatBytes(s.effect.addedBytes) + " for the " +
+                        formatBytes(s.effect.releasedBytes) + " it releases";
+      if (!plan.reason.empty()) s.why += "; " + plan.reason;
+    } else {
+      s.status = SiteStatus::kSwap;
+      s.why = "saves " + formatBytes(s.savingBytes) + (plan.reason.empty() ? "" : "; " + plan.reason);
+    }
+    out.sites.push_back(std::move(s));
+  }
+  for (const auto& selector : only) {
+    bool any = false;
+    for (const auto& s : out.sites)
+      any = any || selects(selector, s.plan);
+    if (!any) {
+      throw InputError("--only",
+                       "'" + selector +
+                           "' matches no site (give a kind: gelu, silu, layer_norm, rms_norm; a module "
+                           "path; or #ORDINAL, as `lowmem suggest` lists them)");
+    }
+  }
+  // Choose per unit: all sites valid, all selected (or none), and a net saving.
+  std::map<std::string, std::vector<SiteSuggestion*>> units;
+  for (auto& s : out.sites)
+    units[s.plan.unit].push_back(&s);
+  std::vector<const SiteEffect*> chosen;
+  for (auto& [unit, members] : units) {
+    int64_t saving = 0;
+    bool valid = true;
+    int selected = 0;
+    for (const auto* s : members) {
+      valid = valid && s->plan.valid && s->effect.found;
+      saving += s->savingBytes;
+      bool hit = only.empty();
+      for (const auto& selector : only)
+        hit = hit || selects(selector, s->plan);
+      selected += hit;
+    }
+    if (selected == 0) continue;
+    if (selected != static_cast<int>(members.size()) && valid && saving > 0) {
+      throw InputError("--only", "the selection takes " + std::to_string(selected) + " of the " +
+                                     std::to_string(members.size()) + " sites of " + unit +
+                                     ", which share one piece of code; select all of them or none");
+    }
+    if (!valid || saving <= 0) continue;
+    for (auto* s : members) {
+      s->chosen = true;
+      chosen.push_back(&s->effect);
+    }
+  }
+  out.predictedPeak = chosen.empty() ? out.baselinePeak : predictedPeak(profile, chosen);
+  return out;
+}
+
+}  // namespace lowmem

@@ -1,0 +1,41 @@
+#pragma once
+// Turns site plans and the baseline profile into suggestions: each site's status (swap, valid but no saving,
+// invalid) with the reason, its predicted saving, the peak predicted with it alone and for the chosen set.
+// Sites are chosen per rewrite unit (module types are shared): a unit is chosen when all its sites are valid,
+// selected, and together they save memory.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/peak_prediction.h"
+#include "core/profile.h"
+#include "core/site_plan.h"
+
+namespace lowmem {
+
+enum class SiteStatus { kSwap, kNoSaving, kInvalid };
+const char* siteStatusName(SiteStatus status);  // "swap", "no saving", "invalid"
+
+struct SiteSuggestion {
+  SitePlan plan;
+  SiteStatus status = SiteStatus::kInvalid;
+  std::string why;
+  int64_t savingBytes = 0;    // predicted: bytes the site's backward no longer keeps, minus what it adds
+  int64_t predictedPeak = 0;  // the baseline's peak replayed with this site alone swapped
+  bool chosen = false;
+  SiteEffect effect;
+};
+
+struct Suggestions {
+  std::vector<SiteSuggestion> sites;
+  int64_t baselinePeak = 0;
+  int64_t predictedPeak = 0;  // with every chosen site swapped
+};
+
+// `only`: site kinds ("gelu", "layer_norm", ...), module paths or "#ORDINAL"; empty selects every site.
+// InputError("--only") for a selector that matches nothing, or one that splits a rewrite unit.
+Suggestions suggestSwaps(const Trace& trace, const Profile& profile, const std::vector<SitePlan>& plans,
+                         int elementBytes, const std::vector<std::string>& only = {});
+
+}  // namespace lowmem

@@ -1,0 +1,20 @@
+#pragma once
+// A profile's memory timeline reduced to at most N points for charts, keeping every bucket's maximum (so the
+// peak is always drawn) with its time in milliseconds from the first event.
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "core/profile.h"
+
+namespace lowmem {
+
+struct SeriesPoint {
+  double ms = 0;
+  int64_t total = 0;
+};
+
+std::vector<SeriesPoint> decimatedTimeline(const Profile& profile, size_t maxPoints = 2000);
+
+}  // namespace lowmem

@@ -1,0 +1,29 @@
+#pragma once
+// Applies chosen site plans to a freshly loaded module: activations become ReGELU2/ReSiLU2 in their module
+// type's code, norm modules are replaced at their call sites by MS-LN/MS-RMSNorm and their affine folded into
+// the consumers (float64, cast back; a LoRA A also gets a constant bias A*beta). Types are shared by
+// instances, so every plan of a unit must be in `plans` (the caller groups them). Records what it did in the
+// module's `lowmem_rewrites` attribute.
+
+#include <torch/script.h>
+
+#include <string>
+#include <vector>
+
+#include "core/site_plan.h"
+
+namespace lowmem {
+
+struct RewriteResult {
+  std::vector<std::string> rewrites;  // "regelu2 encoder.layer_0.mlp", "ms_layer_norm ...", as recorded
+  std::vector<std::string> foldedParameters;  // parameters whose values changed (reparameterised)
+  std::vector<std::string> unusedParameters;  // norm affines no longer used (frozen)
+};
+
+// Throws InputError when a site was already rewritten (the model records it) or cannot be rewritten.
+RewriteResult applyRewrites(torch::jit::Module& module, const std::vector<SitePlan>& plans);
+
+// "regelu2 encoder.layer_0.mlp": the record of one applied site.
+std::string rewriteRecord(const SitePlan& plan);
+
+}  // namespace lowmem

@@ -1,0 +1,89 @@
+#include "patcher/verifier.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include <map>
+
+namespace lowmem {
+namespace {
+
+at::Tensor firstOutput(const c10::IValue& v) {
+  if (v.isTensor()) return v.toTensor();
+  if (v.isTuple() && !v.toTupleRef().elements().empty()) return firstOutput(v.toTupleRef().elements()[0]);
+  if (v.isList() && !v.toListRef().empty()) return firstOutput(v.toListRef()[0]);
+  throw std::runtime_error("the model returned no tensor");
+}
+
+std::map<std::string, at::Tensor> runAndGrad(torch::jit::Module& m, const std::vector<c10::IValue>& inputs,
+                                             const TrainableSelection& trainable, at::Tensor& out,
+                                             at::Tensor& probe) {
+  m.train();
+  std::map<std::string, at::Tensor> params;
+  for (const auto& p : m.named_parameters()) {
+    at::Tensor t = p.value;
+    t.set_requires_grad(trainable.trains(p.name, t.requires_grad()));
+    t.mutable_grad().reset();
+    params[p.name] = t;
+  }
+  at::manual_seed(0);
+  out = firstOutput(m.forward(inputs));
+  if (!probe.defined()) {
+    auto gen = at::detail::createCPUGenerator(7);
+    probe = at::randn(out.sizes(), gen, at::TensorOptions().dtype(at::kFloat)).to(out.device());
+  }
+  if (out.requires_grad()) (out.to(at::kFloat) * probe).sum().backward();
+  std::map<std::string, at::Tensor> grads;
+  for (const auto& [name, t] : params) {
+    if (t.requires_grad() && t.grad().defined()) grads[name] = t.grad().to(at::kDouble).flatten();
+  }
+  return grads;
+}
+
+}  // namespace
+
+Verification verifyPatch(torch::jit::Module& original, torch::jit::Module& patched,
+                         const std::vector<c10::IValue>& inputs, const TrainableSelection& trainable,
+                         const std::set<std::string>& folded) {
+  Verification v;
+  at::Tensor outA, outB, probe;
+  const auto gradsA = runAndGrad(original, inputs, trainable, outA, probe);
+  const auto gradsB = runAndGrad(patched, inputs, trainable, outB, probe);
+  const auto a = outA.detach().to(at::kDouble);
+  const auto b = outB.detach().to(at::kDouble);
+  if (a.sizes() != b.sizes()) {
+    v.toleranceRule = "output shapes differ: " + c10::str(a.sizes()) + " vs " + c10::str(b.sizes());
+    return v;
+  }
+  v.maxAbsOutput = a.numel() ? a.abs().max().item<double>() : 0.0;
+  v.maxAbsDiff = a.numel() ? (a - b).abs().max().item<double>() : 0.0;
+  // Folds reorder a dot product's terms: rounding of the order of the dtype's epsilon times the output's
+  // scale, times a small factor for the layers it passes through.
+  const bool narrow = outA.scalar_type() == at::kBFloat16 || outA.scalar_type() == at::kHalf;
+  const double rel = narrow ? 3e-2 : (outA.scalar_type() == at::kDouble ? 1e-9 : 1e-4);
+  v.tolerance = rel * std::max(1.0, v.maxAbsOutput);
+  v.toleranceRule = "max |patched - original| <= " + c10::str(rel) + " x max(1, max |original|)";
+  v.forwardOk = std::isfinite(v.maxAbsDiff) && v.maxAbsDiff <= v.tolerance;
+  for (const auto& [name, ga] : gradsA) {
+    GradientCheck c;
+    c.parameter = name;
+    auto it = gradsB.find(name);
+    if (it == gradsB.end()) {
+      c.note = "no gradient in the patched model (unused after the fold)";
+    } else {
+      const auto& gb = it->second;
+      const double na = ga.norm().item<double>(), nb = gb.norm().item<double>();
+      c.cosine = na > 0 && nb > 0 ? (ga.dot(gb) / (na * nb)).item<double>() : (na == nb ? 1.0 : 0.0);
+      c.relError = na > 0 ? (gb - ga).norm().item<double>() / na : (nb > 0 ? 1.0 : 0.0);
+      if (folded.count(name)) {
+        c.note = "reparameterised by a fold";
+      } else {
+        v.minCosine = std::min(v.minCosine, c.cosine);
+      }
+    }
+    v.gradients.push_back(c);
+  }
+  return v;
+}
+
+}  // namespace lowmem

@@ -1,0 +1,175 @@
+#include "service/swap_run.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/suggestion_report.h"
+#include "kernels/ops_library.h"
+#include "patcher/rewriter.h"
+#include "patcher/site_plans.h"
+#include "patcher/verifier.h"
+#include "profiler/model_loader.h"
+#include "profiler/step_setup.h"
+#include "profiler/training_step.h"
+
+namespace lowmem {
+namespace {
+
+void say(const ProgressFn& progress, const char* what) {
+  if (progress) progress(what);
+}
+
+int elementBytesOf(const torch::jit::Module& m) {
+  for (const auto& p : m.parameters()) {
+    if (at::isFloatingType(p.scalar_type())) return static_cast<int>(p.element_size());
+  }
+  return 4;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+bool samePath(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return std::filesystem::exists(b, ec) && std::filesystem::equivalent(a, b, ec);
+}
+
+}  // namespace
+
+SuggestRun suggestForModel(const std::string& modelPath, const StepSpec& spec,
+                           const std::vector<std::string>& only, const ProgressFn& progress) {
+  kernels::ensureOpsRegistered();
+  SuggestRun r;
+  r.baseline = profileModel(modelPath, spec, "baseline", progress);
+  say(progress, "planning sites");
+  auto module = loadModel(modelPath);
+  placeModule(module, spec);
+  r.elementBytes = elementBytesOf(module);
+  const auto plans =
+      planSites(module, trainableParameters(module, TrainableSelection::parse(spec.trainable)));
+  r.suggestions = suggestSwaps(r.baseline.trace, r.baseline.profile, plans, r.elementBytes, only);
+  return r;
+}
+
+PatchOutcome patchModelFile(const std::string& modelPath, const std::string& outputPath, const StepSpec& spec,
+                            const std::vector<std::string>& only, const ProgressFn& progress) {
+  if (outputPath == modelPath || samePath(modelPath, outputPath))
+    throw InputError(outputPath, "is the input model; write the patched model to a new file");
+  checkOutputPath(outputPath);
+  PatchOutcome out;
+  out.suggested = suggestForModel(modelPath, spec, only, progress);
+  std::vector<SitePlan> chosen;
+  for (const auto& s : out.suggested.suggestions.sites) {
+    if (s.chosen) chosen.push_back(s.plan);
+  }
+  if (chosen.empty()) {
+    throw InputError(modelPath,
+                     "no site to patch: none is valid and saves memory under this step spec (see "
+                     "`lowmem suggest`)");
+  }
+  say(progress, "rewriting");
+  auto patched = loadModel(modelPath);
+  placeModule(patched, spec);
+  const auto rewrite = applyRewrites(patched, chosen);
+  out.rewrites = rewrite.rewrites;
+  out.foldedParameters = rewrite.foldedParameters;
+  const std::set<std::string> folded(rewrite.foldedParameters.begin(), rewrite.foldedParameters.end());
+  writeFileAtomically(
+      outputPath, [&](const std::string& tmp) { patched.save(tmp); },
+      [&](const std::string& tmp) {
+        say(progress, "verifying");
+        auto original = loadModel(modelPath);
+        placeModule(original, spec);
+        auto reloaded = loadModel(tmp);
+        placeModule(reloaded, spec);
+        const auto inputs = stepInputs(original, modelPath, spec);
+        at::set_num_threads(stepThreads(spec));
+        const auto v =
+            verifyPatch(original, reloaded, inputs, TrainableSelection::parse(spec.trainable), folded);
+        out.forwardOk = v.forwardOk;
+        out.maxAbsDiff = v.maxAbsDiff;
+        out.tolerance = v.tolerance;
+        out.toleranceRule = v.toleranceRule;
+        out.minCosine = v.minCosine;
+        for (const auto& g : v.gradients)
+          out.gradients.push_back({g.parameter, g.cosine, g.relError, g.note});
+        if (!v.forwardOk) {
+          throw Error(ExitCode::kFailure,
+                      outputPath + ": verification failed, nothing saved: forward outputs differ by " +
+                          c10::str(v.maxAbsDiff) + " (" + v.toleranceRule + ")");
+        }
+      });
+  return out;
+}
+
+MeasuredPatch measurePatched(const std::string& modelPath, const std::string& patchedPath,
+                             const StepSpec& spec, int timingRounds, const ProgressFn& progress) {
+  kernels::ensureOpsRegistered();
+  MeasuredPatch m;
+  m.patched = profileModel(patchedPath, spec, "patched", progress);
+  say(progress, "timing both models");
+  auto base = loadModel(modelPath);
+  auto patched = loadModel(patchedPath);
+  placeModule(base, spec);
+  placeModule(patched, spec);
+  const auto inputs = stepInputs(base, modelPath, spec);
+  const auto options = stepOptions(spec);
+  at::set_num_threads(stepThreads(spec));
+  std::vector<double> a, b;
+  for (int i = 0; i < timingRounds; ++i) {
+    auto ta = timeTrainingSteps(base, inputs, options, 1);
+    auto tb = timeTrainingSteps(patched, inputs, options, 1);
+    a.push_back(ta.front());
+    b.push_back(tb.front());
+  }
+  m.timing = {median(a), median(b), timingRounds};
+  return m;
+}
+
+nlohmann::json comparisonRecord(const PatchOutcome& p, const StepTiming& t) {
+  nlohmann::json grads = nlohmann::json::array();
+  for (const auto& g : p.gradients)
+    grads.push_back(
+        {{"parameter", g.parameter}, {"cosine", g.cosine}, {"rel_error", g.relError}, {"note", g.note}});
+  nlohmann::json record = {{"suggestions", suggestionsJson(p.suggested.suggestions)},
+                           {"rewrites", p.rewrites},
+                           {"folded_parameters", p.foldedParameters},
+                           {"verification",
+                            {{"forward_ok", p.forwardOk},
+                             {"max_abs_diff", p.maxAbsDiff},
+                             {"tolerance", p.tolerance},
+                             {"tolerance_rule", p.toleranceRule},
+                             {"min_cosine", p.minCosine},
+                             {"gradients", grads}}}};
+  if (t.rounds > 0) {
+    record["timing"] = {{"baseline_seconds", t.baselineSeconds},
+                        {"patched_seconds", t.patchedSeconds},
+                        {"rounds", t.rounds},
+                        {"ratio", t.ratio()}};
+  }
+  return record;
+}
+
+void saveComparisonSession(const std::string& sessionPath, const SessionRun& baseline,
+                           const SessionRun& patched, const nlohmann::json& record) {
+  auto write = [&](const std::string& path) {
+    SessionWriter w(path);
+    w.writeRun(baseline.info, baseline.trace, baseline.profile);
+    w.writeRun(patched.info, patched.trace, patched.profile);
+    w.writeComparison(baseline.info.label, patched.info.label, record);
+  };
+  std::error_code ec;
+  if (std::filesystem::exists(sessionPath, ec)) {
+    write(sessionPath);
+    return;
+  }
+  writeFileAtomically(sessionPath, write, [](const std::string& tmp) { SessionReader check(tmp); });
+}
+
+}  // namespace lowmem

@@ -1,0 +1,76 @@
+#pragma once
+// The patcher's use cases for the CLI and the GUI: suggest swaps from a profiled baseline, patch a model file
+// (rewrite, verify, save atomically), and measure the patched model against the baseline under the same spec.
+
+#include <string>
+#include <vector>
+
+#include "core/session_store.h"
+#include "core/step_spec.h"
+#include "core/suggestions.h"
+#include "service/profile_run.h"
+
+namespace lowmem {
+
+struct SuggestRun {
+  SessionRun baseline;
+  Suggestions suggestions;
+  int elementBytes = 4;
+};
+
+// Profiles the model under `spec` (label "baseline") and plans every site. Errors as profileModel, and
+// InputError("--only") for a bad selection.
+SuggestRun suggestForModel(const std::string& modelPath, const StepSpec& spec,
+                           const std::vector<std::string>& only, const ProgressFn& progress = {});
+
+struct GradientReport {
+  std::string parameter;
+  double cosine = 0;
+  double relError = 0;
+  std::string note;
+};
+
+struct PatchOutcome {
+  SuggestRun suggested;
+  std::vector<std::string> rewrites;
+  std::vector<std::string> foldedParameters;
+  bool forwardOk = false;
+  double maxAbsDiff = 0;
+  double tolerance = 0;
+  std::string toleranceRule;
+  std::vector<GradientReport> gradients;
+  double minCosine = 1;
+};
+
+// Suggests, rewrites a fresh copy of the model with the chosen sites, saves it to a temporary file beside
+// `outputPath`, reloads it, verifies it against the original on the spec's inputs, and renames it into place
+// only when the forward check passes (Error(kFailure) otherwise, nothing written). Refuses to write over the
+// input model, and a model already patched at a chosen site (InputError).
+PatchOutcome patchModelFile(const std::string& modelPath, const std::string& outputPath, const StepSpec& spec,
+                            const std::vector<std::string>& only, const ProgressFn& progress = {});
+
+struct StepTiming {
+  double baselineSeconds = 0;  // medians of untraced steps, alternating between the two models
+  double patchedSeconds = 0;
+  int rounds = 0;
+  double ratio() const { return baselineSeconds > 0 ? patchedSeconds / baselineSeconds : 0; }
+};
+
+// The patched model profiled under the same spec (label "patched"), and the untraced step time of both models
+// measured in this process, alternating.
+struct MeasuredPatch {
+  SessionRun patched;
+  StepTiming timing;
+};
+MeasuredPatch measurePatched(const std::string& modelPath, const std::string& patchedPath,
+                             const StepSpec& spec, int timingRounds, const ProgressFn& progress = {});
+
+// What a session keeps of a patch: suggestions, rewrites, verification and timing (docs/session-format.md).
+nlohmann::json comparisonRecord(const PatchOutcome& patch, const StepTiming& timing);
+
+// Writes the baseline and patched runs and the comparison record into `sessionPath`: a new file atomically
+// (complete or absent), an existing session by appending (the labels must be new there).
+void saveComparisonSession(const std::string& sessionPath, const SessionRun& baseline,
+                           const SessionRun& patched, const nlohmann::json& record);
+
+}  // namespace lowmem
