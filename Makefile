@@ -21,9 +21,7 @@ build: configure
 	cmake --build --preset $(PRESET)
 
 demo: build
-	mkdir -p $(DEMO_DIR)
-	$(LOWMEM) models build vit-tiny -o $(DEMO_DIR)/vit-tiny.pt
-	$(LOWMEM) info $(DEMO_DIR)/vit-tiny.pt --trainable lora
+	$(LOWMEM) demo -o $(DEMO_DIR)
 
 test: build
 	ctest --preset $(PRESET)

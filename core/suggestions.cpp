@@ -96,7 +96,21 @@ Suggestions suggestSwaps(const Trace& trace, const Profile& profile, const std::
                                      std::to_string(members.size()) + " sites of " + unit +
                                      ", which share one piece of code; select all of them or none");
     }
-    if (!valid || saving <= 0) continue;
+    if (!valid) {
+      // Valid members of a unit with an invalid one cannot be rewritten alone: the code is shared.
+      const SiteSuggestion* blocker = nullptr;
+      for (const auto* m : members) {
+        if (!m->plan.valid) blocker = m;
+      }
+      for (auto* m : members) {
+        if (!m->plan.valid || !blocker) continue;
+        m->status = SiteStatus::kInvalid;
+        m->why = "shares the code of `" + unit + "` with #" + std::to_string(blocker->plan.site.ordinal) +
+                 ", which is invalid (" + blocker->why + ")";
+      }
+      continue;
+    }
+    if (saving <= 0) continue;
     for (auto* s : members) {
       s->chosen = true;
       chosen.push_back(&s->effect);

@@ -126,6 +126,10 @@ std::string collectFolds(const Value* out, const Value* self, const std::string&
       folds.push_back(f);
       continue;
     }
+    if (u->kind() == c10::aten::add) {
+      return "it feeds a residual aten::add in " + where(u, rootType) +
+             " (post-LN): the affine would have to be re-applied on that path, which lowmem does not rewrite";
+    }
     return "it feeds " + std::string(u->kind().toQualString()) + " in " + where(u, rootType) +
            ", not a linear with a parameter weight that could take the affine";
   }

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "models/configs.h"
@@ -372,6 +373,57 @@ TEST_F(CliTest, ProfileRefusesBadSpecsDevicesAndInputFiles) {
   expectBadInput(lowmemCli({"profile", model, "-o", session, "--input", "x:float32[400000,3,32000,32000]"}),
                  "--input", "cannot create the inputs");
   EXPECT_FALSE(fs::exists(session));
+}
+
+// The demo writes everything it promises, and compare reads it back.
+TEST_F(CliTest, DemoWritesSessionReportAndChart) {
+  const auto dir = path("demo");
+  auto r = lowmemCli({"-q", "demo", "-o", dir, "--timing-rounds", "1"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("vit-tiny: peak"), std::string::npos) << r.out;
+  for (const char* f :
+       {"session.db", "report.md", "peak-before-after.png", "vit-tiny.pt", "vit-tiny-patched.pt"})
+    EXPECT_TRUE(fs::exists(dir + "/" + f)) << f;
+  std::ifstream png(dir + "/peak-before-after.png", std::ios::binary);
+  char magic[4] = {};
+  png.read(magic, 4);
+  EXPECT_EQ(std::string(magic + 1, 3), "PNG");
+  auto c = lowmemCli({"compare", dir + "/session.db", "--format", "json"});
+  ASSERT_EQ(c.exitCode, 0) << c.err;
+  auto j = nlohmann::json::parse(c.out);
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_LT(j[0]["peak_after"].get<int64_t>(), j[0]["peak_before"].get<int64_t>());
+  EXPECT_TRUE(j[0]["verification"]["forward_ok"].get<bool>());
+  EXPECT_TRUE(j[0]["timing"].contains("ratio"));
+  // The report names the runs and the verification.
+  std::ifstream md(dir + "/report.md");
+  const std::string text((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("## Run `patched`"), std::string::npos);
+  EXPECT_NE(text.find("verification"), std::string::npos);
+}
+
+TEST_F(CliTest, PatcherCommandsRefuseBadInput) {
+  const auto model = built("vit-tiny");
+  expectBadInput(lowmemCli({"suggest", path("none.pt")}), path("none.pt"), "no such file");
+  expectBadInput(lowmemCli({"patch", path("none.pt"), "-o", path("p.pt")}), path("none.pt"), "no such file");
+  expectBadInput(lowmemCli({"suggest", model, "--trainable", "lora", "--only", "relu"}), "--only",
+                 "'relu' matches no site");
+  expectBadInput(lowmemCli({"patch", model, "-o", model, "--trainable", "lora"}), model,
+                 "is the input model");
+  expectBadInput(lowmemCli({"patch", model, "-o", path("missing-dir/p.pt"), "--trainable", "lora"}),
+                 path("missing-dir/p.pt"), "");
+  // Re-patching: the patched model has no GELU left to swap and says so.
+  ASSERT_EQ(
+      lowmemCli({"-q", "patch", model, "-o", path("p.pt"), "--trainable", "lora", "--only", "gelu"}).exitCode,
+      0);
+  expectBadInput(
+      lowmemCli({"patch", path("p.pt"), "-o", path("pp.pt"), "--trainable", "lora", "--only", "gelu"}),
+      "--only", "matches no site");
+  EXPECT_FALSE(fs::exists(path("pp.pt")));
+  expectBadInput(lowmemCli({"compare", path("none.db")}), path("none.db"), "no such file");
+  ASSERT_EQ(lowmemCli({"-q", "profile", model, "-o", path("plain.db")}).exitCode, 0);
+  expectBadInput(lowmemCli({"compare", path("plain.db")}), path("plain.db"), "has no comparison");
+  expectBadInput(lowmemCli({"demo", "--model", "gpt-5", "-o", path("d")}), "gpt-5", "");
 }
 
 TEST_F(CliTest, ReportRefusesBadSessions) {

@@ -1,0 +1,219 @@
+// The patcher end to end on the bundled models: which sites are swappable and why, predicted against measured
+// peaks, verification (including a deliberately broken fold), re-patch refusal and the session comparison.
+
+#include <gtest/gtest.h>
+#include <torch/script.h>
+
+#include <filesystem>
+#include <map>
+
+#include "core/comparison.h"
+#include "core/error.h"
+#include "models/presets.h"
+#include "patcher/rewriter.h"
+#include "patcher/site_plans.h"
+#include "patcher/verifier.h"
+#include "profiler/model_loader.h"
+#include "service/swap_run.h"
+
+namespace lowmem {
+namespace {
+
+namespace fs = std::filesystem;
+
+class SwapWorkflow : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("lowmem-patcher-test-" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+  static std::string path(const std::string& name) { return (dir_ / name).string(); }
+  static std::string built(const std::string& preset) {
+    const auto p = path(preset + ".pt");
+    if (!fs::exists(p)) models::buildAndSave(models::findPreset(preset), {}, p);
+    return p;
+  }
+  static StepSpec lora() {
+    StepSpec s;
+    s.trainable = "lora";
+    return s;
+  }
+  static const SiteSuggestion& site(const Suggestions& s, const std::string& module, SiteKind kind) {
+    for (const auto& x : s.sites) {
+      if (x.plan.site.modulePath == module && x.plan.site.kind == kind) return x;
+    }
+    throw std::runtime_error("no site " + module);
+  }
+  static fs::path dir_;
+};
+
+fs::path SwapWorkflow::dir_;
+
+TEST_F(SwapWorkflow, VitTinyClassifiesEverySiteAndMeetsItsPrediction) {
+  const auto model = built("vit-tiny");
+  const auto patched = path("vit-tiny-patched.pt");
+  const auto out = patchModelFile(model, patched, lora(), {});
+  const auto& s = out.suggested.suggestions;
+  ASSERT_EQ(s.sites.size(), 7u);  // 2 blocks x (norm1, norm2, gelu) + final norm
+  for (int layer = 0; layer < 2; ++layer) {
+    const std::string block = "encoder.layer_" + std::to_string(layer);
+    const auto& gelu = site(s, block + ".mlp", SiteKind::kGelu);
+    EXPECT_EQ(gelu.status, SiteStatus::kSwap);
+    // GELU keeps fc1's output [B, T, M] fp32; ReGELU2 keeps ceil(N/4) bytes.
+    const auto c = models::vitTiny();
+    const int64_t n = 2 * c.tokens() * c.mlpDim;
+    EXPECT_EQ(gelu.savingBytes, n * 4 - (n + 3) / 4);
+    const auto& norm2 = site(s, block + ".norm2", SiteKind::kLayerNorm);
+    EXPECT_EQ(norm2.status, SiteStatus::kSwap);
+    EXPECT_TRUE(norm2.plan.sharing) << norm2.why;
+    // Four consumers take the fold: fc1's base weight and its LoRA A... (fc1 only here).
+    EXPECT_EQ(norm2.plan.folds.size(), 2u);
+  }
+  // The first norm's input comes from frozen embeddings: nothing is saved for it, so nothing to gain.
+  EXPECT_EQ(site(s, "encoder.layer_0.norm1", SiteKind::kLayerNorm).status, SiteStatus::kNoSaving);
+  EXPECT_TRUE(site(s, "encoder.layer_1.norm1", SiteKind::kLayerNorm).plan.sharing);
+  // The final norm feeds the frozen head through a select: valid, but no consumer saves its output.
+  const auto& final = site(s, "norm", SiteKind::kLayerNorm);
+  EXPECT_TRUE(final.plan.valid);
+  EXPECT_FALSE(final.plan.sharing);
+  EXPECT_NE(final.why.find("no consumer saves its output"), std::string::npos) << final.why;
+
+  EXPECT_TRUE(out.forwardOk);
+  EXPECT_LE(out.maxAbsDiff, out.tolerance);
+  ASSERT_TRUE(fs::exists(patched));
+  // Measured against predicted: the patched model profiled under the same spec.
+  const auto measured = measurePatched(model, patched, lora(), 1);
+  const int64_t before = out.suggested.baseline.profile.peak().total;
+  const int64_t predictedCut = before - s.predictedPeak;
+  const int64_t measuredCut = before - measured.patched.profile.peak().total;
+  ASSERT_GT(predictedCut, 0);
+  EXPECT_NEAR(static_cast<double>(measuredCut), static_cast<double>(predictedCut), 0.05 * predictedCut);
+  // The comparison stored in a session reads back with per-site measured savings.
+  const auto record = comparisonRecord(out, measured.timing);
+  saveComparisonSession(path("vit.db"), out.suggested.baseline, measured.patched, record);
+  SessionReader reader(path("vit.db"));
+  const auto stored = reader.comparisons();
+  ASSERT_EQ(stored.size(), 1u);
+  const auto c = comparisonJson(reader.load("baseline"), reader.load("patched"), stored[0].record);
+  EXPECT_EQ(c["peak_after"].get<int64_t>(), measured.patched.profile.peak().total);
+  for (const auto& site : c["sites"]) {
+    if (site["kind"] == "gelu") {
+      EXPECT_EQ(site["measured_saving"], site["predicted_saving"]) << site.dump();
+    }
+  }
+}
+
+TEST_F(SwapWorkflow, PatchedModelRecordsItsRewritesAndRefusesASecondPatch) {
+  const auto model = built("vit-tiny");
+  const auto patched = path("once.pt");
+  patchModelFile(model, patched, lora(), {"gelu"});
+  auto m = loadModel(patched);
+  ASSERT_TRUE(m.hasattr("lowmem_rewrites"));
+  EXPECT_EQ(m.attr("lowmem_rewrites").toListRef().size(), 2u);
+  // The GELU sites are gone from the patched graph; asking for them again finds nothing to patch.
+  try {
+    patchModelFile(patched, path("twice.pt"), lora(), {"gelu"});
+    FAIL() << "expected a refusal";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("matches no site"), std::string::npos) << e.what();
+  }
+  // Re-applying a recorded plan to the patched model is refused by the record.
+  auto original = loadModel(model);
+  auto plans = planSites(original, trainableParameters(original, TrainableSelection::parse("lora")));
+  std::vector<SitePlan> gelus;
+  for (const auto& p : plans) {
+    if (p.site.kind == SiteKind::kGelu) gelus.push_back(p);
+  }
+  EXPECT_THROW(applyRewrites(m, gelus), InputError);
+  EXPECT_FALSE(fs::exists(path("twice.pt")));
+  // Never over the input.
+  EXPECT_THROW(patchModelFile(model, model, lora(), {}), InputError);
+}
+
+// A deliberately broken fold: one norm's gamma folded from another norm's weight. The forward check catches
+// it.
+TEST_F(SwapWorkflow, VerificationCatchesABrokenFold) {
+  auto original = loadModel(built("vit-tiny"));
+  auto patched = loadModel(built("vit-tiny"));
+  auto plans = planSites(patched, trainableParameters(patched, TrainableSelection::parse("lora")));
+  std::vector<SitePlan> norms;
+  for (const auto& p : plans) {
+    if (p.site.kind == SiteKind::kLayerNorm && p.unit == plans[1].unit) norms.push_back(p);
+  }
+  ASSERT_EQ(norms.size(), 2u);
+  std::swap(norms[0].gamma, norms[1].gamma);
+  applyRewrites(patched, norms);
+  const auto c = models::vitTiny();
+  std::vector<c10::IValue> inputs{at::randn({2, c.channels, c.imageSize, c.imageSize})};
+  const auto v = verifyPatch(original, patched, inputs, TrainableSelection::parse("lora"), {});
+  EXPECT_FALSE(v.forwardOk) << v.maxAbsDiff;
+  // The correct fold passes the same check.
+  auto good = loadModel(built("vit-tiny"));
+  std::swap(norms[0].gamma, norms[1].gamma);
+  applyRewrites(good, norms);
+  EXPECT_TRUE(verifyPatch(original, good, inputs, TrainableSelection::parse("lora"), {}).forwardOk);
+}
+
+TEST_F(SwapWorkflow, LlamaSharesWithTrainableLoraAAndNotWhenAIsFrozen) {
+  const auto model = built("llama-tiny");
+  auto spec = lora();
+  const auto withA = suggestForModel(model, spec, {});
+  int rms = 0, silu = 0;
+  for (const auto& s : withA.suggestions.sites) {
+    if (s.plan.site.kind == SiteKind::kSilu) {
+      ++silu;
+      EXPECT_EQ(s.status, SiteStatus::kSwap);
+    }
+    if (s.plan.site.kind != SiteKind::kRmsNorm) continue;
+    ++rms;
+    EXPECT_TRUE(s.plan.valid) << s.why;
+    if (s.plan.site.modulePath != "norm") {
+      EXPECT_TRUE(s.plan.sharing) << s.plan.site.modulePath;
+    }
+  }
+  const auto c = models::llamaTiny();
+  EXPECT_EQ(rms, 2 * c.layers + 1);
+  EXPECT_EQ(silu, c.layers);
+  // LoRA-FA: A frozen, only B trains. No consumer saves the norm output any more.
+  spec.trainable = "lora_B";
+  const auto fa = suggestForModel(model, spec, {});
+  for (const auto& s : fa.suggestions.sites) {
+    if (s.plan.site.kind != SiteKind::kRmsNorm) continue;
+    EXPECT_FALSE(s.plan.sharing) << s.plan.site.modulePath;
+    EXPECT_NE(s.plan.reason.find("no consumer saves its output"), std::string::npos) << s.plan.reason;
+  }
+  // And the LoRA patch verifies and saves.
+  const auto out = patchModelFile(model, path("llama-patched.pt"), lora(), {});
+  EXPECT_TRUE(out.forwardOk);
+  EXPECT_EQ(static_cast<int>(out.rewrites.size()), 2 * c.layers + 1 + c.layers);
+}
+
+TEST_F(SwapWorkflow, BertPostLnNormsAreInvalidWithTheirReasons) {
+  const auto r = suggestForModel(built("bert-tiny"), lora(), {});
+  for (const auto& s : r.suggestions.sites) {
+    if (s.plan.site.kind == SiteKind::kGelu) {
+      EXPECT_EQ(s.status, SiteStatus::kSwap);
+      continue;
+    }
+    EXPECT_EQ(s.status, SiteStatus::kInvalid) << s.plan.site.modulePath;
+    if (s.plan.site.modulePath == "embeddings.norm") {
+      EXPECT_NE(s.why.find("aten::dropout"), std::string::npos) << s.why;
+    } else {
+      EXPECT_NE(s.why.find("residual"), std::string::npos) << s.why;
+    }
+  }
+}
+
+TEST_F(SwapWorkflow, OnlySelectorsAreChecked) {
+  const auto model = built("vit-tiny");
+  EXPECT_THROW(suggestForModel(model, lora(), {"relu"}), InputError);
+  // One instance of a call site shared by two blocks cannot be patched alone.
+  EXPECT_THROW(suggestForModel(model, lora(), {"encoder.layer_1.norm2"}), InputError);
+  const auto r = suggestForModel(model, lora(), {"#2", "#5"});
+  for (const auto& s : r.suggestions.sites)
+    EXPECT_EQ(s.chosen, s.plan.site.kind == SiteKind::kGelu);
+}
+
+}  // namespace
+}  // namespace lowmem
