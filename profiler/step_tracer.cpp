@@ -40,6 +40,8 @@ std::string dottedModulePath() {
     const auto& f = frames[i];
     const auto paren = f.find('(');
     const std::string name = f.substr(0, paren);
+    // Free functions appear as "CALL_FUNCTION::layer_norm(...)": no instance, not part of the module path.
+    if (name.find("::") != std::string::npos) continue;
     if (name.empty() || name == "SELF") continue;
     path += (path.empty() ? "" : ".") + name;
   }

@@ -402,6 +402,50 @@ TEST_F(CliTest, DemoWritesSessionReportAndChart) {
   EXPECT_NE(text.find("verification"), std::string::npos);
 }
 
+// torchvision's models (every parameter training, batch 1) through patch -> verify -> compare: the forward
+// check passes, the measured peak matches the prediction, and the site counts are the published ones.
+TEST_F(CliTest, TorchvisionModelsPatchVerifyAndCompare) {
+  struct Case {
+    const char* name;
+    int gelu, layerNorm;
+  };
+  for (const Case c : {Case{"vit_b_16", 12, 25}, Case{"swin_t", 12, 29}, Case{"convnext_tiny", 18, 23}}) {
+    const auto model = std::string(LOWMEM_TORCHVISION_DIR) + "/" + c.name + ".pt";
+    const auto session = path(std::string(c.name) + "-patch.db");
+    auto r = lowmemCli({"-q", "patch", model, "-o", path(std::string(c.name) + "-patched.pt"), "--trainable",
+                        "all", "--input", "x:float32[1,3,224,224]", "--session", session, "--timing-rounds",
+                        "1", "--json"});
+    ASSERT_EQ(r.exitCode, 0) << c.name << ": " << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    int gelu = 0, norms = 0;
+    for (const auto& s : j["suggestions"]["sites"]) {
+      gelu += s["kind"] == "gelu";
+      norms += s["kind"] == "layer_norm";
+      // Every GELU (approximate='none') is valid; every invalid norm says why.
+      if (s["kind"] == "gelu") {
+        EXPECT_TRUE(s["valid"].get<bool>()) << c.name;
+      }
+      if (!s["valid"].get<bool>()) {
+        EXPECT_FALSE(s["why"].get<std::string>().empty()) << c.name;
+      }
+    }
+    EXPECT_EQ(gelu, c.gelu) << c.name;
+    EXPECT_EQ(norms, c.layerNorm) << c.name;
+    EXPECT_TRUE(j["verification"]["forward_ok"].get<bool>()) << c.name;
+    const auto& cmp = j["comparison"];
+    const double predicted = cmp["predicted_reduction"].get<double>();
+    const double measured = cmp["measured_reduction"].get<double>();
+    // Within 10% of the predicted cut, or 0.1% of the peak where the peak is not made of activations
+    // (vit_b_16 with every parameter training peaks on parameters + gradients).
+    const double peak = cmp["peak_before"].get<double>();
+    EXPECT_NEAR(measured, predicted, std::max(0.10 * predicted, 0.001 * peak)) << c.name;
+    EXPECT_LT(cmp["activations_after"].get<int64_t>(), cmp["activations_before"].get<int64_t>()) << c.name;
+    auto compared = lowmemCli({"compare", session, "--format", "json"});
+    ASSERT_EQ(compared.exitCode, 0) << compared.err;
+    EXPECT_EQ(nlohmann::json::parse(compared.out)[0]["peak_after"], cmp["peak_after"]) << c.name;
+  }
+}
+
 TEST_F(CliTest, PatcherCommandsRefuseBadInput) {
   const auto model = built("vit-tiny");
   expectBadInput(lowmemCli({"suggest", path("none.pt")}), path("none.pt"), "no such file");
