@@ -2,7 +2,7 @@
 //   tracer overhead   traced step time / untraced step time (alternating runs, medians)
 //   store             session write rate (events/s) and reopen time of a session with >= 1M events
 //   tracer memory     bytes per recorded event
-// Usage: profiler_bench [--ci] [--vit-b16 PATH/TO/vit_b_16.pt]
+// Usage: profiler_bench [--ci] [--vit-b16 PATH/TO/vit_b_16.pt] [--store-only]
 
 #include <ATen/Parallel.h>
 #include <torch/script.h>
@@ -90,10 +90,17 @@ void store(int64_t events) {
 
 int main(int argc, char** argv) {
   bool ci = false;
+  bool storeOnly = false;  // three session-store rounds alone
   std::string vitB16;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--ci") == 0) ci = true;
     if (std::strcmp(argv[i], "--vit-b16") == 0 && i + 1 < argc) vitB16 = argv[++i];
+    if (std::strcmp(argv[i], "--store-only") == 0) storeOnly = true;
+  }
+  if (storeOnly) {
+    for (int r = 0; r < 3; ++r)
+      store(1000000);
+    return 0;
   }
   at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   std::cout << "tracer memory: " << sizeof(lowmem::MemoryEvent) << " bytes per memory event, "

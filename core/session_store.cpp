@@ -16,7 +16,7 @@ CREATE TABLE runs(
 CREATE TABLE strings(run INTEGER NOT NULL, id INTEGER NOT NULL, text TEXT NOT NULL, PRIMARY KEY(run, id))
   WITHOUT ROWID;
 CREATE TABLE memory_events(run INTEGER NOT NULL, seq INTEGER NOT NULL, time_ns INTEGER, addr INTEGER,
-  bytes INTEGER, op INTEGER, device INTEGER, PRIMARY KEY(run, seq)) WITHOUT ROWID;
+  bytes INTEGER, op INTEGER, device INTEGER);
 CREATE INDEX memory_events_run_time ON memory_events(run, time_ns);
 CREATE TABLE ops(run INTEGER NOT NULL, id INTEGER NOT NULL, name INTEGER, scope TEXT, phase TEXT, seq_nr INTEGER,
   module INTEGER, parent INTEGER, begin_seq INTEGER, end_seq INTEGER, begin_ns INTEGER, end_ns INTEGER,
@@ -382,9 +382,10 @@ SessionRun SessionReader::load(const std::string& label) const {
       t.strings.push_back(s.text(0));
   }
   {
-    Statement s(db_,
-                "SELECT seq, time_ns, addr, bytes, op, device FROM memory_events WHERE run = ? ORDER BY seq",
-                path_);
+    // Rows were written in seq order; "+run" keeps SQLite from walking the (run, time_ns) index and sorting.
+    Statement s(
+        db_, "SELECT seq, time_ns, addr, bytes, op, device FROM memory_events WHERE +run = ? ORDER BY rowid",
+        path_);
     s.bind(1, id);
     while (s.next()) {
       t.memory.push_back({s.i64(0), s.i64(1), static_cast<uint64_t>(s.i64(2)), s.i64(3),
