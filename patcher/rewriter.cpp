@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/model_attributes.h"
 #include "kernels/ops_library.h"
+#include "patcher/module_paths.h"
 
 namespace lowmem {
 namespace {
@@ -16,29 +17,9 @@ namespace {
 using torch::jit::Node;
 using torch::jit::Value;
 
-torch::jit::Module submodule(const torch::jit::Module& root, const std::string& path) {
-  torch::jit::Module m = root;
-  size_t start = 0;
-  while (start < path.size()) {
-    const size_t dot = path.find('.', start);
-    const std::string name = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    m = m.attr(name).toModule();
-    if (dot == std::string::npos) break;
-    start = dot + 1;
-  }
-  return m;
-}
-
-// "encoder.layer_0.attn.q.weight" -> (module "encoder.layer_0.attn.q", name "weight").
-std::pair<std::string, std::string> splitPath(const std::string& path) {
-  const auto dot = path.rfind('.');
-  if (dot == std::string::npos) return {"", path};
-  return {path.substr(0, dot), path.substr(dot + 1)};
-}
-
 at::Tensor parameter(const torch::jit::Module& root, const std::string& path) {
-  auto [owner, name] = splitPath(path);
-  return submodule(root, owner).attr(name).toTensor();
+  auto [owner, name] = splitLastComponent(path);
+  return submoduleAt(root, owner).attr(name).toTensor();
 }
 
 const char* opFor(SiteKind kind) {
@@ -153,7 +134,7 @@ void fold(torch::jit::Module& root, const FoldTarget& f, const at::Tensor& gamma
   w.copy_(folded.to(w.scalar_type()));
   if (!shift.defined()) return;
   if (f.lora) {
-    auto owner = submodule(root, splitPath(f.weight).first);
+    auto owner = submoduleAt(root, splitLastComponent(f.weight).first);
     loraTypes.insert(owner.type());
     owner.register_buffer("lora_A_bias", shift.to(w.scalar_type()));
     withBias.insert(owner._ivalue().get());
@@ -206,7 +187,7 @@ RewriteResult applyRewrites(torch::jit::Module& module, const std::vector<SitePl
     const SitePlan& first = *members.front();
     const auto op = c10::Symbol::fromQualString(opFor(first.site.kind));
     if (first.site.kind == SiteKind::kGelu || first.site.kind == SiteKind::kSilu) {
-      auto owner = submodule(module, first.site.modulePath);
+      auto owner = submoduleAt(module, first.site.modulePath);
       auto graph = owner.get_method("forward").graph();
       int count = 0;
       swapActivations(graph->block(), first.site.kind, op, count);
@@ -215,7 +196,7 @@ RewriteResult applyRewrites(torch::jit::Module& module, const std::vector<SitePl
                                       " is in a function it calls, not in its own code; not rewritten");
       }
     } else {
-      auto parent = submodule(module, first.parentPath);
+      auto parent = submoduleAt(module, first.parentPath);
       auto graph = parent.get_method("forward").graph();
       const int count = replaceNormCalls(graph->block(), graph->inputs()[0], first.attribute, op,
                                          first.normalizedSize, first.eps);

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "patcher/inlined_graph.h"
+#include "patcher/module_paths.h"
 #include "patcher/site_finder.h"
 
 namespace lowmem {
@@ -28,26 +29,10 @@ std::optional<std::string> attributePath(const Value* v, const Value* self) {
   return path;
 }
 
-// The value of an attribute path on the module instance (a submodule walk, then the attribute).
-std::optional<c10::IValue> attributeValue(const torch::jit::Module& root, const std::string& path) {
-  torch::jit::Module m = root;
-  size_t start = 0;
-  while (true) {
-    const size_t dot = path.find('.', start);
-    const std::string name = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (!m.hasattr(name)) return std::nullopt;
-    auto v = m.attr(name);
-    if (dot == std::string::npos) return v;
-    if (!v.isObject()) return std::nullopt;
-    m = torch::jit::Module(v.toObject());
-    start = dot + 1;
-  }
-}
-
 // A constant, a module attribute, or a list/tuple of those.
 std::optional<c10::IValue> valueOf(const Value* v, const Value* self, const torch::jit::Module& root) {
   if (auto c = torch::jit::toIValue(v)) return *c;
-  if (auto path = attributePath(v, self)) return attributeValue(root, *path);
+  if (auto path = attributePath(v, self)) return attributeAt(root, *path);
   const Node* n = v->node();
   if (n->kind() == c10::prim::ListConstruct || n->kind() == c10::prim::TupleConstruct) {
     std::vector<int64_t> ints;
@@ -140,7 +125,7 @@ std::string collectFolds(const Value* out, const Value* self, const std::string&
 // comes back. Only such modules are rewritten (at their call sites).
 bool isNormModule(const torch::jit::Module& root, const std::string& path, SiteKind kind) {
   if (path.empty()) return false;
-  auto v = attributeValue(root, path);
+  auto v = attributeAt(root, path);
   if (!v || !v->isObject()) return false;
   torch::jit::Module m(v->toObject());
   auto graph = inlinedForwardGraph(m);
@@ -157,7 +142,7 @@ bool isNormModule(const torch::jit::Module& root, const std::string& path, SiteK
 
 std::string typeAt(const torch::jit::Module& root, const std::string& path) {
   if (path.empty()) return rootTypeName(root);
-  auto v = attributeValue(root, path);
+  auto v = attributeAt(root, path);
   if (!v || !v->isObject()) return "?";
   return rootTypeName(torch::jit::Module(v->toObject()));
 }
@@ -204,7 +189,7 @@ void planNorm(const torch::jit::Module& root, const FoundSite& found, const Valu
     return;
   }
   if (!plan.gamma.empty()) {
-    auto g = attributeValue(root, plan.gamma);
+    auto g = attributeAt(root, plan.gamma);
     if (!g || !g->isTensor()) {
       plan.reason = "its weight is not a tensor";
       return;
