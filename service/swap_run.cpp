@@ -79,7 +79,15 @@ PatchOutcome patchModelFile(const std::string& modelPath, const std::string& out
   const auto rewrite = applyRewrites(patched, chosen);
   out.rewrites = rewrite.rewrites;
   out.foldedParameters = rewrite.foldedParameters;
-  const std::set<std::string> folded(rewrite.foldedParameters.begin(), rewrite.foldedParameters.end());
+  savePatchedModel(modelPath, patched, outputPath, spec, rewrite.foldedParameters, out, progress);
+  return out;
+}
+
+void savePatchedModel(const std::string& modelPath, torch::jit::Module& patched,
+                      const std::string& outputPath, const StepSpec& spec,
+                      const std::vector<std::string>& foldedList, PatchOutcome& out,
+                      const ProgressFn& progress) {
+  const std::set<std::string> folded(foldedList.begin(), foldedList.end());
   writeFileAtomically(
       outputPath, [&](const std::string& tmp) { patched.save(tmp); },
       [&](const std::string& tmp) {
@@ -97,6 +105,7 @@ PatchOutcome patchModelFile(const std::string& modelPath, const std::string& out
         out.tolerance = v.tolerance;
         out.toleranceRule = v.toleranceRule;
         out.minCosine = v.minCosine;
+        out.gradients.clear();
         for (const auto& g : v.gradients)
           out.gradients.push_back({g.parameter, g.cosine, g.relError, g.note});
         if (!v.forwardOk) {
@@ -105,7 +114,6 @@ PatchOutcome patchModelFile(const std::string& modelPath, const std::string& out
                           c10::str(v.maxAbsDiff) + " (" + v.toleranceRule + ")");
         }
       });
-  return out;
 }
 
 MeasuredPatch measurePatched(const std::string& modelPath, const std::string& patchedPath,

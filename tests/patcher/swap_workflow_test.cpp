@@ -143,11 +143,25 @@ TEST_F(SwapWorkflow, VerificationCatchesABrokenFold) {
   }
   ASSERT_EQ(norms.size(), 2u);
   std::swap(norms[0].gamma, norms[1].gamma);
-  applyRewrites(patched, norms);
+  const auto broken = applyRewrites(patched, norms);
   const auto c = models::vitTiny();
   std::vector<c10::IValue> inputs{at::randn({2, c.channels, c.imageSize, c.imageSize})};
   const auto v = verifyPatch(original, patched, inputs, TrainableSelection::parse("lora"), {});
   EXPECT_FALSE(v.forwardOk) << v.maxAbsDiff;
+  // Saving it is refused: exit code 1, nothing at the destination, no temporary left beside it.
+  fs::create_directories(path("broken"));
+  PatchOutcome outcome;
+  try {
+    savePatchedModel(built("vit-tiny"), patched, path("broken/model.pt"), lora(), broken.foldedParameters,
+                     outcome);
+    FAIL() << "a broken fold was saved";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.exitCode(), ExitCode::kFailure) << e.what();
+    EXPECT_NE(std::string(e.what()).find("verification failed, nothing saved"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(outcome.forwardOk);
+  EXPECT_EQ(std::distance(fs::directory_iterator(path("broken")), {}), 0);
   // The correct fold passes the same check.
   auto good = loadModel(built("vit-tiny"));
   std::swap(norms[0].gamma, norms[1].gamma);
@@ -155,8 +169,8 @@ TEST_F(SwapWorkflow, VerificationCatchesABrokenFold) {
   EXPECT_TRUE(verifyPatch(original, good, inputs, TrainableSelection::parse("lora"), {}).forwardOk);
 }
 
-TEST_F(SwapWorkflow, LlamaSharesWithTrainableLoraAAndNotWhenAIsFrozen) {
-  const auto model = built("llama-tiny");
+TEST_F(SwapWorkflow, LlamaSmallSharesWithTrainableLoraAAndNotWhenAIsFrozen) {
+  const auto model = built("llama-small");
   auto spec = lora();
   const auto withA = suggestForModel(model, spec, {});
   int rms = 0, silu = 0;
@@ -172,7 +186,7 @@ TEST_F(SwapWorkflow, LlamaSharesWithTrainableLoraAAndNotWhenAIsFrozen) {
       EXPECT_TRUE(s.plan.sharing) << s.plan.site.modulePath;
     }
   }
-  const auto c = models::llamaTiny();
+  const auto c = models::llamaSmall();
   EXPECT_EQ(rms, 2 * c.layers + 1);
   EXPECT_EQ(silu, c.layers);
   // LoRA-FA: A frozen, only B trains. No consumer saves the norm output any more.
@@ -183,14 +197,30 @@ TEST_F(SwapWorkflow, LlamaSharesWithTrainableLoraAAndNotWhenAIsFrozen) {
     EXPECT_FALSE(s.plan.sharing) << s.plan.site.modulePath;
     EXPECT_NE(s.plan.reason.find("no consumer saves its output"), std::string::npos) << s.plan.reason;
   }
-  // And the LoRA patch verifies and saves.
+  // And the LoRA patch verifies, saves, and meets its prediction when profiled again.
   const auto out = patchModelFile(model, path("llama-patched.pt"), lora(), {});
   EXPECT_TRUE(out.forwardOk);
   EXPECT_EQ(static_cast<int>(out.rewrites.size()), 2 * c.layers + 1 + c.layers);
+  const auto measured = measurePatched(model, path("llama-patched.pt"), lora(), 1);
+  const int64_t before = out.suggested.baseline.profile.peak().total;
+  const double predictedCut = static_cast<double>(before - out.suggested.suggestions.predictedPeak);
+  EXPECT_GT(predictedCut, 0);
+  EXPECT_NEAR(static_cast<double>(before - measured.patched.profile.peak().total), predictedCut,
+              0.05 * predictedCut);
 }
 
 TEST_F(SwapWorkflow, BertPostLnNormsAreInvalidWithTheirReasons) {
   const auto r = suggestForModel(built("bert-tiny"), lora(), {});
+  // Its GELUs still swap: patch, verify and measure.
+  const auto out = patchModelFile(built("bert-tiny"), path("bert-patched.pt"), lora(), {});
+  EXPECT_TRUE(out.forwardOk);
+  const auto measured = measurePatched(built("bert-tiny"), path("bert-patched.pt"), lora(), 1);
+  const double cut = static_cast<double>(out.suggested.baseline.profile.peak().total -
+                                         out.suggested.suggestions.predictedPeak);
+  EXPECT_GT(cut, 0);
+  EXPECT_NEAR(static_cast<double>(out.suggested.baseline.profile.peak().total -
+                                  measured.patched.profile.peak().total),
+              cut, 0.05 * cut);
   for (const auto& s : r.suggestions.sites) {
     if (s.plan.site.kind == SiteKind::kGelu) {
       EXPECT_EQ(s.status, SiteStatus::kSwap);
