@@ -15,6 +15,7 @@
 #include "profiler/model_loader.h"
 #include "profiler/step_setup.h"
 #include "profiler/training_step.h"
+#include "service/patched_model_save.h"
 
 namespace lowmem {
 namespace {

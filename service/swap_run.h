@@ -2,8 +2,6 @@
 // The patcher's use cases for the CLI and the GUI: suggest swaps from a profiled baseline, patch a model file
 // (rewrite, verify, save atomically), and measure the patched model against the baseline under the same spec.
 
-#include <torch/script.h>
-
 #include <string>
 #include <vector>
 
@@ -50,15 +48,6 @@ struct PatchOutcome {
 // input model, and a model already patched at a chosen site (InputError).
 PatchOutcome patchModelFile(const std::string& modelPath, const std::string& outputPath, const StepSpec& spec,
                             const std::vector<std::string>& only, const ProgressFn& progress = {});
-
-// The second half of patchModelFile: saves `patched` (already rewritten; `folded` names the parameters whose
-// values changed) beside `outputPath`, reloads it, verifies it against a fresh copy of `modelPath` and
-// renames it into place only when the forward check passes; Error(kFailure) and nothing written otherwise.
-// Fills the verification fields of `out`.
-void savePatchedModel(const std::string& modelPath, torch::jit::Module& patched,
-                      const std::string& outputPath, const StepSpec& spec,
-                      const std::vector<std::string>& folded, PatchOutcome& out,
-                      const ProgressFn& progress = {});
 
 struct StepTiming {
   double baselineSeconds = 0;  // medians of untraced steps, alternating between the two models

@@ -10,5 +10,8 @@ int main(int argc, char** argv) {
   QApplication::setApplicationVersion(LOWMEM_VERSION);
   lowmem::ui::MainWindow window;
   window.show();
+  // lowmem-studio FILE: open a model or a session at start.
+  const auto args = QApplication::arguments();
+  if (args.size() > 1) window.openFile(args.at(1));
   return QApplication::exec();
 }

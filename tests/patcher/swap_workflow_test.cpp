@@ -14,6 +14,7 @@
 #include "patcher/site_plans.h"
 #include "patcher/verifier.h"
 #include "profiler/model_loader.h"
+#include "service/patched_model_save.h"
 #include "service/swap_run.h"
 
 namespace lowmem {

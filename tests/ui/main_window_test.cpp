@@ -1,11 +1,34 @@
-// lowmem-studio's window opens, shows its welcome page and closes through File > Quit (offscreen platform).
+// lowmem-studio on the offscreen platform: the window opens and closes; a session written by `lowmem demo`
+// opens in linked views; bad files give one-line errors; a model profiles and patches on a worker thread
+// while the window stays responsive.
 
 #include <QAction>
+#include <QChart>
+#include <QChartView>
+#include <QComboBox>
 #include <QLabel>
+#include <QLineEdit>
+#include <QLineSeries>
 #include <QMenuBar>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QTabWidget>
+#include <QTableWidget>
+#include <QTemporaryDir>
+#include <QTreeWidget>
 #include <QtTest/QtTest>
 
 #include "ui/main_window.h"
+#include "ui/model_page.h"
+#include "ui/session_view.h"
+
+namespace {
+
+QString fixture(const char* name) {
+  return QString(qgetenv("LOWMEM_STUDIO_FIXTURES")) + "/" + name;
+}
+
+}  // namespace
 
 class MainWindowTest : public QObject {
   Q_OBJECT
@@ -23,6 +46,97 @@ class MainWindowTest : public QObject {
     QVERIFY(quit != nullptr);
     quit->trigger();
     QVERIFY(!window.isVisible());
+  }
+
+  void opensADemoSessionInLinkedViews() {
+    lowmem::ui::MainWindow window;
+    QCOMPARE(window.tryOpen(fixture("session.db")), QString());
+    auto* view = window.findChild<lowmem::ui::SessionView*>("sessionView");
+    QVERIFY(view != nullptr);
+    QCOMPARE(static_cast<int>(view->runLabels().size()), 2);
+    auto* tabs = view->findChild<QTabWidget*>("sessionTabs");
+    QStringList names;
+    for (int i = 0; i < tabs->count(); ++i)
+      names << tabs->tabText(i);
+    QCOMPARE(names, QStringList({"Summary", "Timeline", "Modules", "Activations", "Compare"}));
+    auto* table = view->findChild<QTableWidget*>("activations");
+    QVERIFY(table->rowCount() > 0);
+    auto* modules = view->findChild<QTreeWidget*>("modules");
+    QVERIFY(modules->topLevelItemCount() > 0);
+    auto* chart = view->findChild<QChartView*>("timeline")->chart();
+    QVERIFY(chart->series().size() >= 3);  // categories, peak, selection
+    for (auto* s : chart->series()) {
+      if (auto* line = qobject_cast<QLineSeries*>(s)) QVERIFY(line->count() <= 2000);
+    }
+    // Selecting an activation marks its lifetime on the timeline.
+    table->setCurrentCell(0, 0);
+    QLineSeries* selected = nullptr;
+    for (auto* s : chart->series()) {
+      if (s->name() == "selected storage") selected = qobject_cast<QLineSeries*>(s);
+    }
+    QVERIFY(selected != nullptr);
+    QCOMPARE(selected->count(), 2);
+    QVERIFY(selected->at(1).x() >= selected->at(0).x());
+    // The filter hides rows that do not match.
+    auto* filter = view->findChild<QLineEdit*>("activationFilter");
+    filter->setText("no such op anywhere");
+    int visible = 0;
+    for (int r = 0; r < table->rowCount(); ++r)
+      visible += !table->isRowHidden(r);
+    QCOMPARE(visible, 0);
+    // The patched run has fewer activations to list.
+    const int baselineRows = table->rowCount();
+    view->showRun(1);
+    QVERIFY(table->rowCount() < baselineRows);
+  }
+
+  void refusesBadFilesWithOneLine() {
+    lowmem::ui::MainWindow window;
+    QTemporaryDir dir;
+    const QString missing = dir.filePath("none.db");
+    QString error = window.tryOpen(missing);
+    QVERIFY(error.contains(missing));
+    QVERIFY(!error.contains('\n'));
+    QFile text(dir.filePath("text.db"));
+    QVERIFY(text.open(QIODevice::WriteOnly));
+    text.write("not a database, only text, and long enough to be read as a header\n");
+    text.close();
+    error = window.tryOpen(dir.filePath("text.db"));
+    QVERIFY(!error.isEmpty());
+    QVERIFY(!error.contains('\n'));
+    QVERIFY(window.findChild<lowmem::ui::SessionView*>() == nullptr);
+  }
+
+  void profilesAndPatchesAModelOnAWorkerThread() {
+    lowmem::ui::MainWindow window;
+    QCOMPARE(window.tryOpen(fixture("vit-tiny.pt")), QString());
+    auto* page = window.findChild<lowmem::ui::ModelPage*>("modelPage");
+    QVERIFY(page != nullptr);
+    auto* inputs = page->findChild<QLineEdit*>("inputs");
+    auto* profile = page->findChild<QPushButton*>("profileButton");
+    // Validated as you type.
+    inputs->setText("x:float32[2,3,32");
+    QVERIFY(!page->findChild<QLabel*>("specError")->text().isEmpty());
+    QVERIFY(!profile->isEnabled());
+    inputs->setText("x:float32[2,3,32,32]");
+    QVERIFY(page->findChild<QLabel*>("specError")->text().isEmpty());
+    QVERIFY(profile->isEnabled());
+
+    QSignalSpy done(page, &lowmem::ui::ModelPage::finished);
+    profile->click();
+    QVERIFY(page->busy());
+    QVERIFY(done.wait(120000));
+    QCOMPARE(done.takeFirst().at(0).toBool(), true);
+    QVERIFY(page->sessionView() != nullptr);
+    QCOMPARE(static_cast<int>(page->sessionView()->runLabels().size()), 1);
+
+    page->findChild<QPushButton*>("patchButton")->click();
+    QVERIFY(done.wait(120000));
+    const auto result = done.takeFirst();
+    QVERIFY2(result.at(0).toBool(), qPrintable(result.at(1).toString()));
+    QVERIFY(QFile::exists(page->patchedModelFile()));
+    auto* tabs = page->sessionView()->tabs();
+    QCOMPARE(tabs->tabText(tabs->count() - 1), QString("Compare"));
   }
 };
 

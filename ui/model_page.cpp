@@ -1,0 +1,223 @@
+#include "ui/model_page.h"
+
+#include <QComboBox>
+#include <QDateTime>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QFutureWatcher>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPointer>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QVBoxLayout>
+#include <QtConcurrent/QtConcurrentRun>
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/trainable.h"
+#include "service/profile_run.h"
+#include "service/swap_run.h"
+#include "ui/session_view.h"
+
+namespace lowmem::ui {
+
+ModelPage::ModelPage(const std::string& modelPath, QWidget* parent)
+    : QWidget(parent), model_(modelPath), cancelled_(std::make_shared<std::atomic<bool>>(false)) {
+  setObjectName("modelPage");
+  auto* layout = new QVBoxLayout(this);
+  auto* title = new QLabel(QString("<b>%1</b>").arg(QString::fromStdString(modelPath)));
+  layout->addWidget(title);
+  auto* form = new QFormLayout;
+  trainable_ = new QComboBox;
+  trainable_->setObjectName("trainable");
+  trainable_->setEditable(true);  // a regex is allowed too
+  trainable_->addItems({"lora", "saved", "all", "none"});
+  form->addRow("Trainable", trainable_);
+  loss_ = new QComboBox;
+  loss_->setObjectName("loss");
+  loss_->addItems({"mean", "sum", "output", "cross-entropy"});
+  form->addRow("Loss", loss_);
+  optimizer_ = new QComboBox;
+  optimizer_->setObjectName("optimizer");
+  optimizer_->addItems({"sgd", "adamw"});
+  form->addRow("Optimizer", optimizer_);
+  inputs_ = new QLineEdit;
+  inputs_->setObjectName("inputs");
+  inputs_->setPlaceholderText(
+      "the model's recorded input, or NAME:DTYPE[d0,...]; several separated by spaces");
+  form->addRow("Inputs", inputs_);
+  threads_ = new QSpinBox;
+  threads_->setObjectName("threads");
+  threads_->setRange(0, 4096);
+  threads_->setSpecialValueText("every core");
+  form->addRow("Threads", threads_);
+  specError_ = new QLabel;
+  specError_->setObjectName("specError");
+  specError_->setStyleSheet("color: #b00020");
+  form->addRow("", specError_);
+  layout->addLayout(form);
+
+  auto* buttons = new QHBoxLayout;
+  profileButton_ = new QPushButton("Profile");
+  profileButton_->setObjectName("profileButton");
+  patchButton_ = new QPushButton("Suggest, patch and compare");
+  patchButton_->setObjectName("patchButton");
+  cancelButton_ = new QPushButton("Cancel");
+  cancelButton_->setObjectName("cancelButton");
+  cancelButton_->setToolTip(
+      "Stops waiting: the step already running finishes in the background and is discarded");
+  cancelButton_->setEnabled(false);
+  progress_ = new QProgressBar;
+  progress_->setObjectName("progress");
+  progress_->setRange(0, 1);
+  progress_->setValue(0);
+  stage_ = new QLabel;
+  stage_->setObjectName("stage");
+  buttons->addWidget(profileButton_);
+  buttons->addWidget(patchButton_);
+  buttons->addWidget(cancelButton_);
+  buttons->addWidget(progress_, 1);
+  buttons->addWidget(stage_, 1);
+  layout->addLayout(buttons);
+  resultArea_ = new QVBoxLayout;
+  layout->addLayout(resultArea_, 1);
+
+  connect(profileButton_, &QPushButton::clicked, this, &ModelPage::profile);
+  connect(patchButton_, &QPushButton::clicked, this, &ModelPage::patchAndCompare);
+  connect(cancelButton_, &QPushButton::clicked, this, &ModelPage::cancel);
+  for (auto* box : {trainable_, loss_, optimizer_})
+    connect(box, &QComboBox::currentTextChanged, this, &ModelPage::validate);
+  connect(inputs_, &QLineEdit::textChanged, this, &ModelPage::validate);
+  validate();
+}
+
+StepSpec ModelPage::spec() const {
+  StepSpec s;
+  s.trainable = trainable_->currentText().toStdString();
+  TrainableSelection::parse(s.trainable);  // throws for a bad regex
+  s.loss = loss_->currentText().toStdString();
+  s.optimizer = optimizer_->currentText().toStdString();
+  s.threads = threads_->value();
+  for (const auto& text : inputs_->text().split(' ', Qt::SkipEmptyParts))
+    s.inputs.push_back(parseInputSpec(text.toStdString(), "Inputs"));
+  s.validate();
+  return s;
+}
+
+void ModelPage::validate() {
+  try {
+    spec();
+    specError_->clear();
+    profileButton_->setEnabled(!busy_);
+    patchButton_->setEnabled(!busy_);
+  } catch (const Error& e) {
+    specError_->setText(QString::fromStdString(e.what()));
+    profileButton_->setEnabled(false);
+    patchButton_->setEnabled(false);
+  }
+}
+
+void ModelPage::run(const QString& what,
+                    std::function<void(const std::function<void(const std::string&)>&)> job) {
+  StepSpec checked;
+  try {
+    checked = spec();
+  } catch (const Error& e) {
+    Q_EMIT finished(false, QString::fromStdString(e.what()));
+    return;
+  }
+  busy_ = true;
+  cancelled_ = std::make_shared<std::atomic<bool>>(false);
+  profileButton_->setEnabled(false);
+  patchButton_->setEnabled(false);
+  cancelButton_->setEnabled(true);
+  progress_->setRange(0, 0);  // busy: the steps have no known length
+  stage_->setText(what);
+  auto cancelled = cancelled_;
+  QPointer<ModelPage> self(this);
+  auto progress = [self, cancelled](const std::string& stage) {
+    if (cancelled->load()) return;
+    QMetaObject::invokeMethod(
+        self,
+        [self, stage] {
+          if (self) self->stage_->setText(QString::fromStdString(stage) + "...");
+        },
+        Qt::QueuedConnection);
+  };
+  auto* watcher = new QFutureWatcher<QString>(this);
+  connect(watcher, &QFutureWatcher<QString>::finished, this, [this, watcher, cancelled] {
+    const QString error = watcher->result();
+    watcher->deleteLater();
+    busy_ = false;
+    cancelButton_->setEnabled(false);
+    progress_->setRange(0, 1);
+    progress_->setValue(error.isEmpty() ? 1 : 0);
+    validate();
+    if (cancelled->load()) {
+      stage_->setText("cancelled");
+      Q_EMIT finished(false, "cancelled");
+      return;
+    }
+    stage_->setText(error.isEmpty() ? "done" : "failed");
+    if (error.isEmpty()) showSession(sessionFile_);
+    Q_EMIT finished(error.isEmpty(), error);
+  });
+  watcher->setFuture(QtConcurrent::run([job, progress]() -> QString {
+    try {
+      job(progress);
+      return {};
+    } catch (const std::exception& e) {
+      return QString::fromStdString(firstLine(e.what()));
+    }
+  }));
+}
+
+void ModelPage::profile() {
+  const StepSpec s = spec();
+  const QString file = work_.filePath(QString("profile-%1.db").arg(QDateTime::currentMSecsSinceEpoch()));
+  sessionFile_ = file;
+  const std::string model = model_;
+  run("profiling", [s, file, model](const auto& progress) {
+    const auto run = profileModel(model, s, "baseline", progress);
+    SessionWriter(file.toStdString()).writeRun(run.info, run.trace, run.profile);
+  });
+}
+
+void ModelPage::patchAndCompare() {
+  const StepSpec s = spec();
+  const auto stamp = QDateTime::currentMSecsSinceEpoch();
+  const QString file = work_.filePath(QString("patch-%1.db").arg(stamp));
+  const QString patched =
+      work_.filePath(QString("%1-patched-%2.pt")
+                         .arg(QFileInfo(QString::fromStdString(model_)).completeBaseName())
+                         .arg(stamp));
+  sessionFile_ = file;
+  patchedFile_ = patched;
+  const std::string model = model_;
+  run("patching", [s, file, patched, model](const auto& progress) {
+    const auto out = patchModelFile(model, patched.toStdString(), s, {}, progress);
+    const auto measured = measurePatched(model, patched.toStdString(), s, 3, progress);
+    saveComparisonSession(file.toStdString(), out.suggested.baseline, measured.patched,
+                          comparisonRecord(out, measured.timing));
+  });
+}
+
+void ModelPage::cancel() {
+  cancelled_->store(true);
+  stage_->setText("cancelling (the running step finishes in the background)...");
+}
+
+void ModelPage::showSession(const QString& file) {
+  if (view_) {
+    resultArea_->removeWidget(view_);
+    view_->deleteLater();
+    view_ = nullptr;
+  }
+  view_ = new SessionView(file.toStdString(), this);
+  resultArea_->addWidget(view_);
+}
+
+}  // namespace lowmem::ui

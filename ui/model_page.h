@@ -1,0 +1,74 @@
+#pragma once
+// A model opened in the studio: the step spec as a form (prefilled from the model's recorded input, checked
+// as you type), and the two long jobs on a worker thread with a progress bar: Profile (one traced step) and
+// Suggest, patch and compare (the CLI's `patch --session`). Results open as a SessionView over a session file
+// in a temporary folder, which "Save session as..." and "Save patched model as..." copy out.
+
+#include <QTemporaryDir>
+#include <QWidget>
+#include <atomic>
+#include <functional>
+#include <string>
+
+#include "core/step_spec.h"
+
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QProgressBar;
+class QPushButton;
+class QSpinBox;
+class QVBoxLayout;
+
+namespace lowmem::ui {
+
+class SessionView;
+
+class ModelPage : public QWidget {
+  Q_OBJECT
+
+ public:
+  explicit ModelPage(const std::string& modelPath, QWidget* parent = nullptr);
+
+  // The spec the form describes; InputError naming the field otherwise.
+  StepSpec spec() const;
+  bool busy() const { return busy_; }
+  SessionView* sessionView() const { return view_; }
+  QString sessionFile() const { return sessionFile_; }
+  QString patchedModelFile() const { return patchedFile_; }
+
+ public Q_SLOTS:
+  void profile();
+  void patchAndCompare();
+  void cancel();
+
+ Q_SIGNALS:
+  void finished(bool ok, const QString& message);
+
+ private:
+  void validate();
+  void run(const QString& what, std::function<void(const std::function<void(const std::string&)>&)> job);
+  void showSession(const QString& file);
+
+  std::string model_;
+  QTemporaryDir work_;
+  QComboBox* trainable_ = nullptr;
+  QComboBox* loss_ = nullptr;
+  QComboBox* optimizer_ = nullptr;
+  QLineEdit* inputs_ = nullptr;
+  QSpinBox* threads_ = nullptr;
+  QLabel* specError_ = nullptr;
+  QPushButton* profileButton_ = nullptr;
+  QPushButton* patchButton_ = nullptr;
+  QPushButton* cancelButton_ = nullptr;
+  QProgressBar* progress_ = nullptr;
+  QLabel* stage_ = nullptr;
+  QVBoxLayout* resultArea_ = nullptr;
+  SessionView* view_ = nullptr;
+  QString sessionFile_;
+  QString patchedFile_;
+  bool busy_ = false;
+  std::shared_ptr<std::atomic<bool>> cancelled_;
+};
+
+}  // namespace lowmem::ui

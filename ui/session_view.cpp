@@ -1,0 +1,290 @@
+#include "ui/session_view.h"
+
+#include <QAreaSeries>
+#include <QChart>
+#include <QChartView>
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QLineSeries>
+#include <QScatterSeries>
+#include <QTabWidget>
+#include <QTableWidget>
+#include <QTextBrowser>
+#include <QTreeWidget>
+#include <QVBoxLayout>
+#include <QValueAxis>
+#include <algorithm>
+#include <map>
+#include <sstream>
+
+#include "core/comparison.h"
+#include "core/error.h"
+#include "core/format.h"
+#include "core/profile_report.h"
+#include "ui/comparison_chart.h"
+
+namespace lowmem::ui {
+namespace {
+
+constexpr double kMiB = 1048576.0;
+constexpr size_t kMaxPoints = 2000;
+
+// A table cell that sorts by a number while showing text.
+class BytesItem : public QTableWidgetItem {
+ public:
+  explicit BytesItem(int64_t bytes)
+      : QTableWidgetItem(QString::fromStdString(formatBytes(bytes))), bytes_(bytes) {
+    setData(Qt::UserRole, static_cast<qlonglong>(bytes));
+  }
+  bool operator<(const QTableWidgetItem& other) const override {
+    return bytes_ < other.data(Qt::UserRole).toLongLong();
+  }
+
+ private:
+  int64_t bytes_;
+};
+
+class BytesTreeItem : public QTreeWidgetItem {
+ public:
+  using QTreeWidgetItem::QTreeWidgetItem;
+  bool operator<(const QTreeWidgetItem& other) const override {
+    const int c = treeWidget() ? treeWidget()->sortColumn() : 0;
+    if (c == 0) return text(0) < other.text(0);
+    return data(c, Qt::UserRole).toLongLong() < other.data(c, Qt::UserRole).toLongLong();
+  }
+};
+
+QString q(const std::string& s) {
+  return QString::fromStdString(s);
+}
+
+std::string opName(const Trace& t, int32_t op) {
+  return op >= 0 ? t.str(t.ops[static_cast<size_t>(op)].name) : "";
+}
+
+}  // namespace
+
+SessionView::SessionView(const std::string& path, QWidget* parent)
+    : QWidget(parent), path_(path), reader_(std::make_unique<SessionReader>(path)) {
+  setObjectName("sessionView");
+  for (const auto& r : reader_->runs())
+    labels_.push_back(r.label);
+  if (labels_.empty()) throw InputError(path, "session has no runs");
+  auto* layout = new QVBoxLayout(this);
+  auto* top = new QHBoxLayout;
+  top->addWidget(new QLabel("Run:"));
+  runBox_ = new QComboBox;
+  runBox_->setObjectName("runBox");
+  for (const auto& l : labels_)
+    runBox_->addItem(q(l));
+  top->addWidget(runBox_);
+  top->addStretch();
+  layout->addLayout(top);
+  tabs_ = new QTabWidget;
+  tabs_->setObjectName("sessionTabs");
+  layout->addWidget(tabs_);
+
+  summary_ = new QTextBrowser;
+  summary_->setObjectName("summary");
+  tabs_->addTab(summary_, "Summary");
+  timeline_ = new QChartView;
+  timeline_->setObjectName("timeline");
+  timeline_->setRubberBand(QChartView::HorizontalRubberBand);  // drag to zoom, right-click to zoom out
+  timeline_->setRenderHint(QPainter::Antialiasing);
+  tabs_->addTab(timeline_, "Timeline");
+  modules_ = new QTreeWidget;
+  modules_->setObjectName("modules");
+  modules_->setHeaderLabels({"module", "activations (inclusive)", "exclusive"});
+  modules_->setSortingEnabled(true);
+  tabs_->addTab(modules_, "Modules");
+  auto* acts = new QWidget;
+  auto* actsLayout = new QVBoxLayout(acts);
+  filter_ = new QLineEdit;
+  filter_->setObjectName("activationFilter");
+  filter_->setPlaceholderText("filter by op, module, holder or reason");
+  actsLayout->addWidget(filter_);
+  activations_ = new QTableWidget;
+  activations_->setObjectName("activations");
+  activations_->setColumnCount(7);
+  activations_->setHorizontalHeaderLabels(
+      {"bytes", "category", "allocating op", "module", "holder", "lifetime (seq)", "reason"});
+  activations_->setSelectionBehavior(QAbstractItemView::SelectRows);
+  activations_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  activations_->horizontalHeader()->setStretchLastSection(true);
+  actsLayout->addWidget(activations_);
+  tabs_->addTab(acts, "Activations");
+  addComparisonTab();
+
+  connect(runBox_, QOverload<int>::of(&QComboBox::currentIndexChanged), this, &SessionView::showRun);
+  connect(filter_, &QLineEdit::textChanged, this, [this](const QString& text) {
+    for (int r = 0; r < activations_->rowCount(); ++r) {
+      bool match = text.isEmpty();
+      for (int c = 2; c < activations_->columnCount() && !match; ++c)
+        match =
+            activations_->item(r, c) && activations_->item(r, c)->text().contains(text, Qt::CaseInsensitive);
+      activations_->setRowHidden(r, !match);
+    }
+  });
+  connect(activations_, &QTableWidget::currentCellChanged, this,
+          [this](int row, int, int, int) { markLifetime(row); });
+  showRun(0);
+}
+
+void SessionView::showRun(int index) {
+  if (index < 0 || index >= static_cast<int>(labels_.size())) return;
+  run_ = reader_->load(labels_[static_cast<size_t>(index)]);
+  fillSummary();
+  fillTimeline();
+  fillModules();
+  fillActivations();
+}
+
+void SessionView::fillSummary() {
+  std::ostringstream text;
+  writeRunReport(run_, ReportFormat::kText, text);
+  summary_->setPlainText(q(text.str()));
+}
+
+void SessionView::fillTimeline() {
+  const auto& tl = run_.profile.timeline;
+  auto* chart = new QChart;
+  chart->setTitle(q("Memory of run '" + run_.info.label + "' by category (peak " +
+                    formatBytes(run_.profile.peak().total) + ")"));
+  // Points: the maximum of each of at most kMaxPoints buckets, so the peak is always drawn.
+  std::vector<size_t> points;
+  const size_t bucket = std::max<size_t>(1, (tl.size() + kMaxPoints - 1) / kMaxPoints);
+  for (size_t start = 0; start < tl.size(); start += bucket) {
+    size_t best = start;
+    for (size_t i = start; i < std::min(tl.size(), start + bucket); ++i)
+      if (tl[i].total > tl[best].total) best = i;
+    points.push_back(best);
+  }
+  const int64_t t0 = tl.empty() ? 0 : tl.front().timeNs;
+  QLineSeries* lower = nullptr;
+  std::vector<int64_t> below(points.size(), 0);
+  for (int c = 0; c < kCategoryCount; ++c) {
+    bool any = false;
+    for (size_t i : points)
+      any = any || tl[i].byCategory[static_cast<size_t>(c)] != 0;
+    if (!any) continue;
+    auto* upper = new QLineSeries;
+    for (size_t k = 0; k < points.size(); ++k) {
+      below[k] += tl[points[k]].byCategory[static_cast<size_t>(c)];
+      upper->append(static_cast<double>(tl[points[k]].timeNs - t0) / 1e6,
+                    static_cast<double>(below[k]) / kMiB);
+    }
+    auto* area = new QAreaSeries(upper, lower);
+    area->setName(categoryName(static_cast<Category>(c)));
+    chart->addSeries(area);
+    lower = upper;
+  }
+  auto* peak = new QScatterSeries;
+  peak->setName("peak");
+  const auto& p = run_.profile.peak();
+  peak->append(static_cast<double>(p.timeNs - t0) / 1e6, static_cast<double>(p.total) / kMiB);
+  chart->addSeries(peak);
+  lifetime_ = new QLineSeries;
+  lifetime_->setName("selected storage");
+  chart->addSeries(lifetime_);
+  chart->createDefaultAxes();
+  chart->axes(Qt::Horizontal).front()->setTitleText("time in the step (ms)");
+  chart->axes(Qt::Vertical).front()->setTitleText("MiB");
+  auto* old = timeline_->chart();
+  timeline_->setChart(chart);
+  delete old;
+}
+
+void SessionView::fillModules() {
+  modules_->clear();
+  std::map<std::string, QTreeWidgetItem*> items;
+  for (const auto& [path, a] : run_.profile.moduleActivations) {
+    QTreeWidgetItem* parent = nullptr;
+    const auto dot = path.rfind('.');
+    if (!path.empty()) {
+      const std::string up = dot == std::string::npos ? "" : path.substr(0, dot);
+      auto it = items.find(up);
+      parent = it == items.end() ? nullptr : it->second;
+    }
+    auto* item = parent ? new BytesTreeItem(parent) : new BytesTreeItem(modules_);
+    item->setText(0, q(path.empty() ? "(root)" : path.substr(dot == std::string::npos ? 0 : dot + 1)));
+    item->setToolTip(0, q(path));
+    item->setText(1, q(formatBytes(a.inclusive)));
+    item->setData(1, Qt::UserRole, static_cast<qlonglong>(a.inclusive));
+    item->setText(2, q(formatBytes(a.exclusive)));
+    item->setData(2, Qt::UserRole, static_cast<qlonglong>(a.exclusive));
+    items[path] = item;
+  }
+  modules_->expandToDepth(2);
+  modules_->sortByColumn(1, Qt::DescendingOrder);
+}
+
+void SessionView::fillActivations() {
+  const auto& t = run_.trace;
+  activations_->setSortingEnabled(false);
+  activations_->setRowCount(0);
+  int row = 0;
+  for (size_t i = 0; i < run_.profile.storages.size(); ++i) {
+    const auto& s = run_.profile.storages[i];
+    if (s.category != Category::kActivation) continue;
+    activations_->insertRow(row);
+    auto* bytes = new BytesItem(s.bytes);
+    bytes->setData(Qt::UserRole + 1, static_cast<qlonglong>(i));
+    activations_->setItem(row, 0, bytes);
+    activations_->setItem(row, 1, new QTableWidgetItem(categoryName(s.category)));
+    activations_->setItem(row, 2, new QTableWidgetItem(q(opName(t, s.allocOp))));
+    activations_->setItem(row, 3, new QTableWidgetItem(q(t.str(s.module))));
+    activations_->setItem(row, 4, new QTableWidgetItem(q(opName(t, s.holderOp))));
+    activations_->setItem(
+        row, 5,
+        new QTableWidgetItem(QString("%1 .. %2")
+                                 .arg(s.allocSeq)
+                                 .arg(s.freeSeq < 0 ? QString("end") : QString::number(s.freeSeq))));
+    activations_->setItem(row, 6, new QTableWidgetItem(q(s.reason)));
+    ++row;
+  }
+  activations_->setSortingEnabled(true);
+  activations_->sortByColumn(0, Qt::DescendingOrder);
+}
+
+void SessionView::markLifetime(int row) {
+  if (!lifetime_) return;
+  lifetime_->clear();
+  if (row < 0 || !activations_->item(row, 0)) return;
+  const auto index = static_cast<size_t>(activations_->item(row, 0)->data(Qt::UserRole + 1).toLongLong());
+  const auto& s = run_.profile.storages[index];
+  const auto& tl = run_.profile.timeline;
+  if (tl.empty()) return;
+  const int64_t t0 = tl.front().timeNs;
+  auto timeAt = [&](int64_t seq) {
+    auto it = std::lower_bound(tl.begin(), tl.end(), seq,
+                               [](const TimelinePoint& p, int64_t v) { return p.seq < v; });
+    return static_cast<double>((it == tl.end() ? tl.back() : *it).timeNs - t0) / 1e6;
+  };
+  const double y = static_cast<double>(run_.profile.peak().total) / kMiB * 1.02;
+  lifetime_->append(timeAt(s.allocSeq), y);
+  lifetime_->append(s.freeSeq < 0 ? timeAt(tl.back().seq) : timeAt(s.freeSeq), y);
+}
+
+void SessionView::addComparisonTab() {
+  const auto stored = reader_->comparisons();
+  if (stored.empty()) return;
+  const auto& c = stored.back();
+  const auto base = reader_->load(c.baselineLabel);
+  const auto patched = reader_->load(c.patchedLabel);
+  auto* page = new QWidget;
+  page->setObjectName("comparePage");
+  auto* layout = new QHBoxLayout(page);
+  auto* text = new QTextBrowser;
+  text->setObjectName("compareText");
+  std::ostringstream out;
+  writeComparison(comparisonJson(base, patched, c.record), ReportFormat::kText, out);
+  text->setPlainText(q(out.str()));
+  layout->addWidget(text, 2);
+  layout->addWidget(makeComparisonCharts(base, patched), 3);
+  tabs_->addTab(page, "Compare");
+}
+
+}  // namespace lowmem::ui
