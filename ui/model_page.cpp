@@ -6,18 +6,23 @@
 #include <QFormLayout>
 #include <QFutureWatcher>
 #include <QHBoxLayout>
+#include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
 #include <QPointer>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSpinBox>
+#include <QTableWidget>
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/format.h"
+#include "core/suggestion_report.h"
 #include "core/trainable.h"
+#include "service/model_description.h"
 #include "service/profile_run.h"
 #include "service/swap_run.h"
 #include "ui/session_view.h"
@@ -28,7 +33,14 @@ ModelPage::ModelPage(const std::string& modelPath, QWidget* parent)
     : QWidget(parent), model_(modelPath), cancelled_(std::make_shared<std::atomic<bool>>(false)) {
   setObjectName("modelPage");
   auto* layout = new QVBoxLayout(this);
-  auto* title = new QLabel(QString("<b>%1</b>").arg(QString::fromStdString(modelPath)));
+  // Loading the description first refuses a file that is not a model before anything else is shown.
+  const auto summary = describeModel(modelPath, TrainableSelection::parse("saved"));
+  auto* title =
+      new QLabel(QString("<b>%1</b><br>%2<br>%3 parameters, %4 swap candidates")
+                     .arg(QString::fromStdString(modelPath), QString::fromStdString(summary.forwardSignature))
+                     .arg(summary.root().total.params)
+                     .arg(summary.sites.size()));
+  title->setObjectName("modelTitle");
   layout->addWidget(title);
   auto* form = new QFormLayout;
   trainable_ = new QComboBox;
@@ -63,7 +75,9 @@ ModelPage::ModelPage(const std::string& modelPath, QWidget* parent)
   auto* buttons = new QHBoxLayout;
   profileButton_ = new QPushButton("Profile");
   profileButton_->setObjectName("profileButton");
-  patchButton_ = new QPushButton("Suggest, patch and compare");
+  suggestButton_ = new QPushButton("Suggest");
+  suggestButton_->setObjectName("suggestButton");
+  patchButton_ = new QPushButton("Apply checked sites and compare");
   patchButton_->setObjectName("patchButton");
   cancelButton_ = new QPushButton("Cancel");
   cancelButton_->setObjectName("cancelButton");
@@ -77,15 +91,26 @@ ModelPage::ModelPage(const std::string& modelPath, QWidget* parent)
   stage_ = new QLabel;
   stage_->setObjectName("stage");
   buttons->addWidget(profileButton_);
+  buttons->addWidget(suggestButton_);
   buttons->addWidget(patchButton_);
   buttons->addWidget(cancelButton_);
   buttons->addWidget(progress_, 1);
   buttons->addWidget(stage_, 1);
   layout->addLayout(buttons);
+  sites_ = new QTableWidget;
+  sites_->setObjectName("sites");
+  sites_->setColumnCount(6);
+  sites_->setHorizontalHeaderLabels({"site", "kind", "module", "status", "predicted saving", "why"});
+  sites_->horizontalHeader()->setStretchLastSection(true);
+  sites_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  sites_->setVisible(false);
+  sites_->setMaximumHeight(220);
+  layout->addWidget(sites_);
   resultArea_ = new QVBoxLayout;
   layout->addLayout(resultArea_, 1);
 
   connect(profileButton_, &QPushButton::clicked, this, &ModelPage::profile);
+  connect(suggestButton_, &QPushButton::clicked, this, &ModelPage::suggest);
   connect(patchButton_, &QPushButton::clicked, this, &ModelPage::patchAndCompare);
   connect(cancelButton_, &QPushButton::clicked, this, &ModelPage::cancel);
   for (auto* box : {trainable_, loss_, optimizer_})
@@ -111,12 +136,12 @@ void ModelPage::validate() {
   try {
     spec();
     specError_->clear();
-    profileButton_->setEnabled(!busy_);
-    patchButton_->setEnabled(!busy_);
+    for (auto* b : {profileButton_, suggestButton_, patchButton_})
+      b->setEnabled(!busy_);
   } catch (const Error& e) {
     specError_->setText(QString::fromStdString(e.what()));
-    profileButton_->setEnabled(false);
-    patchButton_->setEnabled(false);
+    for (auto* b : {profileButton_, suggestButton_, patchButton_})
+      b->setEnabled(false);
   }
 }
 
@@ -131,8 +156,8 @@ void ModelPage::run(const QString& what,
   }
   busy_ = true;
   cancelled_ = std::make_shared<std::atomic<bool>>(false);
-  profileButton_->setEnabled(false);
-  patchButton_->setEnabled(false);
+  for (auto* b : {profileButton_, suggestButton_, patchButton_})
+    b->setEnabled(false);
   cancelButton_->setEnabled(true);
   progress_->setRange(0, 0);  // busy: the steps have no known length
   stage_->setText(what);
@@ -162,7 +187,8 @@ void ModelPage::run(const QString& what,
       return;
     }
     stage_->setText(error.isEmpty() ? "done" : "failed");
-    if (error.isEmpty()) showSession(sessionFile_);
+    if (error.isEmpty() && !sessionFile_.isEmpty()) showSession(sessionFile_);
+    if (error.isEmpty() && sessionFile_.isEmpty()) showSuggestions();
     Q_EMIT finished(error.isEmpty(), error);
   });
   watcher->setFuture(QtConcurrent::run([job, progress]() -> QString {
@@ -186,6 +212,52 @@ void ModelPage::profile() {
   });
 }
 
+void ModelPage::suggest() {
+  const StepSpec s = spec();
+  const std::string model = model_;
+  sessionFile_.clear();
+  auto result = std::make_shared<nlohmann::json>();
+  suggestions_ = nlohmann::json();
+  run("suggesting", [this, s, model, result](const auto& progress) {
+    const auto r = suggestForModel(model, s, {}, progress);
+    *result = suggestionsJson(r.suggestions);
+    // Read on the GUI thread only after the worker finished (the watcher's signal).
+    QMetaObject::invokeMethod(
+        this, [this, result] { suggestions_ = *result; }, Qt::BlockingQueuedConnection);
+  });
+}
+
+void ModelPage::showSuggestions() {
+  const auto sites = suggestions_.value("sites", nlohmann::json::array());
+  sites_->setRowCount(static_cast<int>(sites.size()));
+  for (int r = 0; r < static_cast<int>(sites.size()); ++r) {
+    const auto& site = sites[static_cast<size_t>(r)];
+    auto* check = new QTableWidgetItem(QString("#%1").arg(site.value("ordinal", -1)));
+    const bool valid = site.value("valid", false) && site.value("status", "") != "invalid";
+    check->setFlags(valid ? (Qt::ItemIsUserCheckable | Qt::ItemIsEnabled) : Qt::ItemIsEnabled);
+    check->setCheckState(site.value("chosen", false) ? Qt::Checked : Qt::Unchecked);
+    sites_->setItem(r, 0, check);
+    sites_->setItem(r, 1, new QTableWidgetItem(QString::fromStdString(site.value("kind", ""))));
+    sites_->setItem(r, 2, new QTableWidgetItem(QString::fromStdString(site.value("module", ""))));
+    sites_->setItem(r, 3, new QTableWidgetItem(QString::fromStdString(site.value("status", ""))));
+    sites_->setItem(
+        r, 4,
+        new QTableWidgetItem(QString::fromStdString(formatBytes(site.value("saving_bytes", int64_t{0})))));
+    sites_->setItem(r, 5, new QTableWidgetItem(QString::fromStdString(site.value("why", ""))));
+  }
+  sites_->resizeColumnsToContents();
+  sites_->setVisible(true);
+}
+
+std::vector<std::string> ModelPage::checkedSites() const {
+  std::vector<std::string> only;
+  for (int r = 0; r < sites_->rowCount(); ++r) {
+    if (sites_->item(r, 0)->checkState() == Qt::Checked)
+      only.push_back(sites_->item(r, 0)->text().toStdString());
+  }
+  return only;
+}
+
 void ModelPage::patchAndCompare() {
   const StepSpec s = spec();
   const auto stamp = QDateTime::currentMSecsSinceEpoch();
@@ -197,8 +269,14 @@ void ModelPage::patchAndCompare() {
   sessionFile_ = file;
   patchedFile_ = patched;
   const std::string model = model_;
-  run("patching", [s, file, patched, model](const auto& progress) {
-    const auto out = patchModelFile(model, patched.toStdString(), s, {}, progress);
+  // Before Suggest: every site the suggestion chooses; after it: the checked ones.
+  const auto only = sites_->isVisible() ? checkedSites() : std::vector<std::string>{};
+  if (sites_->isVisible() && only.empty()) {
+    Q_EMIT finished(false, "no site is checked");
+    return;
+  }
+  run("patching", [s, file, patched, model, only](const auto& progress) {
+    const auto out = patchModelFile(model, patched.toStdString(), s, only, progress);
     const auto measured = measurePatched(model, patched.toStdString(), s, 3, progress);
     saveComparisonSession(file.toStdString(), out.suggested.baseline, measured.patched,
                           comparisonRecord(out, measured.timing));

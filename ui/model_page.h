@@ -10,6 +10,9 @@
 #include <functional>
 #include <string>
 
+#include <nlohmann/json.hpp>
+#include <vector>
+
 #include "core/step_spec.h"
 
 class QComboBox;
@@ -18,6 +21,7 @@ class QLineEdit;
 class QProgressBar;
 class QPushButton;
 class QSpinBox;
+class QTableWidget;
 class QVBoxLayout;
 
 namespace lowmem::ui {
@@ -30,6 +34,8 @@ class ModelPage : public QWidget {
  public:
   explicit ModelPage(const std::string& modelPath, QWidget* parent = nullptr);
 
+  // Loads the model's description (forward signature, recorded input, sites); throws lowmem::InputError for a
+  // file that is not a loadable TorchScript model.
   // The spec the form describes; InputError naming the field otherwise.
   StepSpec spec() const;
   bool busy() const { return busy_; }
@@ -39,6 +45,10 @@ class ModelPage : public QWidget {
 
  public Q_SLOTS:
   void profile();
+  // Suggests from a fresh baseline and lists every site with a check box (the chosen ones checked).
+  void suggest();
+  // Patches the checked sites (all suggested ones when called before suggest), verifies, re-profiles,
+  // compares.
   void patchAndCompare();
   void cancel();
 
@@ -49,6 +59,10 @@ class ModelPage : public QWidget {
   void validate();
   void run(const QString& what, std::function<void(const std::function<void(const std::string&)>&)> job);
   void showSession(const QString& file);
+  void showSuggestions();
+  std::vector<std::string> checkedSites() const;
+
+  nlohmann::json suggestions_;  // the last suggest run's sites
 
   std::string model_;
   QTemporaryDir work_;
@@ -64,6 +78,8 @@ class ModelPage : public QWidget {
   QProgressBar* progress_ = nullptr;
   QLabel* stage_ = nullptr;
   QVBoxLayout* resultArea_ = nullptr;
+  QTableWidget* sites_ = nullptr;
+  QPushButton* suggestButton_ = nullptr;
   SessionView* view_ = nullptr;
   QString sessionFile_;
   QString patchedFile_;

@@ -4,12 +4,15 @@
 #include <QChart>
 #include <QChartView>
 #include <QComboBox>
+#include <QFontDatabase>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
 #include <QLineSeries>
+#include <QPainter>
 #include <QScatterSeries>
+#include <QStyledItemDelegate>
 #include <QTabWidget>
 #include <QTableWidget>
 #include <QTextBrowser>
@@ -61,6 +64,21 @@ QString q(const std::string& s) {
   return QString::fromStdString(s);
 }
 
+// Byte columns draw a bar behind the text, its length the share of the root's total (heaptrack's cost bars).
+class ShareBarDelegate : public QStyledItemDelegate {
+ public:
+  using QStyledItemDelegate::QStyledItemDelegate;
+  void paint(QPainter* painter, const QStyleOptionViewItem& option, const QModelIndex& index) const override {
+    const double share = index.data(Qt::UserRole + 1).toDouble();
+    if (share > 0) {
+      QRect bar = option.rect.adjusted(1, 2, -1, -2);
+      bar.setWidth(static_cast<int>(bar.width() * std::min(1.0, share)));
+      painter->fillRect(bar, QColor(90, 140, 220, 90));
+    }
+    QStyledItemDelegate::paint(painter, option, index);
+  }
+};
+
 std::string opName(const Trace& t, int32_t op) {
   return op >= 0 ? t.str(t.ops[static_cast<size_t>(op)].name) : "";
 }
@@ -89,6 +107,9 @@ SessionView::SessionView(const std::string& path, QWidget* parent)
 
   summary_ = new QTextBrowser;
   summary_->setObjectName("summary");
+  // Reports are column-aligned text: a fixed-pitch font, no wrapping.
+  summary_->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+  summary_->setLineWrapMode(QTextEdit::NoWrap);
   tabs_->addTab(summary_, "Summary");
   timeline_ = new QChartView;
   timeline_->setObjectName("timeline");
@@ -99,6 +120,8 @@ SessionView::SessionView(const std::string& path, QWidget* parent)
   modules_->setObjectName("modules");
   modules_->setHeaderLabels({"module", "activations (inclusive)", "exclusive"});
   modules_->setSortingEnabled(true);
+  modules_->setItemDelegateForColumn(1, new ShareBarDelegate(modules_));
+  modules_->setItemDelegateForColumn(2, new ShareBarDelegate(modules_));
   tabs_->addTab(modules_, "Modules");
   auto* acts = new QWidget;
   auto* actsLayout = new QVBoxLayout(acts);
@@ -200,6 +223,10 @@ void SessionView::fillTimeline() {
 void SessionView::fillModules() {
   modules_->clear();
   std::map<std::string, QTreeWidgetItem*> items;
+  const auto rootIt = run_.profile.moduleActivations.find("");
+  const double whole = rootIt == run_.profile.moduleActivations.end() || rootIt->second.inclusive == 0
+                           ? 1.0
+                           : static_cast<double>(rootIt->second.inclusive);
   for (const auto& [path, a] : run_.profile.moduleActivations) {
     QTreeWidgetItem* parent = nullptr;
     const auto dot = path.rfind('.');
@@ -215,10 +242,15 @@ void SessionView::fillModules() {
     item->setData(1, Qt::UserRole, static_cast<qlonglong>(a.inclusive));
     item->setText(2, q(formatBytes(a.exclusive)));
     item->setData(2, Qt::UserRole, static_cast<qlonglong>(a.exclusive));
+    item->setData(1, Qt::UserRole + 1, static_cast<double>(a.inclusive) / whole);
+    item->setData(2, Qt::UserRole + 1, static_cast<double>(a.exclusive) / whole);
     items[path] = item;
   }
-  modules_->expandToDepth(2);
+  modules_->expandAll();
   modules_->sortByColumn(1, Qt::DescendingOrder);
+  modules_->resizeColumnToContents(0);
+  modules_->setColumnWidth(1, 260);
+  modules_->setColumnWidth(2, 260);
 }
 
 void SessionView::fillActivations() {
@@ -247,6 +279,9 @@ void SessionView::fillActivations() {
   }
   activations_->setSortingEnabled(true);
   activations_->sortByColumn(0, Qt::DescendingOrder);
+  // Every column but the reason as wide as its text; the reason takes the rest.
+  for (int c = 0; c < activations_->columnCount() - 1; ++c)
+    activations_->resizeColumnToContents(c);
 }
 
 void SessionView::markLifetime(int row) {
@@ -279,6 +314,8 @@ void SessionView::addComparisonTab() {
   auto* layout = new QHBoxLayout(page);
   auto* text = new QTextBrowser;
   text->setObjectName("compareText");
+  text->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+  text->setLineWrapMode(QTextEdit::NoWrap);
   std::ostringstream out;
   writeComparison(comparisonJson(base, patched, c.record), ReportFormat::kText, out);
   text->setPlainText(q(out.str()));

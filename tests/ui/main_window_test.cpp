@@ -3,6 +3,7 @@
 // while the window stays responsive.
 
 #include <QAction>
+#include <QAreaSeries>
 #include <QChart>
 #include <QChartView>
 #include <QComboBox>
@@ -10,14 +11,17 @@
 #include <QLineEdit>
 #include <QLineSeries>
 #include <QMenuBar>
+#include <QProcess>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QTabWidget>
 #include <QTableWidget>
 #include <QTemporaryDir>
+#include <QTextBrowser>
 #include <QTreeWidget>
 #include <QtTest/QtTest>
 
+#include "core/session_store.h"
 #include "ui/main_window.h"
 #include "ui/model_page.h"
 #include "ui/session_view.h"
@@ -68,6 +72,25 @@ class MainWindowTest : public QObject {
     for (auto* s : chart->series()) {
       if (auto* line = qobject_cast<QLineSeries*>(s)) QVERIFY(line->count() <= 2000);
     }
+    // The stacked timeline's top reaches exactly the session's peak; the module tree's root holds the
+    // profile's total activations.
+    lowmem::SessionReader reader(fixture("session.db").toStdString());
+    const auto run = reader.load("baseline");
+    double top = 0;
+    for (auto* s : chart->series()) {
+      if (auto* area = qobject_cast<QAreaSeries*>(s)) {
+        for (const auto& p : area->upperSeries()->points())
+          top = std::max(top, p.y());
+      }
+    }
+    QCOMPARE(top, static_cast<double>(run.profile.peak().total) / 1048576.0);
+    QTreeWidgetItem* root = nullptr;
+    for (int i = 0; i < modules->topLevelItemCount(); ++i) {
+      if (modules->topLevelItem(i)->text(0) == "(root)") root = modules->topLevelItem(i);
+    }
+    QVERIFY(root != nullptr);
+    QCOMPARE(root->data(1, Qt::UserRole).toLongLong(),
+             static_cast<qlonglong>(run.profile.moduleActivations.at("").inclusive));
     // Selecting an activation marks its lifetime on the timeline.
     table->setCurrentCell(0, 0);
     QLineSeries* selected = nullptr;
@@ -91,6 +114,18 @@ class MainWindowTest : public QObject {
   }
 
   void refusesBadFilesWithOneLine() {
+    {
+      // A text file named .pt is refused on open, with its name.
+      lowmem::ui::MainWindow window;
+      QTemporaryDir dir;
+      QFile bad(dir.filePath("bad.pt"));
+      QVERIFY(bad.open(QIODevice::WriteOnly));
+      bad.write("not a model");
+      bad.close();
+      const QString error = window.tryOpen(dir.filePath("bad.pt"));
+      QVERIFY(error.contains("bad.pt"));
+      QVERIFY(window.findChild<lowmem::ui::ModelPage*>() == nullptr);
+    }
     lowmem::ui::MainWindow window;
     QTemporaryDir dir;
     const QString missing = dir.filePath("none.db");
@@ -130,6 +165,23 @@ class MainWindowTest : public QObject {
     QVERIFY(page->sessionView() != nullptr);
     QCOMPARE(static_cast<int>(page->sessionView()->runLabels().size()), 1);
 
+    // A cancelled run leaves the page usable and shows nothing new.
+    page->findChild<QPushButton*>("profileButton")->click();
+    page->cancel();
+    QVERIFY(done.wait(120000));
+    QCOMPARE(done.takeFirst().at(1).toString(), QString("cancelled"));
+    QVERIFY(profile->isEnabled());
+
+    // Suggest lists every site with check boxes; Apply patches the checked ones, verifies and compares.
+    page->findChild<QPushButton*>("suggestButton")->click();
+    QVERIFY(done.wait(120000));
+    QCOMPARE(done.takeFirst().at(0).toBool(), true);
+    auto* sites = page->findChild<QTableWidget*>("sites");
+    QCOMPARE(sites->rowCount(), 7);
+    int checked = 0;
+    for (int r = 0; r < sites->rowCount(); ++r)
+      checked += sites->item(r, 0)->checkState() == Qt::Checked;
+    QVERIFY(checked > 0);
     page->findChild<QPushButton*>("patchButton")->click();
     QVERIFY(done.wait(120000));
     const auto result = done.takeFirst();
@@ -137,6 +189,14 @@ class MainWindowTest : public QObject {
     QVERIFY(QFile::exists(page->patchedModelFile()));
     auto* tabs = page->sessionView()->tabs();
     QCOMPARE(tabs->tabText(tabs->count() - 1), QString("Compare"));
+    // The compare view says what `lowmem compare` says of the same session.
+    QProcess cli;
+    cli.start(QString(qgetenv("LOWMEM_BIN")), {"compare", page->sessionFile()});
+    QVERIFY(cli.waitForFinished(60000));
+    QCOMPARE(cli.exitCode(), 0);
+    auto* compareText = page->sessionView()->findChild<QTextBrowser*>("compareText");
+    QVERIFY(compareText != nullptr);
+    QCOMPARE(compareText->toPlainText().trimmed(), QString::fromUtf8(cli.readAllStandardOutput()).trimmed());
   }
 };
 
