@@ -15,6 +15,7 @@
 #include <iostream>
 #include <thread>
 
+#include "bench/synthetic_trace.h"
 #include "core/profile.h"
 #include "core/session_store.h"
 #include "models/families.h"
@@ -46,28 +47,10 @@ void overhead(const std::string& name, torch::jit::Module module, const std::vec
             << " events, medians of " << rounds << ")\n";
 }
 
-lowmem::Trace syntheticTrace(int64_t events) {
-  lowmem::Trace t;
-  lowmem::StringInterner in(t.strings);
-  t.phases = {{lowmem::Phase::kForward, 0, 0},
-              {lowmem::Phase::kBackward, events / 2, events / 2},
-              {lowmem::Phase::kAfter, events + 1, events + 1}};
-  const auto op = in.intern("aten::mul");
-  t.ops.push_back({op, lowmem::OpScope::kFunction, lowmem::Phase::kForward, 1, 0, -1, 0, events, 0, events});
-  t.memory.reserve(static_cast<size_t>(events));
-  for (int64_t i = 0; i < events; ++i) {
-    // Pairs: allocate, free 64 events later.
-    const bool alloc = (i / 64) % 2 == 0;
-    const uint64_t addr = 0x100000 + static_cast<uint64_t>((alloc ? i : i - 64) % (1 << 20)) * 256;
-    t.memory.push_back({i + 1, i, addr, alloc ? 4096 : -4096, 0, -1});
-  }
-  return t;
-}
-
 void store(int64_t events) {
   const auto path = (std::filesystem::temp_directory_path() / "lowmem-bench-session.db").string();
   std::filesystem::remove(path);
-  auto trace = syntheticTrace(events);
+  auto trace = lowmem::bench::syntheticTrace(events);
   auto profile = lowmem::analyseTrace(trace);
   lowmem::RunInfo info;
   info.label = "bench";

@@ -4,6 +4,7 @@
 #include <QChart>
 #include <QChartView>
 #include <QComboBox>
+#include <QCursor>
 #include <QFontDatabase>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -16,6 +17,7 @@
 #include <QTabWidget>
 #include <QTableWidget>
 #include <QTextBrowser>
+#include <QToolTip>
 #include <QTreeWidget>
 #include <QVBoxLayout>
 #include <QValueAxis>
@@ -212,12 +214,59 @@ void SessionView::fillTimeline() {
   lifetime_ = new QLineSeries;
   lifetime_->setName("selected storage");
   chart->addSeries(lifetime_);
+  // Phase boundaries as vertical lines from zero to the peak, named in the legend.
+  const double top = static_cast<double>(p.total) / kMiB;
+  for (const auto& mark : run_.trace.phases) {
+    if (mark.phase == Phase::kBefore || tl.empty()) continue;
+    auto* line = new QLineSeries;
+    line->setName(QString("%1 starts").arg(phaseName(mark.phase)));
+    const double x = static_cast<double>(std::max<int64_t>(0, mark.timeNs - t0)) / 1e6;
+    line->append(x, 0);
+    line->append(x, top);
+    QPen pen(Qt::DashLine);
+    pen.setColor(QColor(80, 80, 80));
+    line->setPen(pen);
+    chart->addSeries(line);
+  }
+  // Hovering an area shows the time, the total there and the largest storages alive.
+  for (auto* series : chart->series()) {
+    auto* area = qobject_cast<QAreaSeries*>(series);
+    if (!area) continue;
+    connect(area, &QAreaSeries::hovered, this, [this, t0](const QPointF& point, bool state) {
+      if (!state) return;
+      QToolTip::showText(QCursor::pos(), hoverText(point.x() * 1e6 + static_cast<double>(t0)));
+    });
+  }
   chart->createDefaultAxes();
   chart->axes(Qt::Horizontal).front()->setTitleText("time in the step (ms)");
   chart->axes(Qt::Vertical).front()->setTitleText("MiB");
   auto* old = timeline_->chart();
   timeline_->setChart(chart);
   delete old;
+}
+
+QString SessionView::hoverText(double timeNs) const {
+  const auto& tl = run_.profile.timeline;
+  if (tl.empty()) return {};
+  auto it = std::lower_bound(tl.begin(), tl.end(), timeNs, [](const TimelinePoint& p, double v) {
+    return static_cast<double>(p.timeNs) < v;
+  });
+  if (it == tl.end()) --it;
+  std::vector<size_t> alive = run_.profile.aliveAt(it->seq);
+  std::sort(alive.begin(), alive.end(), [this](size_t a, size_t b) {
+    return run_.profile.storages[a].bytes > run_.profile.storages[b].bytes;
+  });
+  QString text = QString("%1 ms: %2 allocated")
+                     .arg(static_cast<double>(it->timeNs - tl.front().timeNs) / 1e6, 0, 'f', 3)
+                     .arg(q(formatBytes(it->total)));
+  for (size_t k = 0; k < std::min<size_t>(5, alive.size()); ++k) {
+    const auto& st = run_.profile.storages[alive[k]];
+    text += QString("\n  %1  %2  %3")
+                .arg(q(formatBytes(st.bytes)), q(categoryName(st.category)),
+                     q(st.allocOp >= 0 ? opName(run_.trace, st.allocOp) + " " + run_.trace.str(st.module)
+                                       : st.reason));
+  }
+  return text;
 }
 
 void SessionView::fillModules() {

@@ -31,6 +31,11 @@ class SessionView : public QWidget {
 
   const std::vector<std::string>& runLabels() const { return labels_; }
   void showRun(int index);
+  QString hoverTextAt(double msFromStart) const {
+    return run_.profile.timeline.empty()
+               ? QString()
+               : hoverText(msFromStart * 1e6 + static_cast<double>(run_.profile.timeline.front().timeNs));
+  }
   QTabWidget* tabs() const { return tabs_; }
 
  private:
@@ -39,6 +44,8 @@ class SessionView : public QWidget {
   void fillModules();
   void fillActivations();
   void markLifetime(int row);
+  // The tooltip over the timeline at `timeNs` (trace clock): time, total, the five largest live storages.
+  QString hoverText(double timeNs) const;
   void addComparisonTab();
 
   std::string path_;

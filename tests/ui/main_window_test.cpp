@@ -21,6 +21,7 @@
 #include <QTreeWidget>
 #include <QtTest/QtTest>
 
+#include "core/format.h"
 #include "core/session_store.h"
 #include "ui/main_window.h"
 #include "ui/model_page.h"
@@ -91,6 +92,13 @@ class MainWindowTest : public QObject {
     QVERIFY(root != nullptr);
     QCOMPARE(root->data(1, Qt::UserRole).toLongLong(),
              static_cast<qlonglong>(run.profile.moduleActivations.at("").inclusive));
+    // Hovering at the peak names the total there and the largest storages alive.
+    const double peakMs =
+        static_cast<double>(run.profile.peak().timeNs - run.profile.timeline.front().timeNs) / 1e6;
+    const QString hover = view->hoverTextAt(peakMs);
+    QVERIFY2(hover.contains(QString::fromStdString(lowmem::formatBytes(run.profile.peak().total))),
+             qPrintable(hover));
+    QVERIFY(hover.count('\n') == 5);
     // Selecting an activation marks its lifetime on the timeline.
     table->setCurrentCell(0, 0);
     QLineSeries* selected = nullptr;
