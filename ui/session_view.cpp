@@ -5,13 +5,16 @@
 #include <QChartView>
 #include <QComboBox>
 #include <QCursor>
+#include <QFileDialog>
 #include <QFontDatabase>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
 #include <QLineSeries>
+#include <QMessageBox>
 #include <QPainter>
+#include <QPushButton>
 #include <QScatterSeries>
 #include <QStyledItemDelegate>
 #include <QTabWidget>
@@ -369,8 +372,24 @@ void SessionView::addComparisonTab() {
   writeComparison(comparisonJson(base, patched, c.record), ReportFormat::kText, out);
   text->setPlainText(q(out.str()));
   layout->addWidget(text, 2);
-  layout->addWidget(makeComparisonCharts(base, patched), 3);
+  auto* right = new QVBoxLayout;
+  charts_ = makeComparisonCharts(base, patched);
+  right->addWidget(charts_, 1);
+  auto* exportButton = new QPushButton("Export chart as PNG...");
+  exportButton->setObjectName("exportChart");
+  connect(exportButton, &QPushButton::clicked, this, [this] {
+    const QString file =
+        QFileDialog::getSaveFileName(this, "Export chart", "peak-before-after.png", "PNG (*.png)");
+    if (!file.isEmpty() && !exportComparisonChart(file))
+      QMessageBox::warning(this, "lowmem-studio", file + ": cannot write the image");
+  });
+  right->addWidget(exportButton, 0, Qt::AlignRight);
+  layout->addLayout(right, 3);
   tabs_->addTab(page, "Compare");
+}
+
+bool SessionView::exportComparisonChart(const QString& file) const {
+  return charts_ && charts_->grab().save(file, "PNG");
 }
 
 }  // namespace lowmem::ui

@@ -37,6 +37,8 @@ class SessionView : public QWidget {
                : hoverText(msFromStart * 1e6 + static_cast<double>(run_.profile.timeline.front().timeNs));
   }
   QTabWidget* tabs() const { return tabs_; }
+  // The compare view's charts as a PNG; false when there is no comparison or the file cannot be written.
+  bool exportComparisonChart(const QString& file) const;
 
  private:
   void fillSummary();
@@ -60,6 +62,7 @@ class SessionView : public QWidget {
   QTreeWidget* modules_ = nullptr;
   QLineEdit* filter_ = nullptr;
   QTableWidget* activations_ = nullptr;
+  QWidget* charts_ = nullptr;
 };
 
 }  // namespace lowmem::ui

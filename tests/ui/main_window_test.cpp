@@ -115,6 +115,10 @@ class MainWindowTest : public QObject {
     for (int r = 0; r < table->rowCount(); ++r)
       visible += !table->isRowHidden(r);
     QCOMPARE(visible, 0);
+    // The compare view's chart exports as PNG.
+    QTemporaryDir out;
+    QVERIFY(view->exportComparisonChart(out.filePath("chart.png")));
+    QVERIFY(QImage(out.filePath("chart.png")).width() > 100);
     // The patched run has fewer activations to list.
     const int baselineRows = table->rowCount();
     view->showRun(1);
