@@ -98,7 +98,13 @@ int32_t outermostFunction(const Trace& t, int32_t op) {
 }
 
 void lifetimes(const Trace& t, const PhaseLookup& phases, Profile& p) {
+  // Sized up front: growing a vector of a million storages page-faults its way through every copy.
+  size_t allocations = t.known.size();
+  for (const auto& e : t.memory)
+    allocations += e.bytes > 0;
+  p.storages.reserve(allocations);
   std::unordered_map<uint64_t, size_t> live;
+  live.reserve(1024);
   for (const auto& k : t.known) {
     if (!k.preexisting) continue;
     StorageLife s;

@@ -1,5 +1,6 @@
 #include "core/session_store.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/error.h"
@@ -382,6 +383,8 @@ SessionRun SessionReader::load(const std::string& label) const {
       t.strings.push_back(s.text(0));
   }
   {
+    // runs.events bounds the rows; capped, since a damaged file may claim anything.
+    t.memory.reserve(static_cast<size_t>(std::clamp<int64_t>(found->events, 0, int64_t{1} << 22)));
     // Rows were written in seq order; "+run" keeps SQLite from walking the (run, time_ns) index and sorting.
     Statement s(
         db_, "SELECT seq, time_ns, addr, bytes, op, device FROM memory_events WHERE +run = ? ORDER BY rowid",
