@@ -1,5 +1,3 @@
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -64,15 +62,11 @@ void addProfileCommands(CLI::App& app, Action& action) {
       const auto spec = resolveSpec(a->spec);
       checkOutputPath(a->output);
       if (!a->chromeTracePath.empty()) checkOutputPath(a->chromeTracePath);
-      // A progress line on a terminal only: redirected output (CI, tests) stays the report alone.
-      const bool tty = ::isatty(STDERR_FILENO) != 0;
-      auto progress = [tty](const std::string& stage) {
-        if (tty) std::cerr << "\r\033[Klowmem: " << stage << "..." << std::flush;
-      };
+      const auto progress = cliProgress();
       const auto run = profileModel(a->model, spec, a->label, progress);
       progress("writing session");
       saveRun(a->output, run);
-      if (tty) std::cerr << "\r\033[K" << std::flush;
+      endProgress();
       if (!a->chromeTracePath.empty()) writeChromeTrace(a->chromeTracePath, run);
       if (a->json) {
         std::cout << runReportJson(run).dump(2) << "\n";
