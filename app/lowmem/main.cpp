@@ -81,8 +81,9 @@ int main(int argc, char** argv) {
   } catch (const lowmem::Error& e) {
     return fail(e.exitCode(), e.what());
   } catch (const c10::Error& e) {
-    return fail(lowmem::ExitCode::kModelFailed, e.what_without_backtrace());
+    return fail(lowmem::ExitCode::kModelFailed, lowmem::modelErrorLine(e.what_without_backtrace()));
   } catch (const std::exception& e) {
-    return fail(lowmem::ExitCode::kFailure, e.what());
+    // TorchScript's interpreter errors put the real error on their last line.
+    return fail(lowmem::ExitCode::kFailure, lowmem::modelErrorLine(e.what()));
   }
 }
