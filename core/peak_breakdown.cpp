@@ -19,8 +19,8 @@ PeakBreakdown peakBreakdown(const Trace& t, const Profile& p) {
     const std::string cat = categoryName(s.category);
     category[cat] += s.bytes;
     module[s.module ? t.str(s.module) : "(" + cat + ")"] += s.bytes;
-    op[s.allocOp >= 0 ? t.str(t.ops[static_cast<size_t>(s.allocOp)].name)
-                      : (s.allocSeq < 0 ? "(before the step)" : "(outside any op)")] += s.bytes;
+    op[s.allocOp >= 0 ? t.opName(s.allocOp) : (s.allocSeq < 0 ? "(before the step)" : "(outside any op)")] +=
+        s.bytes;
   }
   PeakBreakdown b;
   b.byCategory.assign(category.begin(), category.end());

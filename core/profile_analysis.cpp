@@ -169,9 +169,7 @@ void categorise(const Trace& t, Profile& p) {
 
   for (auto& s : p.storages) {
     if (s.allocSeq < 0) continue;  // known before the step: categorised from its role
-    const auto opName = [&](int32_t op) {
-      return op >= 0 ? t.str(t.ops[static_cast<size_t>(op)].name) : std::string("(no op)");
-    };
+    const auto opName = [&](int32_t op) { return op >= 0 ? t.opName(op) : std::string("(no op)"); };
     const int32_t caller = outermostFunction(t, s.allocOp);
     const std::string allocBy = opName(caller >= 0 ? caller : s.allocOp);
     if (s.freeSeq < 0) {

@@ -29,8 +29,7 @@ Summary summarise(const SessionRun& run) {
   std::map<std::string, int64_t> holders;
   for (const auto& st : p.storages) {
     if (st.category != Category::kActivation || !st.aliveAt(p.backwardStartSeq)) continue;
-    std::string key =
-        st.holderOp >= 0 ? t.str(t.ops[static_cast<size_t>(st.holderOp)].name) : "(not released)";
+    std::string key = st.holderOp >= 0 ? t.opName(st.holderOp) : "(not released)";
     if (st.holderForwardOp >= 0) {
       const auto& f = t.ops[static_cast<size_t>(st.holderForwardOp)];
       key += " (" + t.str(f.name) + (f.module ? " in " + t.str(f.module) : std::string()) + ")";

@@ -262,16 +262,13 @@ int64_t SessionWriter::writeRun(const RunInfo& info, const Trace& t, const Profi
     dev.bind(4, d.startNs).bind(5, d.endNs).bind(6, d.bytes).bind(7, static_cast<int64_t>(d.op)).exec();
   }
   Statement st(db_, "INSERT INTO storages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", path_);
-  auto opName = [&](int32_t op) -> const std::string& {
-    return t.str(op >= 0 ? t.ops[static_cast<size_t>(op)].name : 0);
-  };
   for (size_t i = 0; i < p.storages.size(); ++i) {
     const auto& s = p.storages[i];
     st.bind(1, id).bind(2, static_cast<int64_t>(i)).bind(3, static_cast<int64_t>(s.addr)).bind(4, s.bytes);
     st.bind(5, s.allocSeq).bind(6, s.freeSeq).bindStatic(7, phaseName(s.allocPhase));
     st.bindStatic(8, phaseName(s.freePhase)).bindStatic(9, categoryName(s.category)).bindStatic(10, s.reason);
-    st.bindStatic(11, opName(s.allocOp)).bindStatic(12, opName(s.holderOp));
-    st.bindStatic(13, opName(s.holderForwardOp)).bindStatic(14, t.str(s.module)).exec();
+    st.bindStatic(11, t.opName(s.allocOp)).bindStatic(12, t.opName(s.holderOp));
+    st.bindStatic(13, t.opName(s.holderForwardOp)).bindStatic(14, t.str(s.module)).exec();
   }
   tx.commit();
   return id;

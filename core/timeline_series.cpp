@@ -4,10 +4,9 @@
 
 namespace lowmem {
 
-std::vector<SeriesPoint> decimatedTimeline(const Profile& p, size_t maxPoints) {
-  std::vector<SeriesPoint> out;
+std::vector<size_t> decimatedIndices(const Profile& p, size_t maxPoints) {
+  std::vector<size_t> out;
   if (p.timeline.empty() || maxPoints == 0) return out;
-  const int64_t t0 = p.timeline.front().timeNs;
   const size_t n = p.timeline.size();
   const size_t bucket = std::max<size_t>(1, (n + maxPoints - 1) / maxPoints);
   for (size_t start = 0; start < n; start += bucket) {
@@ -15,7 +14,17 @@ std::vector<SeriesPoint> decimatedTimeline(const Profile& p, size_t maxPoints) {
     for (size_t i = start; i < std::min(n, start + bucket); ++i) {
       if (p.timeline[i].total > p.timeline[best].total) best = i;
     }
-    out.push_back({static_cast<double>(p.timeline[best].timeNs - t0) / 1e6, p.timeline[best].total});
+    out.push_back(best);
+  }
+  return out;
+}
+
+std::vector<SeriesPoint> decimatedTimeline(const Profile& p, size_t maxPoints) {
+  std::vector<SeriesPoint> out;
+  const auto indices = decimatedIndices(p, maxPoints);
+  for (size_t i : indices) {
+    out.push_back(
+        {static_cast<double>(p.timeline[i].timeNs - p.timeline.front().timeNs) / 1e6, p.timeline[i].total});
   }
   return out;
 }

@@ -17,4 +17,8 @@ struct SeriesPoint {
 
 std::vector<SeriesPoint> decimatedTimeline(const Profile& profile, size_t maxPoints = 2000);
 
+// The timeline points behind decimatedTimeline: each bucket's maximum, in order (for charts that need more of
+// a point than its total, such as the per-category stack).
+std::vector<size_t> decimatedIndices(const Profile& profile, size_t maxPoints = 2000);
+
 }  // namespace lowmem

@@ -93,6 +93,8 @@ struct Trace {
   int64_t droppedDeviceRecords = 0;
 
   const std::string& str(StringId id) const { return strings[static_cast<size_t>(id)]; }
+  // The name of op `op` ("aten::gelu"); "" for -1 (no op).
+  const std::string& opName(int32_t op) const { return str(op >= 0 ? ops[static_cast<size_t>(op)].name : 0); }
 };
 
 // Interns strings into a Trace's table while recording.

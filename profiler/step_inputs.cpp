@@ -6,9 +6,7 @@
 #include "profiler/model_inspector.h"
 
 namespace lowmem {
-namespace {
-
-c10::ScalarType scalarType(const std::string& dtype) {
+c10::ScalarType scalarTypeOf(const std::string& dtype) {
   if (dtype == "float32") return at::kFloat;
   if (dtype == "bfloat16") return at::kBFloat16;
   if (dtype == "float16") return at::kHalf;
@@ -17,8 +15,6 @@ c10::ScalarType scalarType(const std::string& dtype) {
   if (dtype == "int32") return at::kInt;
   return at::kBool;
 }
-
-}  // namespace
 
 std::vector<c10::IValue> makeInputs(const torch::jit::Module& module, const std::vector<InputSpec>& specs,
                                     uint64_t seed) {
@@ -32,7 +28,7 @@ std::vector<c10::IValue> makeInputs(const torch::jit::Module& module, const std:
   auto gen = at::detail::createCPUGenerator(seed);
   std::vector<c10::IValue> inputs;
   for (const auto& s : specs) {
-    const auto type = scalarType(s.dtype);
+    const auto type = scalarTypeOf(s.dtype);
     if (at::isFloatingType(type)) {
       inputs.emplace_back(at::randn(s.shape, gen, at::TensorOptions().dtype(at::kFloat)).to(type));
     } else {

@@ -17,20 +17,13 @@
 namespace lowmem {
 namespace {
 
-c10::ScalarType floatType(const std::string& dtype) {
-  if (dtype == "bfloat16") return at::kBFloat16;
-  if (dtype == "float16") return at::kHalf;
-  if (dtype == "float64") return at::kDouble;
-  return at::kFloat;
-}
-
 at::Device deviceOf(const StepSpec& spec) {
   return spec.device == "cuda" ? at::kCUDA : at::kCPU;
 }
 
 c10::IValue place(const at::Tensor& t, const StepSpec& spec) {
   at::Tensor out = t.to(deviceOf(spec));
-  if (!spec.dtype.empty() && at::isFloatingType(out.scalar_type())) out = out.to(floatType(spec.dtype));
+  if (!spec.dtype.empty() && at::isFloatingType(out.scalar_type())) out = out.to(scalarTypeOf(spec.dtype));
   return out;
 }
 
@@ -105,7 +98,7 @@ void placeModule(torch::jit::Module& module, const StepSpec& spec) {
                      "cuda is not available (this LibTorch is built without CUDA, or no GPU and "
                      "driver were found)");
   }
-  if (!spec.dtype.empty()) module.to(floatType(spec.dtype));
+  if (!spec.dtype.empty()) module.to(scalarTypeOf(spec.dtype));
   if (spec.device != "cpu") module.to(deviceOf(spec));
 }
 

@@ -141,21 +141,20 @@ MeasuredPatch measurePatched(const std::string& modelPath, const std::string& pa
   return m;
 }
 
-nlohmann::json comparisonRecord(const PatchOutcome& p, const StepTiming& t) {
+nlohmann::json verificationJson(const PatchOutcome& p) {
   nlohmann::json grads = nlohmann::json::array();
   for (const auto& g : p.gradients)
     grads.push_back(
         {{"parameter", g.parameter}, {"cosine", g.cosine}, {"rel_error", g.relError}, {"note", g.note}});
+  return {{"forward_ok", p.forwardOk},         {"max_abs_diff", p.maxAbsDiff}, {"tolerance", p.tolerance},
+          {"tolerance_rule", p.toleranceRule}, {"min_cosine", p.minCosine},    {"gradients", grads}};
+}
+
+nlohmann::json comparisonRecord(const PatchOutcome& p, const StepTiming& t) {
   nlohmann::json record = {{"suggestions", suggestionsJson(p.suggested.suggestions)},
                            {"rewrites", p.rewrites},
                            {"folded_parameters", p.foldedParameters},
-                           {"verification",
-                            {{"forward_ok", p.forwardOk},
-                             {"max_abs_diff", p.maxAbsDiff},
-                             {"tolerance", p.tolerance},
-                             {"tolerance_rule", p.toleranceRule},
-                             {"min_cosine", p.minCosine},
-                             {"gradients", grads}}}};
+                           {"verification", verificationJson(p)}};
   if (t.rounds > 0) {
     record["timing"] = {{"baseline_seconds", t.baselineSeconds},
                         {"patched_seconds", t.patchedSeconds},

@@ -65,6 +65,9 @@ struct MeasuredPatch {
 MeasuredPatch measurePatched(const std::string& modelPath, const std::string& patchedPath,
                              const StepSpec& spec, int timingRounds, const ProgressFn& progress = {});
 
+// The verification part of a patch, as `patch --json` prints it and a session stores it.
+nlohmann::json verificationJson(const PatchOutcome& patch);
+
 // What a session keeps of a patch: suggestions, rewrites, verification and timing (docs/session-format.md).
 nlohmann::json comparisonRecord(const PatchOutcome& patch, const StepTiming& timing);
 

@@ -32,6 +32,7 @@
 #include "core/error.h"
 #include "core/format.h"
 #include "core/profile_report.h"
+#include "core/timeline_series.h"
 #include "ui/comparison_chart.h"
 
 namespace lowmem::ui {
@@ -83,10 +84,6 @@ class ShareBarDelegate : public QStyledItemDelegate {
     QStyledItemDelegate::paint(painter, option, index);
   }
 };
-
-std::string opName(const Trace& t, int32_t op) {
-  return op >= 0 ? t.str(t.ops[static_cast<size_t>(op)].name) : "";
-}
 
 }  // namespace
 
@@ -181,15 +178,8 @@ void SessionView::fillTimeline() {
   auto* chart = new QChart;
   chart->setTitle(q("Memory of run '" + run_.info.label + "' by category (peak " +
                     formatBytes(run_.profile.peak().total) + ")"));
-  // Points: the maximum of each of at most kMaxPoints buckets, so the peak is always drawn.
-  std::vector<size_t> points;
-  const size_t bucket = std::max<size_t>(1, (tl.size() + kMaxPoints - 1) / kMaxPoints);
-  for (size_t start = 0; start < tl.size(); start += bucket) {
-    size_t best = start;
-    for (size_t i = start; i < std::min(tl.size(), start + bucket); ++i)
-      if (tl[i].total > tl[best].total) best = i;
-    points.push_back(best);
-  }
+  // Each bucket's maximum, so the peak is always drawn.
+  const auto points = decimatedIndices(run_.profile, kMaxPoints);
   const int64_t t0 = tl.empty() ? 0 : tl.front().timeNs;
   QLineSeries* lower = nullptr;
   std::vector<int64_t> below(points.size(), 0);
@@ -266,7 +256,7 @@ QString SessionView::hoverText(double timeNs) const {
     const auto& st = run_.profile.storages[alive[k]];
     text += QString("\n  %1  %2  %3")
                 .arg(q(formatBytes(st.bytes)), q(categoryName(st.category)),
-                     q(st.allocOp >= 0 ? opName(run_.trace, st.allocOp) + " " + run_.trace.str(st.module)
+                     q(st.allocOp >= 0 ? run_.trace.opName(st.allocOp) + " " + run_.trace.str(st.module)
                                        : st.reason));
   }
   return text;
@@ -318,9 +308,9 @@ void SessionView::fillActivations() {
     bytes->setData(Qt::UserRole + 1, static_cast<qlonglong>(i));
     activations_->setItem(row, 0, bytes);
     activations_->setItem(row, 1, new QTableWidgetItem(categoryName(s.category)));
-    activations_->setItem(row, 2, new QTableWidgetItem(q(opName(t, s.allocOp))));
+    activations_->setItem(row, 2, new QTableWidgetItem(q(t.opName(s.allocOp))));
     activations_->setItem(row, 3, new QTableWidgetItem(q(t.str(s.module))));
-    activations_->setItem(row, 4, new QTableWidgetItem(q(opName(t, s.holderOp))));
+    activations_->setItem(row, 4, new QTableWidgetItem(q(t.opName(s.holderOp))));
     activations_->setItem(
         row, 5,
         new QTableWidgetItem(QString("%1 .. %2")

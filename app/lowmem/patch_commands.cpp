@@ -26,15 +26,6 @@ void clearProgress() {
   if (::isatty(STDERR_FILENO)) std::cerr << "\r\033[K" << std::flush;
 }
 
-nlohmann::json verificationJson(const PatchOutcome& p) {
-  nlohmann::json grads = nlohmann::json::array();
-  for (const auto& g : p.gradients)
-    grads.push_back(
-        {{"parameter", g.parameter}, {"cosine", g.cosine}, {"rel_error", g.relError}, {"note", g.note}});
-  return {{"forward_ok", p.forwardOk},         {"max_abs_diff", p.maxAbsDiff}, {"tolerance", p.tolerance},
-          {"tolerance_rule", p.toleranceRule}, {"min_cosine", p.minCosine},    {"gradients", grads}};
-}
-
 void writeVerification(const PatchOutcome& p, std::ostream& out) {
   out << "verification  forward " << (p.forwardOk ? "ok" : "FAILED") << ": max |diff| " << p.maxAbsDiff
       << " (" << p.toleranceRule << ", bound " << p.tolerance << ")\n";
