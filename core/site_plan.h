@@ -1,7 +1,8 @@
 #pragma once
 // What the patcher found out about one swap site, as plain data: whether the memory-sharing op may replace it
 // (and why not), which parameters receive the folded affine, whether a consumer shares the saved output, and
-// the unit the rewrite is applied to (module types are shared by instances, so sites are patched per unit).
+// the code the rewrite edits (module types are shared by instances; the rewriter splits them where they
+// differ).
 
 #include <cstdint>
 #include <string>
@@ -29,11 +30,28 @@ struct SitePlan {
   double eps = 0;
   std::vector<FoldTarget> folds;
   bool sharing = false;  // a consumer saves the norm's output for backward (a trainable weight or LoRA A)
-  // Where the rewrite happens: "type MLP" (activations: the op in that module type's code, every instance),
-  // "call Block.norm1" (norms: the norm module's call in its parent's code, every instance of the parent).
+  // Post-LN: residual adds in the parent's code that take the norm's output. They get the affine re-applied
+  // (y * gamma + beta, computed after the MS-norm) since they cannot take a fold; an add saves nothing.
+  int residualUses = 0;
+  // Where the rewrite happens: "type MLP" (activations: the op in that module type's code), "call
+  // Block.norm1" (norms: the norm module's call in its parent's code). Instances share their type's code:
+  // when only some are patched, the rewriter gives them (or the others) a type of their own.
   std::string unit;
   std::string parentPath;  // norms: the module whose code calls the norm, and the attribute it calls
   std::string attribute;
 };
+
+// The module whose code a plan rewrites: an activation's own module, a norm's parent (which calls it).
+inline const std::string& rewriteHolder(const SitePlan& p) {
+  return p.site.kind == SiteKind::kLayerNorm || p.site.kind == SiteKind::kRmsNorm ? p.parentPath
+                                                                                  : p.site.modulePath;
+}
+
+// Which rewrite of that code: the activation kind, or the call of one norm attribute. Sites with the same
+// holder and key are one edit of one piece of code: patched together or not at all.
+inline std::string rewriteKey(const SitePlan& p) {
+  return p.site.kind == SiteKind::kLayerNorm || p.site.kind == SiteKind::kRmsNorm ? "call " + p.attribute
+                                                                                  : siteKindName(p.site.kind);
+}
 
 }  // namespace lowmem

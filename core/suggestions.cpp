@@ -73,12 +73,13 @@ Suggestions suggestSwaps(const Trace& trace, const Profile& profile, const std::
                            "path; or #ORDINAL, as `lowmem suggest` lists them)");
     }
   }
-  // Choose per unit: all sites valid, all selected (or none), and a net saving.
-  std::map<std::string, std::vector<SiteSuggestion*>> units;
+  // Choose per edit (one piece of code in one instance; instances of a type may differ, the rewriter gives
+  // them types of their own): all its sites valid, all selected (or none), and a net saving.
+  std::map<std::pair<std::string, std::string>, std::vector<SiteSuggestion*>> edits;
   for (auto& s : out.sites)
-    units[s.plan.unit].push_back(&s);
+    edits[{rewriteHolder(s.plan), rewriteKey(s.plan)}].push_back(&s);
   std::vector<const SiteEffect*> chosen;
-  for (auto& [unit, members] : units) {
+  for (auto& [edit, members] : edits) {
     int64_t saving = 0;
     bool valid = true;
     int selected = 0;
@@ -91,13 +92,15 @@ Suggestions suggestSwaps(const Trace& trace, const Profile& profile, const std::
       selected += hit;
     }
     if (selected == 0) continue;
+    const auto code = edit.first.empty() ? std::string("the root module") : edit.first;
     if (selected != static_cast<int>(members.size()) && valid && saving > 0) {
       throw InputError("--only", "the selection takes " + std::to_string(selected) + " of the " +
-                                     std::to_string(members.size()) + " sites of " + unit +
-                                     ", which share one piece of code; select all of them or none");
+                                     std::to_string(members.size()) + " " + edit.second +
+                                     " sites in the code of " + code +
+                                     ", which is one edit; select all of them or none");
     }
     if (!valid) {
-      // Valid members of a unit with an invalid one cannot be rewritten alone: the code is shared.
+      // A valid site whose code also holds an invalid one of the same kind cannot be rewritten alone.
       const SiteSuggestion* blocker = nullptr;
       for (const auto* m : members) {
         if (!m->plan.valid) blocker = m;
@@ -105,7 +108,7 @@ Suggestions suggestSwaps(const Trace& trace, const Profile& profile, const std::
       for (auto* m : members) {
         if (!m->plan.valid || !blocker) continue;
         m->status = SiteStatus::kInvalid;
-        m->why = "shares the code of `" + unit + "` with #" + std::to_string(blocker->plan.site.ordinal) +
+        m->why = "shares the code of " + code + " with #" + std::to_string(blocker->plan.site.ordinal) +
                  ", which is invalid (" + blocker->why + ")";
       }
       continue;

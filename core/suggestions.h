@@ -1,8 +1,8 @@
 #pragma once
 // Turns site plans and the baseline profile into suggestions: each site's status (swap, valid but no saving,
 // invalid) with the reason, its predicted saving, the peak predicted with it alone and for the chosen set.
-// Sites are chosen per rewrite unit (module types are shared): a unit is chosen when all its sites are valid,
-// selected, and together they save memory.
+// Sites are chosen per edit (the sites of one kind in one instance's code, rewritten together): an edit is
+// chosen when all its sites are valid, selected, and together they save memory.
 
 #include <cstdint>
 #include <string>
@@ -34,7 +34,7 @@ struct Suggestions {
 };
 
 // `only`: site kinds ("gelu", "layer_norm", ...), module paths or "#ORDINAL"; empty selects every site.
-// InputError("--only") for a selector that matches nothing, or one that splits a rewrite unit.
+// InputError("--only") for a selector that matches nothing, or one that splits an edit.
 Suggestions suggestSwaps(const Trace& trace, const Profile& profile, const std::vector<SitePlan>& plans,
                          int elementBytes, const std::vector<std::string>& only = {});
 

@@ -10,6 +10,7 @@
 #include "core/model_attributes.h"
 #include "kernels/ops_library.h"
 #include "patcher/module_paths.h"
+#include "patcher/type_split.h"
 
 namespace lowmem {
 namespace {
@@ -63,30 +64,61 @@ void swapActivations(torch::jit::Block* block, SiteKind kind, const c10::Symbol&
   }
 }
 
-// Replaces `self.<attribute>.forward(x)` in `graph` by the MS-norm op; returns how many calls it replaced.
-int replaceNormCalls(torch::jit::Block* block, const Value* self, const std::string& attribute,
-                     const c10::Symbol& op, int64_t size, double eps) {
+// y * gamma + beta after the MS-norm's output `y`, reading the affine from the (no longer called) norm
+// module.
+Value* reapplyAffine(Value* y, Value* self, const SitePlan& plan) {
+  auto* graph = y->owningGraph();
+  torch::jit::WithInsertPoint guard(y->node()->next());
+  Value* norm = graph->insertGetAttr(self, plan.attribute);
+  Value* z = y;
+  if (!plan.gamma.empty())
+    z = graph->insert(c10::aten::mul, {z, graph->insertGetAttr(norm, splitLastComponent(plan.gamma).second)});
+  if (!plan.beta.empty())
+    z = graph->insert(c10::aten::add, {z, graph->insertGetAttr(norm, splitLastComponent(plan.beta).second)});
+  return z;
+}
+
+// Replaces `self.<attribute>.forward(x)` in `block` by the MS-norm op; residual adds and subs on its output
+// take the re-applied affine. Returns how many calls it replaced.
+int replaceNormCalls(torch::jit::Block* block, Value* self, const SitePlan& plan, const c10::Symbol& op) {
   int count = 0;
   for (auto it = block->nodes().begin(); it != block->nodes().end();) {
     Node* n = *it;
     ++it;
     for (auto* inner : n->blocks())
-      count += replaceNormCalls(inner, self, attribute, op, size, eps);
+      count += replaceNormCalls(inner, self, plan, op);
     if (n->kind() != c10::prim::CallMethod || n->s(c10::attr::name) != "forward" || n->inputs().size() != 2)
       continue;
     const Node* target = n->input(0)->node();
     if (target->kind() != c10::prim::GetAttr || target->input(0) != self ||
-        target->s(c10::attr::name) != attribute)
+        target->s(c10::attr::name) != plan.attribute)
       continue;
     auto* graph = n->owningGraph();
-    torch::jit::WithInsertPoint guard(n);
-    Value* shape = graph->insertConstant(c10::IValue(std::vector<int64_t>{size}));
-    Value* epsilon = graph->insertConstant(c10::IValue(eps));
-    Value* out = graph->insert(op, {n->input(1), shape, epsilon});
+    Value* out = nullptr;
+    {
+      torch::jit::WithInsertPoint guard(n);
+      Value* shape = graph->insertConstant(c10::IValue(std::vector<int64_t>{plan.normalizedSize}));
+      Value* epsilon = graph->insertConstant(c10::IValue(plan.eps));
+      out = graph->insert(op, {n->input(1), shape, epsilon});
+    }
     out->setType(n->output()->type());
     n->output()->replaceAllUsesWith(out);
     n->destroy();
     ++count;
+    std::vector<torch::jit::Use> residual;
+    for (const auto& use : out->uses()) {
+      const auto kind = use.user->kind();
+      if ((kind == c10::aten::add || kind == c10::aten::sub) && use.offset < 2) residual.push_back(use);
+    }
+    if (static_cast<int>(residual.size()) != plan.residualUses) {
+      throw InputError("patch", "the code calling " + plan.site.modulePath + " has " +
+                                    std::to_string(residual.size()) + " residual adds on its output, " +
+                                    std::to_string(plan.residualUses) + " expected");
+    }
+    if (residual.empty() || (plan.gamma.empty() && plan.beta.empty())) continue;
+    Value* affine = reapplyAffine(out, self, plan);
+    for (const auto& use : residual)
+      use.user->replaceInput(use.offset, affine);
   }
   return count;
 }
@@ -155,6 +187,37 @@ std::vector<std::string> recordedRewrites(const torch::jit::Module& m) {
   return out;
 }
 
+bool isActivation(SiteKind kind) {
+  return kind == SiteKind::kGelu || kind == SiteKind::kSilu;
+}
+
+// When a piece of code is to be rewritten for some of its type's instances only, the smaller side (patched or
+// not) gets types of their own, so the rewrite reaches exactly the patched ones. A split never breaks a group
+// already whole, so each round settles at least one group.
+void separatePatchedInstances(torch::jit::Module& module, const std::vector<SitePlan>& plans) {
+  for (size_t round = 0; round <= plans.size(); ++round) {
+    std::map<std::pair<c10::ClassTypePtr, std::string>, std::set<std::string>> patched;
+    for (const auto& plan : plans)
+      patched[{submoduleAt(module, rewriteHolder(plan)).type(), rewriteKey(plan)}].insert(
+          rewriteHolder(plan));
+    bool split = false;
+    for (const auto& [key, holders] : patched) {
+      std::vector<std::string> others;
+      for (const auto& path : instancePaths(module, key.first)) {
+        if (!holders.count(path)) others.push_back(path);
+      }
+      if (others.empty()) continue;
+      const std::vector<std::string> chosen(holders.begin(), holders.end());
+      for (const auto& path : others.size() < chosen.size() ? others : chosen)
+        giveOwnType(module, path);
+      split = true;
+      break;
+    }
+    if (!split) return;
+  }
+  throw InputError("patch", "could not give the patched instances types of their own");
+}
+
 }  // namespace
 
 std::string rewriteRecord(const SitePlan& plan) {
@@ -177,30 +240,37 @@ RewriteResult applyRewrites(torch::jit::Module& module, const std::vector<SitePl
         throw InputError("patch", "the model was already patched at " + record.substr(0, record.find(" #")));
     }
   }
-  std::map<std::string, std::vector<const SitePlan*>> units;
+  separatePatchedInstances(module, plans);
+  // Every instance of each piece of code is now patched: rewrite each once.
+  std::map<std::pair<c10::ClassTypePtr, std::string>, std::vector<const SitePlan*>> groups;
   for (const auto& plan : plans)
-    units[plan.unit].push_back(&plan);
+    groups[{submoduleAt(module, rewriteHolder(plan)).type(), rewriteKey(plan)}].push_back(&plan);
 
   std::set<c10::ClassTypePtr> loraTypes;
   std::set<const c10::ivalue::Object*> withBias;
-  for (const auto& [unit, members] : units) {
+  for (const auto& [key, members] : groups) {
     const SitePlan& first = *members.front();
+    std::set<std::string> holders;
+    for (const auto* plan : members)
+      holders.insert(rewriteHolder(*plan));
+    const auto code = "the code of " + rewriteHolder(first) + " (type " + key.first->name()->name() + ")";
     const auto op = c10::Symbol::fromQualString(opFor(first.site.kind));
-    if (first.site.kind == SiteKind::kGelu || first.site.kind == SiteKind::kSilu) {
-      auto owner = submoduleAt(module, first.site.modulePath);
-      auto graph = owner.get_method("forward").graph();
+    auto graph = submoduleAt(module, rewriteHolder(first)).get_method("forward").graph();
+    if (isActivation(first.site.kind)) {
       int count = 0;
       swapActivations(graph->block(), first.site.kind, op, count);
       if (count == 0) {
-        throw InputError("patch", "the " + std::string(siteKindName(first.site.kind)) + " of " + unit +
-                                      " is in a function it calls, not in its own code; not rewritten");
+        throw InputError("patch", "the " + std::string(siteKindName(first.site.kind)) + " of " +
+                                      rewriteHolder(first) +
+                                      " is in a function it calls, not in its own code");
+      }
+      if (static_cast<size_t>(count) * holders.size() != members.size()) {
+        throw InputError("patch", code + " has " + std::to_string(count) + " " +
+                                      siteKindName(first.site.kind) + " sites; select all of them or none");
       }
     } else {
-      auto parent = submoduleAt(module, first.parentPath);
-      auto graph = parent.get_method("forward").graph();
-      const int count = replaceNormCalls(graph->block(), graph->inputs()[0], first.attribute, op,
-                                         first.normalizedSize, first.eps);
-      if (count == 0) throw InputError("patch", "no call of " + first.attribute + " found in " + unit);
+      const int count = replaceNormCalls(graph->block(), graph->inputs()[0], first, op);
+      if (count == 0) throw InputError("patch", "no call of " + first.attribute + " found in " + code);
       torch::jit::EliminateDeadCode(graph);
       for (const auto* plan : members) {
         at::Tensor gamma = plan->gamma.empty() ? at::Tensor() : parameter(module, plan->gamma);
@@ -213,8 +283,8 @@ RewriteResult applyRewrites(torch::jit::Module& module, const std::vector<SitePl
         for (auto* p : {&gamma, &beta}) {
           if (p->defined()) p->set_requires_grad(false);
         }
-        if (!plan->gamma.empty()) result.unusedParameters.push_back(plan->gamma);
-        if (!plan->beta.empty()) result.unusedParameters.push_back(plan->beta);
+        if (!plan->gamma.empty()) result.frozenParameters.push_back(plan->gamma);
+        if (!plan->beta.empty()) result.frozenParameters.push_back(plan->beta);
       }
     }
     for (const auto* plan : members)

@@ -1,9 +1,10 @@
 #pragma once
 // Applies chosen site plans to a freshly loaded module: activations become ReGELU2/ReSiLU2 in their module
 // type's code, norm modules are replaced at their call sites by MS-LN/MS-RMSNorm and their affine folded into
-// the consumers (float64, cast back; a LoRA A also gets a constant bias A*beta). Types are shared by
-// instances, so every plan of a unit must be in `plans` (the caller groups them). Records what it did in the
-// module's `lowmem_rewrites` attribute.
+// the consumers (float64, cast back; a LoRA A also gets a constant bias A*beta) or re-applied on residual
+// adds (post-LN). Types are shared by instances: when `plans` patch only some instances of a type's code, the
+// patched (or the other) instances get types of their own first. Records what it did in the module's
+// `lowmem_rewrites` attribute.
 
 #include <torch/script.h>
 
@@ -17,7 +18,7 @@ namespace lowmem {
 struct RewriteResult {
   std::vector<std::string> rewrites;  // "regelu2 encoder.layer_0.mlp", "ms_layer_norm ...", as recorded
   std::vector<std::string> foldedParameters;  // parameters whose values changed (reparameterised)
-  std::vector<std::string> unusedParameters;  // norm affines no longer used (frozen)
+  std::vector<std::string> frozenParameters;  // norm affines: folded away, or re-applied as constants
 };
 
 // Throws InputError when a site was already rewritten (the model records it) or cannot be rewritten.

@@ -80,10 +80,11 @@ std::string where(const Node* n, const std::string& rootType) {
   return m.path.empty() ? "the root module" : m.path;
 }
 
-// Follows the norm's output through views to its consumers; an empty string when all take the fold, else
-// why not.
+// Follows the norm's output through views to its consumers; an empty string when all take the fold or are
+// residual adds in `parentPath`'s own code (which take the re-applied affine), else why not.
 std::string collectFolds(const Value* out, const Value* self, const std::string& rootType,
-                         const std::set<std::string>& trainable, std::vector<FoldTarget>& folds) {
+                         const std::set<std::string>& trainable, const std::string& parentPath, bool viaView,
+                         SitePlan& plan) {
   for (const auto& use : out->uses()) {
     const Node* u = use.user;
     if (u->kind() == c10::prim::Return) return "the norm's output is returned by the model";
@@ -92,7 +93,7 @@ std::string collectFolds(const Value* out, const Value* self, const std::string&
         u->kind() == c10::prim::device)
       continue;
     if (isView(u) && use.offset == 0) {
-      auto why = collectFolds(u->output(), self, rootType, trainable, folds);
+      auto why = collectFolds(u->output(), self, rootType, trainable, parentPath, true, plan);
       if (!why.empty()) return why;
       continue;
     }
@@ -108,12 +109,20 @@ std::string collectFolds(const Value* out, const Value* self, const std::string&
       }
       f.lora = f.weight.size() >= 6 && f.weight.compare(f.weight.size() - 6, 6, "lora_A") == 0;
       f.trainable = trainable.count(f.weight) > 0;
-      folds.push_back(f);
+      plan.folds.push_back(f);
       continue;
     }
-    if (u->kind() == c10::aten::add) {
-      return "it feeds a residual aten::add in " + where(u, rootType) +
-             " (post-LN): the affine would have to be re-applied on that path, which lowmem does not rewrite";
+    if ((u->kind() == c10::aten::add || u->kind() == c10::aten::sub) && use.offset < 2) {
+      const auto in = where(u, rootType);
+      if (!viaView && nodeModule(u, rootType).path == parentPath) {
+        ++plan.residualUses;
+        continue;
+      }
+      return "it feeds a residual " + std::string(u->kind().toQualString()) + " in " + in +
+             (viaView ? " through a view" : "") +
+             " (post-LN); lowmem re-applies the affine only on a direct " +
+             "residual in the code that calls the norm (" + (parentPath.empty() ? "the root" : parentPath) +
+             ")";
     }
     return "it feeds " + std::string(u->kind().toQualString()) + " in " + where(u, rootType) +
            ", not a linear with a parameter weight that could take the affine";
@@ -211,12 +220,24 @@ void planNorm(const torch::jit::Module& root, const FoundSite& found, const Valu
   plan.parentPath = dot == std::string::npos ? "" : found.site.modulePath.substr(0, dot);
   plan.attribute = found.site.modulePath.substr(dot == std::string::npos ? 0 : dot + 1);
   plan.unit = "call " + typeAt(root, plan.parentPath) + "." + plan.attribute;
-  if (auto why = collectFolds(out, self, rootType, trainable, plan.folds); !why.empty()) {
+  if (auto why = collectFolds(out, self, rootType, trainable, plan.parentPath, false, plan); !why.empty()) {
     plan.reason = why;
     plan.folds.clear();
+    plan.residualUses = 0;
     return;
   }
-  if (plan.folds.empty()) {
+  for (const auto* affine : {&plan.gamma, &plan.beta}) {
+    if (plan.residualUses > 0 && !affine->empty() &&
+        splitLastComponent(*affine).first != found.site.modulePath) {
+      plan.reason = "its affine " + *affine +
+                    " is not the norm module's own parameter, so it cannot be "
+                    "re-applied on the residual path";
+      plan.folds.clear();
+      plan.residualUses = 0;
+      return;
+    }
+  }
+  if (plan.folds.empty() && plan.residualUses == 0) {
     plan.reason = "its output is not used";
     return;
   }
@@ -228,14 +249,21 @@ void planNorm(const torch::jit::Module& root, const FoundSite& found, const Valu
     }
   }
   plan.valid = true;
+  const std::string residual =
+      plan.residualUses == 0 ? ""
+      : plan.gamma.empty() && plan.beta.empty()
+          ? "; its residual add takes the output as it is (no affine)"
+          : "; the affine is re-applied for its residual add in " +
+                (plan.parentPath.empty() ? std::string("the root") : plan.parentPath) + " (post-LN)";
   for (const auto& f : plan.folds) {
     if (f.trainable) {
       plan.sharing = true;
-      plan.reason = "shares its saved output with " + f.weight + " (trainable, saves its input)";
+      plan.reason = "shares its saved output with " + f.weight + " (trainable, saves its input)" + residual;
       break;
     }
   }
-  if (!plan.sharing) plan.reason = "no consumer saves its output (every consuming weight is frozen)";
+  if (!plan.sharing)
+    plan.reason = "no consumer saves its output (every consuming weight is frozen)" + residual;
 }
 
 }  // namespace

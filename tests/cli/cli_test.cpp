@@ -464,11 +464,12 @@ TEST_F(CliTest, PatcherCommandsRefuseBadInput) {
       lowmemCli({"patch", path("p.pt"), "-o", path("pp.pt"), "--trainable", "lora", "--only", "gelu"}),
       "--only", "matches no site");
   EXPECT_FALSE(fs::exists(path("pp.pt")));
-  // Every selected site invalid (bert-tiny's post-LN norms): nothing to patch, nothing written.
+  // Every selected site invalid (bert-tiny's embedding norm feeds dropout; layer 0's norm2 has its residual
+  // add in the next layer's code): nothing to patch, nothing written.
   const auto bert = built("bert-tiny");
-  expectBadInput(
-      lowmemCli({"patch", bert, "-o", path("bert-norms.pt"), "--trainable", "lora", "--only", "layer_norm"}),
-      bert, "no site to patch");
+  expectBadInput(lowmemCli({"patch", bert, "-o", path("bert-norms.pt"), "--trainable", "lora", "--only",
+                            "embeddings.norm", "--only", "encoder.layer_0.norm2"}),
+                 bert, "no site to patch");
   EXPECT_FALSE(fs::exists(path("bert-norms.pt")));
   expectBadInput(lowmemCli({"compare", path("none.db")}), path("none.db"), "no such file");
   ASSERT_EQ(lowmemCli({"-q", "profile", model, "-o", path("plain.db")}).exitCode, 0);

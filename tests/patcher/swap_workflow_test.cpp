@@ -6,10 +6,12 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "core/comparison.h"
 #include "core/error.h"
 #include "models/presets.h"
+#include "patcher/module_paths.h"
 #include "patcher/rewriter.h"
 #include "patcher/site_plans.h"
 #include "patcher/verifier.h"
@@ -201,7 +203,11 @@ TEST_F(SwapWorkflow, LlamaSmallSharesWithTrainableLoraAAndNotWhenAIsFrozen) {
   // And the LoRA patch verifies, saves, and meets its prediction when profiled again.
   const auto out = patchModelFile(model, path("llama-patched.pt"), lora(), {});
   EXPECT_TRUE(out.forwardOk);
-  EXPECT_EQ(static_cast<int>(out.rewrites.size()), 2 * c.layers + 1 + c.layers);
+  // Every site but the first layer's input norm: its input comes from frozen embeddings, so nothing is
+  // released and it is left as it is (the other layers' input norms, with the same code, are patched).
+  EXPECT_EQ(static_cast<int>(out.rewrites.size()), 2 * c.layers + 1 + c.layers - 1);
+  EXPECT_EQ(site(out.suggested.suggestions, "layers.layer_0.input_layernorm", SiteKind::kRmsNorm).status,
+            SiteStatus::kNoSaving);
   const auto measured = measurePatched(model, path("llama-patched.pt"), lora(), 1);
   const int64_t before = out.suggested.baseline.profile.peak().total;
   const double predictedCut = static_cast<double>(before - out.suggested.suggestions.predictedPeak);
@@ -210,40 +216,105 @@ TEST_F(SwapWorkflow, LlamaSmallSharesWithTrainableLoraAAndNotWhenAIsFrozen) {
               0.05 * predictedCut);
 }
 
-TEST_F(SwapWorkflow, BertPostLnNormsAreInvalidWithTheirReasons) {
+// Node kinds in a module's own forward code (calls not followed).
+std::multiset<std::string> kindsIn(const torch::jit::Module& m) {
+  std::multiset<std::string> kinds;
+  for (const auto* n : m.get_method("forward").graph()->nodes())
+    kinds.insert(n->kind() == c10::prim::CallMethod ? "call " + n->input(0)->node()->s(c10::attr::name)
+                                                    : n->kind().toQualString());
+  return kinds;
+}
+
+TEST_F(SwapWorkflow, BertPostLnNormsReapplyTheAffineOnTheirResidualOrSayWhyNot) {
   const auto r = suggestForModel(built("bert-tiny"), lora(), {});
-  // Its GELUs still swap: patch, verify and measure.
+  const auto& s = r.suggestions;
+  for (const auto& x : s.sites) {
+    if (x.plan.site.kind == SiteKind::kGelu) {
+      EXPECT_EQ(x.status, SiteStatus::kSwap);
+    }
+  }
+  EXPECT_NE(site(s, "embeddings.norm", SiteKind::kLayerNorm).why.find("aten::dropout"), std::string::npos);
+  // norm1 feeds fc1 (fold into its weight and trainable LoRA A, which shares the saved output) and the
+  // residual add in the same layer's code, which takes y * gamma + beta.
+  for (const char* layer : {"encoder.layer_0", "encoder.layer_1"}) {
+    const auto& norm1 = site(s, std::string(layer) + ".norm1", SiteKind::kLayerNorm);
+    EXPECT_EQ(norm1.status, SiteStatus::kSwap) << norm1.why;
+    EXPECT_EQ(norm1.plan.residualUses, 1);
+    EXPECT_TRUE(norm1.plan.sharing);
+    EXPECT_NE(norm1.why.find("re-applied"), std::string::npos) << norm1.why;
+  }
+  // layer_0.norm2's residual add is in the next layer's code: the affine cannot be re-applied there.
+  const auto& inner = site(s, "encoder.layer_0.norm2", SiteKind::kLayerNorm);
+  EXPECT_EQ(inner.status, SiteStatus::kInvalid);
+  EXPECT_NE(inner.why.find("residual aten::add in encoder.layer_1"), std::string::npos) << inner.why;
+  // The last norm2 feeds only the pooler (through a select): valid, so the last layer takes code of its own.
+  const auto& last = site(s, "encoder.layer_1.norm2", SiteKind::kLayerNorm);
+  EXPECT_TRUE(last.plan.valid) << last.why;
+  EXPECT_TRUE(last.chosen);
+
   const auto out = patchModelFile(built("bert-tiny"), path("bert-patched.pt"), lora(), {});
   EXPECT_TRUE(out.forwardOk);
+  auto patched = loadModel(path("bert-patched.pt"));
+  const auto layer0 = submoduleAt(patched, "encoder.layer_0");
+  const auto layer1 = submoduleAt(patched, "encoder.layer_1");
+  EXPECT_NE(layer0.type(), layer1.type());
+  const auto k0 = kindsIn(layer0), k1 = kindsIn(layer1);
+  EXPECT_EQ(k0.count("call norm2"), 1u);  // still the original LayerNorm in layer 0
+  EXPECT_EQ(k1.count("call norm2"), 0u);
+  EXPECT_EQ(k0.count("lowmem::ms_layer_norm"), 1u);
+  EXPECT_EQ(k1.count("lowmem::ms_layer_norm"), 2u);
+  EXPECT_EQ(k0.count("aten::mul"), 1u);  // the re-applied affine on the residual path
+  EXPECT_EQ(k0.count("aten::add"), 3u);  // two residuals + beta
+
   const auto measured = measurePatched(built("bert-tiny"), path("bert-patched.pt"), lora(), 1);
-  const double cut = static_cast<double>(out.suggested.baseline.profile.peak().total -
-                                         out.suggested.suggestions.predictedPeak);
+  const double cut = static_cast<double>(out.suggested.baseline.profile.peak().total - s.predictedPeak);
   EXPECT_GT(cut, 0);
   EXPECT_NEAR(static_cast<double>(out.suggested.baseline.profile.peak().total -
                                   measured.patched.profile.peak().total),
               cut, 0.05 * cut);
-  for (const auto& s : r.suggestions.sites) {
-    if (s.plan.site.kind == SiteKind::kGelu) {
-      EXPECT_EQ(s.status, SiteStatus::kSwap);
-      continue;
-    }
-    EXPECT_EQ(s.status, SiteStatus::kInvalid) << s.plan.site.modulePath;
-    if (s.plan.site.modulePath == "embeddings.norm") {
-      EXPECT_NE(s.why.find("aten::dropout"), std::string::npos) << s.why;
-    } else {
-      EXPECT_NE(s.why.find("residual"), std::string::npos) << s.why;
-    }
-  }
 }
 
-TEST_F(SwapWorkflow, OnlySelectorsAreChecked) {
+TEST_F(SwapWorkflow, OneInstanceOfSharedCodeIsPatchedAlone) {
   const auto model = built("vit-tiny");
   EXPECT_THROW(suggestForModel(model, lora(), {"relu"}), InputError);
-  // One instance of a call site shared by two blocks cannot be patched alone.
-  EXPECT_THROW(suggestForModel(model, lora(), {"encoder.layer_1.norm2"}), InputError);
   const auto r = suggestForModel(model, lora(), {"#2", "#5"});
   for (const auto& s : r.suggestions.sites)
     EXPECT_EQ(s.chosen, s.plan.site.kind == SiteKind::kGelu);
+  // One block's norm2 and the other block's GELU: both blocks end up with types (and code) of their own.
+  const auto out = patchModelFile(model, path("vit-one.pt"), lora(), {"encoder.layer_1.norm2", "#2"});
+  EXPECT_TRUE(out.forwardOk);
+  ASSERT_EQ(out.rewrites.size(), 2u);
+  auto patched = loadModel(path("vit-one.pt"));
+  const auto b0 = submoduleAt(patched, "encoder.layer_0"), b1 = submoduleAt(patched, "encoder.layer_1");
+  EXPECT_NE(b0.type(), b1.type());
+  EXPECT_EQ(kindsIn(b0).count("call norm2"), 1u);
+  EXPECT_EQ(kindsIn(b1).count("call norm2"), 0u);
+  EXPECT_EQ(kindsIn(submoduleAt(patched, "encoder.layer_0.mlp")).count("lowmem::regelu2"), 1u);
+  EXPECT_EQ(kindsIn(submoduleAt(patched, "encoder.layer_1.mlp")).count("aten::gelu"), 1u);
+  // Parameters are shared with the module tree, not copied: same names, same count.
+  EXPECT_EQ(patched.named_parameters().size(), loadModel(model).named_parameters().size());
+}
+
+TEST_F(SwapWorkflow, SitesInOneCodeArePatchedTogetherOrNotAtAll) {
+  torch::jit::Module m("__torch__.TwoGelus");
+  m.register_parameter("w", at::randn({8, 8}), false);
+  m.define(
+      "def forward(self, x):\n    return torch.gelu(torch.linear(torch.gelu(torch.linear(x, self.w)), "
+      "self.w))\n");
+  const auto file = path("two-gelus.pt");
+  m.save(file);
+  StepSpec spec;
+  spec.trainable = "all";
+  spec.inputs = {parseInputSpec("x:float32[64,8]", "--input")};
+  const auto all = suggestForModel(file, spec, {});
+  ASSERT_EQ(all.suggestions.sites.size(), 2u);
+  EXPECT_TRUE(all.suggestions.sites[0].chosen && all.suggestions.sites[1].chosen);
+  try {
+    suggestForModel(file, spec, {"#0"});
+    ADD_FAILURE() << "one of two GELUs in one piece of code was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("select all of them or none"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
