@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   lowmem::cli::addProfileCommands(app, action);
   lowmem::cli::addPatchCommands(app, action);
   lowmem::cli::addDemoCommand(app, action);
+  lowmem::cli::addValidateCommand(app, action);
 
   if (auto unknown = unknownCommand(app, argc, argv); !unknown.empty()) {
     return fail(lowmem::ExitCode::kBadInput, unknown);
@@ -81,8 +82,9 @@ int main(int argc, char** argv) {
   } catch (const lowmem::Error& e) {
     return fail(e.exitCode(), e.what());
   } catch (const c10::Error& e) {
-    return fail(lowmem::ExitCode::kModelFailed, e.what_without_backtrace());
+    return fail(lowmem::ExitCode::kModelFailed, lowmem::modelErrorLine(e.what_without_backtrace()));
   } catch (const std::exception& e) {
-    return fail(lowmem::ExitCode::kFailure, e.what());
+    // TorchScript's interpreter errors put the real error on their last line.
+    return fail(lowmem::ExitCode::kFailure, lowmem::modelErrorLine(e.what()));
   }
 }
