@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/grad_mode.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 #include <unistd.h>
@@ -173,6 +174,14 @@ Validation validateModel(const std::string& modelPath, const StepSpec& spec, int
                          const ProgressFn& progress) {
   if (steps < 2) throw InputError("--steps", "expected 2 or more");
   kernels::ensureOpsRegistered();
+  // Eager-like autograd, as profiling runs it (the profiling executor also trips an isBool assert on
+  // bert-tiny's `self.training` reads).
+  const bool executorWas = torch::jit::getGraphExecutorOptimize();
+  torch::jit::setGraphExecutorOptimize(spec.graphExecutorOptimize);
+  struct Restore {
+    bool was;
+    ~Restore() { torch::jit::setGraphExecutorOptimize(was); }
+  } restore{executorWas};
   Validation v;
   v.tolerance = tolerance;
   TempDir dir;
