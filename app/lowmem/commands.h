@@ -21,5 +21,6 @@ void addModelsCommand(CLI::App& app, Action& action);
 void addProfileCommands(CLI::App& app, Action& action);
 void addPatchCommands(CLI::App& app, Action& action);
 void addDemoCommand(CLI::App& app, Action& action);
+void addValidateCommand(CLI::App& app, Action& action);
 
 }  // namespace lowmem::cli

@@ -1,0 +1,265 @@
+#include "service/validate_run.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/grad_mode.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/sgd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <numeric>
+#include <set>
+
+#include "core/error.h"
+#include "core/trainable.h"
+#include "kernels/ops_library.h"
+#include "profiler/model_loader.h"
+#include "profiler/step_setup.h"
+#include "service/swap_run.h"
+
+namespace lowmem {
+namespace {
+
+namespace fs = std::filesystem;
+
+at::Tensor firstTensor(const c10::IValue& v) {
+  if (v.isTensor()) return v.toTensor();
+  if (v.isTuple() && !v.toTupleRef().elements().empty()) return firstTensor(v.toTupleRef().elements()[0]);
+  throw InputError("validate", "the model returns no tensor");
+}
+
+// A folder of its own for the patched copy, removed on every exit path.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static std::atomic<int> counter{0};
+    path = fs::temp_directory_path() /
+           ("lowmem-validate-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+// The synthetic task: batches drawn from one seeded generator, so both models see the same data.
+class Task {
+ public:
+  Task(const std::vector<c10::IValue>& example, const at::Tensor& output)
+      : gen_(at::detail::createCPUGenerator(42)) {
+    input_ = example.front().toTensor();
+    const bool single = example.size() == 1;
+    if (single && at::isFloatingType(input_.scalar_type()) && output.dim() == 2 && output.size(1) >= 2) {
+      kind_ = Kind::kClassify;
+      classes_ = std::min<int64_t>(output.size(1), 10);
+      auto shape = input_.sizes().vec();
+      shape[0] = classes_;
+      patterns_ = at::randn(shape, gen_) * 0.7;
+      name_ =
+          "classification: " + std::to_string(classes_) + " classes, each a fixed input pattern plus noise";
+    } else if (single && !at::isFloatingType(input_.scalar_type()) && input_.dim() == 2 &&
+               output.dim() == 3 && output.size(1) == input_.size(1)) {
+      kind_ = Kind::kNextToken;
+      vocab_ = std::min<int64_t>(output.size(2), 64);
+      name_ = "next-token prediction: x[t+1] = (5 x[t] + 3) mod " + std::to_string(vocab_);
+    } else {
+      kind_ = Kind::kRegress;
+      target_ = at::randn(output.sizes(), gen_).to(at::kFloat);
+      name_ = "regression of the output onto a fixed random target (MSE)";
+    }
+  }
+
+  const std::string& name() const { return name_; }
+
+  // The inputs of the next step and what the loss compares against.
+  std::vector<c10::IValue> next(at::Tensor& labels) {
+    switch (kind_) {
+      case Kind::kClassify: {
+        labels = at::randint(0, classes_, {input_.size(0)}, gen_, at::TensorOptions().dtype(at::kLong));
+        auto x = at::randn(input_.sizes(), gen_) + patterns_.index_select(0, labels);
+        return {x.to(input_.scalar_type())};
+      }
+      case Kind::kNextToken: {
+        auto start = at::randint(0, vocab_, {input_.size(0), 1}, gen_, at::TensorOptions().dtype(at::kLong));
+        std::vector<at::Tensor> columns{start};
+        for (int64_t t = 1; t < input_.size(1); ++t)
+          columns.push_back((columns.back() * 5 + 3).remainder(vocab_));
+        auto seq = at::cat(columns, 1);
+        labels = seq;
+        return {seq.to(input_.scalar_type())};
+      }
+      case Kind::kRegress:
+        labels = target_;
+        return {input_};
+    }
+    return {};
+  }
+
+  at::Tensor loss(const at::Tensor& out, const at::Tensor& labels) const {
+    switch (kind_) {
+      case Kind::kClassify:
+        return at::cross_entropy_loss(out.to(at::kFloat), labels);
+      case Kind::kNextToken: {
+        const int64_t v = out.size(2);
+        auto logits = out.slice(1, 0, out.size(1) - 1).reshape({-1, v}).to(at::kFloat);
+        return at::cross_entropy_loss(logits, labels.slice(1, 1).reshape({-1}));
+      }
+      case Kind::kRegress:
+        return at::mse_loss(out.to(at::kFloat), labels);
+    }
+    return {};
+  }
+
+ private:
+  enum class Kind { kClassify, kNextToken, kRegress };
+  Kind kind_ = Kind::kRegress;
+  at::Generator gen_;
+  at::Tensor input_, patterns_, target_;
+  int64_t classes_ = 0, vocab_ = 0;
+  std::string name_;
+};
+
+struct Trainer {
+  std::map<std::string, at::Tensor> params;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+};
+
+Trainer trainer(torch::jit::Module& m, const StepSpec& spec) {
+  m.train();
+  Trainer t;
+  const auto selection = TrainableSelection::parse(spec.trainable);
+  std::vector<at::Tensor> list;
+  for (const auto& p : m.named_parameters()) {
+    at::Tensor v = p.value;
+    v.set_requires_grad(selection.trains(p.name, v.requires_grad()));
+    if (v.requires_grad()) {
+      t.params[p.name] = v;
+      list.push_back(v);
+    }
+  }
+  if (list.empty()) throw InputError("--trainable", "selects no parameter to train");
+  if (spec.optimizer == "adamw") {
+    t.optimizer = std::make_unique<torch::optim::AdamW>(list, torch::optim::AdamWOptions(spec.lr));
+  } else {
+    t.optimizer = std::make_unique<torch::optim::SGD>(list, torch::optim::SGDOptions(spec.lr));
+  }
+  return t;
+}
+
+double step(torch::jit::Module& m, Trainer& t, Task& task, const std::vector<c10::IValue>& inputs,
+            const at::Tensor& labels) {
+  for (auto& [name, p] : t.params)
+    p.mutable_grad().reset();
+  auto loss = task.loss(firstTensor(m.forward(inputs)), labels);
+  loss.backward();
+  return loss.item<double>();
+}
+
+double mean(const std::vector<ValidationStep>& s, size_t from, size_t to, bool patched) {
+  double sum = 0;
+  for (size_t i = from; i < to; ++i)
+    sum += patched ? s[i].patchedLoss : s[i].baselineLoss;
+  return sum / static_cast<double>(std::max<size_t>(1, to - from));
+}
+
+}  // namespace
+
+Validation validateModel(const std::string& modelPath, const StepSpec& spec, int steps, double tolerance,
+                         const ProgressFn& progress) {
+  if (steps < 2) throw InputError("--steps", "expected 2 or more");
+  kernels::ensureOpsRegistered();
+  // Eager-like autograd, as profiling runs it (the profiling executor also trips an isBool assert on
+  // bert-tiny's `self.training` reads).
+  const bool executorWas = torch::jit::getGraphExecutorOptimize();
+  torch::jit::setGraphExecutorOptimize(spec.graphExecutorOptimize);
+  struct Restore {
+    bool was;
+    ~Restore() { torch::jit::setGraphExecutorOptimize(was); }
+  } restore{executorWas};
+  Validation v;
+  v.tolerance = tolerance;
+  TempDir dir;
+  const std::string patchedPath = (dir.path / "patched.pt").string();
+  const auto patch = patchModelFile(modelPath, patchedPath, spec, {}, progress);
+  v.rewrites = patch.rewrites;
+  const std::set<std::string> folded(patch.foldedParameters.begin(), patch.foldedParameters.end());
+  auto base = loadModel(modelPath);
+  auto patched = loadModel(patchedPath);
+  placeModule(base, spec);
+  placeModule(patched, spec);
+  at::set_num_threads(stepThreads(spec));
+  const auto example = stepInputs(base, modelPath, spec);
+  at::Tensor probe;
+  {
+    torch::NoGradGuard noGrad;
+    probe = firstTensor(base.forward(example));
+  }
+  Task task(example, probe);
+  v.task = task.name();
+  auto tb = trainer(base, spec);
+  auto tp = trainer(patched, spec);
+  for (int s = 0; s < steps; ++s) {
+    if (progress && (s % 10 == 0))
+      progress("training step " + std::to_string(s + 1) + " of " + std::to_string(steps));
+    at::Tensor labels;
+    const auto inputs = task.next(labels);
+    at::manual_seed(1000 + s);  // dropout draws the same masks in both models
+    ValidationStep r;
+    try {
+      r.baselineLoss = step(base, tb, task, inputs, labels);
+      at::manual_seed(1000 + s);
+      r.patchedLoss = step(patched, tp, task, inputs, labels);
+    } catch (const c10::Error& e) {
+      throw Error(ExitCode::kModelFailed, "validate: the model failed at step " + std::to_string(s + 1) +
+                                              " of " + v.task + ": " +
+                                              modelErrorLine(e.what_without_backtrace()));
+    } catch (const std::runtime_error& e) {
+      if (dynamic_cast<const Error*>(&e)) throw;
+      throw Error(ExitCode::kModelFailed, "validate: the model failed at step " + std::to_string(s + 1) +
+                                              " of " + v.task + ": " + modelErrorLine(e.what()));
+    }
+    double dot = 0, na = 0, nb = 0, diff = 0, norm = 0;
+    for (const auto& [name, pa] : tb.params) {
+      auto it = tp.params.find(name);
+      if (it == tp.params.end() || !pa.grad().defined() || !it->second.grad().defined()) continue;
+      const auto ga = pa.grad().to(at::kDouble), gb = it->second.grad().to(at::kDouble);
+      dot += (ga * gb).sum().item<double>();
+      na += (ga * ga).sum().item<double>();
+      nb += (gb * gb).sum().item<double>();
+    }
+    r.gradientCosine = na > 0 && nb > 0 ? dot / std::sqrt(na * nb) : 1.0;
+    tb.optimizer->step();
+    tp.optimizer->step();
+    {
+      torch::NoGradGuard noGrad;
+      for (const auto& [name, pa] : tb.params) {
+        auto it = tp.params.find(name);
+        if (it == tp.params.end() || folded.count(name)) continue;
+        diff += (pa.to(at::kDouble) - it->second.to(at::kDouble)).pow(2).sum().item<double>();
+        norm += pa.to(at::kDouble).pow(2).sum().item<double>();
+      }
+    }
+    r.weightDivergence = norm > 0 ? std::sqrt(diff / norm) : 0.0;
+    if (!std::isfinite(r.baselineLoss) || !std::isfinite(r.patchedLoss))
+      throw Error(ExitCode::kModelFailed,
+                  "validate: the loss is not finite at step " + std::to_string(s + 1) + "; lower --lr");
+    v.steps.push_back(r);
+  }
+  const size_t n = v.steps.size();
+  v.window = static_cast<int>(std::min<size_t>(n / 2, std::max<size_t>(5, n / 10)));
+  const size_t w = static_cast<size_t>(std::max(1, v.window));
+  const double baseFinal = mean(v.steps, n - w, n, false), patchedFinal = mean(v.steps, n - w, n, true);
+  v.baselineLearned = baseFinal < mean(v.steps, 0, w, false);
+  v.patchedLearned = patchedFinal < mean(v.steps, 0, w, true);
+  v.lossRatio = baseFinal > 0 ? patchedFinal / baseFinal : 0;
+  v.passed = v.baselineLearned && v.patchedLearned && std::abs(v.lossRatio - 1.0) <= tolerance;
+  return v;
+}
+
+}  // namespace lowmem
