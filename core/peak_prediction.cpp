@@ -100,7 +100,7 @@ SiteEffect siteEffect(const Trace& t, const Profile& p, const SitePlan& plan, in
     return e;
   }
   const int64_t n = outputBytes / std::max(1, elementBytes);
-  const int64_t extra = norm ? 4 * (n / std::max<int64_t>(1, plan.normalizedSize)) : (n + 3) / 4;
+  const int64_t extra = norm ? 4 * (n / std::max<int64_t>(1, plan.normalizedSize)) : (n * plan.bits + 7) / 8;
   e.added.push_back({extra, forwardEnd, backwardEnd});
   e.addedBytes += extra;
   return e;

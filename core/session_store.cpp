@@ -36,6 +36,15 @@ CREATE TABLE comparisons(id INTEGER PRIMARY KEY, baseline_run INTEGER NOT NULL, 
   record TEXT NOT NULL, created TEXT DEFAULT (datetime('now')));
 )sql";
 
+// Added within schema 2: created on the first validation written to a session, absent from older files.
+const char* kValidationTables = R"sql(
+CREATE TABLE IF NOT EXISTS validations(id INTEGER PRIMARY KEY, model_path TEXT, task TEXT, bits INTEGER,
+  loss_ratio REAL, passed INTEGER, record TEXT NOT NULL, created TEXT DEFAULT (datetime('now')));
+CREATE TABLE IF NOT EXISTS validation_steps(validation INTEGER NOT NULL, step INTEGER NOT NULL,
+  baseline_loss REAL, patched_loss REAL, gradient_cosine REAL, weight_divergence REAL,
+  PRIMARY KEY(validation, step)) WITHOUT ROWID;
+)sql";
+
 class Statement {
  public:
   Statement(sqlite3* db, const char* sql, const std::string& path) : db_(db), path_(path) {
@@ -289,6 +298,29 @@ void SessionWriter::writeComparison(const std::string& baselineLabel, const std:
   tx.commit();
 }
 
+int64_t SessionWriter::writeValidation(const Validation& v) {
+  Transaction tx(db_, path_);
+  execSql(db_, kValidationTables, path_);
+  Statement ins(
+      db_, "INSERT INTO validations(model_path, task, bits, loss_ratio, passed, record) VALUES (?,?,?,?,?,?)",
+      path_);
+  ins.bind(1, v.modelPath).bind(2, v.task).bind(3, int64_t{v.bits}).bind(4, v.lossRatio);
+  ins.bind(5, int64_t{v.passed}).bind(6, validationJson(v).dump()).exec();
+  const int64_t id = sqlite3_last_insert_rowid(db_);
+  Statement step(
+      db_,
+      "INSERT INTO validation_steps(validation, step, baseline_loss, patched_loss, gradient_cosine, "
+      "weight_divergence) VALUES (?,?,?,?,?,?)",
+      path_);
+  for (size_t i = 0; i < v.steps.size(); ++i) {
+    const auto& s = v.steps[i];
+    step.bind(1, id).bind(2, static_cast<int64_t>(i + 1)).bind(3, s.baselineLoss).bind(4, s.patchedLoss);
+    step.bind(5, s.gradientCosine).bind(6, s.weightDivergence).exec();
+  }
+  tx.commit();
+  return id;
+}
+
 SessionReader::SessionReader(const std::string& path) : path_(path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw InputError(path, "no such file");
@@ -354,6 +386,23 @@ std::vector<SessionReader::StoredComparison> SessionReader::comparisons() const 
       throw InputError(path_, "corrupt session (comparison record is not JSON)");
     }
     out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<Validation> SessionReader::validations() const {
+  std::vector<Validation> out;
+  Statement has(db_, "SELECT count(*) FROM sqlite_master WHERE name = 'validations'", path_);
+  if (!has.next() || has.i64(0) == 0) return out;
+  Statement s(db_, "SELECT record FROM validations ORDER BY id", path_);
+  while (s.next()) {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(s.text(0));
+    } catch (const nlohmann::json::exception&) {
+      throw InputError(path_, "corrupt session (validation record is not JSON)");
+    }
+    out.push_back(validationFromJson(j, path_));
   }
   return out;
 }

@@ -14,6 +14,7 @@
 
 #include "core/profile.h"
 #include "core/trace.h"
+#include "core/validation.h"
 
 namespace lowmem {
 
@@ -56,6 +57,8 @@ class SessionWriter {
   // and timing as one JSON record (see docs/session-format.md). Both labels must exist.
   void writeComparison(const std::string& baselineLabel, const std::string& patchedLabel,
                        const nlohmann::json& record);
+  // A `lowmem validate` result: its record (JSON) and one row per training step. Returns its id.
+  int64_t writeValidation(const Validation& v);
 
  private:
   std::string path_;
@@ -80,6 +83,7 @@ class SessionReader {
     nlohmann::json record;
   };
   std::vector<StoredComparison> comparisons() const;
+  std::vector<Validation> validations() const;  // oldest first; empty when none was stored
 
  private:
   std::string path_;

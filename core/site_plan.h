@@ -37,6 +37,8 @@ struct SitePlan {
   // Block.norm1" (norms: the norm module's call in its parent's code). Instances share their type's code:
   // when only some are patched, the rewriter gives them (or the others) a type of their own.
   std::string unit;
+  // Activations: bits of the saved code per element (ReGELU-k / ReSiLU-k; 2 is the paper's ReGELU2/ReSiLU2).
+  int bits = 2;
   std::string parentPath;  // norms: the module whose code calls the norm, and the attribute it calls
   std::string attribute;
 };

@@ -52,6 +52,13 @@ void writeSuggestions(const Suggestions& s, ReportFormat f, std::ostream& out) {
   out << "\nbaseline peak   " << formatBytes(s.baselinePeak) << "\npredicted peak  "
       << formatBytes(s.predictedPeak) << " (" << percentChange(s.baselinePeak, s.predictedPeak)
       << ") with the " << chosen << " sites marked *\n";
+  for (const auto& site : s.sites) {
+    if (site.plan.site.kind != SiteKind::kGelu && site.plan.site.kind != SiteKind::kSilu) continue;
+    out << "activation code " << site.plan.bits << " bits an element"
+        << (site.plan.bits == 2 ? " (the paper's ReGELU2/ReSiLU2; --bits 3 or 4 keep closer gradients)\n"
+                                : " (ReGELU/ReSiLU-" + std::to_string(site.plan.bits) + ")\n");
+    break;
+  }
 }
 
 nlohmann::json suggestionsJson(const Suggestions& s) {
@@ -72,6 +79,8 @@ nlohmann::json suggestionsJson(const Suggestions& s) {
                      {"unit", site.plan.unit},
                      {"parent", site.plan.parentPath},
                      {"folds", folds},
+                     {"residual_uses", site.plan.residualUses},
+                     {"bits", site.plan.bits},
                      {"released_bytes", site.effect.releasedBytes},
                      {"added_bytes", site.effect.addedBytes},
                      {"shared_output_bytes", site.effect.sharedOutputBytes},

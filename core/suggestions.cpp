@@ -15,6 +15,11 @@ bool selects(const std::string& selector, const SitePlan& p) {
 
 }  // namespace
 
+void SwapSelection::validate() const {
+  if (bits < 2 || bits > 4)
+    throw InputError("--bits", "expected 2, 3 or 4 bits per activation element, got " + std::to_string(bits));
+}
+
 const char* siteStatusName(SiteStatus status) {
   switch (status) {
     case SiteStatus::kSwap:

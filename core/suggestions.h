@@ -5,6 +5,7 @@
 // chosen when all its sites are valid, selected, and together they save memory.
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,19 @@
 #include "core/site_plan.h"
 
 namespace lowmem {
+
+// Which sites to consider (`--only`: site kinds, module paths or "#ORDINAL"; empty: every site) and how many
+// bits the activation swaps keep per element (2, 3 or 4).
+struct SwapSelection {
+  std::vector<std::string> only;
+  int bits = 2;
+  SwapSelection() = default;
+  SwapSelection(std::vector<std::string> sites, int activationBits = 2)
+      : only(std::move(sites)), bits(activationBits) {}
+  SwapSelection(std::initializer_list<std::string> sites) : only(sites) {}
+  // InputError("--bits") unless bits is 2, 3 or 4.
+  void validate() const;
+};
 
 enum class SiteStatus { kSwap, kNoSaving, kInvalid };
 const char* siteStatusName(SiteStatus status);  // "swap", "no saving", "invalid"

@@ -47,16 +47,22 @@ bool isSwappedActivation(const Node* n, SiteKind kind) {
   return mode && mode->isString() && mode->toStringRef() == "none";
 }
 
-void swapActivations(torch::jit::Block* block, SiteKind kind, const c10::Symbol& op, int& count) {
+// 2 bits: lowmem::regelu2 / resilu2 (the paper's ops); 3 or 4: lowmem::regelu / resilu(x, bits).
+void swapActivations(torch::jit::Block* block, SiteKind kind, int bits, int& count) {
   for (auto it = block->nodes().begin(); it != block->nodes().end();) {
     Node* n = *it;
     ++it;
     for (auto* inner : n->blocks())
-      swapActivations(inner, kind, op, count);
+      swapActivations(inner, kind, bits, count);
     if (!isSwappedActivation(n, kind)) continue;
     auto* graph = n->owningGraph();
     torch::jit::WithInsertPoint guard(n);
-    Value* out = graph->insert(op, {n->input(0)});
+    const bool gelu = kind == SiteKind::kGelu;
+    Value* out =
+        bits == 2 ? graph->insert(c10::Symbol::fromQualString(gelu ? "lowmem::regelu2" : "lowmem::resilu2"),
+                                  {n->input(0)})
+                  : graph->insert(c10::Symbol::fromQualString(gelu ? "lowmem::regelu" : "lowmem::resilu"),
+                                  {n->input(0), graph->insertConstant(c10::IValue(int64_t{bits}))});
     out->setType(n->output()->type());
     n->output()->replaceAllUsesWith(out);
     n->destroy();
@@ -176,17 +182,6 @@ void fold(torch::jit::Module& root, const FoldTarget& f, const at::Tensor& gamma
   b.copy_((b.to(at::kDouble) + shift).to(b.scalar_type()));
 }
 
-std::vector<std::string> recordedRewrites(const torch::jit::Module& m) {
-  std::vector<std::string> out;
-  if (!m.hasattr(kRewritesAttribute)) return out;
-  auto v = m.attr(kRewritesAttribute);
-  if (!v.isList()) return out;
-  for (const auto& r : v.toListRef()) {
-    if (r.isString()) out.push_back(r.toStringRef());
-  }
-  return out;
-}
-
 bool isActivation(SiteKind kind) {
   return kind == SiteKind::kGelu || kind == SiteKind::kSilu;
 }
@@ -220,9 +215,23 @@ void separatePatchedInstances(torch::jit::Module& module, const std::vector<Site
 
 }  // namespace
 
+std::vector<std::string> recordedRewrites(const torch::jit::Module& m) {
+  std::vector<std::string> out;
+  if (!m.hasattr(kRewritesAttribute)) return out;
+  auto v = m.attr(kRewritesAttribute);
+  if (!v.isList()) return out;
+  for (const auto& r : v.toListRef()) {
+    if (r.isString()) out.push_back(r.toStringRef());
+  }
+  return out;
+}
+
 std::string rewriteRecord(const SitePlan& plan) {
   std::string op = opFor(plan.site.kind);
   op = op.substr(op.find("::") + 2);
+  // ReGELU-k: "regelu3", "resilu4" for the k-bit variants.
+  if (isActivation(plan.site.kind) && plan.bits != 2)
+    op = op.substr(0, op.size() - 1) + std::to_string(plan.bits);
   return op + " " + (plan.site.modulePath.empty() ? "(root)" : plan.site.modulePath) + " #" +
          std::to_string(plan.site.ordinal);
 }
@@ -258,7 +267,12 @@ RewriteResult applyRewrites(torch::jit::Module& module, const std::vector<SitePl
     auto graph = submoduleAt(module, rewriteHolder(first)).get_method("forward").graph();
     if (isActivation(first.site.kind)) {
       int count = 0;
-      swapActivations(graph->block(), first.site.kind, op, count);
+      for (const auto* plan : members) {
+        if (plan->bits != first.bits)
+          throw InputError("--bits", code + " is to keep " + std::to_string(plan->bits) + " and " +
+                                         std::to_string(first.bits) + " bits; one piece of code takes one");
+      }
+      swapActivations(graph->block(), first.site.kind, first.bits, count);
       if (count == 0) {
         throw InputError("patch", "the " + std::string(siteKindName(first.site.kind)) + " of " +
                                       rewriteHolder(first) +

@@ -24,6 +24,9 @@ struct RewriteResult {
 // Throws InputError when a site was already rewritten (the model records it) or cannot be rewritten.
 RewriteResult applyRewrites(torch::jit::Module& module, const std::vector<SitePlan>& plans);
 
+// What a patched model records it went through (its `lowmem_rewrites`); empty for an unpatched model.
+std::vector<std::string> recordedRewrites(const torch::jit::Module& m);
+
 // "regelu2 encoder.layer_0.mlp": the record of one applied site.
 std::string rewriteRecord(const SitePlan& plan);
 

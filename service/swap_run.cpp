@@ -43,8 +43,9 @@ bool samePath(const std::string& a, const std::string& b) {
 
 }  // namespace
 
-SuggestRun suggestForModel(const std::string& modelPath, const StepSpec& spec,
-                           const std::vector<std::string>& only, const ProgressFn& progress) {
+SuggestRun suggestForModel(const std::string& modelPath, const StepSpec& spec, const SwapSelection& selection,
+                           const ProgressFn& progress) {
+  selection.validate();
   kernels::ensureOpsRegistered();
   SuggestRun r;
   r.baseline = profileModel(modelPath, spec, "baseline", progress);
@@ -52,19 +53,20 @@ SuggestRun suggestForModel(const std::string& modelPath, const StepSpec& spec,
   auto module = loadModel(modelPath);
   placeModule(module, spec);
   r.elementBytes = elementBytesOf(module);
-  const auto plans =
-      planSites(module, trainableParameters(module, TrainableSelection::parse(spec.trainable)));
-  r.suggestions = suggestSwaps(r.baseline.trace, r.baseline.profile, plans, r.elementBytes, only);
+  auto plans = planSites(module, trainableParameters(module, TrainableSelection::parse(spec.trainable)));
+  for (auto& plan : plans)
+    plan.bits = selection.bits;
+  r.suggestions = suggestSwaps(r.baseline.trace, r.baseline.profile, plans, r.elementBytes, selection.only);
   return r;
 }
 
 PatchOutcome patchModelFile(const std::string& modelPath, const std::string& outputPath, const StepSpec& spec,
-                            const std::vector<std::string>& only, const ProgressFn& progress) {
+                            const SwapSelection& selection, const ProgressFn& progress) {
   if (outputPath == modelPath || samePath(modelPath, outputPath))
     throw InputError(outputPath, "is the input model; write the patched model to a new file");
   checkOutputPath(outputPath);
   PatchOutcome out;
-  out.suggested = suggestForModel(modelPath, spec, only, progress);
+  out.suggested = suggestForModel(modelPath, spec, selection, progress);
   std::vector<SitePlan> chosen;
   for (const auto& s : out.suggested.suggestions.sites) {
     if (s.chosen) chosen.push_back(s.plan);

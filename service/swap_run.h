@@ -20,8 +20,8 @@ struct SuggestRun {
 
 // Profiles the model under `spec` (label "baseline") and plans every site. Errors as profileModel, and
 // InputError("--only") for a bad selection.
-SuggestRun suggestForModel(const std::string& modelPath, const StepSpec& spec,
-                           const std::vector<std::string>& only, const ProgressFn& progress = {});
+SuggestRun suggestForModel(const std::string& modelPath, const StepSpec& spec, const SwapSelection& selection,
+                           const ProgressFn& progress = {});
 
 struct GradientReport {
   std::string parameter;
@@ -47,7 +47,7 @@ struct PatchOutcome {
 // only when the forward check passes (Error(kFailure) otherwise, nothing written). Refuses to write over the
 // input model, and a model already patched at a chosen site (InputError).
 PatchOutcome patchModelFile(const std::string& modelPath, const std::string& outputPath, const StepSpec& spec,
-                            const std::vector<std::string>& only, const ProgressFn& progress = {});
+                            const SwapSelection& selection, const ProgressFn& progress = {});
 
 struct StepTiming {
   double baselineSeconds = 0;  // medians of untraced steps, alternating between the two models

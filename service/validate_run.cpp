@@ -18,6 +18,7 @@
 #include "core/error.h"
 #include "core/trainable.h"
 #include "kernels/ops_library.h"
+#include "patcher/rewriter.h"
 #include "profiler/model_loader.h"
 #include "profiler/step_setup.h"
 #include "service/swap_run.h"
@@ -51,18 +52,27 @@ struct TempDir {
 // The synthetic task: batches drawn from one seeded generator, so both models see the same data.
 class Task {
  public:
-  Task(const std::vector<c10::IValue>& example, const at::Tensor& output)
-      : gen_(at::detail::createCPUGenerator(42)) {
+  Task(const std::vector<c10::IValue>& example, const at::Tensor& output, uint64_t seed)
+      : gen_(at::detail::createCPUGenerator(seed + 42)) {
     input_ = example.front().toTensor();
     const bool single = example.size() == 1;
-    if (single && at::isFloatingType(input_.scalar_type()) && output.dim() == 2 && output.size(1) >= 2) {
+    const bool floating = at::isFloatingType(input_.scalar_type());
+    if (single && output.dim() == 2 && output.size(1) >= 2) {
       kind_ = Kind::kClassify;
       classes_ = std::min<int64_t>(output.size(1), 10);
       auto shape = input_.sizes().vec();
       shape[0] = classes_;
-      patterns_ = at::randn(shape, gen_) * 0.7;
-      name_ =
-          "classification: " + std::to_string(classes_) + " classes, each a fixed input pattern plus noise";
+      if (floating) {
+        patterns_ = at::randn(shape, gen_) * 0.7;
+        name_ =
+            "classification: " + std::to_string(classes_) + " classes, each a fixed input pattern plus noise";
+      } else {
+        // Token inputs: each class is a fixed token sequence, a quarter of whose tokens are redrawn.
+        vocab_ = std::max<int64_t>(2, input_.max().item<int64_t>() + 1);
+        patterns_ = at::randint(0, vocab_, shape, gen_, at::TensorOptions().dtype(at::kLong));
+        name_ = "classification: " + std::to_string(classes_) +
+                " classes, each a fixed token sequence with a quarter of its tokens redrawn";
+      }
     } else if (single && !at::isFloatingType(input_.scalar_type()) && input_.dim() == 2 &&
                output.dim() == 3 && output.size(1) == input_.size(1)) {
       kind_ = Kind::kNextToken;
@@ -82,8 +92,13 @@ class Task {
     switch (kind_) {
       case Kind::kClassify: {
         labels = at::randint(0, classes_, {input_.size(0)}, gen_, at::TensorOptions().dtype(at::kLong));
-        auto x = at::randn(input_.sizes(), gen_) + patterns_.index_select(0, labels);
-        return {x.to(input_.scalar_type())};
+        const auto pattern = patterns_.index_select(0, labels);
+        if (patterns_.scalar_type() == at::kLong) {
+          const auto redraw = at::rand(input_.sizes(), gen_) < 0.25;
+          const auto noise = at::randint(0, vocab_, input_.sizes(), gen_, at::TensorOptions().dtype(at::kLong));
+          return {at::where(redraw, noise, pattern).to(input_.scalar_type())};
+        }
+        return {(at::randn(input_.sizes(), gen_) + pattern).to(input_.scalar_type())};
       }
       case Kind::kNextToken: {
         auto start = at::randint(0, vocab_, {input_.size(0), 1}, gen_, at::TensorOptions().dtype(at::kLong));
@@ -161,19 +176,32 @@ double step(torch::jit::Module& m, Trainer& t, Task& task, const std::vector<c10
   return loss.item<double>();
 }
 
-double mean(const std::vector<ValidationStep>& s, size_t from, size_t to, bool patched) {
-  double sum = 0;
-  for (size_t i = from; i < to; ++i)
-    sum += patched ? s[i].patchedLoss : s[i].baselineLoss;
-  return sum / static_cast<double>(std::max<size_t>(1, to - from));
-}
-
 }  // namespace
 
-Validation validateModel(const std::string& modelPath, const StepSpec& spec, int steps, double tolerance,
+Validation validateModel(const std::string& modelPath, const StepSpec& spec, const ValidateOptions& options,
                          const ProgressFn& progress) {
-  if (steps < 2) throw InputError("--steps", "expected 2 or more");
+  const int steps = options.steps;
+  if (steps < 4)
+    throw InputError("--steps", "expected 4 or more (the verdict compares first and last steps)");
+  options.selection.validate();
   kernels::ensureOpsRegistered();
+  Validation v;
+  v.modelPath = modelPath;
+  v.tolerance = options.tolerance;
+  v.bits = options.selection.bits;
+  TempDir dir;
+  std::string patchedPath = options.patchedPath;
+  std::set<std::string> folded;
+  if (patchedPath.empty()) {
+    patchedPath = (dir.path / "patched.pt").string();
+    const auto patch = patchModelFile(modelPath, patchedPath, spec, options.selection, progress);
+    v.rewrites = patch.rewrites;
+    folded.insert(patch.foldedParameters.begin(), patch.foldedParameters.end());
+  } else {
+    v.rewrites = recordedRewrites(loadModel(patchedPath));
+    if (v.rewrites.empty())
+      throw InputError(patchedPath, "records no lowmem rewrite; give a model `lowmem patch` wrote");
+  }
   // Eager-like autograd, as profiling runs it (the profiling executor also trips an isBool assert on
   // bert-tiny's `self.training` reads).
   const bool executorWas = torch::jit::getGraphExecutorOptimize();
@@ -182,38 +210,32 @@ Validation validateModel(const std::string& modelPath, const StepSpec& spec, int
     bool was;
     ~Restore() { torch::jit::setGraphExecutorOptimize(was); }
   } restore{executorWas};
-  Validation v;
-  v.tolerance = tolerance;
-  TempDir dir;
-  const std::string patchedPath = (dir.path / "patched.pt").string();
-  const auto patch = patchModelFile(modelPath, patchedPath, spec, {}, progress);
-  v.rewrites = patch.rewrites;
-  const std::set<std::string> folded(patch.foldedParameters.begin(), patch.foldedParameters.end());
   auto base = loadModel(modelPath);
   auto patched = loadModel(patchedPath);
   placeModule(base, spec);
   placeModule(patched, spec);
   at::set_num_threads(stepThreads(spec));
   const auto example = stepInputs(base, modelPath, spec);
+  // Training mode first: a saved module may not run until its `training` flags are set.
+  auto tb = trainer(base, spec);
+  auto tp = trainer(patched, spec);
   at::Tensor probe;
   {
     torch::NoGradGuard noGrad;
     probe = firstTensor(base.forward(example));
   }
-  Task task(example, probe);
+  Task task(example, probe, spec.seed);
   v.task = task.name();
-  auto tb = trainer(base, spec);
-  auto tp = trainer(patched, spec);
   for (int s = 0; s < steps; ++s) {
     if (progress && (s % 10 == 0))
       progress("training step " + std::to_string(s + 1) + " of " + std::to_string(steps));
     at::Tensor labels;
     const auto inputs = task.next(labels);
-    at::manual_seed(1000 + s);  // dropout draws the same masks in both models
+    at::manual_seed(spec.seed + 1000 + s);  // dropout draws the same masks in both models
     ValidationStep r;
     try {
       r.baselineLoss = step(base, tb, task, inputs, labels);
-      at::manual_seed(1000 + s);
+      at::manual_seed(spec.seed + 1000 + s);
       r.patchedLoss = step(patched, tp, task, inputs, labels);
     } catch (const c10::Error& e) {
       throw Error(ExitCode::kModelFailed, "validate: the model failed at step " + std::to_string(s + 1) +
@@ -251,14 +273,7 @@ Validation validateModel(const std::string& modelPath, const StepSpec& spec, int
                   "validate: the loss is not finite at step " + std::to_string(s + 1) + "; lower --lr");
     v.steps.push_back(r);
   }
-  const size_t n = v.steps.size();
-  v.window = static_cast<int>(std::min<size_t>(n / 2, std::max<size_t>(5, n / 10)));
-  const size_t w = static_cast<size_t>(std::max(1, v.window));
-  const double baseFinal = mean(v.steps, n - w, n, false), patchedFinal = mean(v.steps, n - w, n, true);
-  v.baselineLearned = baseFinal < mean(v.steps, 0, w, false);
-  v.patchedLearned = patchedFinal < mean(v.steps, 0, w, true);
-  v.lossRatio = baseFinal > 0 ? patchedFinal / baseFinal : 0;
-  v.passed = v.baselineLearned && v.patchedLearned && std::abs(v.lossRatio - 1.0) <= tolerance;
+  judge(v);
   return v;
 }
 

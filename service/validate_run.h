@@ -4,35 +4,26 @@
 // of their final-window mean losses.
 
 #include <string>
-#include <vector>
 
 #include "core/step_spec.h"
+#include "core/suggestions.h"
+#include "core/validation.h"
 #include "service/profile_run.h"
 
 namespace lowmem {
 
-struct ValidationStep {
-  double baselineLoss = 0;
-  double patchedLoss = 0;
-  double gradientCosine = 0;    // trainable gradients of both models, concatenated
-  double weightDivergence = 0;  // |w_patched - w_baseline| / |w_baseline| over parameters no fold changed
+struct ValidateOptions {
+  int steps = 200;
+  double tolerance = 0.02;
+  SwapSelection selection;  // the sites and activation bits of the patch validate makes
+  // A model patched already (by `lowmem patch`, or by hand): trained against the original as it is.
+  std::string patchedPath;
 };
 
-struct Validation {
-  std::string task;  // "classification (...)", "next-token prediction (...)", "regression (...)"
-  std::vector<ValidationStep> steps;
-  int window = 0;                // final steps averaged for the verdict
-  double lossRatio = 0;          // mean patched / mean baseline loss over the final window
-  double tolerance = 0;          // the verdict passes when |lossRatio - 1| <= tolerance
-  bool baselineLearned = false;  // the baseline's final-window loss is below its first-window loss
-  bool patchedLearned = false;
-  bool passed = false;
-  std::vector<std::string> rewrites;
-};
-
-// Patches `modelPath` (all chosen sites, into a temporary file beside nothing of the user's), then trains
-// both models for `steps` steps with the spec's optimizer and learning rate. Errors as patchModelFile.
-Validation validateModel(const std::string& modelPath, const StepSpec& spec, int steps, double tolerance,
+// Patches `modelPath` into a temporary folder (or takes options.patchedPath), then trains both models for
+// options.steps steps with the spec's optimizer, learning rate and seed. Errors as patchModelFile;
+// Error(kModelFailed) when a step fails or a loss is not finite.
+Validation validateModel(const std::string& modelPath, const StepSpec& spec, const ValidateOptions& options,
                          const ProgressFn& progress = {});
 
 }  // namespace lowmem

@@ -1,6 +1,5 @@
 #include "ui/comparison_chart.h"
 
-#include <QApplication>
 #include <QBarCategoryAxis>
 #include <QBarSeries>
 #include <QBarSet>
@@ -10,14 +9,11 @@
 #include <QScatterSeries>
 #include <QVBoxLayout>
 #include <QValueAxis>
-#include <cstdlib>
-#include <memory>
 
-#include "core/atomic_file.h"
-#include "core/error.h"
 #include "core/format.h"
 #include "core/peak_breakdown.h"
 #include "core/timeline_series.h"
+#include "ui/headless_png.h"
 
 namespace lowmem::ui {
 namespace {
@@ -107,22 +103,7 @@ QWidget* makeComparisonCharts(const SessionRun& baseline, const SessionRun& patc
 }
 
 void saveComparisonPng(const SessionRun& baseline, const SessionRun& patched, const std::string& path) {
-  std::unique_ptr<QApplication> app;
-  static int argc = 1;
-  static char name[] = "lowmem";
-  static char* argv[] = {name, nullptr};
-  if (!QApplication::instance()) {
-    if (!std::getenv("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
-    app = std::make_unique<QApplication>(argc, argv);
-  }
-  std::unique_ptr<QWidget> w(makeComparisonCharts(baseline, patched));
-  w->resize(1200, 900);
-  w->ensurePolished();
-  w->layout()->activate();
-  const QPixmap image = w->grab();
-  writeFileAtomically(path, [&](const std::string& tmp) {
-    if (!image.save(QString::fromStdString(tmp), "PNG")) throw InputError(path, "cannot write the PNG");
-  });
+  saveWidgetPng([&] { return makeComparisonCharts(baseline, patched); }, 1200, 900, path);
 }
 
 }  // namespace lowmem::ui

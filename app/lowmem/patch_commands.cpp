@@ -51,6 +51,7 @@ void addPatchCommands(CLI::App& app, Action& action) {
     std::string model;
     SpecArgs spec;
     std::vector<std::string> only;
+    int bits = 2;
     bool json = false;
   };
   auto s = std::make_shared<SuggestArgs>();
@@ -59,11 +60,12 @@ void addPatchCommands(CLI::App& app, Action& action) {
   suggest->add_option("model", s->model, "TorchScript model (.pt)")->required();
   addSpecOptions(suggest, s->spec);
   suggest->add_option("--only", s->only, "Consider only these sites: a kind, a module path or #ORDINAL");
+  addBitsOption(suggest, s->bits);
   suggest->add_flag("--json", s->json, "Print JSON");
   suggest->callback([s, &action] {
     action = [s] {
       const auto spec = resolveSpec(s->spec);
-      const auto r = suggestForModel(s->model, spec, s->only, terminalProgress());
+      const auto r = suggestForModel(s->model, spec, {s->only, s->bits}, terminalProgress());
       clearProgress();
       if (s->json) {
         std::cout << suggestionsJson(r.suggestions).dump(2) << "\n";
@@ -79,6 +81,7 @@ void addPatchCommands(CLI::App& app, Action& action) {
     std::string output;
     SpecArgs spec;
     std::vector<std::string> only;
+    int bits = 2;
     bool json = false;
     std::string session;
     int timingRounds = 5;
@@ -89,6 +92,7 @@ void addPatchCommands(CLI::App& app, Action& action) {
   patch->add_option("-o,--output", p->output, "Patched model (.pt); never the input file")->required();
   addSpecOptions(patch, p->spec);
   patch->add_option("--only", p->only, "Patch only these sites: a kind, a module path or #ORDINAL");
+  addBitsOption(patch, p->bits);
   patch->add_flag("--json", p->json, "Print JSON");
   patch->add_option(
       "--session", p->session,
@@ -102,7 +106,7 @@ void addPatchCommands(CLI::App& app, Action& action) {
     action = [p] {
       const auto spec = resolveSpec(p->spec);
       if (!p->session.empty()) checkOutputPath(p->session);
-      const auto r = patchModelFile(p->model, p->output, spec, p->only, terminalProgress());
+      const auto r = patchModelFile(p->model, p->output, spec, {p->only, p->bits}, terminalProgress());
       nlohmann::json comparison;
       if (!p->session.empty()) {
         const auto measured = measurePatched(p->model, p->output, spec, p->timingRounds, terminalProgress());

@@ -51,4 +51,12 @@ StepSpec resolveSpec(const SpecArgs& a) {
   return spec;
 }
 
+void addBitsOption(CLI::App* cmd, int& bits) {
+  cmd->add_option(
+         "--bits", bits,
+         "Bits per element the activation swaps keep for backward: 2 (ReGELU2/ReSiLU2, the paper's), "
+         "3 or 4 (closer gradients, more memory)")
+      ->capture_default_str();
+}
+
 }  // namespace lowmem::cli

@@ -19,6 +19,9 @@ struct SpecArgs {
 
 void addSpecOptions(CLI::App* cmd, SpecArgs& args);
 
+// --bits for the activation swaps (checked by SwapSelection::validate, so the error names the flag).
+void addBitsOption(CLI::App* cmd, int& bits);
+
 // The spec the flags describe; InputError naming the flag or file otherwise.
 StepSpec resolveSpec(const SpecArgs& args);
 

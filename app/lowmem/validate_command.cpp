@@ -2,20 +2,46 @@
 // synthetic task; the verdict is the final-window loss ratio.
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "app/lowmem/commands.h"
 #include "app/lowmem/spec_options.h"
+#include "core/atomic_file.h"
+#include "core/session_store.h"
 #include "service/validate_run.h"
+#include "ui/validation_chart.h"
 
 namespace lowmem::cli {
+namespace {
+
+void printSummary(const Validation& v) {
+  const auto& first = v.steps.front();
+  const auto& last = v.steps.back();
+  std::printf("task        %s\n", v.task.c_str());
+  std::printf("patched     %zu sites, activation codes of %d bits\n", v.rewrites.size(), v.bits);
+  std::printf("loss        original %.4f -> %.4f, patched %.4f -> %.4f over %zu steps\n", first.baselineLoss,
+              last.baselineLoss, first.patchedLoss, last.patchedLoss, v.steps.size());
+  std::printf("gradients   cosine %.4f at step 1, %.4f mean, %.4f at worst\n", first.gradientCosine,
+              meanGradientCosine(v), minGradientCosine(v));
+  std::printf("weights     relative divergence %.3g at the end\n", last.weightDivergence);
+  std::printf("verdict     %s: final-%d-step mean loss ratio patched/original %.4f (|ratio - 1| <= %.3f%s)\n",
+              v.passed ? "PASS" : "FAIL", v.window, v.lossRatio, v.tolerance,
+              v.baselineLearned && v.patchedLearned ? ""
+              : !v.baselineLearned                  ? "; the original did not learn: raise --steps or --lr"
+                                                    : "; the patched model did not learn");
+}
+
+}  // namespace
 
 void addValidateCommand(CLI::App& app, Action& action) {
   struct Args {
     std::string model;
     SpecArgs spec;
-    int steps = 200;
-    double tolerance = 0.02;
+    ValidateOptions options;
+    std::vector<std::string> only;
+    std::string session;
+    std::string png;
     bool json = false;
   };
   auto a = std::make_shared<Args>();
@@ -23,55 +49,45 @@ void addValidateCommand(CLI::App& app, Action& action) {
       "validate", "Fine-tune the original and the patched model side by side and compare their losses");
   cmd->add_option("model", a->model, "TorchScript model (.pt), unpatched")->required();
   addSpecOptions(cmd, a->spec);
-  cmd->add_option("--steps", a->steps, "Training steps of each model")
-      ->check(CLI::Range(2, 100000))
+  cmd->add_option("--steps", a->options.steps, "Training steps of each model")
+      ->check(CLI::Range(4, 100000))
       ->capture_default_str();
-  cmd->add_option("--tolerance", a->tolerance, "The verdict passes when |loss ratio - 1| <= this")
+  cmd->add_option("--tolerance", a->options.tolerance, "The verdict passes when |loss ratio - 1| <= this")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
+  cmd->add_option("--only", a->only, "Patch only these sites: a kind, a module path or #ORDINAL");
+  addBitsOption(cmd, a->options.selection.bits);
+  cmd->add_option("--patched", a->options.patchedPath,
+                  "Validate this patched model (from `lowmem patch`) instead of patching MODEL here");
+  cmd->add_option("-o,--output", a->session, "Store the curves and the verdict in this session (.db)");
+  cmd->add_option("--png", a->png, "Render the loss and gradient-cosine curves to this PNG");
   cmd->add_flag("--json", a->json, "Print JSON with every step");
   cmd->callback([a, &action] {
     action = [a] {
       const auto spec = resolveSpec(a->spec);
-      const auto v = validateModel(a->model, spec, a->steps, a->tolerance, cliProgress());
+      if (!a->session.empty()) checkOutputPath(a->session);
+      if (!a->png.empty()) checkOutputPath(a->png);
+      a->options.selection.only = a->only;
+      const auto v = validateModel(a->model, spec, a->options, cliProgress());
       endProgress();
-      if (a->json) {
-        nlohmann::json steps = nlohmann::json::array();
-        for (const auto& s : v.steps) {
-          steps.push_back({{"baseline_loss", s.baselineLoss},
-                           {"patched_loss", s.patchedLoss},
-                           {"gradient_cosine", s.gradientCosine},
-                           {"weight_divergence", s.weightDivergence}});
+      if (!a->session.empty()) {
+        // A new session appears complete or not at all; an existing one takes the validation in one
+        // transaction.
+        if (std::filesystem::exists(a->session)) {
+          SessionWriter(a->session).writeValidation(v);
+        } else {
+          writeFileAtomically(
+              a->session, [&](const std::string& tmp) { SessionWriter(tmp).writeValidation(v); },
+              [](const std::string& tmp) { SessionReader(tmp).validations(); });
         }
-        std::cout << nlohmann::json{{"task", v.task},
-                                    {"steps", steps},
-                                    {"window", v.window},
-                                    {"loss_ratio", v.lossRatio},
-                                    {"tolerance", v.tolerance},
-                                    {"baseline_learned", v.baselineLearned},
-                                    {"patched_learned", v.patchedLearned},
-                                    {"passed", v.passed},
-                                    {"rewrites", v.rewrites}}
-                         .dump(2)
-                  << "\n";
+      }
+      if (!a->png.empty()) ui::saveValidationPng(v, a->png);
+      if (a->json) {
+        std::cout << validationJson(v).dump(2) << "\n";
       } else {
-        const auto& first = v.steps.front();
-        const auto& last = v.steps.back();
-        double minCos = 1;
-        for (const auto& s : v.steps)
-          minCos = std::min(minCos, s.gradientCosine);
-        std::printf("task        %s\n", v.task.c_str());
-        std::printf("patched     %zu sites\n", v.rewrites.size());
-        std::printf("loss        baseline %.4f -> %.4f, patched %.4f -> %.4f over %zu steps\n",
-                    first.baselineLoss, last.baselineLoss, first.patchedLoss, last.patchedLoss,
-                    v.steps.size());
-        std::printf("gradients   cosine %.4f at step 1, %.4f at the end, %.4f at worst\n",
-                    first.gradientCosine, last.gradientCosine, minCos);
-        std::printf("weights     relative divergence %.3g at the end\n", last.weightDivergence);
-        std::printf(
-            "verdict     %s: final-%d-step mean loss ratio patched/baseline %.4f (|ratio - 1| <= %.3f%s)\n",
-            v.passed ? "PASS" : "FAIL", v.window, v.lossRatio, v.tolerance,
-            v.baselineLearned && v.patchedLearned ? "" : "; a model did not learn");
+        printSummary(v);
+        if (!a->session.empty()) std::printf("wrote       %s\n", a->session.c_str());
+        if (!a->png.empty()) std::printf("wrote       %s\n", a->png.c_str());
       }
       return v.passed ? 0 : 1;
     };
