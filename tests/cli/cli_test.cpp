@@ -10,6 +10,7 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "core/session_store.h"
 #include "models/configs.h"
 #include "tests/support/run_process.h"
 
@@ -400,6 +401,52 @@ TEST_F(CliTest, DemoWritesSessionReportAndChart) {
   const std::string text((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("## Run `patched`"), std::string::npos);
   EXPECT_NE(text.find("verification"), std::string::npos);
+}
+
+TEST_F(CliTest, ValidateWritesCurvesChartAndVerdict) {
+  const auto model = built("vit-tiny");
+  auto r = lowmemCli({"-q",
+                      "validate",
+                      model,
+                      "--trainable",
+                      "lora",
+                      "--optimizer",
+                      "adamw",
+                      "--lr",
+                      "0.003",
+                      "--steps",
+                      "20",
+                      "--tolerance",
+                      "0.05",
+                      "--input",
+                      "x:float32[32,3,32,32]",
+                      "-o",
+                      path("val.db"),
+                      "--png",
+                      path("loss-curves.png"),
+                      "--json"});
+  ASSERT_EQ(r.exitCode, 0) << r.err << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_TRUE(j["passed"].get<bool>());
+  EXPECT_EQ(j["steps"].size(), 20u);
+  EXPECT_EQ(j["bits"].get<int>(), 2);
+  std::ifstream png(path("loss-curves.png"), std::ios::binary);
+  char magic[4] = {};
+  png.read(magic, 4);
+  EXPECT_EQ(std::string(magic + 1, 3), "PNG");
+  // The steps are rows a user can query.
+  const auto stored = SessionReader(path("val.db")).validations();
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(stored[0].steps.size(), 20u);
+  // A verdict that fails exits 1 with the numbers (a tolerance no 2-bit patch meets).
+  auto strict = lowmemCli({"validate", model, "--trainable", "lora", "--steps", "8", "--tolerance", "0"});
+  EXPECT_EQ(strict.exitCode, 1) << strict.err;
+  EXPECT_NE(strict.out.find("verdict     FAIL"), std::string::npos) << strict.out;
+  // Bad input: one line, exit 2.
+  expectBadInput(lowmemCli({"validate", model, "--bits", "5"}), "--bits", "expected 2, 3 or 4");
+  expectBadInput(lowmemCli({"validate", path("missing.pt")}), path("missing.pt"), "no such file");
+  expectBadInput(lowmemCli({"validate", model, "--patched", model}), model, "records no lowmem rewrite");
+  EXPECT_FALSE(fs::exists(path("missing.db")));
 }
 
 // torchvision's models (every parameter training, batch 1) through patch -> verify -> compare: the forward
