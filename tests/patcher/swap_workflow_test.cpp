@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <set>
 
 #include "core/comparison.h"
@@ -18,6 +19,7 @@
 #include "profiler/model_loader.h"
 #include "service/patched_model_save.h"
 #include "service/swap_run.h"
+#include "tests/support/bundled_model_dir.h"
 
 namespace lowmem {
 namespace {
@@ -26,17 +28,10 @@ namespace fs = std::filesystem;
 
 class SwapWorkflow : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = fs::temp_directory_path() / ("lowmem-patcher-test-" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  static void TearDownTestSuite() { fs::remove_all(dir_); }
-  static std::string path(const std::string& name) { return (dir_ / name).string(); }
-  static std::string built(const std::string& preset) {
-    const auto p = path(preset + ".pt");
-    if (!fs::exists(p)) models::buildAndSave(models::findPreset(preset), {}, p);
-    return p;
-  }
+  static void SetUpTestSuite() { dir_ = std::make_unique<testing::BundledModelDir>("lowmem-patcher-test"); }
+  static void TearDownTestSuite() { dir_.reset(); }
+  static std::string path(const std::string& name) { return dir_->path(name); }
+  static std::string built(const std::string& preset) { return dir_->built(preset); }
   static StepSpec lora() {
     StepSpec s;
     s.trainable = "lora";
@@ -48,10 +43,10 @@ class SwapWorkflow : public ::testing::Test {
     }
     throw std::runtime_error("no site " + module);
   }
-  static fs::path dir_;
+  static std::unique_ptr<testing::BundledModelDir> dir_;
 };
 
-fs::path SwapWorkflow::dir_;
+std::unique_ptr<testing::BundledModelDir> SwapWorkflow::dir_;
 
 TEST_F(SwapWorkflow, VitTinyClassifiesEverySiteAndMeetsItsPrediction) {
   const auto model = built("vit-tiny");

@@ -7,9 +7,9 @@
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/library.h>
 #include <torch/script.h>
-#include <unistd.h>
 
 #include <filesystem>
+#include <memory>
 
 #include "core/session_store.h"
 #include "models/presets.h"
@@ -18,6 +18,7 @@
 #include "service/swap_run.h"
 #include "service/validate_run.h"
 #include "tests/kernels/op_handles.h"
+#include "tests/support/bundled_model_dir.h"
 
 namespace {
 
@@ -56,17 +57,10 @@ namespace fs = std::filesystem;
 
 class Validate : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = fs::temp_directory_path() / ("lowmem-validate-test-" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  static void TearDownTestSuite() { fs::remove_all(dir_); }
-  static std::string path(const std::string& name) { return (dir_ / name).string(); }
-  static std::string built(const std::string& preset) {
-    const auto p = path(preset + ".pt");
-    if (!fs::exists(p)) models::buildAndSave(models::findPreset(preset), {}, p);
-    return p;
-  }
+  static void SetUpTestSuite() { dir_ = std::make_unique<testing::BundledModelDir>("lowmem-validate-test"); }
+  static void TearDownTestSuite() { dir_.reset(); }
+  static std::string path(const std::string& name) { return dir_->path(name); }
+  static std::string built(const std::string& preset) { return dir_->built(preset); }
   // LoRA with AdamW, batches large enough that 30 steps of both models are comparable.
   static StepSpec spec(const std::string& input) {
     StepSpec s;
@@ -96,10 +90,10 @@ class Validate : public ::testing::Test {
     EXPECT_GT(v.steps[0].gradientCosine, 0.9);
     EXPECT_LT(v.steps[0].gradientCosine, 1.0 - 1e-6);
   }
-  static fs::path dir_;
+  static std::unique_ptr<testing::BundledModelDir> dir_;
 };
 
-fs::path Validate::dir_;
+std::unique_ptr<testing::BundledModelDir> Validate::dir_;
 
 TEST_F(Validate, VitTinyLoraClassificationTrainsLikeTheOriginal) {
   const auto v = validateModel(built("vit-tiny"), spec("x:float32[32,3,32,32]"), reduced());
