@@ -13,6 +13,45 @@ std::string siteLabel(const SitePlan& p) {
          (p.site.modulePath.empty() ? "(root)" : p.site.modulePath);
 }
 
+std::string seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f s", s);
+  return buf;
+}
+
+std::string percentOf(double part, double whole) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%+.1f%%", whole > 0 ? 100.0 * part / whole : 0.0);
+  return buf;
+}
+
+// The alternative beside the swaps, as the paper's Figure 1 sets them side by side.
+void writeCheckpointing(const Suggestions& s, bool md, std::ostream& out) {
+  const auto& c = s.checkpointing;
+  if (!c.found) {
+    out << (md ? "\nActivation checkpointing: not priced (" : "\ncheckpointing   not priced (") << c.why
+        << ")\n";
+    return;
+  }
+  const std::string what = "per block (" + c.level + ", " + std::to_string(c.blocks.size()) + " blocks)";
+  const std::string peak =
+      formatBytes(c.predictedPeak) + " (" + percentChange(c.baselinePeak, c.predictedPeak) + ")";
+  const std::string cost = "recomputes " + seconds(c.recomputeSeconds) + " of forward a step (" +
+                           percentOf(c.recomputeSeconds, c.stepSeconds) + " of the " +
+                           seconds(c.stepSeconds) + " traced step)";
+  if (md) {
+    out << "\n| alternative | predicted peak | predicted step time |\n|---|---|---|\n"
+        << "| swaps marked patched (this table) | " << formatBytes(s.predictedPeak) << " ("
+        << percentChange(s.baselinePeak, s.predictedPeak)
+        << ") | unchanged in the paper; `lowmem patch --session` measures it |\n"
+        << "| activation checkpointing " << what << " | " << peak << " | " << cost << " |\n";
+    return;
+  }
+  out << "checkpointing   " << peak << " " << what << ": drops " << formatBytes(c.droppedBytes)
+      << ", re-materialises " << formatBytes(c.rematerialisedBytes) << " in each block's backward; " << cost
+      << "\n";
+}
+
 }  // namespace
 
 std::string percentChange(int64_t before, int64_t after) {
@@ -40,6 +79,7 @@ void writeSuggestions(const Suggestions& s, ReportFormat f, std::ostream& out) {
     out << "\nPredicted peak with the " << chosen << " patched sites: " << formatBytes(s.baselinePeak)
         << " → " << formatBytes(s.predictedPeak) << " (" << percentChange(s.baselinePeak, s.predictedPeak)
         << ").\n";
+    writeCheckpointing(s, true, out);
     return;
   }
   size_t w = 4;
@@ -59,6 +99,7 @@ void writeSuggestions(const Suggestions& s, ReportFormat f, std::ostream& out) {
                                 : " (ReGELU/ReSiLU-" + std::to_string(site.plan.bits) + ")\n");
     break;
   }
+  writeCheckpointing(s, false, out);
 }
 
 nlohmann::json suggestionsJson(const Suggestions& s) {
@@ -88,7 +129,30 @@ nlohmann::json suggestionsJson(const Suggestions& s) {
                      {"predicted_peak_alone", site.predictedPeak},
                      {"chosen", site.chosen}});
   }
-  return {{"baseline_peak", s.baselinePeak}, {"predicted_peak", s.predictedPeak}, {"sites", sites}};
+  const auto& c = s.checkpointing;
+  nlohmann::json blocks = nlohmann::json::array();
+  for (const auto& b : c.blocks) {
+    blocks.push_back({{"module", b.module},
+                      {"activation_bytes", b.activationBytes},
+                      {"kept_bytes", b.keptBytes},
+                      {"forward_seconds", b.forwardSeconds}});
+  }
+  nlohmann::json checkpointing = {{"found", c.found}};
+  if (c.found) {
+    checkpointing.update({{"level", c.level},
+                          {"blocks", blocks},
+                          {"dropped_bytes", c.droppedBytes},
+                          {"rematerialised_bytes", c.rematerialisedBytes},
+                          {"predicted_peak", c.predictedPeak},
+                          {"recompute_seconds", c.recomputeSeconds},
+                          {"step_seconds", c.stepSeconds}});
+  } else {
+    checkpointing["why"] = c.why;
+  }
+  return {{"baseline_peak", s.baselinePeak},
+          {"predicted_peak", s.predictedPeak},
+          {"sites", sites},
+          {"checkpointing", checkpointing}};
 }
 
 }  // namespace lowmem

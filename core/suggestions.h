@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/checkpoint_pricing.h"
 #include "core/peak_prediction.h"
 #include "core/profile.h"
 #include "core/site_plan.h"
@@ -44,7 +45,8 @@ struct SiteSuggestion {
 struct Suggestions {
   std::vector<SiteSuggestion> sites;
   int64_t baselinePeak = 0;
-  int64_t predictedPeak = 0;  // with every chosen site swapped
+  int64_t predictedPeak = 0;        // with every chosen site swapped
+  CheckpointPricing checkpointing;  // the alternative, priced from the same profile
 };
 
 // `only`: site kinds ("gelu", "layer_norm", ...), module paths or "#ORDINAL"; empty selects every site.

@@ -7,6 +7,7 @@
 
 #include <map>
 
+#include "core/checkpoint_pricing.h"
 #include "core/error.h"
 #include "core/peak_breakdown.h"
 #include "core/profile.h"
@@ -112,6 +113,60 @@ TEST(TracedStep, HandBuiltModelActivationsToTheByte) {
   for (auto b : p.peak().byCategory)
     sumByCategory += b;
   EXPECT_EQ(sumByCategory, p.peak().total);
+}
+
+// Two blocks, x -> [linear -> gelu -> linear] -> [linear -> gelu -> linear] -> sum: checkpointing each block
+// would drop its two [B, H] activations and keep block_0's output (block_1's input); block_1's output is the
+// model's output, not an activation.
+TEST(CheckpointPricing, TwoBlocksDropWhatTheirForwardKeptButTheirInputs) {
+  // A large batch: the activations, not the parameters' gradients, make the peak.
+  constexpr int64_t B = 256, D = 24, H = 1024;
+  torch::jit::Module m("TwoBlocks");
+  for (int i = 0; i < 2; ++i) {
+    torch::jit::Module block("Block" + std::to_string(i));
+    block.register_parameter("w1", at::randn({H, D}) * 0.1, false);
+    block.register_parameter("w2", at::randn({D, H}) * 0.01, false);
+    block.define(
+        "def forward(self, x):\n    return torch.linear(torch.gelu(torch.linear(x, self.w1)), self.w2)\n");
+    m.register_module("block_" + std::to_string(i), block);
+  }
+  m.define("def forward(self, x):\n    return self.block_1.forward(self.block_0.forward(x))\n");
+  StepOptions o;
+  o.trainable = TrainableSelection::parse("all");
+  o.loss = LossMode::kSum;
+  auto step = traceTrainingStep(m, {at::randn({B, D})}, o);
+  const auto p = analyseTrace(step.trace);
+  const int64_t hidden = B * H * 4, out = B * D * 4;
+  // The peak is in block_1's last backward node, with every activation still held.
+  ASSERT_EQ(p.peak().byCategory[static_cast<size_t>(Category::kActivation)], 4 * hidden + out);
+
+  const auto c = priceCheckpointing(step.trace, p);
+  ASSERT_TRUE(c.found) << c.why;
+  EXPECT_EQ(c.level, "block_*");
+  ASSERT_EQ(c.blocks.size(), 2u);
+  EXPECT_EQ(c.blocks[0].module, "block_0");
+  EXPECT_EQ(c.blocks[0].activationBytes, 2 * hidden + out);
+  EXPECT_EQ(c.blocks[0].keptBytes, out);
+  EXPECT_EQ(c.blocks[1].module, "block_1");
+  EXPECT_EQ(c.blocks[1].activationBytes, 2 * hidden);
+  EXPECT_EQ(c.blocks[1].keptBytes, 0);
+  EXPECT_EQ(c.droppedBytes, 4 * hidden);
+  EXPECT_EQ(c.rematerialisedBytes, 2 * hidden);
+  EXPECT_EQ(c.predictedPeak, p.peak().total - 2 * hidden);
+  for (const auto& b : c.blocks)
+    EXPECT_GT(b.forwardSeconds, 0);
+  EXPECT_GT(c.stepSeconds, c.recomputeSeconds);
+}
+
+TEST(CheckpointPricing, NoRepeatedModuleIsSaidSo) {
+  auto m = handBuilt();
+  StepOptions o;
+  o.trainable = TrainableSelection::parse("all");
+  o.loss = LossMode::kSum;
+  auto step = traceTrainingStep(m, {at::randn({B, D})}, o);
+  const auto c = priceCheckpointing(step.trace, analyseTrace(step.trace));
+  EXPECT_FALSE(c.found);
+  EXPECT_NE(c.why.find("no repeated module"), std::string::npos) << c.why;
 }
 
 TEST(TracedStep, AdamWStateIsKnownAndNonScalarOutputNeedsALossMode) {

@@ -1,0 +1,139 @@
+#include "core/checkpoint_pricing.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <set>
+
+namespace lowmem {
+namespace {
+
+// "layer_3" -> "layer_", "3" -> ""; nullopt-like false when the component carries no index.
+bool indexedStem(const std::string& component, std::string& stem) {
+  size_t i = component.size();
+  while (i > 0 && std::isdigit(static_cast<unsigned char>(component[i - 1])))
+    --i;
+  if (i == component.size()) return false;
+  stem = component.substr(0, i);
+  return true;
+}
+
+std::vector<std::string> split(const std::string& path) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= path.size()) {
+    const size_t dot = path.find('.', start);
+    out.push_back(path.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return out;
+}
+
+bool within(const std::string& path, const std::string& block) {
+  return path == block || (path.size() > block.size() && path.compare(0, block.size(), block) == 0 &&
+                           path[block.size()] == '.');
+}
+
+struct Level {
+  int depth = 0;
+  int64_t bytes = 0;
+  std::set<std::string> blocks;
+};
+
+}  // namespace
+
+CheckpointPricing priceCheckpointing(const Trace& trace, const Profile& profile) {
+  CheckpointPricing out;
+  out.baselinePeak = profile.peak().total;
+  const int64_t peakSeq = profile.peak().seq;
+  std::vector<size_t> atPeak;
+  for (size_t i = 0; i < profile.storages.size(); ++i) {
+    const auto& s = profile.storages[i];
+    if (s.category == Category::kActivation && s.aliveAt(peakSeq)) atPeak.push_back(i);
+  }
+  // Candidate levels: "prefix.stem*" for every indexed component on an activation's module path.
+  std::map<std::string, Level> levels;
+  for (size_t i : atPeak) {
+    const auto parts = split(trace.str(profile.storages[i].module));
+    std::string prefix;
+    for (size_t d = 0; d < parts.size(); ++d) {
+      std::string stem;
+      const std::string block = prefix.empty() ? parts[d] : prefix + "." + parts[d];
+      if (!parts[d].empty() && indexedStem(parts[d], stem)) {
+        auto& level = levels[(prefix.empty() ? "" : prefix + ".") + stem + "*"];
+        level.depth = static_cast<int>(d);
+        level.bytes += profile.storages[i].bytes;
+        level.blocks.insert(block);
+      }
+      prefix = block;
+    }
+  }
+  const std::pair<const std::string, Level>* best = nullptr;
+  for (const auto& entry : levels) {
+    if (entry.second.blocks.size() < 2) continue;
+    if (!best || entry.second.bytes > best->second.bytes ||
+        (entry.second.bytes == best->second.bytes && entry.second.depth < best->second.depth))
+      best = &entry;
+  }
+  if (!best) {
+    out.why =
+        "no repeated module (a path component ending in an index, with siblings) holds activations at "
+        "the peak";
+    return out;
+  }
+  out.found = true;
+  out.level = best->first;
+  for (const auto& block : best->second.blocks) {
+    BlockCheckpoint b;
+    b.module = block;
+    // The block's output is the last storage its forward allocated; kept only if it is one of the dropped.
+    size_t output = profile.storages.size();
+    for (size_t i = 0; i < profile.storages.size(); ++i) {
+      const auto& s = profile.storages[i];
+      if (s.allocPhase != Phase::kForward || !within(trace.str(s.module), block)) continue;
+      if (output == profile.storages.size() || s.allocSeq > profile.storages[output].allocSeq) output = i;
+    }
+    for (size_t i : atPeak) {
+      const auto& s = profile.storages[i];
+      if (!within(trace.str(s.module), block)) continue;
+      b.activationBytes += s.bytes;
+      if (i == output) b.keptBytes = s.bytes;
+    }
+    int64_t begin = -1, end = -1;
+    for (const auto& op : trace.ops) {
+      if (op.phase != Phase::kForward || !within(trace.str(op.module), block)) continue;
+      begin = begin < 0 ? op.beginNs : std::min(begin, op.beginNs);
+      end = std::max(end, op.endNs);
+    }
+    b.forwardSeconds = begin >= 0 && end > begin ? static_cast<double>(end - begin) * 1e-9 : 0;
+    out.blocks.push_back(b);
+  }
+  // Forward order (the set sorts "layer_10" before "layer_2").
+  std::sort(out.blocks.begin(), out.blocks.end(), [&](const BlockCheckpoint& a, const BlockCheckpoint& b) {
+    auto first = [&](const std::string& block) {
+      for (const auto& op : trace.ops) {
+        if (op.phase == Phase::kForward && within(trace.str(op.module), block)) return op.beginNs;
+      }
+      return int64_t{0};
+    };
+    return first(a.module) < first(b.module);
+  });
+  for (const auto& b : out.blocks) {
+    const int64_t dropped = b.activationBytes - b.keptBytes;
+    out.droppedBytes += dropped;
+    out.rematerialisedBytes = std::max(out.rematerialisedBytes, dropped);
+    out.recomputeSeconds += b.forwardSeconds;
+  }
+  out.predictedPeak = out.baselinePeak - out.droppedBytes + out.rematerialisedBytes;
+  int64_t stepBegin = -1, stepEnd = -1;
+  for (const auto& m : trace.phases) {
+    if (m.phase == Phase::kForward && stepBegin < 0) stepBegin = m.timeNs;
+    if (m.phase == Phase::kAfter) stepEnd = m.timeNs;
+  }
+  out.stepSeconds =
+      stepBegin >= 0 && stepEnd > stepBegin ? static_cast<double>(stepEnd - stepBegin) * 1e-9 : 0;
+  return out;
+}
+
+}  // namespace lowmem
