@@ -17,6 +17,7 @@
 #include <QPushButton>
 #include <QScatterSeries>
 #include <QStyledItemDelegate>
+#include <QSvgGenerator>
 #include <QTabWidget>
 #include <QTableWidget>
 #include <QTextBrowser>
@@ -34,6 +35,7 @@
 #include "core/profile_report.h"
 #include "core/timeline_series.h"
 #include "ui/comparison_chart.h"
+#include "ui/pannable_chart_view.h"
 
 namespace lowmem::ui {
 namespace {
@@ -113,9 +115,11 @@ SessionView::SessionView(const std::string& path, QWidget* parent)
   summary_->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
   summary_->setLineWrapMode(QTextEdit::NoWrap);
   tabs_->addTab(summary_, "Summary");
-  timeline_ = new QChartView;
+  timeline_ = new PannableChartView;
   timeline_->setObjectName("timeline");
-  timeline_->setRubberBand(QChartView::HorizontalRubberBand);  // drag to zoom, right-click to zoom out
+  timeline_->setToolTip(
+      "Drag to zoom, right-click to zoom out; wheel zooms; Shift+drag, middle-drag or the arrow "
+      "keys pan; 0 resets");
   timeline_->setRenderHint(QPainter::Antialiasing);
   tabs_->addTab(timeline_, "Timeline");
   modules_ = new QTreeWidget;
@@ -365,11 +369,11 @@ void SessionView::addComparisonTab() {
   auto* right = new QVBoxLayout;
   charts_ = makeComparisonCharts(base, patched);
   right->addWidget(charts_, 1);
-  auto* exportButton = new QPushButton("Export chart as PNG...");
+  auto* exportButton = new QPushButton("Export chart as PNG or SVG...");
   exportButton->setObjectName("exportChart");
   connect(exportButton, &QPushButton::clicked, this, [this] {
-    const QString file =
-        QFileDialog::getSaveFileName(this, "Export chart", "peak-before-after.png", "PNG (*.png)");
+    const QString file = QFileDialog::getSaveFileName(this, "Export chart", "peak-before-after.png",
+                                                      "PNG (*.png);;SVG (*.svg)");
     if (!file.isEmpty() && !exportComparisonChart(file))
       QMessageBox::warning(this, "lowmem-studio", file + ": cannot write the image");
   });
@@ -379,7 +383,18 @@ void SessionView::addComparisonTab() {
 }
 
 bool SessionView::exportComparisonChart(const QString& file) const {
-  return charts_ && charts_->grab().save(file, "PNG");
+  if (!charts_) return false;
+  if (!file.endsWith(".svg", Qt::CaseInsensitive)) return charts_->grab().save(file, "PNG");
+  // Vector output: the charts paint themselves into the SVG generator.
+  QSvgGenerator svg;
+  svg.setFileName(file);
+  svg.setSize(charts_->size());
+  svg.setViewBox(QRect(QPoint(0, 0), charts_->size()));
+  svg.setTitle("lowmem: peak before and after");
+  QPainter painter;
+  if (!painter.begin(&svg)) return false;
+  charts_->render(&painter);
+  return painter.end();
 }
 
 }  // namespace lowmem::ui

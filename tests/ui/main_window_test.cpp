@@ -19,7 +19,9 @@
 #include <QTemporaryDir>
 #include <QTextBrowser>
 #include <QTreeWidget>
+#include <QValueAxis>
 #include <QtTest/QtTest>
+#include <cmath>
 
 #include "core/format.h"
 #include "core/session_store.h"
@@ -99,6 +101,19 @@ class MainWindowTest : public QObject {
     QVERIFY2(hover.contains(QString::fromStdString(lowmem::formatBytes(run.profile.peak().total))),
              qPrintable(hover));
     QVERIFY(hover.count('\n') == 5);
+    // Zoomed in, the arrow keys pan along time by a tenth of the view, and 0 resets.
+    auto* timelineView = view->findChild<QChartView*>("timeline");
+    timelineView->resize(800, 500);
+    auto* timeAxis = qobject_cast<QValueAxis*>(chart->axes(Qt::Horizontal).front());
+    QVERIFY(timeAxis != nullptr);
+    const double fullMin = timeAxis->min(), fullMax = timeAxis->max();
+    chart->zoom(4.0);
+    const double zoomedMin = timeAxis->min(), width = timeAxis->max() - timeAxis->min();
+    QVERIFY(width < (fullMax - fullMin) / 2);
+    QTest::keyClick(timelineView, Qt::Key_Right);
+    QVERIFY(std::abs(timeAxis->min() - (zoomedMin + width / 10)) < width * 1e-3);
+    QTest::keyClick(timelineView, Qt::Key_0);
+    QCOMPARE(timeAxis->min(), fullMin);
     // Selecting an activation marks its lifetime on the timeline.
     table->setCurrentCell(0, 0);
     QLineSeries* selected = nullptr;
@@ -119,6 +134,13 @@ class MainWindowTest : public QObject {
     QTemporaryDir out;
     QVERIFY(view->exportComparisonChart(out.filePath("chart.png")));
     QVERIFY(QImage(out.filePath("chart.png")).width() > 100);
+    // ... and as SVG: a vector file holding the charts' text.
+    QVERIFY(view->exportComparisonChart(out.filePath("chart.svg")));
+    QFile svg(out.filePath("chart.svg"));
+    QVERIFY(svg.open(QIODevice::ReadOnly));
+    const QByteArray svgText = svg.readAll();
+    QVERIFY(svgText.contains("<svg"));
+    QVERIFY(svgText.contains("baseline"));
     // The patched run has fewer activations to list.
     const int baselineRows = table->rowCount();
     view->showRun(1);
