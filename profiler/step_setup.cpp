@@ -29,23 +29,7 @@ c10::IValue place(const at::Tensor& t, const StepSpec& spec) {
 
 // A torch.save'd file: one tensor, a list/tuple of tensors (positional), or a dict by argument name.
 std::vector<c10::IValue> loadInputsFile(const torch::jit::Module& module, const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw InputError(path, "no such inputs file");
-  std::ifstream in(path, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (bytes.empty()) throw InputError(path, "empty inputs file");
-  c10::IValue value;
-  try {
-    value = torch::jit::pickle_load(bytes);
-  } catch (const std::exception& e) {
-    const std::string why = firstLine(e.what());
-    // Python pickles a one-entry dict or list with SETITEM/APPEND, opcodes LibTorch's unpickler lacks.
-    if (why.find("Unknown opcode") != std::string::npos) {
-      throw InputError(path, "LibTorch cannot read a one-entry dict or list saved by Python (" + why +
-                                 "); save the tensor itself or a tuple: torch.save((x,), path)");
-    }
-    throw InputError(path, "not a torch.save file of tensors (" + why + ")");
-  }
+  const c10::IValue value = readTorchSave(path, "inputs file");
   const auto& args = module.get_method("forward").function().getSchema().arguments();
   const size_t expected = args.size() - 1;
   std::vector<c10::IValue> inputs;
@@ -91,6 +75,25 @@ std::vector<InputSpec> recordedSpecs(const torch::jit::Module& module, const std
 }
 
 }  // namespace
+
+c10::IValue readTorchSave(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw InputError(path, "no such " + what);
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (bytes.empty()) throw InputError(path, "empty " + what);
+  try {
+    return torch::jit::pickle_load(bytes);
+  } catch (const std::exception& e) {
+    const std::string why = firstLine(e.what());
+    // Python pickles a one-entry dict or list with SETITEM/APPEND, opcodes LibTorch's unpickler lacks.
+    if (why.find("Unknown opcode") != std::string::npos) {
+      throw InputError(path, "LibTorch cannot read a one-entry dict or list saved by Python (" + why +
+                                 "); save the tensor itself or a tuple: torch.save((x,), path)");
+    }
+    throw InputError(path, "not a torch.save file of tensors (" + why + ")");
+  }
+}
 
 void placeModule(torch::jit::Module& module, const StepSpec& spec) {
   if (spec.device == "cuda" && !at::hasCUDA()) {

@@ -24,6 +24,10 @@ std::vector<c10::IValue> stepInputs(const torch::jit::Module& module, const std:
 
 StepOptions stepOptions(const StepSpec& spec);
 
+// The value a torch.save'd file holds (read with LibTorch's unpickler). InputError naming `path` ("no such
+// WHAT", "empty WHAT", not a torch.save file).
+c10::IValue readTorchSave(const std::string& path, const std::string& what);
+
 // spec.threads, or every core for 0.
 int stepThreads(const StepSpec& spec);
 

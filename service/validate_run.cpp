@@ -85,6 +85,17 @@ class Task {
     }
   }
 
+  // The user's batches (--data), used in turn.
+  struct Batch {
+    std::vector<c10::IValue> inputs;
+    at::Tensor target;
+  };
+  Task(std::vector<Batch> batches, std::string path)
+      : gen_(at::detail::createCPUGenerator(0)), batches_(std::move(batches)), path_(std::move(path)) {
+    kind_ = Kind::kData;
+    name_ = std::to_string(batches_.size()) + " batches from " + path_;
+  }
+
   const std::string& name() const { return name_; }
 
   // The inputs of the next step and what the loss compares against.
@@ -95,7 +106,8 @@ class Task {
         const auto pattern = patterns_.index_select(0, labels);
         if (patterns_.scalar_type() == at::kLong) {
           const auto redraw = at::rand(input_.sizes(), gen_) < 0.25;
-          const auto noise = at::randint(0, vocab_, input_.sizes(), gen_, at::TensorOptions().dtype(at::kLong));
+          const auto noise =
+              at::randint(0, vocab_, input_.sizes(), gen_, at::TensorOptions().dtype(at::kLong));
           return {at::where(redraw, noise, pattern).to(input_.scalar_type())};
         }
         return {(at::randn(input_.sizes(), gen_) + pattern).to(input_.scalar_type())};
@@ -112,6 +124,11 @@ class Task {
       case Kind::kRegress:
         labels = target_;
         return {input_};
+      case Kind::kData: {
+        const auto& b = batches_[next_++ % batches_.size()];
+        labels = b.target;
+        return b.inputs;
+      }
     }
     return {};
   }
@@ -127,18 +144,83 @@ class Task {
       }
       case Kind::kRegress:
         return at::mse_loss(out.to(at::kFloat), labels);
+      case Kind::kData:
+        return dataLoss(out, labels);
     }
     return {};
   }
 
  private:
-  enum class Kind { kClassify, kNextToken, kRegress };
+  // Class indices against logits with one more dimension: cross-entropy; a floating target of the output's
+  // size: MSE.
+  at::Tensor dataLoss(const at::Tensor& out, const at::Tensor& target) const {
+    if (!at::isFloatingType(target.scalar_type()) && out.dim() == target.dim() + 1 &&
+        out.numel() / std::max<int64_t>(1, out.size(-1)) == target.numel()) {
+      return at::cross_entropy_loss(out.reshape({-1, out.size(-1)}).to(at::kFloat),
+                                    target.reshape({-1}).to(at::kLong));
+    }
+    if (at::isFloatingType(target.scalar_type()) && target.numel() == out.numel())
+      return at::mse_loss(out.to(at::kFloat), target.reshape(out.sizes()).to(at::kFloat));
+    throw InputError(path_, "a batch's target " + shapeText(target) +
+                                " fits neither cross-entropy (class indices "
+                                "for logits with one more dimension) nor MSE against the model's output " +
+                                shapeText(out));
+  }
+  static std::string shapeText(const at::Tensor& t) {
+    std::string s = std::string(c10::toString(t.scalar_type())) + "[";
+    for (int64_t d = 0; d < t.dim(); ++d)
+      s += (d ? "," : "") + std::to_string(t.size(d));
+    return s + "]";
+  }
+
+  enum class Kind { kClassify, kNextToken, kRegress, kData };
   Kind kind_ = Kind::kRegress;
   at::Generator gen_;
   at::Tensor input_, patterns_, target_;
   int64_t classes_ = 0, vocab_ = 0;
   std::string name_;
+  std::vector<Batch> batches_;
+  size_t next_ = 0;
+  std::string path_;
 };
+
+// --data: a torch.save'd list or tuple of batches, each a tuple (input..., target) of tensors.
+std::vector<Task::Batch> loadBatches(const std::string& path, const torch::jit::Module& module,
+                                     const StepSpec& spec) {
+  const auto value = readTorchSave(path, "data file");
+  if (!value.isTuple() && !value.isList())
+    throw InputError(
+        path, "holds a " + value.tagKind() + "; expected a list or tuple of (input..., target) batches");
+  const auto items = value.isTuple() ? value.toTupleRef().elements().vec() : value.toListRef().vec();
+  if (items.empty()) throw InputError(path, "holds no batch");
+  const size_t arguments = module.get_method("forward").function().getSchema().arguments().size() - 1;
+  std::vector<Task::Batch> batches;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto& item = items[i];
+    const auto parts = item.isTuple()  ? item.toTupleRef().elements().vec()
+                       : item.isList() ? item.toListRef().vec()
+                                       : std::vector<c10::IValue>{};
+    if (parts.size() != arguments + 1) {
+      throw InputError(path, "batch " + std::to_string(i) + " holds " + std::to_string(parts.size()) +
+                                 " value(s); expected the model's " + std::to_string(arguments) +
+                                 " input(s) and a target");
+    }
+    Task::Batch b;
+    for (size_t k = 0; k < parts.size(); ++k) {
+      if (!parts[k].isTensor())
+        throw InputError(path, "batch " + std::to_string(i) + " value " + std::to_string(k) + " is a " +
+                                   parts[k].tagKind() + ", not a tensor");
+      at::Tensor t = parts[k].toTensor().to(spec.device == "cuda" ? at::kCUDA : at::kCPU);
+      if (k + 1 < parts.size()) {
+        b.inputs.push_back(t);
+      } else {
+        b.target = t;
+      }
+    }
+    batches.push_back(std::move(b));
+  }
+  return batches;
+}
 
 struct Trainer {
   std::map<std::string, at::Tensor> params;
@@ -224,7 +306,8 @@ Validation validateModel(const std::string& modelPath, const StepSpec& spec, con
     torch::NoGradGuard noGrad;
     probe = firstTensor(base.forward(example));
   }
-  Task task(example, probe, spec.seed);
+  Task task = options.dataPath.empty() ? Task(example, probe, spec.seed)
+                                       : Task(loadBatches(options.dataPath, base, spec), options.dataPath);
   v.task = task.name();
   for (int s = 0; s < steps; ++s) {
     if (progress && (s % 10 == 0))

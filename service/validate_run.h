@@ -18,6 +18,8 @@ struct ValidateOptions {
   SwapSelection selection;  // the sites and activation bits of the patch validate makes
   // A model patched already (by `lowmem patch`, or by hand): trained against the original as it is.
   std::string patchedPath;
+  // Batches to train on instead of the synthetic task: a torch.save'd list or tuple of (input..., target).
+  std::string dataPath;
 };
 
 // Patches `modelPath` into a temporary folder (or takes options.patchedPath), then trains both models for

@@ -59,6 +59,9 @@ void addValidateCommand(CLI::App& app, Action& action) {
   addBitsOption(cmd, a->options.selection.bits);
   cmd->add_option("--patched", a->options.patchedPath,
                   "Validate this patched model (from `lowmem patch`) instead of patching MODEL here");
+  cmd->add_option("--data", a->options.dataPath,
+                  "Train on these batches: a torch.save'd list of (input..., target) tuples (class indices: "
+                  "cross-entropy; floats of the output's size: MSE)");
   cmd->add_option("-o,--output", a->session, "Store the curves and the verdict in this session (.db)");
   cmd->add_option("--png", a->png, "Render the loss and gradient-cosine curves to this PNG");
   cmd->add_flag("--json", a->json, "Print JSON with every step");

@@ -442,6 +442,15 @@ TEST_F(CliTest, ValidateWritesCurvesChartAndVerdict) {
   auto strict = lowmemCli({"validate", model, "--trainable", "lora", "--steps", "8", "--tolerance", "0"});
   EXPECT_EQ(strict.exitCode, 1) << strict.err;
   EXPECT_NE(strict.out.find("verdict     FAIL"), std::string::npos) << strict.out;
+  // The user's own batches instead of the synthetic task.
+  const std::string data = std::string(LOWMEM_PY_FIXTURES_DIR) + "/vit_batches.pt";
+  auto own = lowmemCli({"-q", "validate", model, "--trainable", "lora", "--optimizer", "adamw", "--lr",
+                        "0.003", "--steps", "8", "--tolerance", "1", "--data", data, "--json"});
+  ASSERT_EQ(own.exitCode, 0) << own.err << own.out;
+  EXPECT_EQ(nlohmann::json::parse(own.out)["task"].get<std::string>(), "4 batches from " + data);
+  const std::string noTarget = std::string(LOWMEM_PY_FIXTURES_DIR) + "/batches_no_target.pt";
+  expectBadInput(lowmemCli({"validate", model, "--trainable", "lora", "--data", noTarget}), noTarget,
+                 "expected the model's 1 input(s) and a target");
   // Bad input: one line, exit 2.
   expectBadInput(lowmemCli({"validate", model, "--bits", "5"}), "--bits", "expected 2, 3 or 4");
   expectBadInput(lowmemCli({"validate", path("missing.pt")}), path("missing.pt"), "no such file");
