@@ -34,8 +34,12 @@ ScriptModuleBuilder& ScriptModuleBuilder::attribute(const std::string& name, con
 }
 
 torch::jit::Module ScriptModuleBuilder::build() {
+  // Every instance needs the flag's value: a second instance of a type already declaring it would otherwise
+  // keep an empty slot, and `self.training` fails on the loaded model until train() or eval() is called.
   if (!module_.type()->hasAttribute("training")) {
     module_.register_attribute("training", c10::BoolType::get(), true);
+  } else {
+    module_._ivalue()->setAttr("training", true);
   }
   if (fresh_) module_.define(source_);
   return module_;

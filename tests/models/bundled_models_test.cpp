@@ -201,6 +201,15 @@ TEST(BertModel, SitesAndParametersFollowTheConfig) {
 TEST(BertModel, TrainsLoraAfterReloadWithDropoutActive) {
   const auto c = bertTiny();
   auto m = roundTrip(buildBert(c, {}), "bert");
+  // Every module carries its training flag through the file: the reloaded model runs as loaded, before any
+  // train() or eval(), with dropout live (built in training mode).
+  for (const auto& sub : m.modules())
+    EXPECT_TRUE(sub.attr("training").isBool()) << sub.type()->name()->qualifiedName();
+  {
+    torch::NoGradGuard noGrad;
+    auto ids = at::randint(0, c.vocab, {2, 16}, at::kLong);
+    EXPECT_FALSE(at::equal(m.forward({ids}).toTensor(), m.forward({ids}).toTensor()));
+  }
   checkLoraTraining(m, at::randint(0, c.vocab, {2, 16}, at::kLong));
   // Dropout is live in training mode and off in eval mode.
   auto ids = at::randint(0, c.vocab, {2, 16}, at::kLong);
