@@ -19,8 +19,9 @@ namespace lowmem {
 struct BlockCheckpoint {
   std::string module;           // "encoder.layer_3"
   int64_t activationBytes = 0;  // activations its forward ops allocated that are alive at the peak
-  int64_t keptBytes = 0;  // of those, its output (the last storage its forward allocated): the next block's input
-  double forwardSeconds = 0;    // the block's forward in the traced step: the recompute cost
+  int64_t keptBytes =
+      0;  // of those, its output (the last storage its forward allocated): the next block's input
+  double forwardSeconds = 0;  // the block's forward in the traced step: the recompute cost
 };
 
 struct CheckpointPricing {

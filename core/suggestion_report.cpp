@@ -97,6 +97,13 @@ void writeSuggestions(const Suggestions& s, ReportFormat f, std::ostream& out) {
     out << "activation code " << site.plan.bits << " bits an element"
         << (site.plan.bits == 2 ? " (the paper's ReGELU2/ReSiLU2; --bits 3 or 4 keep closer gradients)\n"
                                 : " (ReGELU/ReSiLU-" + std::to_string(site.plan.bits) + ")\n");
+    if (!s.predictedPeakByBits.empty()) {
+      out << "peak by bits   ";
+      for (const auto& [bits, peak] : s.predictedPeakByBits)
+        out << " " << bits << " bits " << formatBytes(peak) << " (" << percentChange(s.baselinePeak, peak)
+            << ");";
+      out << " gradients: `lowmem validate --bits N`\n";
+    }
     break;
   }
   writeCheckpointing(s, false, out);
@@ -149,8 +156,12 @@ nlohmann::json suggestionsJson(const Suggestions& s) {
   } else {
     checkpointing["why"] = c.why;
   }
+  nlohmann::json byBits = nlohmann::json::object();
+  for (const auto& [bits, peak] : s.predictedPeakByBits)
+    byBits[std::to_string(bits)] = peak;
   return {{"baseline_peak", s.baselinePeak},
           {"predicted_peak", s.predictedPeak},
+          {"predicted_peak_by_bits", byBits},
           {"sites", sites},
           {"checkpointing", checkpointing}};
 }

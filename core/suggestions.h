@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,9 @@ struct Suggestions {
   int64_t baselinePeak = 0;
   int64_t predictedPeak = 0;        // with every chosen site swapped
   CheckpointPricing checkpointing;  // the alternative, priced from the same profile
+  // The chosen set's predicted peak with 2, 3 and 4-bit activation codes (filled by the service), so the
+  // memory side of the bits trade-off is on the table; `lowmem validate --bits` measures the gradient side.
+  std::map<int, int64_t> predictedPeakByBits;
 };
 
 // `only`: site kinds ("gelu", "layer_norm", ...), module paths or "#ORDINAL"; empty selects every site.

@@ -57,6 +57,20 @@ SuggestRun suggestForModel(const std::string& modelPath, const StepSpec& spec, c
   for (auto& plan : plans)
     plan.bits = selection.bits;
   r.suggestions = suggestSwaps(r.baseline.trace, r.baseline.profile, plans, r.elementBytes, selection.only);
+  bool activations = false;
+  for (const auto& s : r.suggestions.sites)
+    activations =
+        activations || (s.chosen && s.plan.bits > 0 &&
+                        (s.plan.site.kind == SiteKind::kGelu || s.plan.site.kind == SiteKind::kSilu));
+  for (int bits = 2; activations && bits <= 4; ++bits) {
+    for (auto& plan : plans)
+      plan.bits = bits;
+    r.suggestions.predictedPeakByBits[bits] =
+        bits == selection.bits
+            ? r.suggestions.predictedPeak
+            : suggestSwaps(r.baseline.trace, r.baseline.profile, plans, r.elementBytes, selection.only)
+                  .predictedPeak;
+  }
   return r;
 }
 

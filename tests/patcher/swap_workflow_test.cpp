@@ -290,6 +290,26 @@ TEST_F(SwapWorkflow, OneInstanceOfSharedCodeIsPatchedAlone) {
   EXPECT_EQ(patched.named_parameters().size(), loadModel(model).named_parameters().size());
 }
 
+TEST_F(SwapWorkflow, ThreeBitCodesCostThreeEighthsOfAByteAndUseTheKBitOp) {
+  const auto model = built("vit-tiny");
+  const auto c = models::vitTiny();
+  const int64_t n = 2 * c.tokens() * c.mlpDim;  // fc1's output, batch 2
+  const auto out = patchModelFile(model, path("vit-3bit.pt"), {lora()}, SwapSelection({"gelu"}, 3));
+  EXPECT_TRUE(out.forwardOk);
+  const auto& s = out.suggested.suggestions;
+  EXPECT_EQ(site(s, "encoder.layer_0.mlp", SiteKind::kGelu).savingBytes, n * 4 - (n * 3 + 7) / 8);
+  ASSERT_EQ(s.predictedPeakByBits.size(), 3u);
+  EXPECT_LT(s.predictedPeakByBits.at(2), s.predictedPeakByBits.at(3));
+  EXPECT_LT(s.predictedPeakByBits.at(3), s.predictedPeakByBits.at(4));
+  EXPECT_EQ(s.predictedPeakByBits.at(3), s.predictedPeak);
+  // Two sites of 3-bit codes against two of 2-bit: the peaks differ by exactly the extra bit per element.
+  EXPECT_EQ(s.predictedPeakByBits.at(3) - s.predictedPeakByBits.at(2), 2 * ((n * 3 + 7) / 8 - (n + 3) / 4));
+  auto patched = loadModel(path("vit-3bit.pt"));
+  EXPECT_EQ(kindsIn(submoduleAt(patched, "encoder.layer_0.mlp")).count("lowmem::regelu"), 1u);
+  EXPECT_EQ(out.rewrites.front().rfind("regelu3 ", 0), 0u) << out.rewrites.front();
+  EXPECT_THROW(suggestForModel(model, lora(), SwapSelection({}, 5)), InputError);
+}
+
 TEST_F(SwapWorkflow, SitesInOneCodeArePatchedTogetherOrNotAtAll) {
   torch::jit::Module m("__torch__.TwoGelus");
   m.register_parameter("w", at::randn({8, 8}), false);
