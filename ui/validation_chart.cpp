@@ -18,6 +18,14 @@ QChartView* view(QChart* chart) {
   return v;
 }
 
+// Steps are whole numbers: integer tick labels.
+void stepAxis(QChart* chart) {
+  auto* x = qobject_cast<QValueAxis*>(chart->axes(Qt::Horizontal).front());
+  x->setTitleText("step");
+  x->setLabelFormat("%d");
+  x->applyNiceNumbers();
+}
+
 QChartView* lossChart(const Validation& v) {
   auto* chart = new QChart;
   chart->setTitle(QString("Training loss, %1 steps: %2 (final-%3-step ratio %4, %5)")
@@ -37,7 +45,7 @@ QChartView* lossChart(const Validation& v) {
   chart->addSeries(base);
   chart->addSeries(patched);
   chart->createDefaultAxes();
-  chart->axes(Qt::Horizontal).front()->setTitleText("step");
+  stepAxis(chart);
   chart->axes(Qt::Vertical).front()->setTitleText("loss");
   return view(chart);
 }
@@ -54,7 +62,7 @@ QChartView* cosineChart(const Validation& v) {
   }
   chart->addSeries(cos);
   chart->createDefaultAxes();
-  chart->axes(Qt::Horizontal).front()->setTitleText("step");
+  stepAxis(chart);
   auto* y = chart->axes(Qt::Vertical).front();
   y->setTitleText("cosine");
   y->setRange(std::max(-1.0, low - 0.01), 1.0);
