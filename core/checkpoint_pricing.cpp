@@ -84,6 +84,7 @@ CheckpointPricing priceCheckpointing(const Trace& trace, const Profile& profile)
   }
   out.found = true;
   out.level = best->first;
+  std::vector<std::pair<int64_t, BlockCheckpoint>> byStart;  // the block's first forward op, for the order
   for (const auto& block : best->second.blocks) {
     BlockCheckpoint b;
     b.module = block;
@@ -107,18 +108,12 @@ CheckpointPricing priceCheckpointing(const Trace& trace, const Profile& profile)
       end = std::max(end, op.endNs);
     }
     b.forwardSeconds = begin >= 0 && end > begin ? static_cast<double>(end - begin) * 1e-9 : 0;
-    out.blocks.push_back(b);
+    byStart.emplace_back(begin, b);
   }
   // Forward order (the set sorts "layer_10" before "layer_2").
-  std::sort(out.blocks.begin(), out.blocks.end(), [&](const BlockCheckpoint& a, const BlockCheckpoint& b) {
-    auto first = [&](const std::string& block) {
-      for (const auto& op : trace.ops) {
-        if (op.phase == Phase::kForward && within(trace.str(op.module), block)) return op.beginNs;
-      }
-      return int64_t{0};
-    };
-    return first(a.module) < first(b.module);
-  });
+  std::sort(byStart.begin(), byStart.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& entry : byStart)
+    out.blocks.push_back(std::move(entry.second));
   for (const auto& b : out.blocks) {
     const int64_t dropped = b.activationBytes - b.keptBytes;
     out.droppedBytes += dropped;

@@ -11,7 +11,7 @@ namespace {
 // Forward ops of the site: the op itself for activations (the occurrence-th of that name in the module),
 // every op the norm module ran for norms.
 std::vector<int32_t> siteOps(const Trace& t, const SitePlan& plan, int occurrence) {
-  const bool norm = plan.site.kind == SiteKind::kLayerNorm || plan.site.kind == SiteKind::kRmsNorm;
+  const bool norm = isNormKind(plan.site.kind);
   const char* name = plan.site.kind == SiteKind::kSilu ? "aten::silu" : "aten::gelu";
   std::vector<int32_t> ops;
   int seen = 0;
@@ -60,7 +60,7 @@ SiteEffect siteEffect(const Trace& t, const Profile& p, const SitePlan& plan, in
     return e;
   }
   // Storages the site's backward is the last to release, and the site's output.
-  const bool norm = plan.site.kind == SiteKind::kLayerNorm || plan.site.kind == SiteKind::kRmsNorm;
+  const bool norm = isNormKind(plan.site.kind);
   int64_t outputBytes = 0;
   for (size_t i = 0; i < p.storages.size(); ++i) {
     const auto& s = p.storages[i];

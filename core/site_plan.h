@@ -45,15 +45,13 @@ struct SitePlan {
 
 // The module whose code a plan rewrites: an activation's own module, a norm's parent (which calls it).
 inline const std::string& rewriteHolder(const SitePlan& p) {
-  return p.site.kind == SiteKind::kLayerNorm || p.site.kind == SiteKind::kRmsNorm ? p.parentPath
-                                                                                  : p.site.modulePath;
+  return isNormKind(p.site.kind) ? p.parentPath : p.site.modulePath;
 }
 
 // Which rewrite of that code: the activation kind, or the call of one norm attribute. Sites with the same
 // holder and key are one edit of one piece of code: patched together or not at all.
 inline std::string rewriteKey(const SitePlan& p) {
-  return p.site.kind == SiteKind::kLayerNorm || p.site.kind == SiteKind::kRmsNorm ? "call " + p.attribute
-                                                                                  : siteKindName(p.site.kind);
+  return isNormKind(p.site.kind) ? "call " + p.attribute : siteKindName(p.site.kind);
 }
 
 }  // namespace lowmem

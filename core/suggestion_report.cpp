@@ -93,7 +93,7 @@ void writeSuggestions(const Suggestions& s, ReportFormat f, std::ostream& out) {
       << formatBytes(s.predictedPeak) << " (" << percentChange(s.baselinePeak, s.predictedPeak)
       << ") with the " << chosen << " sites marked *\n";
   for (const auto& site : s.sites) {
-    if (site.plan.site.kind != SiteKind::kGelu && site.plan.site.kind != SiteKind::kSilu) continue;
+    if (!isSwappableActivationKind(site.plan.site.kind)) continue;
     out << "activation code " << site.plan.bits << " bits an element"
         << (site.plan.bits == 2 ? " (the paper's ReGELU2/ReSiLU2; --bits 3 or 4 keep closer gradients)\n"
                                 : " (ReGELU/ReSiLU-" + std::to_string(site.plan.bits) + ")\n");

@@ -125,7 +125,6 @@ Suggestions suggestSwaps(const Trace& trace, const Profile& profile, const std::
     }
   }
   out.predictedPeak = chosen.empty() ? out.baselinePeak : predictedPeak(profile, chosen);
-  out.checkpointing = priceCheckpointing(trace, profile);
   return out;
 }
 

@@ -47,7 +47,7 @@ struct Suggestions {
   std::vector<SiteSuggestion> sites;
   int64_t baselinePeak = 0;
   int64_t predictedPeak = 0;        // with every chosen site swapped
-  CheckpointPricing checkpointing;  // the alternative, priced from the same profile
+  CheckpointPricing checkpointing;  // the alternative, priced from the same profile (filled by the service)
   // The chosen set's predicted peak with 2, 3 and 4-bit activation codes (filled by the service), so the
   // memory side of the bits trade-off is on the table; `lowmem validate --bits` measures the gradient side.
   std::map<int, int64_t> predictedPeakByBits;

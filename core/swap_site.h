@@ -14,6 +14,15 @@ enum class SiteKind {
   kRmsNorm,    // the HF op chain or aten::rms_norm -> MS-RMSNorm
 };
 
+// The norms (rewritten at their call sites, MS-LN / MS-RMSNorm) and the activations that have a
+// memory-sharing replacement (rewritten in their module's code, ReGELU-k / ReSiLU-k).
+inline bool isNormKind(SiteKind kind) {
+  return kind == SiteKind::kLayerNorm || kind == SiteKind::kRmsNorm;
+}
+inline bool isSwappableActivationKind(SiteKind kind) {
+  return kind == SiteKind::kGelu || kind == SiteKind::kSilu;
+}
+
 // Stable names used in reports, JSON and `--only`.
 const char* siteKindName(SiteKind kind);
 const std::vector<SiteKind>& allSiteKinds();

@@ -152,14 +152,6 @@ int addLoraBias(torch::jit::Block* block, const Value* self) {
   return count;
 }
 
-std::vector<torch::jit::Module> instancesOf(const torch::jit::Module& root, const c10::ClassTypePtr& type) {
-  std::vector<torch::jit::Module> out;
-  for (const auto& m : root.modules()) {
-    if (m.type() == type) out.push_back(m);
-  }
-  return out;
-}
-
 // gamma and beta into one consumer, in float64: W' = W diag(gamma), b' = b + W beta (LoRA A: the A*beta
 // bias).
 void fold(torch::jit::Module& root, const FoldTarget& f, const at::Tensor& gamma, const at::Tensor& beta,
@@ -180,10 +172,6 @@ void fold(torch::jit::Module& root, const FoldTarget& f, const at::Tensor& gamma
   }
   at::Tensor b = parameter(root, f.bias);
   b.copy_((b.to(at::kDouble) + shift).to(b.scalar_type()));
-}
-
-bool isActivation(SiteKind kind) {
-  return kind == SiteKind::kGelu || kind == SiteKind::kSilu;
 }
 
 // When a piece of code is to be rewritten for some of its type's instances only, the smaller side (patched or
@@ -230,7 +218,7 @@ std::string rewriteRecord(const SitePlan& plan) {
   std::string op = opFor(plan.site.kind);
   op = op.substr(op.find("::") + 2);
   // ReGELU-k: "regelu3", "resilu4" for the k-bit variants.
-  if (isActivation(plan.site.kind) && plan.bits != 2)
+  if (isSwappableActivationKind(plan.site.kind) && plan.bits != 2)
     op = op.substr(0, op.size() - 1) + std::to_string(plan.bits);
   return op + " " + (plan.site.modulePath.empty() ? "(root)" : plan.site.modulePath) + " #" +
          std::to_string(plan.site.ordinal);
@@ -265,7 +253,7 @@ RewriteResult applyRewrites(torch::jit::Module& module, const std::vector<SitePl
     const auto code = "the code of " + rewriteHolder(first) + " (type " + key.first->name()->name() + ")";
     const auto op = c10::Symbol::fromQualString(opFor(first.site.kind));
     auto graph = submoduleAt(module, rewriteHolder(first)).get_method("forward").graph();
-    if (isActivation(first.site.kind)) {
+    if (isSwappableActivationKind(first.site.kind)) {
       int count = 0;
       for (const auto* plan : members) {
         if (plan->bits != first.bits)
@@ -307,15 +295,16 @@ RewriteResult applyRewrites(torch::jit::Module& module, const std::vector<SitePl
   // LoRA types that received a bias: every instance gets one (zeros where nothing was folded), then the
   // type's code uses it.
   for (const auto& type : loraTypes) {
-    for (auto& m : instancesOf(module, type)) {
+    const auto paths = instancePaths(module, type);
+    for (const auto& path : paths) {
+      auto m = submoduleAt(module, path);
       // Instances of the type that took no fold have the new slot but no value yet.
       if (!withBias.count(m._ivalue().get())) {
         const auto a = m.attr("lora_A").toTensor();
         m.register_buffer("lora_A_bias", at::zeros({a.size(0)}, a.options().requires_grad(false)));
       }
     }
-    auto any = instancesOf(module, type).front();
-    auto graph = any.get_method("forward").graph();
+    auto graph = submoduleAt(module, paths.front()).get_method("forward").graph();
     if (addLoraBias(graph->block(), graph->inputs()[0]) == 0)
       throw InputError("patch",
                        "LoRA module type " + type->name()->name() + " has no linear(x, self.lora_A)");

@@ -4,6 +4,7 @@
 
 #include <deque>
 #include <optional>
+#include <tuple>
 
 #include "patcher/inlined_graph.h"
 #include "patcher/module_paths.h"
@@ -216,9 +217,7 @@ void planNorm(const torch::jit::Module& root, const FoundSite& found, const Valu
                             " does more than the norm; only modules that are just a norm are rewritten";
     return;
   }
-  const auto dot = found.site.modulePath.rfind('.');
-  plan.parentPath = dot == std::string::npos ? "" : found.site.modulePath.substr(0, dot);
-  plan.attribute = found.site.modulePath.substr(dot == std::string::npos ? 0 : dot + 1);
+  std::tie(plan.parentPath, plan.attribute) = splitLastComponent(found.site.modulePath);
   plan.unit = "call " + typeAt(root, plan.parentPath) + "." + plan.attribute;
   if (auto why = collectFolds(out, self, rootType, trainable, plan.parentPath, false, plan); !why.empty()) {
     plan.reason = why;

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/atomic_file.h"
+#include "core/checkpoint_pricing.h"
 #include "core/error.h"
 #include "core/suggestion_report.h"
 #include "kernels/ops_library.h"
@@ -57,11 +58,10 @@ SuggestRun suggestForModel(const std::string& modelPath, const StepSpec& spec, c
   for (auto& plan : plans)
     plan.bits = selection.bits;
   r.suggestions = suggestSwaps(r.baseline.trace, r.baseline.profile, plans, r.elementBytes, selection.only);
+  r.suggestions.checkpointing = priceCheckpointing(r.baseline.trace, r.baseline.profile);
   bool activations = false;
   for (const auto& s : r.suggestions.sites)
-    activations =
-        activations || (s.chosen && s.plan.bits > 0 &&
-                        (s.plan.site.kind == SiteKind::kGelu || s.plan.site.kind == SiteKind::kSilu));
+    activations = activations || (s.chosen && isSwappableActivationKind(s.plan.site.kind));
   for (int bits = 2; activations && bits <= 4; ++bits) {
     for (auto& plan : plans)
       plan.bits = bits;

@@ -12,7 +12,6 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
-#include <numeric>
 #include <set>
 
 #include "core/error.h"
@@ -284,8 +283,8 @@ Validation validateModel(const std::string& modelPath, const StepSpec& spec, con
     if (v.rewrites.empty())
       throw InputError(patchedPath, "records no lowmem rewrite; give a model `lowmem patch` wrote");
   }
-  // Eager-like autograd, as profiling runs it (the profiling executor also trips an isBool assert on
-  // bert-tiny's `self.training` reads).
+  // The executor mode the profiler runs the step in (eager-like unless the spec asks for optimisation). Set
+  // only after patching: switched before the baseline profile, it changed what that profile saw.
   const bool executorWas = torch::jit::getGraphExecutorOptimize();
   torch::jit::setGraphExecutorOptimize(spec.graphExecutorOptimize);
   struct Restore {
@@ -298,7 +297,7 @@ Validation validateModel(const std::string& modelPath, const StepSpec& spec, con
   placeModule(patched, spec);
   at::set_num_threads(stepThreads(spec));
   const auto example = stepInputs(base, modelPath, spec);
-  // Training mode first: a saved module may not run until its `training` flags are set.
+  // Training mode before the probe, so dropout and the like behave as in the steps.
   auto tb = trainer(base, spec);
   auto tp = trainer(patched, spec);
   at::Tensor probe;
