@@ -38,7 +38,7 @@ struct StorageLife {
   int32_t holderForwardOp = -1;  // that node's forward op, joined by autograd sequence number
   StringId module = 0;           // the allocating op's module path
   Category category = Category::kOther;
-  std::string reason;
+  int32_t reason = 0;  // index into Profile::reasons: storages share a few hundred distinct reasons
 
   bool aliveAt(int64_t seq) const { return allocSeq <= seq && (freeSeq < 0 || freeSeq > seq); }
 };
@@ -57,15 +57,17 @@ struct ModuleActivation {
 
 struct Profile {
   std::vector<StorageLife> storages;
-  std::vector<TimelinePoint> timeline;  // a point before the first event, then one per memory event
-  int64_t baselineBytes = 0;            // alive before the step (known storages)
-  size_t peakPoint = 0;                 // index into timeline
+  std::vector<std::string> reasons{""};  // why each storage has its category, interned; 0 is ""
+  std::vector<TimelinePoint> timeline;   // a point before the first event, then one per memory event
+  int64_t baselineBytes = 0;             // alive before the step (known storages)
+  size_t peakPoint = 0;                  // index into timeline
   int64_t backwardStartSeq = -1;
   int64_t activationBytes = 0;  // activations alive when backward starts
   int64_t untrackedFrees = 0;   // frees of storages allocated before tracing and not known
   std::map<std::string, ModuleActivation> moduleActivations;  // by dotted path; "" is the root
 
   const TimelinePoint& peak() const { return timeline[peakPoint]; }
+  const std::string& reasonOf(const StorageLife& s) const { return reasons[static_cast<size_t>(s.reason)]; }
   std::vector<size_t> aliveAt(int64_t seq) const;  // storage indices
 };
 

@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "core/large_vector.h"
 #include "core/profile.h"
 
 namespace lowmem {
@@ -97,13 +98,51 @@ int32_t outermostFunction(const Trace& t, int32_t op) {
   return found;
 }
 
-void lifetimes(const Trace& t, const PhaseLookup& phases, Profile& p) {
+// Reasons are built once per distinct cause: a million storages share a few hundred sentences, and building
+// each one's text was most of the analysis's time.
+class ReasonTable {
+ public:
+  explicit ReasonTable(std::vector<std::string>& texts) : texts_(texts) {}
+
+  // `kind` and the small fields `a`, `b` (roles, phases) with two string ids name one sentence; `make` builds
+  // it the first time.
+  template <typename Make>
+  int32_t intern(uint8_t kind, uint8_t a, uint8_t b, StringId x, StringId y, Make make) {
+    const Key key{(uint64_t{kind} << 16) | (uint64_t{a} << 8) | b,
+                  (uint64_t{static_cast<uint32_t>(x)} << 32) | static_cast<uint32_t>(y)};
+    auto [it, added] = index_.try_emplace(key, static_cast<int32_t>(texts_.size()));
+    if (added) texts_.push_back(make());
+    return it->second;
+  }
+
+ private:
+  struct Key {
+    uint64_t small, ids;
+    bool operator==(const Key& o) const { return small == o.small && ids == o.ids; }
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const {
+      return std::hash<uint64_t>()(k.ids * 0x9E3779B97F4A7C15ULL ^ k.small);
+    }
+  };
+  std::vector<std::string>& texts_;
+  std::unordered_map<Key, int32_t, KeyHash> index_;
+};
+
+constexpr int32_t kUnmatched = -1;
+
+// Builds the storages from the events; `storageOfEvent[i]` is the storage memory event i allocates or frees,
+// kUnmatched for a free of an address never seen allocated (the timeline ignores those).
+void lifetimes(const Trace& t, const PhaseLookup& phases, Profile& p, std::vector<int32_t>& storageOfEvent,
+               ReasonTable& reasons) {
   // Sized up front: growing a vector of a million storages page-faults its way through every copy.
   size_t allocations = t.known.size();
   for (const auto& e : t.memory)
     allocations += e.bytes > 0;
-  p.storages.reserve(allocations);
-  std::unordered_map<uint64_t, size_t> live;
+  reserveLarge(p.storages, allocations);
+  reserveLarge(storageOfEvent, t.memory.size());
+  storageOfEvent.assign(t.memory.size(), kUnmatched);
+  std::unordered_map<uint64_t, int32_t> live;
   live.reserve(1024);
   for (const auto& k : t.known) {
     if (!k.preexisting) continue;
@@ -111,13 +150,16 @@ void lifetimes(const Trace& t, const PhaseLookup& phases, Profile& p) {
     s.addr = k.addr;
     s.bytes = k.bytes;
     s.category = categoryOf(k.role);
-    s.reason = std::string(knownRoleName(k.role)) + " " + t.str(k.name) + ", alive before the step";
-    live[k.addr] = p.storages.size();
-    p.storages.push_back(std::move(s));
+    s.reason = reasons.intern(0, static_cast<uint8_t>(k.role), 0, k.name, 0, [&] {
+      return std::string(knownRoleName(k.role)) + " " + t.str(k.name) + ", alive before the step";
+    });
+    live[k.addr] = static_cast<int32_t>(p.storages.size());
+    p.storages.push_back(s);
     p.baselineBytes += k.bytes;
   }
   int64_t lastSeq = -1;
-  for (const auto& e : t.memory) {
+  for (size_t i = 0; i < t.memory.size(); ++i) {
+    const auto& e = t.memory[i];
     if (e.seq < lastSeq) throw std::invalid_argument("trace memory events are not in sequence order");
     lastSeq = e.seq;
     if (e.bytes > 0) {
@@ -129,8 +171,8 @@ void lifetimes(const Trace& t, const PhaseLookup& phases, Profile& p) {
       s.allocOp = e.op;
       const int32_t caller = outermostFunction(t, e.op);
       s.module = caller >= 0 ? t.ops[static_cast<size_t>(caller)].module : 0;
-      live[e.addr] = p.storages.size();
-      p.storages.push_back(std::move(s));
+      storageOfEvent[i] = live[e.addr] = static_cast<int32_t>(p.storages.size());
+      p.storages.push_back(s);
       continue;
     }
     auto it = live.find(e.addr);
@@ -138,15 +180,16 @@ void lifetimes(const Trace& t, const PhaseLookup& phases, Profile& p) {
       ++p.untrackedFrees;
       continue;
     }
-    auto& s = p.storages[it->second];
+    auto& s = p.storages[static_cast<size_t>(it->second)];
     s.freeSeq = e.seq;
     s.freePhase = phases.at(e.seq);
     s.freeOp = e.op;
+    storageOfEvent[i] = it->second;
     live.erase(it);
   }
 }
 
-void categorise(const Trace& t, Profile& p) {
+void categorise(const Trace& t, Profile& p, ReasonTable& reasons) {
   // Storages the caller identified after the step (gradients, new optimizer state, the output), by address.
   std::unordered_map<uint64_t, const KnownStorage*> knownAtEnd;
   for (const auto& k : t.known) {
@@ -167,16 +210,25 @@ void categorise(const Trace& t, Profile& p) {
     return t.ops[static_cast<size_t>(a)].endSeq < t.ops[static_cast<size_t>(b)].endSeq;
   });
 
+  constexpr StringId kNoOp = -1;  // "(no op)" in a reason
+  const auto nameOf = [&](int32_t op) { return op >= 0 ? t.ops[static_cast<size_t>(op)].name : kNoOp; };
+  const auto text = [&](StringId name) { return name == kNoOp ? std::string("(no op)") : t.str(name); };
+  const auto phase = [](Phase ph) { return static_cast<uint8_t>(ph); };
+  enum : uint8_t { kKnownAtEnd = 1, kActivation, kLossOutput, kTemporary, kOtherAlive, kOtherFreed };
+
   for (auto& s : p.storages) {
     if (s.allocSeq < 0) continue;  // known before the step: categorised from its role
-    const auto opName = [&](int32_t op) { return op >= 0 ? t.opName(op) : std::string("(no op)"); };
     const int32_t caller = outermostFunction(t, s.allocOp);
-    const std::string allocBy = opName(caller >= 0 ? caller : s.allocOp);
+    const StringId allocBy = nameOf(caller >= 0 ? caller : s.allocOp);
     if (s.freeSeq < 0) {
       if (auto k = knownAtEnd.find(s.addr); k != knownAtEnd.end() && k->second->bytes == s.bytes) {
-        s.category = categoryOf(k->second->role);
-        s.reason = std::string(knownRoleName(k->second->role)) + " " + t.str(k->second->name) +
-                   ", allocated by " + allocBy + " in " + phaseName(s.allocPhase);
+        const KnownStorage& known = *k->second;
+        s.category = categoryOf(known.role);
+        s.reason = reasons.intern(
+            kKnownAtEnd, static_cast<uint8_t>(known.role), phase(s.allocPhase), known.name, allocBy, [&] {
+              return std::string(knownRoleName(known.role)) + " " + t.str(known.name) + ", allocated by " +
+                     text(allocBy) + " in " + phaseName(s.allocPhase);
+            });
         continue;
       }
     }
@@ -197,53 +249,66 @@ void categorise(const Trace& t, Profile& p) {
           if (f != forwardBySeqNr.end()) s.holderForwardOp = f->second;
         }
       }
-      s.reason = "allocated by " + allocBy + " in forward, alive when backward starts" +
-                 (s.holderOp >= 0 ? ", released by " + opName(s.holderOp)
-                                  : std::string(", never released in the step"));
+      const bool held = s.holderOp >= 0;
+      const StringId holder = held ? nameOf(s.holderOp) : kNoOp;
+      s.reason = reasons.intern(kActivation, held, 0, allocBy, holder, [&] {
+        return "allocated by " + text(allocBy) + " in forward, alive when backward starts" +
+               (held ? ", released by " + text(holder) : std::string(", never released in the step"));
+      });
     } else if (s.allocPhase == Phase::kLoss && aliveAtBackward) {
       s.category = Category::kOutput;
-      s.reason = "allocated by " + allocBy + " in the loss, alive when backward starts";
+      s.reason = reasons.intern(kLossOutput, 0, 0, allocBy, 0, [&] {
+        return "allocated by " + text(allocBy) + " in the loss, alive when backward starts";
+      });
     } else if (s.freeSeq >= 0 && s.freePhase == s.allocPhase) {
       s.category = Category::kTemporary;
-      s.reason = "allocated by " + allocBy + " and freed within " + phaseName(s.allocPhase);
+      s.reason = reasons.intern(kTemporary, phase(s.allocPhase), 0, allocBy, 0, [&] {
+        return "allocated by " + text(allocBy) + " and freed within " + phaseName(s.allocPhase);
+      });
     } else {
       s.category = Category::kOther;
-      s.reason =
-          "allocated by " + allocBy + " in " + phaseName(s.allocPhase) +
-          (s.freeSeq >= 0 ? std::string(", freed in ") + phaseName(s.freePhase) : ", alive at the end");
+      const bool freed = s.freeSeq >= 0;
+      s.reason = reasons.intern(
+          freed ? kOtherFreed : kOtherAlive, phase(s.allocPhase), freed ? phase(s.freePhase) : 0, allocBy, 0,
+          [&] {
+            return "allocated by " + text(allocBy) + " in " + phaseName(s.allocPhase) +
+                   (freed ? std::string(", freed in ") + phaseName(s.freePhase) : ", alive at the end");
+          });
     }
   }
 }
 
-void timeline(const Trace& t, Profile& p) {
-  std::unordered_map<uint64_t, size_t> live;
+void timeline(const Trace& t, const std::vector<int32_t>& storageOfEvent, Profile& p) {
   TimelinePoint point;
+#ifndef NDEBUG
+  std::unordered_map<uint64_t, size_t> live;  // only to check the running total
+#endif
   for (size_t i = 0; i < p.storages.size(); ++i) {
     const auto& s = p.storages[i];
     if (s.allocSeq >= 0) continue;
+#ifndef NDEBUG
     live[s.addr] = i;
+#endif
     point.total += s.bytes;
     point.byCategory[static_cast<size_t>(s.category)] += s.bytes;
   }
   point.seq = t.memory.empty() ? 0 : t.memory.front().seq - 1;
   point.timeNs = t.memory.empty() ? 0 : t.memory.front().timeNs;
-  p.timeline.reserve(t.memory.size() + 1);
+  reserveLarge(p.timeline, t.memory.size() + 1);
   p.timeline.push_back(point);
-  // Storages were created in event order, so the k-th allocation event is the k-th observed storage.
-  size_t nextObserved = 0;
-  while (nextObserved < p.storages.size() && p.storages[nextObserved].allocSeq < 0)
-    ++nextObserved;
-  for (const auto& e : t.memory) {
-    if (e.bytes > 0) {
-      const size_t idx = nextObserved++;
-      live[e.addr] = idx;
-      point.total += e.bytes;
-      point.byCategory[static_cast<size_t>(p.storages[idx].category)] += e.bytes;
-    } else if (auto it = live.find(e.addr); it != live.end()) {
-      const auto& s = p.storages[it->second];
-      point.total -= s.bytes;
-      point.byCategory[static_cast<size_t>(s.category)] -= s.bytes;
-      live.erase(it);
+  for (size_t i = 0; i < t.memory.size(); ++i) {
+    const auto& e = t.memory[i];
+    if (const int32_t idx = storageOfEvent[i]; idx != kUnmatched) {
+      const auto& s = p.storages[static_cast<size_t>(idx)];
+      const int64_t delta = e.bytes > 0 ? s.bytes : -s.bytes;
+      point.total += delta;
+      point.byCategory[static_cast<size_t>(s.category)] += delta;
+#ifndef NDEBUG
+      if (e.bytes > 0)
+        live[e.addr] = static_cast<size_t>(idx);
+      else
+        live.erase(e.addr);
+#endif
     }
     point.seq = e.seq;
     point.timeNs = e.timeNs;
@@ -283,9 +348,11 @@ Profile analyseTrace(const Trace& trace) {
   Profile p;
   PhaseLookup phases(trace.phases);
   p.backwardStartSeq = phases.start(Phase::kBackward);
-  lifetimes(trace, phases, p);
-  categorise(trace, p);
-  timeline(trace, p);
+  ReasonTable reasons(p.reasons);
+  std::vector<int32_t> storageOfEvent;
+  lifetimes(trace, phases, p, storageOfEvent, reasons);
+  categorise(trace, p, reasons);
+  timeline(trace, storageOfEvent, p);
   for (const auto& s : p.storages) {
     if (s.category == Category::kActivation && s.aliveAt(p.backwardStartSeq)) p.activationBytes += s.bytes;
   }

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/large_vector.h"
 
 namespace lowmem {
 namespace {
@@ -29,14 +30,16 @@ CREATE TABLE known_storages(run INTEGER NOT NULL, addr INTEGER, bytes INTEGER, r
 CREATE TABLE device_activities(run INTEGER NOT NULL, kind TEXT, name INTEGER, start_ns INTEGER, end_ns INTEGER,
   bytes INTEGER, op INTEGER);
 CREATE TABLE storages(run INTEGER NOT NULL, id INTEGER NOT NULL, addr INTEGER, bytes INTEGER, alloc_seq INTEGER,
-  free_seq INTEGER, alloc_phase TEXT, free_phase TEXT, category TEXT, reason TEXT, alloc_op TEXT, holder_op TEXT,
+  free_seq INTEGER, alloc_phase TEXT, free_phase TEXT, category TEXT, reason INTEGER, alloc_op TEXT, holder_op TEXT,
   holder_forward_op TEXT, module TEXT, PRIMARY KEY(run, id)) WITHOUT ROWID;
 CREATE INDEX storages_run_time ON storages(run, alloc_seq);
+CREATE TABLE reasons(run INTEGER NOT NULL, id INTEGER NOT NULL, text TEXT NOT NULL, PRIMARY KEY(run, id))
+  WITHOUT ROWID;
 CREATE TABLE comparisons(id INTEGER PRIMARY KEY, baseline_run INTEGER NOT NULL, patched_run INTEGER NOT NULL,
   record TEXT NOT NULL, created TEXT DEFAULT (datetime('now')));
 )sql";
 
-// Added within schema 2: created on the first validation written to a session, absent from older files.
+// Part of every schema-3 file; schema 2 created them with the first validation, so older files may lack them.
 const char* kValidationTables = R"sql(
 CREATE TABLE IF NOT EXISTS validations(id INTEGER PRIMARY KEY, model_path TEXT, task TEXT, bits INTEGER,
   loss_ratio REAL, passed INTEGER, record TEXT NOT NULL, created TEXT DEFAULT (datetime('now')));
@@ -99,6 +102,63 @@ class Statement {
   sqlite3_stmt* stmt_ = nullptr;
 };
 
+// One row's parameters inside a multi-row INSERT: column `col` (1-based) of row `row` of the statement.
+class RowBinder {
+ public:
+  RowBinder(Statement& stmt, int firstParam) : stmt_(stmt), first_(firstParam) {}
+  template <typename T>
+  RowBinder& bind(int col, const T& v) {
+    stmt_.bind(first_ + col, v);
+    return *this;
+  }
+  template <typename T>
+  RowBinder& bindStatic(int col, const T& v) {
+    stmt_.bindStatic(first_ + col, v);
+    return *this;
+  }
+
+ private:
+  Statement& stmt_;
+  int first_;
+};
+
+std::string multiRowInsert(const char* table, int columns, size_t rows) {
+  std::string one = "(?";
+  for (int c = 1; c < columns; ++c)
+    one += ",?";
+  one += ")";
+  std::string sql = std::string("INSERT INTO ") + table + " VALUES " + one;
+  for (size_t r = 1; r < rows; ++r)
+    sql += "," + one;
+  return sql;
+}
+
+// Inserts `count` rows, 64 to a statement: SQLite's cost per statement step is about the cost of a row, so a
+// million single-row steps took twice as long as the rows themselves. `bindRow(RowBinder&, i)` binds row i.
+template <typename BindRow>
+void insertRows(sqlite3* db, const std::string& path, const char* table, int columns, size_t count,
+                BindRow bindRow) {
+  constexpr size_t kRows = 64;
+  size_t i = 0;
+  if (count >= kRows) {
+    Statement full(db, multiRowInsert(table, columns, kRows).c_str(), path);
+    for (; i + kRows <= count; i += kRows) {
+      for (size_t r = 0; r < kRows; ++r) {
+        RowBinder row(full, static_cast<int>(r) * columns);
+        bindRow(row, i + r);
+      }
+      full.exec();
+    }
+  }
+  if (i == count) return;
+  Statement tail(db, multiRowInsert(table, columns, count - i).c_str(), path);
+  for (size_t r = 0; i + r < count; ++r) {
+    RowBinder row(tail, static_cast<int>(r) * columns);
+    bindRow(row, i + r);
+  }
+  tail.exec();
+}
+
 void execSql(sqlite3* db, const char* sql, const std::string& path) {
   char* err = nullptr;
   if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
@@ -116,13 +176,19 @@ int schemaVersion(sqlite3* db, const std::string& path) {
   return v.next() ? std::stoi(v.text(0)) : -1;
 }
 
-void checkVersion(sqlite3* db, const std::string& path) {
+// The oldest schema the reader understands: version 3 changed only the derived `storages.reason` (text to an
+// id into `reasons`), and the reader re-analyses the raw tables, which versions 2 and 3 share. Appending
+// needs the current schema.
+constexpr int kOldestReadableSchema = 2;
+
+void checkVersion(sqlite3* db, const std::string& path, int oldest) {
   const int version = schemaVersion(db, path);
   if (version < 0) throw InputError(path, "not a lowmem session (no schema_version)");
-  if (version < kSessionSchemaVersion) {
+  if (version < oldest) {
     throw InputError(path, "session schema version " + std::to_string(version) +
-                               " is older than this lowmem reads (" + std::to_string(kSessionSchemaVersion) +
-                               "); profile the model again to write a new session");
+                               " is older than this lowmem " +
+                               (oldest == kSessionSchemaVersion ? "appends to" : "reads") + " (" +
+                               std::to_string(oldest) + "); profile the model again to write a new session");
   }
   if (version > kSessionSchemaVersion) {
     throw InputError(path, "session schema version " + std::to_string(version) +
@@ -194,12 +260,13 @@ SessionWriter::SessionWriter(const std::string& path) : path_(path) {
       execSql(db_, "PRAGMA synchronous=OFF", path);
       Transaction tx(db_, path);
       execSql(db_, kSchema, path);
+      execSql(db_, kValidationTables, path);
       Statement meta(db_, "INSERT INTO meta(key, value) VALUES (?, ?)", path);
       meta.bind(1, std::string("schema_version")).bind(2, std::to_string(kSessionSchemaVersion)).exec();
       meta.bind(1, std::string("tool")).bind(2, std::string("lowmem " LOWMEM_CORE_VERSION)).exec();
       tx.commit();
     } else {
-      checkVersion(db_, path);
+      checkVersion(db_, path, kSessionSchemaVersion);
     }
   } catch (...) {
     sqlite3_close(db_);
@@ -234,51 +301,53 @@ int64_t SessionWriter::writeRun(const RunInfo& info, const Trace& t, const Profi
   run.exec();
   const int64_t id = sqlite3_last_insert_rowid(db_);
 
-  Statement str(db_, "INSERT INTO strings VALUES (?,?,?)", path_);
-  for (size_t i = 0; i < t.strings.size(); ++i)
-    str.bind(1, id).bind(2, static_cast<int64_t>(i)).bindStatic(3, t.strings[i]).exec();
-  Statement mem(db_, "INSERT INTO memory_events VALUES (?,?,?,?,?,?,?)", path_);
-  for (const auto& e : t.memory) {
-    mem.bind(1, id).bind(2, e.seq).bind(3, e.timeNs).bind(4, static_cast<int64_t>(e.addr)).bind(5, e.bytes);
-    mem.bind(6, static_cast<int64_t>(e.op)).bind(7, static_cast<int64_t>(e.device)).exec();
-  }
-  Statement ops(db_, "INSERT INTO ops VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", path_);
-  for (size_t i = 0; i < t.ops.size(); ++i) {
+  const auto i64 = [](auto v) { return static_cast<int64_t>(v); };
+  insertRows(db_, path_, "strings", 3, t.strings.size(),
+             [&](RowBinder& r, size_t i) { r.bind(1, id).bind(2, i64(i)).bindStatic(3, t.strings[i]); });
+  insertRows(db_, path_, "memory_events", 7, t.memory.size(), [&](RowBinder& r, size_t i) {
+    const auto& e = t.memory[i];
+    r.bind(1, id).bind(2, e.seq).bind(3, e.timeNs).bind(4, i64(e.addr)).bind(5, e.bytes);
+    r.bind(6, i64(e.op)).bind(7, i64(e.device));
+  });
+  insertRows(db_, path_, "ops", 13, t.ops.size(), [&](RowBinder& r, size_t i) {
     const auto& o = t.ops[i];
-    ops.bind(1, id).bind(2, static_cast<int64_t>(i)).bind(3, static_cast<int64_t>(o.name));
-    ops.bindStatic(4, opScopeName(o.scope)).bindStatic(5, phaseName(o.phase)).bind(6, o.seqNr);
-    ops.bind(7, static_cast<int64_t>(o.module)).bind(8, static_cast<int64_t>(o.parent)).bind(9, o.beginSeq);
-    ops.bind(10, o.endSeq)
+    r.bind(1, id).bind(2, i64(i)).bind(3, i64(o.name)).bindStatic(4, opScopeName(o.scope));
+    r.bindStatic(5, phaseName(o.phase)).bind(6, o.seqNr).bind(7, i64(o.module)).bind(8, i64(o.parent));
+    r.bind(9, o.beginSeq)
+        .bind(10, o.endSeq)
         .bind(11, o.beginNs)
         .bind(12, o.endNs)
-        .bind(13, static_cast<int64_t>(o.inputShapes));
-    ops.exec();
-  }
-  Statement ph(db_, "INSERT INTO phases VALUES (?,?,?,?)", path_);
-  for (const auto& m : t.phases)
-    ph.bind(1, id).bindStatic(2, phaseName(m.phase)).bind(3, m.seq).bind(4, m.timeNs).exec();
-  Statement known(db_, "INSERT INTO known_storages VALUES (?,?,?,?,?,?)", path_);
-  for (const auto& k : t.known) {
-    known.bind(1, id)
-        .bind(2, static_cast<int64_t>(k.addr))
-        .bind(3, k.bytes)
-        .bindStatic(4, knownRoleName(k.role));
-    known.bind(5, static_cast<int64_t>(k.name)).bind(6, static_cast<int64_t>(k.preexisting)).exec();
-  }
-  Statement dev(db_, "INSERT INTO device_activities VALUES (?,?,?,?,?,?,?)", path_);
-  for (const auto& d : t.device) {
-    dev.bind(1, id).bindStatic(2, deviceActivityKindName(d.kind)).bind(3, static_cast<int64_t>(d.name));
-    dev.bind(4, d.startNs).bind(5, d.endNs).bind(6, d.bytes).bind(7, static_cast<int64_t>(d.op)).exec();
-  }
-  Statement st(db_, "INSERT INTO storages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", path_);
-  for (size_t i = 0; i < p.storages.size(); ++i) {
+        .bind(13, i64(o.inputShapes));
+  });
+  insertRows(db_, path_, "phases", 4, t.phases.size(), [&](RowBinder& r, size_t i) {
+    const auto& m = t.phases[i];
+    r.bind(1, id).bindStatic(2, phaseName(m.phase)).bind(3, m.seq).bind(4, m.timeNs);
+  });
+  insertRows(db_, path_, "known_storages", 6, t.known.size(), [&](RowBinder& r, size_t i) {
+    const auto& k = t.known[i];
+    r.bind(1, id).bind(2, i64(k.addr)).bind(3, k.bytes).bindStatic(4, knownRoleName(k.role));
+    r.bind(5, i64(k.name)).bind(6, i64(k.preexisting));
+  });
+  insertRows(db_, path_, "device_activities", 7, t.device.size(), [&](RowBinder& r, size_t i) {
+    const auto& d = t.device[i];
+    r.bind(1, id).bindStatic(2, deviceActivityKindName(d.kind)).bind(3, i64(d.name)).bind(4, d.startNs);
+    r.bind(5, d.endNs).bind(6, d.bytes).bind(7, i64(d.op));
+  });
+  insertRows(db_, path_, "reasons", 3, p.reasons.size(),
+             [&](RowBinder& r, size_t i) { r.bind(1, id).bind(2, i64(i)).bindStatic(3, p.reasons[i]); });
+  insertRows(db_, path_, "storages", 14, p.storages.size(), [&](RowBinder& r, size_t i) {
     const auto& s = p.storages[i];
-    st.bind(1, id).bind(2, static_cast<int64_t>(i)).bind(3, static_cast<int64_t>(s.addr)).bind(4, s.bytes);
-    st.bind(5, s.allocSeq).bind(6, s.freeSeq).bindStatic(7, phaseName(s.allocPhase));
-    st.bindStatic(8, phaseName(s.freePhase)).bindStatic(9, categoryName(s.category)).bindStatic(10, s.reason);
-    st.bindStatic(11, t.opName(s.allocOp)).bindStatic(12, t.opName(s.holderOp));
-    st.bindStatic(13, t.opName(s.holderForwardOp)).bindStatic(14, t.str(s.module)).exec();
-  }
+    r.bind(1, id)
+        .bind(2, i64(i))
+        .bind(3, i64(s.addr))
+        .bind(4, s.bytes)
+        .bind(5, s.allocSeq)
+        .bind(6, s.freeSeq);
+    r.bindStatic(7, phaseName(s.allocPhase)).bindStatic(8, phaseName(s.freePhase));
+    r.bindStatic(9, categoryName(s.category)).bind(10, i64(s.reason)).bindStatic(11, t.opName(s.allocOp));
+    r.bindStatic(12, t.opName(s.holderOp)).bindStatic(13, t.opName(s.holderForwardOp));
+    r.bindStatic(14, t.str(s.module));
+  });
   tx.commit();
   return id;
 }
@@ -300,7 +369,6 @@ void SessionWriter::writeComparison(const std::string& baselineLabel, const std:
 
 int64_t SessionWriter::writeValidation(const Validation& v) {
   Transaction tx(db_, path_);
-  execSql(db_, kValidationTables, path_);
   Statement ins(
       db_, "INSERT INTO validations(model_path, task, bits, loss_ratio, passed, record) VALUES (?,?,?,?,?,?)",
       path_);
@@ -330,7 +398,7 @@ SessionReader::SessionReader(const std::string& path) : path_(path) {
   db_ = openDatabase(path, SQLITE_OPEN_READONLY, "");
   try {
     // Reading the schema is the first access: a non-SQLite or damaged file fails here.
-    checkVersion(db_, path);
+    checkVersion(db_, path, kOldestReadableSchema);
     Statement check(db_, "PRAGMA quick_check", path);
     if (check.next() && check.text(0) != "ok")
       throw InputError(path, "corrupt session (" + check.text(0) + ")");
@@ -430,7 +498,7 @@ SessionRun SessionReader::load(const std::string& label) const {
   }
   {
     // runs.events bounds the rows; capped, since a damaged file may claim anything.
-    t.memory.reserve(static_cast<size_t>(std::clamp<int64_t>(found->events, 0, int64_t{1} << 22)));
+    reserveLarge(t.memory, static_cast<size_t>(std::clamp<int64_t>(found->events, 0, int64_t{1} << 22)));
     // Rows were written in seq order; "+run" keeps SQLite from walking the (run, time_ns) index and sorting.
     Statement s(
         db_, "SELECT seq, time_ns, addr, bytes, op, device FROM memory_events WHERE +run = ? ORDER BY rowid",

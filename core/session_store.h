@@ -18,7 +18,7 @@
 
 namespace lowmem {
 
-inline constexpr int kSessionSchemaVersion = 2;
+inline constexpr int kSessionSchemaVersion = 3;
 
 struct RunInfo {
   int64_t id = 0;

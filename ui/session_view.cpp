@@ -261,7 +261,7 @@ QString SessionView::hoverText(double timeNs) const {
     text += QString("\n  %1  %2  %3")
                 .arg(q(formatBytes(st.bytes)), q(categoryName(st.category)),
                      q(st.allocOp >= 0 ? run_.trace.opName(st.allocOp) + " " + run_.trace.str(st.module)
-                                       : st.reason));
+                                       : run_.profile.reasonOf(st)));
   }
   return text;
 }
@@ -320,7 +320,7 @@ void SessionView::fillActivations() {
         new QTableWidgetItem(QString("%1 .. %2")
                                  .arg(s.allocSeq)
                                  .arg(s.freeSeq < 0 ? QString("end") : QString::number(s.freeSeq))));
-    activations_->setItem(row, 6, new QTableWidgetItem(q(s.reason)));
+    activations_->setItem(row, 6, new QTableWidgetItem(q(run_.profile.reasonOf(s))));
     ++row;
   }
   activations_->setSortingEnabled(true);

@@ -78,12 +78,13 @@ TEST(TracedStep, HandBuiltModelActivationsToTheByte) {
   EXPECT_EQ(activations[0]->bytes, B * H * 4);
   EXPECT_EQ(name(activations[0]->holderOp), "GeluBackward0");
   EXPECT_EQ(name(activations[0]->holderForwardOp), "aten::gelu");
-  EXPECT_NE(activations[0]->reason.find("aten::linear"), std::string::npos) << activations[0]->reason;
+  EXPECT_NE(p.reasonOf(*activations[0]).find("aten::linear"), std::string::npos)
+      << p.reasonOf(*activations[0]);
   // g: [B, H] fp32, allocated by gelu, saved by the second linear's AddmmBackward0.
   EXPECT_EQ(activations[1]->bytes, B * H * 4);
   EXPECT_EQ(name(activations[1]->holderOp), "AddmmBackward0");
   EXPECT_EQ(name(activations[1]->holderForwardOp), "aten::addmm");
-  EXPECT_NE(activations[1]->reason.find("aten::gelu"), std::string::npos) << activations[1]->reason;
+  EXPECT_NE(p.reasonOf(*activations[1]).find("aten::gelu"), std::string::npos) << p.reasonOf(*activations[1]);
   EXPECT_EQ(p.activationBytes, 2 * B * H * 4);
 
   // Gradients of all four parameters, identified by their storages after the step.
