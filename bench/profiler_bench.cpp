@@ -1,10 +1,18 @@
 // The profiler's own costs, each against a baseline measured in the same run:
-//   tracer overhead   traced step time / untraced step time (alternating runs, medians)
+//   tracer overhead   traced step time / untraced step time (alternating runs, medians), beside the floor of
+//                     any RecordFunction-based op tracer: the same steps with an empty global callback
+//   tracer start/stop installing and removing the hooks (CUPTI's start and flush), outside the step
 //   store             session write rate (events/s) and reopen time of a session with >= 1M events
 //   tracer memory     bytes per recorded event
-// Usage: profiler_bench [--ci] [--vit-b16 PATH/TO/vit_b_16.pt] [--store-only]
+// Usage: profiler_bench [--ci] [--vit-b16 PATH/TO/vit_b_16.pt] [--store-only] [--default-malloc]
+//
+// glibc is told to keep freed memory (the mmap threshold at its 32 MiB maximum, no trimming), as a caching
+// allocator does for real training: with its defaults, whether a step's large tensors come from fresh mmaps
+// (page faults) or from reused heap depends on what ran before, and the same untraced step varied between
+// 1.3 and 2.6 s on vit_b_16 with 0 to 400,000 page faults. --default-malloc measures without it.
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <torch/script.h>
 
 #include <algorithm>
@@ -13,12 +21,17 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <limits>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <thread>
 
 #include "bench/synthetic_trace.h"
 #include "core/profile.h"
 #include "core/session_store.h"
 #include "models/families.h"
+#include "profiler/step_tracer.h"
 #include "profiler/training_step.h"
 
 namespace {
@@ -30,21 +43,75 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// The steps with a global RecordFunction callback that does nothing: what the dispatcher's op recording
+// costs before a tracer records anything.
+double withEmptyOpCallback(torch::jit::Module& module, const std::vector<c10::IValue>& inputs,
+                           const lowmem::StepOptions& o) {
+  const auto handle = at::addGlobalCallback(
+      at::RecordFunctionCallback(
+          [](const at::RecordFunction&) -> std::unique_ptr<at::ObserverContext> { return nullptr; },
+          [](const at::RecordFunction&, at::ObserverContext*) {})
+          .scopes({at::RecordScope::FUNCTION, at::RecordScope::BACKWARD_FUNCTION,
+                   at::RecordScope::TORCHSCRIPT_FUNCTION}));
+  const double seconds = lowmem::timeTrainingSteps(module, inputs, o, 1).front();
+  at::removeCallback(handle);
+  return seconds;
+}
+
+// The tracer's cost per event, away from any model: `ops` additions of one-element tensors (each an op event
+// and an allocation; the previous result's free is a third event) untraced, with an empty RecordFunction
+// callback, and traced. Nanoseconds per op, medians of `rounds`.
+void perOpCost(int ops, int rounds) {
+  const at::Tensor one = at::ones({1});
+  auto run = [&] {
+    at::Tensor x = at::zeros({1});
+    const auto t0 = Clock::now();
+    for (int i = 0; i < ops; ++i)
+      x = at::add(x, one);
+    return std::chrono::duration<double>(Clock::now() - t0).count() * 1e9 / ops;
+  };
+  std::vector<double> plain, empty, traced;
+  for (int r = 0; r < rounds; ++r) {
+    plain.push_back(run());
+    const auto handle = at::addGlobalCallback(
+        at::RecordFunctionCallback(
+            [](const at::RecordFunction&) -> std::unique_ptr<at::ObserverContext> { return nullptr; },
+            [](const at::RecordFunction&, at::ObserverContext*) {})
+            .scopes({at::RecordScope::FUNCTION, at::RecordScope::BACKWARD_FUNCTION,
+                     at::RecordScope::TORCHSCRIPT_FUNCTION}));
+    empty.push_back(run());
+    at::removeCallback(handle);
+    lowmem::StepTracer tracer(false, static_cast<size_t>(ops) * 3);
+    tracer.start();
+    traced.push_back(run());
+    tracer.stop();
+  }
+  std::cout << std::left << std::setw(48) << "tracer cost per op (1-element at::add)" << std::right
+            << std::fixed << std::setprecision(0) << "untraced " << median(plain) << " ns, empty callback "
+            << median(empty) << " ns, traced " << median(traced) << " ns: the tracer adds "
+            << median(traced) - median(empty) << " ns an op (an op event and two memory events)\n";
+}
+
 void overhead(const std::string& name, torch::jit::Module module, const std::vector<c10::IValue>& inputs,
               const lowmem::StepOptions& o, int rounds) {
-  std::vector<double> plain, traced;
+  std::vector<double> plain, traced, floor, startStop;
   size_t events = 0;
   for (int r = 0; r < rounds; ++r) {
-    auto t = lowmem::timeTrainingSteps(module, inputs, o, 1);
-    plain.push_back(t.front());
+    plain.push_back(lowmem::timeTrainingSteps(module, inputs, o, 1).front());
     auto s = lowmem::traceTrainingStep(module, inputs, o);
     traced.push_back(s.stepSeconds);
+    startStop.push_back(s.tracerStartStopSeconds);
     events = s.trace.memory.size() + s.trace.ops.size();
+    floor.push_back(withEmptyOpCallback(module, inputs, o));
   }
   std::cout << std::left << std::setw(48) << ("tracer overhead, " + name) << std::right << std::fixed
             << std::setprecision(4) << "untraced " << median(plain) << " s, traced " << median(traced)
             << " s, ratio " << std::setprecision(3) << median(traced) / median(plain) << " (" << events
-            << " events, medians of " << rounds << ")\n";
+            << " events, medians of " << rounds << ")\n"
+            << std::left << std::setw(48) << "  floor: empty RecordFunction callback" << std::right
+            << std::setprecision(4) << median(floor) << " s, ratio " << std::setprecision(3)
+            << median(floor) / median(plain) << "; tracer start + stop " << std::setprecision(4)
+            << median(startStop) << " s (outside the step)\n";
 }
 
 void store(int64_t events) {
@@ -74,20 +141,33 @@ void store(int64_t events) {
 int main(int argc, char** argv) {
   bool ci = false;
   bool storeOnly = false;  // three session-store rounds alone
+  bool defaultMalloc = false;
   std::string vitB16;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--ci") == 0) ci = true;
+    if (std::strcmp(argv[i], "--default-malloc") == 0) defaultMalloc = true;
     if (std::strcmp(argv[i], "--vit-b16") == 0 && i + 1 < argc) vitB16 = argv[++i];
     if (std::strcmp(argv[i], "--store-only") == 0) storeOnly = true;
   }
-  if (storeOnly) {
-    for (int r = 0; r < 3; ++r)
-      store(1000000);
-    return 0;
+  // The store first, with glibc's defaults as the CLI runs it (keeping all freed memory made its writes
+  // 1.7 times slower in one measurement, cause not pinned down).
+  for (int r = 0; r < (storeOnly ? 3 : 1); ++r)
+    store(ci ? 100000 : 1000000);
+  if (storeOnly) return 0;
+#if defined(__GLIBC__)
+  // For the tracer overhead only (see the header).
+  if (!defaultMalloc) {
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
   }
+#else
+  (void)defaultMalloc;
+#endif
+
   at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   std::cout << "tracer memory: " << sizeof(lowmem::MemoryEvent) << " bytes per memory event, "
             << sizeof(lowmem::OpEvent) << " bytes per op event (vectors reserved before the step)\n";
+  perOpCost(ci ? 20000 : 200000, ci ? 3 : 7);
   lowmem::StepOptions o;
   o.trainable = lowmem::TrainableSelection::parse("lora");
   const auto c = lowmem::models::vitTiny();
@@ -99,6 +179,5 @@ int main(int argc, char** argv) {
     overhead("torchvision vit_b_16 (batch 2)", torch::jit::load(vitB16), {at::randn({2, 3, 224, 224})}, all,
              ci ? 1 : 5);
   }
-  store(ci ? 100000 : 1000000);
   return 0;
 }

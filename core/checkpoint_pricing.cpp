@@ -5,6 +5,8 @@
 #include <map>
 #include <set>
 
+#include "core/module_path.h"
+
 namespace lowmem {
 namespace {
 
@@ -16,23 +18,6 @@ bool indexedStem(const std::string& component, std::string& stem) {
   if (i == component.size()) return false;
   stem = component.substr(0, i);
   return true;
-}
-
-std::vector<std::string> split(const std::string& path) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= path.size()) {
-    const size_t dot = path.find('.', start);
-    out.push_back(path.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
-    if (dot == std::string::npos) break;
-    start = dot + 1;
-  }
-  return out;
-}
-
-bool within(const std::string& path, const std::string& block) {
-  return path == block || (path.size() > block.size() && path.compare(0, block.size(), block) == 0 &&
-                           path[block.size()] == '.');
 }
 
 struct Level {
@@ -55,7 +40,7 @@ CheckpointPricing priceCheckpointing(const Trace& trace, const Profile& profile)
   // Candidate levels: "prefix.stem*" for every indexed component on an activation's module path.
   std::map<std::string, Level> levels;
   for (size_t i : atPeak) {
-    const auto parts = split(trace.str(profile.storages[i].module));
+    const auto parts = pathComponents(trace.str(profile.storages[i].module));
     std::string prefix;
     for (size_t d = 0; d < parts.size(); ++d) {
       std::string stem;
@@ -92,18 +77,18 @@ CheckpointPricing priceCheckpointing(const Trace& trace, const Profile& profile)
     size_t output = profile.storages.size();
     for (size_t i = 0; i < profile.storages.size(); ++i) {
       const auto& s = profile.storages[i];
-      if (s.allocPhase != Phase::kForward || !within(trace.str(s.module), block)) continue;
+      if (s.allocPhase != Phase::kForward || !isWithin(trace.str(s.module), block)) continue;
       if (output == profile.storages.size() || s.allocSeq > profile.storages[output].allocSeq) output = i;
     }
     for (size_t i : atPeak) {
       const auto& s = profile.storages[i];
-      if (!within(trace.str(s.module), block)) continue;
+      if (!isWithin(trace.str(s.module), block)) continue;
       b.activationBytes += s.bytes;
       if (i == output) b.keptBytes = s.bytes;
     }
     int64_t begin = -1, end = -1;
     for (const auto& op : trace.ops) {
-      if (op.phase != Phase::kForward || !within(trace.str(op.module), block)) continue;
+      if (op.phase != Phase::kForward || !isWithin(trace.str(op.module), block)) continue;
       begin = begin < 0 ? op.beginNs : std::min(begin, op.beginNs);
       end = std::max(end, op.endNs);
     }

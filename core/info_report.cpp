@@ -5,6 +5,7 @@
 #include <map>
 
 #include "core/format.h"
+#include "core/module_path.h"
 
 namespace lowmem {
 namespace {
@@ -25,8 +26,7 @@ void writeModuleTree(const ModelSummary& s, const InfoReportOptions& options, st
   size_t typeWidth = 4;
   for (const auto& m : s.modules) {
     if (options.maxDepth >= 0 && m.depth > options.maxDepth) continue;
-    const auto leaf =
-        m.path.substr(m.path.find_last_of('.') == std::string::npos ? 0 : m.path.find_last_of('.') + 1);
+    const auto leaf = splitLastComponent(m.path).second;
     nameWidth = std::max(nameWidth, 2 * static_cast<size_t>(m.depth) + displayPath(leaf).size());
     typeWidth = std::max(typeWidth, m.type.size());
   }
@@ -37,8 +37,7 @@ void writeModuleTree(const ModelSummary& s, const InfoReportOptions& options, st
       << "\n";
   for (const auto& m : s.modules) {
     if (options.maxDepth >= 0 && m.depth > options.maxDepth) continue;
-    const auto dot = m.path.find_last_of('.');
-    const auto leaf = dot == std::string::npos ? m.path : m.path.substr(dot + 1);
+    const auto leaf = splitLastComponent(m.path).second;
     const std::string name = std::string(2 * m.depth, ' ') + displayPath(leaf);
     out << "  " << std::left << std::setw(static_cast<int>(nameWidth)) << name << "  "
         << std::setw(static_cast<int>(typeWidth)) << m.type << std::right << std::setw(14)

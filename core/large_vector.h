@@ -1,8 +1,8 @@
 #pragma once
-// Reserving the big per-event vectors of an analysis (a million timeline points, storages, events) on huge
-// pages where the kernel offers them on request (Linux THP in "madvise" mode). Filling such a vector was
-// dominated by first-touch page faults: 88 MB of timeline cost 0.27-0.35 s in 4 KiB faults on the project's
-// virtual machines, 0.07-0.16 s on 2 MiB pages. Elsewhere this is a plain reserve.
+// Reserving the big per-event vectors of the tracer and the analysis (a million events, timeline points,
+// storages) on huge pages where the kernel offers them on request (Linux THP in "madvise" mode). Filling such
+// a vector was dominated by first-touch page faults: 88 MB of timeline cost 0.27-0.35 s in 4 KiB faults on
+// the project's virtual machines, 0.07-0.16 s on 2 MiB pages. Elsewhere this is a plain reserve.
 
 #include <cstddef>
 #include <cstdint>
@@ -34,6 +34,16 @@ void reserveLarge(std::vector<T>& v, size_t n) {
   if (n <= v.capacity()) return;
   v.reserve(n);
   adviseHugePages(v.data() + v.size(), (v.capacity() - v.size()) * sizeof(T));
+}
+
+// reserveLarge(n), then every page of the buffer touched once: a recorder that must not stall while it
+// records (the tracer during the step) pays its page faults here instead.
+template <typename T>
+void reservePrefaulted(std::vector<T>& v, size_t n) {
+  reserveLarge(v, n);
+  const size_t used = v.size();
+  v.resize(v.capacity());
+  v.resize(used);
 }
 
 }  // namespace lowmem

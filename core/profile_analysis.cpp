@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "core/large_vector.h"
+#include "core/module_path.h"
 #include "core/profile.h"
 
 namespace lowmem {
@@ -336,8 +337,7 @@ void moduleActivations(const Trace& t, Profile& p) {
     while (true) {
       p.moduleActivations[prefix].inclusive += s.bytes;
       if (prefix.empty()) break;
-      const auto dot = prefix.find_last_of('.');
-      prefix = dot == std::string::npos ? "" : prefix.substr(0, dot);
+      prefix = splitLastComponent(prefix).first;
     }
   }
 }

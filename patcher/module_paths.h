@@ -8,6 +8,8 @@
 #include <string>
 #include <utility>
 
+#include "core/module_path.h"
+
 namespace lowmem {
 
 // The attribute at `path` (a submodule walk, then the attribute); nullopt when any step is missing.
@@ -15,8 +17,5 @@ std::optional<c10::IValue> attributeAt(const torch::jit::Module& root, const std
 
 // The submodule at `path` ("" is the root); throws std::out_of_range when it is not a module.
 torch::jit::Module submoduleAt(const torch::jit::Module& root, const std::string& path);
-
-// "a.b.weight" -> ("a.b", "weight").
-std::pair<std::string, std::string> splitLastComponent(const std::string& path);
 
 }  // namespace lowmem

@@ -53,10 +53,7 @@ void giveOwnType(torch::jit::Module& root, const std::string& path) {
     torch::jit::Module parent = root;
     std::string prefix;
     bool split = false;
-    size_t start = 0;
-    while (start <= path.size() && !path.empty()) {
-      const size_t dot = path.find('.', start);
-      const std::string name = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    for (const auto& name : pathComponents(path)) {
       const std::string here = prefix.empty() ? name : prefix + "." + name;
       torch::jit::Module child = submoduleAt(parent, name);
       const auto paths = instancePaths(root, child.type());
@@ -81,8 +78,6 @@ void giveOwnType(torch::jit::Module& root, const std::string& path) {
       }
       parent = child;
       prefix = here;
-      if (dot == std::string::npos) break;
-      start = dot + 1;
     }
     if (!split) return;
   }

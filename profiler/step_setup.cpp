@@ -21,12 +21,6 @@ at::Device deviceOf(const StepSpec& spec) {
   return spec.device == "cuda" ? at::kCUDA : at::kCPU;
 }
 
-c10::IValue place(const at::Tensor& t, const StepSpec& spec) {
-  at::Tensor out = t.to(deviceOf(spec));
-  if (!spec.dtype.empty() && at::isFloatingType(out.scalar_type())) out = out.to(scalarTypeOf(spec.dtype));
-  return out;
-}
-
 // A torch.save'd file: one tensor, a list/tuple of tensors (positional), or a dict by argument name.
 std::vector<c10::IValue> loadInputsFile(const torch::jit::Module& module, const std::string& path) {
   const c10::IValue value = readTorchSave(path, "inputs file");
@@ -118,13 +112,19 @@ std::vector<c10::IValue> stepInputs(const torch::jit::Module& module, const std:
     }
     std::vector<c10::IValue> inputs;
     for (const auto& v : drawn)
-      inputs.push_back(place(v.toTensor(), spec));
+      inputs.push_back(placeInput(v.toTensor(), spec));
     return inputs;
   } catch (const c10::Error& e) {
     // Out of memory for the inputs themselves, most often.
     throw InputError(spec.inputsFile.empty() ? "--input" : spec.inputsFile,
                      "cannot create the inputs (" + firstLine(e.what_without_backtrace()) + ")");
   }
+}
+
+at::Tensor placeInput(const at::Tensor& t, const StepSpec& spec) {
+  at::Tensor out = t.to(deviceOf(spec));
+  if (!spec.dtype.empty() && at::isFloatingType(out.scalar_type())) out = out.to(scalarTypeOf(spec.dtype));
+  return out;
 }
 
 StepOptions stepOptions(const StepSpec& spec) {

@@ -22,6 +22,10 @@ void placeModule(torch::jit::Module& module, const StepSpec& spec);
 std::vector<c10::IValue> stepInputs(const torch::jit::Module& module, const std::string& modelPath,
                                     const StepSpec& spec);
 
+// A tensor moved to spec.device and, when floating, cast to spec.dtype: how every example input (drawn,
+// from --inputs-file or from validate's --data) reaches the model.
+at::Tensor placeInput(const at::Tensor& t, const StepSpec& spec);
+
 StepOptions stepOptions(const StepSpec& spec);
 
 // The value a torch.save'd file holds (read with LibTorch's unpickler). InputError naming `path` ("no such

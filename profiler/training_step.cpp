@@ -224,8 +224,13 @@ TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::
   addStorage(tracer, seen, lossFn.target(), KnownRole::kInput, "cross-entropy target", true);
 
   at::Tensor out, loss;
-  const auto t0 = std::chrono::steady_clock::now();
+  using Clock = std::chrono::steady_clock;
+  const auto seconds = [](Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double>(b - a).count();
+  };
+  const auto beforeStart = Clock::now();
   tracer.start();
+  const auto t0 = Clock::now();
   try {
     tracer.markPhase(Phase::kForward);
     out = firstTensor(module.forward(inputs));
@@ -246,8 +251,10 @@ TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::
     tracer.stop();
     throw stepFailure("the traced step", e.what());
   }
+  const auto t1 = Clock::now();
   tracer.stop();
-  result.stepSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  result.stepSeconds = seconds(t0, t1);
+  result.tracerStartStopSeconds = seconds(beforeStart, t0) + seconds(t1, Clock::now());
 
   // Identified after the step: what it allocated for the caller to keep.
   addStorage(tracer, seen, out, KnownRole::kOutput, "output", false);

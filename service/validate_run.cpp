@@ -209,11 +209,13 @@ std::vector<Task::Batch> loadBatches(const std::string& path, const torch::jit::
       if (!parts[k].isTensor())
         throw InputError(path, "batch " + std::to_string(i) + " value " + std::to_string(k) + " is a " +
                                    parts[k].tagKind() + ", not a tensor");
-      at::Tensor t = parts[k].toTensor().to(spec.device == "cuda" ? at::kCUDA : at::kCPU);
+      const at::Tensor& t = parts[k].toTensor();
+      // Inputs as every step input (device, and --dtype for floating ones); the target only moves: the losses
+      // compute in float32.
       if (k + 1 < parts.size()) {
-        b.inputs.push_back(t);
+        b.inputs.push_back(placeInput(t, spec));
       } else {
-        b.target = t;
+        b.target = t.to(spec.device == "cuda" ? at::kCUDA : at::kCPU);
       }
     }
     batches.push_back(std::move(b));

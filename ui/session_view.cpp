@@ -32,6 +32,7 @@
 #include "core/comparison.h"
 #include "core/error.h"
 #include "core/format.h"
+#include "core/module_path.h"
 #include "core/profile_report.h"
 #include "core/timeline_series.h"
 #include "ui/comparison_chart.h"
@@ -275,14 +276,13 @@ void SessionView::fillModules() {
                            : static_cast<double>(rootIt->second.inclusive);
   for (const auto& [path, a] : run_.profile.moduleActivations) {
     QTreeWidgetItem* parent = nullptr;
-    const auto dot = path.rfind('.');
+    const auto [up, leaf] = splitLastComponent(path);
     if (!path.empty()) {
-      const std::string up = dot == std::string::npos ? "" : path.substr(0, dot);
       auto it = items.find(up);
       parent = it == items.end() ? nullptr : it->second;
     }
     auto* item = parent ? new BytesTreeItem(parent) : new BytesTreeItem(modules_);
-    item->setText(0, q(path.empty() ? "(root)" : path.substr(dot == std::string::npos ? 0 : dot + 1)));
+    item->setText(0, q(path.empty() ? "(root)" : leaf));
     item->setToolTip(0, q(path));
     item->setText(1, q(formatBytes(a.inclusive)));
     item->setData(1, Qt::UserRole, static_cast<qlonglong>(a.inclusive));

@@ -5,6 +5,7 @@
 #include <torch/cuda.h>
 #include <torch/script.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -451,6 +452,21 @@ TEST_F(CliTest, ValidateWritesCurvesChartAndVerdict) {
   const std::string noTarget = std::string(LOWMEM_PY_FIXTURES_DIR) + "/batches_no_target.pt";
   expectBadInput(lowmemCli({"validate", model, "--trainable", "lora", "--data", noTarget}), noTarget,
                  "expected the model's 1 input(s) and a target");
+  // --dtype reaches the user's batches as it reaches drawn inputs (a bfloat16 model fed float32 batches
+  // failed). Four steps judge little (exit 0 or 1 by the verdict); a dtype clash would exit 3 before the
+  // first.
+  auto bf16 = lowmemCli({"-q", "validate", model, "--trainable", "lora", "--dtype", "bfloat16", "--steps",
+                         "4", "--tolerance", "1", "--data", data, "--json"});
+  ASSERT_TRUE(bf16.exitCode == 0 || bf16.exitCode == 1) << bf16.exitCode << ": " << bf16.err;
+  const auto bf16Steps = nlohmann::json::parse(bf16.out)["steps"];
+  ASSERT_EQ(bf16Steps.size(), 4u) << bf16.out;
+  EXPECT_TRUE(std::isfinite(bf16Steps[3]["patched_loss"].get<double>())) << bf16.out;
+  const std::string bare = std::string(LOWMEM_PY_FIXTURES_DIR) + "/data_bare_tensor.pt";
+  expectBadInput(lowmemCli({"validate", model, "--trainable", "lora", "--data", bare}), bare,
+                 "holds a Tensor; expected a list or tuple of (input..., target) batches");
+  const std::string badTarget = std::string(LOWMEM_PY_FIXTURES_DIR) + "/batches_bad_target.pt";
+  expectBadInput(lowmemCli({"validate", model, "--trainable", "lora", "--steps", "4", "--data", badTarget}),
+                 badTarget, "fits neither cross-entropy");
   // Bad input: one line, exit 2.
   expectBadInput(lowmemCli({"validate", model, "--bits", "5"}), "--bits", "expected 2, 3 or 4");
   expectBadInput(lowmemCli({"validate", path("missing.pt")}), path("missing.pt"), "no such file");

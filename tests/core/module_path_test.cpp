@@ -1,0 +1,32 @@
+// Dotted module paths: components, the last component, and ancestry by whole components only.
+
+#include "core/module_path.h"
+
+#include <gtest/gtest.h>
+
+namespace lowmem {
+namespace {
+
+TEST(ModulePath, ComponentsOfRootLeafAndNestedPaths) {
+  EXPECT_TRUE(pathComponents("").empty());
+  EXPECT_EQ(pathComponents("head"), (std::vector<std::string>{"head"}));
+  EXPECT_EQ(pathComponents("encoder.layer_0.attn"), (std::vector<std::string>{"encoder", "layer_0", "attn"}));
+}
+
+TEST(ModulePath, SplitsTheLastComponent) {
+  EXPECT_EQ(splitLastComponent("encoder.layer_0.norm1.weight"),
+            (std::pair<std::string, std::string>{"encoder.layer_0.norm1", "weight"}));
+  EXPECT_EQ(splitLastComponent("head"), (std::pair<std::string, std::string>{"", "head"}));
+  EXPECT_EQ(splitLastComponent(""), (std::pair<std::string, std::string>{"", ""}));
+}
+
+TEST(ModulePath, WithinMatchesWholeComponentsOnly) {
+  EXPECT_TRUE(isWithin("blocks.1", "blocks.1"));
+  EXPECT_TRUE(isWithin("blocks.1.mlp.fc1", "blocks.1"));
+  EXPECT_FALSE(isWithin("blocks.10.mlp", "blocks.1"));  // a prefix of the text, not of the path
+  EXPECT_FALSE(isWithin("blocks", "blocks.1"));
+  EXPECT_TRUE(isWithin("anything", ""));
+}
+
+}  // namespace
+}  // namespace lowmem
