@@ -69,16 +69,18 @@ const char* deviceActivityKindName(DeviceActivity::Kind kind) {
 }
 
 StringInterner::StringInterner(std::vector<std::string>& table) : table_(table) {
-  for (size_t i = 0; i < table_.size(); ++i)
-    index_.emplace(table_[i], static_cast<StringId>(i));
+  for (size_t i = 0; i < table_.size(); ++i) {
+    keys_.emplace_back(table_[i]);
+    index_.emplace(keys_.back(), static_cast<StringId>(i));
+  }
 }
 
 StringId StringInterner::intern(std::string_view text) {
-  auto it = index_.find(std::string(text));
-  if (it != index_.end()) return it->second;
+  if (auto it = index_.find(text); it != index_.end()) return it->second;
   const auto id = static_cast<StringId>(table_.size());
   table_.emplace_back(text);
-  index_.emplace(table_.back(), id);
+  keys_.emplace_back(text);
+  index_.emplace(keys_.back(), id);
   return id;
 }
 

@@ -4,6 +4,7 @@
 // before the step (whose allocation the tracer could not see). One sequence counter orders all of them.
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -97,7 +98,8 @@ struct Trace {
   const std::string& opName(int32_t op) const { return str(op >= 0 ? ops[static_cast<size_t>(op)].name : 0); }
 };
 
-// Interns strings into a Trace's table while recording.
+// Interns strings into a Trace's table while recording. Looked up by string_view, so finding a string already
+// interned allocates nothing (the tracer interns every backward node's name and many module paths).
 class StringInterner {
  public:
   explicit StringInterner(std::vector<std::string>& table);
@@ -105,7 +107,8 @@ class StringInterner {
 
  private:
   std::vector<std::string>& table_;
-  std::unordered_map<std::string, StringId> index_;
+  std::deque<std::string> keys_;  // the index's keys: a deque never moves its strings, the table may
+  std::unordered_map<std::string_view, StringId> index_;
 };
 
 }  // namespace lowmem

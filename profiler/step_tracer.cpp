@@ -178,13 +178,17 @@ int32_t StepTracer::beginOp(const char* name, OpScope scope, int64_t seqNr, cons
                                       trace_.ops[static_cast<size_t>(parent)].scope != OpScope::kFunction);
   const std::string module = wantModule ? dottedModulePath() : std::string();
   OpEvent op;
-  // Autograd node names live in strings that can be freed and their memory reused by another name, so a
-  // pointer hit is confirmed by comparing the text.
-  auto known = namesByPointer_.find(name);
-  if (known == namesByPointer_.end() || trace_.strings[static_cast<size_t>(known->second)] != name) {
-    known = namesByPointer_.insert_or_assign(name, interner_.intern(name)).first;
+  if (scope == OpScope::kBackward) {
+    // Autograd node names live in strings of the engine's RecordFunction, a different name at the same
+    // address each time: by text.
+    op.name = interner_.intern(name);
+  } else {
+    // Operator and TorchScript function names are static strings: by address, confirmed by text.
+    auto known = namesByPointer_.find(name);
+    if (known == namesByPointer_.end() || trace_.strings[static_cast<size_t>(known->second)] != name)
+      known = namesByPointer_.insert_or_assign(name, interner_.intern(name)).first;
+    op.name = known->second;
   }
-  op.name = known->second;
   op.scope = scope;
   op.phase = phase_;
   op.seqNr = seqNr;
