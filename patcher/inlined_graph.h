@@ -10,8 +10,9 @@
 
 namespace lowmem {
 
-// Inlines every prim::CallMethod/CallFunction (the inliner works one level at a time when the graph
-// executor's optimiser is off, so this repeats until none is left).
+// Inlines every prim::CallMethod/CallFunction, with the graph executor's optimiser switched on for the call
+// whatever the process's setting (LibTorch's inliner reads it). Like any first run, this computes and caches
+// the callees' optimized graphs in the module's functions.
 std::shared_ptr<torch::jit::Graph> inlinedForwardGraph(const torch::jit::Module& module);
 
 struct NodeModule {

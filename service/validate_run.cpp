@@ -285,8 +285,8 @@ Validation validateModel(const std::string& modelPath, const StepSpec& spec, con
     if (v.rewrites.empty())
       throw InputError(patchedPath, "records no lowmem rewrite; give a model `lowmem patch` wrote");
   }
-  // The executor mode the profiler runs the step in (eager-like unless the spec asks for optimisation). Set
-  // only after patching: switched before the baseline profile, it changed what that profile saw.
+  // The executor mode the profiler runs the step in (eager-like unless the spec asks for optimisation), set
+  // before the two models' first runs: LibTorch fixes a method's graph (optimized or raw) at its first run.
   const bool executorWas = torch::jit::getGraphExecutorOptimize();
   torch::jit::setGraphExecutorOptimize(spec.graphExecutorOptimize);
   struct Restore {

@@ -2,6 +2,7 @@
 // peaks, verification (including a deliberately broken fold), re-patch refusal and the session comparison.
 
 #include <gtest/gtest.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/script.h>
 
 #include <filesystem>
@@ -127,6 +128,31 @@ TEST_F(SwapWorkflow, PatchedModelRecordsItsRewritesAndRefusesASecondPatch) {
   EXPECT_FALSE(fs::exists(path("twice.pt")));
   // Never over the input.
   EXPECT_THROW(patchModelFile(model, model, lora(), {}), InputError);
+}
+
+// Site planning inlines the forward graph, and LibTorch's inliner reads the process's graph-executor flag
+// (callees' optimized graphs when it is on, their raw graphs when off). Whatever mode the caller runs in, the
+// plans are the same.
+TEST_F(SwapWorkflow, PlansDoNotDependOnTheGraphExecutorFlag) {
+  struct Restore {
+    bool was = torch::jit::getGraphExecutorOptimize();
+    ~Restore() { torch::jit::setGraphExecutorOptimize(was); }
+  } restore;
+  for (const char* preset : {"vit-tiny", "bert-tiny", "llama-tiny"}) {
+    std::vector<std::string> plansByMode[2];
+    for (int optimize = 0; optimize < 2; ++optimize) {
+      torch::jit::setGraphExecutorOptimize(optimize == 1);
+      auto m = loadModel(built(preset));
+      for (const auto& p : planSites(m, trainableParameters(m, TrainableSelection::parse("lora")))) {
+        plansByMode[optimize].push_back(p.site.modulePath + " " + siteKindName(p.site.kind) + " " +
+                                        (p.valid ? "valid" : "invalid: " + p.reason) + ", " +
+                                        std::to_string(p.folds.size()) + " folds, " +
+                                        std::to_string(p.residualUses) + " residual uses");
+      }
+    }
+    EXPECT_FALSE(plansByMode[1].empty()) << preset;
+    EXPECT_EQ(plansByMode[0], plansByMode[1]) << preset;
+  }
 }
 
 // A deliberately broken fold: one norm's gamma folded from another norm's weight. The forward check catches
