@@ -43,19 +43,19 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// The steps with a global RecordFunction callback that does nothing: what the dispatcher's op recording
-// costs before a tracer records anything.
-double withEmptyOpCallback(torch::jit::Module& module, const std::vector<c10::IValue>& inputs,
-                           const lowmem::StepOptions& o) {
+// `f()` with a global RecordFunction callback that does nothing, on the tracer's scopes: what the
+// dispatcher's op recording costs before a tracer records anything.
+template <typename F>
+double withEmptyOpCallback(F f) {
   const auto handle = at::addGlobalCallback(
       at::RecordFunctionCallback(
           [](const at::RecordFunction&) -> std::unique_ptr<at::ObserverContext> { return nullptr; },
           [](const at::RecordFunction&, at::ObserverContext*) {})
           .scopes({at::RecordScope::FUNCTION, at::RecordScope::BACKWARD_FUNCTION,
                    at::RecordScope::TORCHSCRIPT_FUNCTION}));
-  const double seconds = lowmem::timeTrainingSteps(module, inputs, o, 1).front();
+  const double value = f();
   at::removeCallback(handle);
-  return seconds;
+  return value;
 }
 
 // The tracer's cost per event, away from any model: `ops` additions of one-element tensors (each an op event
@@ -73,14 +73,7 @@ void perOpCost(int ops, int rounds) {
   std::vector<double> plain, empty, traced;
   for (int r = 0; r < rounds; ++r) {
     plain.push_back(run());
-    const auto handle = at::addGlobalCallback(
-        at::RecordFunctionCallback(
-            [](const at::RecordFunction&) -> std::unique_ptr<at::ObserverContext> { return nullptr; },
-            [](const at::RecordFunction&, at::ObserverContext*) {})
-            .scopes({at::RecordScope::FUNCTION, at::RecordScope::BACKWARD_FUNCTION,
-                     at::RecordScope::TORCHSCRIPT_FUNCTION}));
-    empty.push_back(run());
-    at::removeCallback(handle);
+    empty.push_back(withEmptyOpCallback(run));
     lowmem::StepTracer tracer(false, static_cast<size_t>(ops) * 3);
     tracer.start();
     traced.push_back(run());
@@ -102,7 +95,8 @@ void overhead(const std::string& name, torch::jit::Module module, const std::vec
     traced.push_back(s.stepSeconds);
     startStop.push_back(s.tracerStartStopSeconds);
     events = s.trace.memory.size() + s.trace.ops.size();
-    floor.push_back(withEmptyOpCallback(module, inputs, o));
+    floor.push_back(
+        withEmptyOpCallback([&] { return lowmem::timeTrainingSteps(module, inputs, o, 1).front(); }));
   }
   std::cout << std::left << std::setw(48) << ("tracer overhead, " + name) << std::right << std::fixed
             << std::setprecision(4) << "untraced " << median(plain) << " s, traced " << median(traced)
