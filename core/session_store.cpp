@@ -102,7 +102,8 @@ class Statement {
   sqlite3_stmt* stmt_ = nullptr;
 };
 
-// One row's parameters inside a multi-row INSERT: column `col` (1-based) of row `row` of the statement.
+// One row's parameters inside a multi-row INSERT: `bind(col, v)` sets column `col` (1-based) of the row whose
+// parameters start after `firstParam`.
 class RowBinder {
  public:
   RowBinder(Statement& stmt, int firstParam) : stmt_(stmt), first_(firstParam) {}

@@ -2,9 +2,10 @@
 
 #include <torch/csrc/jit/ir/graph_node_list.h>
 #include <torch/csrc/jit/passes/inliner.h>
-#include <torch/csrc/jit/runtime/graph_executor.h>
 
 #include <stdexcept>
+
+#include "profiler/executor_mode.h"
 
 namespace lowmem {
 namespace {
@@ -26,11 +27,7 @@ std::shared_ptr<torch::jit::Graph> inlinedForwardGraph(const torch::jit::Module&
   // (itself inlined, with the call stacks that name every module instance); off, the raw graphs, one level a
   // pass, and the nodes of deeper levels lost their outer instances ("norm1" for "encoder.layer_0.norm1"),
   // so every norm was planned invalid. Pinned on: the plans must not depend on the caller's executor mode.
-  struct OptimizeOn {
-    bool was = torch::jit::getGraphExecutorOptimize();
-    OptimizeOn() { torch::jit::setGraphExecutorOptimize(true); }
-    ~OptimizeOn() { torch::jit::setGraphExecutorOptimize(was); }
-  } optimizeOn;
+  const ExecutorModeGuard optimizeOn(true);
   auto graph = module.get_method("forward").graph()->copy();
   // Each pass inlines at least one level; a model nested deeper than this is not a real model.
   for (int pass = 0; pass < 256 && hasCalls(graph->block()); ++pass)

@@ -17,10 +17,6 @@
 namespace lowmem {
 namespace {
 
-at::Device deviceOf(const StepSpec& spec) {
-  return spec.device == "cuda" ? at::kCUDA : at::kCPU;
-}
-
 // A torch.save'd file: one tensor, a list/tuple of tensors (positional), or a dict by argument name.
 std::vector<c10::IValue> loadInputsFile(const torch::jit::Module& module, const std::string& path) {
   const c10::IValue value = readTorchSave(path, "inputs file");
@@ -96,7 +92,7 @@ void placeModule(torch::jit::Module& module, const StepSpec& spec) {
                      "driver were found)");
   }
   if (!spec.dtype.empty()) module.to(scalarTypeOf(spec.dtype));
-  if (spec.device != "cpu") module.to(deviceOf(spec));
+  if (spec.device != "cpu") module.to(stepDevice(spec));
 }
 
 std::vector<c10::IValue> stepInputs(const torch::jit::Module& module, const std::string& modelPath,
@@ -121,8 +117,12 @@ std::vector<c10::IValue> stepInputs(const torch::jit::Module& module, const std:
   }
 }
 
+at::Device stepDevice(const StepSpec& spec) {
+  return spec.device == "cuda" ? at::kCUDA : at::kCPU;
+}
+
 at::Tensor placeInput(const at::Tensor& t, const StepSpec& spec) {
-  at::Tensor out = t.to(deviceOf(spec));
+  at::Tensor out = t.to(stepDevice(spec));
   if (!spec.dtype.empty() && at::isFloatingType(out.scalar_type())) out = out.to(scalarTypeOf(spec.dtype));
   return out;
 }

@@ -22,6 +22,9 @@ void placeModule(torch::jit::Module& module, const StepSpec& spec);
 std::vector<c10::IValue> stepInputs(const torch::jit::Module& module, const std::string& modelPath,
                                     const StepSpec& spec);
 
+// The device spec.device names (CPU unless "cuda").
+at::Device stepDevice(const StepSpec& spec);
+
 // A tensor moved to spec.device and, when floating, cast to spec.dtype: how every example input (drawn,
 // from --inputs-file or from validate's --data) reaches the model.
 at::Tensor placeInput(const at::Tensor& t, const StepSpec& spec);

@@ -2,7 +2,6 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/autograd/grad_mode.h>
-#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 
@@ -11,6 +10,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "profiler/executor_mode.h"
 #include "profiler/step_tracer.h"
 
 namespace lowmem {
@@ -151,17 +151,6 @@ Error stepFailure(const std::string& stage, const std::string& what) {
   }
   return Error(ExitCode::kModelFailed, "model failed in " + stage + ": " + line);
 }
-
-class ExecutorModeGuard {
- public:
-  explicit ExecutorModeGuard(bool optimize) : previous_(torch::jit::getGraphExecutorOptimize()) {
-    torch::jit::setGraphExecutorOptimize(optimize);
-  }
-  ~ExecutorModeGuard() { torch::jit::setGraphExecutorOptimize(previous_); }
-
- private:
-  bool previous_;
-};
 
 }  // namespace
 

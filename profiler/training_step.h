@@ -32,8 +32,8 @@ struct StepOptions {
 struct TracedStep {
   Trace trace;
   double stepSeconds = 0;  // the traced step's wall time (tracer running, its start and stop excluded)
-  double tracerStartStopSeconds =
-      0;  // installing and removing the hooks (CUPTI's start and flush among them)
+  // Installing and removing the hooks (CUPTI's start and flush among them).
+  double tracerStartStopSeconds = 0;
 };
 
 // The same step without the tracer, `steps` times after the warm-up: the wall time of each step, for the

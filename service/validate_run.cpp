@@ -3,7 +3,6 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/grad_mode.h>
-#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 #include <unistd.h>
@@ -18,6 +17,7 @@
 #include "core/trainable.h"
 #include "kernels/ops_library.h"
 #include "patcher/rewriter.h"
+#include "profiler/executor_mode.h"
 #include "profiler/model_loader.h"
 #include "profiler/step_setup.h"
 #include "service/swap_run.h"
@@ -215,7 +215,7 @@ std::vector<Task::Batch> loadBatches(const std::string& path, const torch::jit::
       if (k + 1 < parts.size()) {
         b.inputs.push_back(placeInput(t, spec));
       } else {
-        b.target = t.to(spec.device == "cuda" ? at::kCUDA : at::kCPU);
+        b.target = t.to(stepDevice(spec));
       }
     }
     batches.push_back(std::move(b));
@@ -287,12 +287,7 @@ Validation validateModel(const std::string& modelPath, const StepSpec& spec, con
   }
   // The executor mode the profiler runs the step in (eager-like unless the spec asks for optimisation), set
   // before the two models' first runs: LibTorch fixes a method's graph (optimized or raw) at its first run.
-  const bool executorWas = torch::jit::getGraphExecutorOptimize();
-  torch::jit::setGraphExecutorOptimize(spec.graphExecutorOptimize);
-  struct Restore {
-    bool was;
-    ~Restore() { torch::jit::setGraphExecutorOptimize(was); }
-  } restore{executorWas};
+  const ExecutorModeGuard executorMode(spec.graphExecutorOptimize);
   auto base = loadModel(modelPath);
   auto patched = loadModel(patchedPath);
   placeModule(base, spec);

@@ -2,7 +2,6 @@
 // peaks, verification (including a deliberately broken fold), re-patch refusal and the session comparison.
 
 #include <gtest/gtest.h>
-#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/script.h>
 
 #include <filesystem>
@@ -17,6 +16,7 @@
 #include "patcher/rewriter.h"
 #include "patcher/site_plans.h"
 #include "patcher/verifier.h"
+#include "profiler/executor_mode.h"
 #include "profiler/model_loader.h"
 #include "service/patched_model_save.h"
 #include "service/swap_run.h"
@@ -134,14 +134,10 @@ TEST_F(SwapWorkflow, PatchedModelRecordsItsRewritesAndRefusesASecondPatch) {
 // (callees' optimized graphs when it is on, their raw graphs when off). Whatever mode the caller runs in, the
 // plans are the same.
 TEST_F(SwapWorkflow, PlansDoNotDependOnTheGraphExecutorFlag) {
-  struct Restore {
-    bool was = torch::jit::getGraphExecutorOptimize();
-    ~Restore() { torch::jit::setGraphExecutorOptimize(was); }
-  } restore;
   for (const char* preset : {"vit-tiny", "bert-tiny", "llama-tiny"}) {
     std::vector<std::string> plansByMode[2];
     for (int optimize = 0; optimize < 2; ++optimize) {
-      torch::jit::setGraphExecutorOptimize(optimize == 1);
+      const ExecutorModeGuard mode(optimize == 1);
       auto m = loadModel(built(preset));
       for (const auto& p : planSites(m, trainableParameters(m, TrainableSelection::parse("lora")))) {
         plansByMode[optimize].push_back(p.site.modulePath + " " + siteKindName(p.site.kind) + " " +
