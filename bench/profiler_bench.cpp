@@ -8,8 +8,8 @@
 //
 // glibc is told to keep freed memory (the mmap threshold at its 32 MiB maximum, no trimming), as a caching
 // allocator does for real training: with its defaults, whether a step's large tensors come from fresh mmaps
-// (page faults) or from reused heap depends on what ran before, and the same untraced step varied between
-// 1.3 and 2.6 s on vit_b_16 with 0 to 400,000 page faults. --default-malloc measures without it.
+// (page faults) or from reused heap depends on what ran before, and the same untraced step on vit_b_16
+// varied by up to 2x from round to round. --default-malloc measures without it.
 
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
@@ -144,7 +144,7 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--store-only") == 0) storeOnly = true;
   }
   // The store first, with glibc's defaults as the CLI runs it (keeping all freed memory made its writes
-  // 1.7 times slower in one measurement, cause not pinned down).
+  // slower in one measurement, cause not pinned down).
   for (int r = 0; r < (storeOnly ? 3 : 1); ++r)
     store(ci ? 100000 : 1000000);
   if (storeOnly) return 0;

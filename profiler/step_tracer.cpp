@@ -98,7 +98,7 @@ void onOpEnd(const at::RecordFunction&, at::ObserverContext* ctx) {
 StepTracer::StepTracer(bool recordShapes, size_t reserveEvents)
     : interner_(trace_.strings), recordShapes_(recordShapes) {
   // Faulted in now: first-touch page faults on these buffers during the step were most of the tracer's cost
-  // (two thirds of beginOp's time on vit-tiny went to the store into a fresh page).
+  // (in a perf profile of vit-tiny, most of beginOp went to the store into a fresh page).
   reservePrefaulted(trace_.memory, reserveEvents);
   reservePrefaulted(trace_.ops, reserveEvents / 2);
 }

@@ -180,7 +180,8 @@ TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::
   auto optimizer = makeOptimizer(trainable, o);
   Loss lossFn(o.loss);
   // Before the warm-up: faulting in the tracer's buffers writes tens of megabytes, which evicted the model's
-  // working set from the caches and slowed the traced step that followed (vit-tiny: 1.2 ms of a 2 ms step).
+  // working set from the caches and slowed the traced step that followed (profiler_bench: vit-tiny 2.1
+  // -> 1.7).
   StepTracer tracer(o.recordShapes);
   try {
     for (int i = 0; i < o.warmupSteps; ++i)
