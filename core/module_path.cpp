@@ -20,6 +20,12 @@ std::pair<std::string, std::string> splitLastComponent(const std::string& path) 
   return {path.substr(0, dot), path.substr(dot + 1)};
 }
 
+std::string joinPath(const std::string& parent, const std::string& child) {
+  if (parent.empty()) return child;
+  if (child.empty()) return parent;
+  return parent + "." + child;
+}
+
 bool isWithin(const std::string& path, const std::string& ancestor) {
   if (ancestor.empty()) return true;
   return path.size() >= ancestor.size() && path.compare(0, ancestor.size(), ancestor) == 0 &&

@@ -15,6 +15,9 @@ std::vector<std::string> pathComponents(const std::string& path);
 // "a.b.weight" -> ("a.b", "weight"); "weight" -> ("", "weight").
 std::pair<std::string, std::string> splitLastComponent(const std::string& path);
 
+// "a.b" + "c" -> "a.b.c"; "" + "c" -> "c".
+std::string joinPath(const std::string& parent, const std::string& child);
+
 // True for `ancestor` itself and every path below it ("a.b" is within "a", "ab" is not); everything is within
 // "".
 bool isWithin(const std::string& path, const std::string& ancestor);

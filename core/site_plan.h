@@ -5,6 +5,7 @@
 // differ).
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -16,8 +17,14 @@ namespace lowmem {
 struct FoldTarget {
   std::string weight;  // dotted parameter path
   std::string bias;    // "" when the linear has none
-  bool lora = false;   // a LoRA A: gamma goes into A, A*beta becomes a constant bias between A and B
+  // The linear has no bias but its weight's own module calls it (`linear(x, self.weight)`, a LoRA A): W*beta
+  // becomes a constant bias buffer that the rewrite adds to that module's code.
+  bool addsBias = false;
+  bool transposed = false;  // GPT-2's Conv1D: addmm(b, x, W) with W of shape [in, out]
   bool trainable = false;
+  // Reached through a dropout (exact for a norm without beta: the mask is elementwise): the linear saves the
+  // dropout's output, never the norm's.
+  bool viaDropout = false;
 };
 
 struct SitePlan {
@@ -48,10 +55,15 @@ inline const std::string& rewriteHolder(const SitePlan& p) {
   return isNormKind(p.site.kind) ? p.parentPath : p.site.modulePath;
 }
 
-// Which rewrite of that code: the activation kind, or the call of one norm attribute. Sites with the same
-// holder and key are one edit of one piece of code: patched together or not at all.
+// Which rewrite of that code: the activation kind, or the call of one norm attribute with the eps and size
+// the rewrite writes into the code as constants (instances of one type may keep different eps in an
+// attribute: they need types of their own). Sites with the same holder and key are one edit of one piece of
+// code: patched together or not at all.
 inline std::string rewriteKey(const SitePlan& p) {
-  return isNormKind(p.site.kind) ? "call " + p.attribute : siteKindName(p.site.kind);
+  if (!isNormKind(p.site.kind)) return siteKindName(p.site.kind);
+  char eps[32];
+  std::snprintf(eps, sizeof eps, "%.17g", p.eps);
+  return "call " + p.attribute + " eps=" + eps + " n=" + std::to_string(p.normalizedSize);
 }
 
 }  // namespace lowmem

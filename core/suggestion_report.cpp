@@ -114,7 +114,12 @@ nlohmann::json suggestionsJson(const Suggestions& s) {
   for (const auto& site : s.sites) {
     nlohmann::json folds = nlohmann::json::array();
     for (const auto& f : site.plan.folds)
-      folds.push_back({{"weight", f.weight}, {"bias", f.bias}, {"lora", f.lora}, {"trainable", f.trainable}});
+      folds.push_back({{"weight", f.weight},
+                       {"bias", f.bias},
+                       {"adds_bias", f.addsBias},
+                       {"transposed", f.transposed},
+                       {"via_dropout", f.viaDropout},
+                       {"trainable", f.trainable}});
     sites.push_back({{"ordinal", site.plan.site.ordinal},
                      {"kind", siteKindName(site.plan.site.kind)},
                      {"module", site.plan.site.modulePath},

@@ -1,24 +1,31 @@
 #pragma once
-// An inlined copy of a module's forward graph for analysis, with each node's module instance recovered from
-// the inliner's call stacks. The user's module and its method graphs are never modified.
+// An inlined copy of a module's forward graph for analysis, each node tagged with the dotted path of the
+// module instance whose code it came from. The user's module and its method graphs are never modified.
 
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/script.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace lowmem {
 
-// Inlines every prim::CallMethod/CallFunction, with the graph executor's optimiser switched on for the call
-// whatever the process's setting (LibTorch's inliner reads it). Like any first run, this computes and caches
-// the callees' optimized graphs in the module's functions.
+// Inlines every prim::CallMethod/CallFunction from the methods' own (unoptimised) graphs, one call at a time,
+// so that each call's instance path is read from the whole prim::GetAttr chain of its target
+// ("layers.0.mlp", where the interpreter's call stacks keep only "0"), then simplifies the copy as the graph
+// executor would, takes the instance's plain attributes (not `training`) as constants and folds identity
+// tests between one value and itself (`query is key` when the caller passed the same tensor), so branches
+// that cannot run are gone.
 std::shared_ptr<torch::jit::Graph> inlinedForwardGraph(const torch::jit::Module& module);
 
 struct NodeModule {
   std::string path;  // dotted instance path ("encoder.layer_0.mlp"); "" for the root
   std::string type;  // the TorchScript class whose method the node came from
 };
+
+// "encoder.layer_0.attn.q.weight" for a chain of prim::GetAttr from `self`; nullopt otherwise.
+std::optional<std::string> attributePath(const torch::jit::Value* v, const torch::jit::Value* self);
 
 // Which module's code a node of an inlined graph came from. `rootType` names the root module's class.
 NodeModule nodeModule(const torch::jit::Node* node, const std::string& rootType);

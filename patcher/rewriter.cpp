@@ -1,10 +1,13 @@
 #include "patcher/rewriter.h"
 
+#include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "core/error.h"
 #include "core/model_attributes.h"
@@ -45,6 +48,38 @@ bool isSwappedActivation(const Node* n, SiteKind kind) {
   if (n->inputs().size() < 2) return true;
   auto mode = torch::jit::toIValue(n->input(1));
   return mode && mode->isString() && mode->toStringRef() == "none";
+}
+
+// Inlines the free functions and the module's own other methods (`self._ff_block(x)`) that its forward calls;
+// true when there were any. Calls of other modules stay calls: their code must remain theirs.
+Node* ownCall(torch::jit::Block* block, const Value* self) {
+  for (Node* n : block->nodes()) {
+    if (n->kind() == c10::prim::CallFunction || (n->kind() == c10::prim::CallMethod && n->input(0) == self))
+      return n;
+    for (auto* inner : n->blocks()) {
+      if (Node* call = ownCall(inner, self)) return call;
+    }
+  }
+  return nullptr;
+}
+
+bool inlineFunctionCalls(std::shared_ptr<torch::jit::Graph>& graph) {
+  Value* self = graph->inputs()[0];
+  bool any = false;
+  while (Node* n = ownCall(graph->block(), self)) {
+    torch::jit::Function* fn = nullptr;
+    if (n->kind() == c10::prim::CallFunction) {
+      fn = n->input(0)->type()->expectRef<c10::FunctionType>().function();
+      n->removeInput(0);
+    } else {
+      fn = &self->type()->expectRef<c10::ClassType>().getMethod(n->s(c10::attr::name));
+    }
+    auto& graphFn = torch::jit::toGraphFunction(*fn);
+    torch::jit::inlineCallTo(n, &graphFn, graphFn.graph().get());
+    any = true;
+  }
+  if (any) torch::jit::ConstantPropagationImmutableTypes(graph);
+  return any;
 }
 
 // 2 bits: lowmem::regelu2 / resilu2 (the paper's ops); 3 or 4: lowmem::regelu / resilu(x, bits).
@@ -129,19 +164,30 @@ int replaceNormCalls(torch::jit::Block* block, Value* self, const SitePlan& plan
   return count;
 }
 
-// linear(x, self.lora_A) -> linear(x, self.lora_A, self.lora_A_bias) in a LoRA module type's code.
-int addLoraBias(torch::jit::Block* block, const Value* self) {
+// The module code that calls `linear(x, self.<weight>)` without a bias, given `self.<weight>_bias` (a LoRA
+// A: linear(x, self.lora_A, self.lora_A_bias); an nn.Linear without bias: self.weight_bias).
+struct BiasSlot {
+  c10::ClassTypePtr type;
+  std::string weight;
+  bool operator<(const BiasSlot& o) const { return std::tie(type, weight) < std::tie(o.type, o.weight); }
+};
+
+std::string biasName(const std::string& weight) {
+  return weight + "_bias";
+}
+
+int addFoldedBias(torch::jit::Block* block, Value* self, const std::string& weight) {
   int count = 0;
   for (Node* n : block->nodes()) {
     for (auto* inner : n->blocks())
-      count += addLoraBias(inner, const_cast<Value*>(self));
+      count += addFoldedBias(inner, self, weight);
     if (n->kind() != c10::aten::linear || n->inputs().size() < 2) continue;
     const Node* w = n->input(1)->node();
-    if (w->kind() != c10::prim::GetAttr || w->input(0) != self || w->s(c10::attr::name) != "lora_A") continue;
+    if (w->kind() != c10::prim::GetAttr || w->input(0) != self || w->s(c10::attr::name) != weight) continue;
     if (n->inputs().size() > 2 && !n->input(2)->mustBeNone()) continue;
     auto* graph = n->owningGraph();
     torch::jit::WithInsertPoint guard(n);
-    Value* bias = graph->insertGetAttr(const_cast<Value*>(self), "lora_A_bias");
+    Value* bias = graph->insertGetAttr(self, biasName(weight));
     if (n->inputs().size() > 2) {
       n->replaceInput(2, bias);
     } else {
@@ -152,21 +198,24 @@ int addLoraBias(torch::jit::Block* block, const Value* self) {
   return count;
 }
 
-// gamma and beta into one consumer, in float64: W' = W diag(gamma), b' = b + W beta (LoRA A: the A*beta
-// bias).
+// gamma and beta into one consumer, in float64: W' = W diag(gamma), b' = b + W beta (a transposed Conv1D
+// weight: W' = diag(gamma) W, b' = b + W^T beta; a bias-less linear: W beta becomes its bias buffer).
 void fold(torch::jit::Module& root, const FoldTarget& f, const at::Tensor& gamma, const at::Tensor& beta,
-          std::set<c10::ClassTypePtr>& loraTypes, std::set<const c10::ivalue::Object*>& withBias) {
+          std::set<BiasSlot>& slots, std::set<const c10::ivalue::Object*>& withBias) {
   torch::NoGradGuard noGrad;
   at::Tensor w = parameter(root, f.weight);
   const auto w64 = w.to(at::kDouble);
-  at::Tensor folded = gamma.defined() ? w64 * gamma.to(at::kDouble).unsqueeze(0) : w64;
-  at::Tensor shift = beta.defined() ? at::mv(w64, beta.to(at::kDouble)) : at::Tensor();
+  const auto g64 = gamma.defined() ? gamma.to(at::kDouble) : at::Tensor();
+  at::Tensor folded = !g64.defined() ? w64 : f.transposed ? w64 * g64.unsqueeze(1) : w64 * g64.unsqueeze(0);
+  at::Tensor shift =
+      beta.defined() ? at::mv(f.transposed ? w64.t() : w64, beta.to(at::kDouble)) : at::Tensor();
   w.copy_(folded.to(w.scalar_type()));
   if (!shift.defined()) return;
-  if (f.lora) {
-    auto owner = submoduleAt(root, splitLastComponent(f.weight).first);
-    loraTypes.insert(owner.type());
-    owner.register_buffer("lora_A_bias", shift.to(w.scalar_type()));
+  if (f.bias.empty()) {
+    auto [ownerPath, attr] = splitLastComponent(f.weight);
+    auto owner = submoduleAt(root, ownerPath);
+    slots.insert({owner.type(), attr});
+    owner.register_buffer(biasName(attr), shift.to(w.scalar_type()));
     withBias.insert(owner._ivalue().get());
     return;
   }
@@ -243,7 +292,7 @@ RewriteResult applyRewrites(torch::jit::Module& module, const std::vector<SitePl
   for (const auto& plan : plans)
     groups[{submoduleAt(module, rewriteHolder(plan)).type(), rewriteKey(plan)}].push_back(&plan);
 
-  std::set<c10::ClassTypePtr> loraTypes;
+  std::set<BiasSlot> biasSlots;
   std::set<const c10::ivalue::Object*> withBias;
   for (const auto& [key, members] : groups) {
     const SitePlan& first = *members.front();
@@ -261,6 +310,11 @@ RewriteResult applyRewrites(torch::jit::Module& module, const std::vector<SitePl
                                          std::to_string(first.bits) + " bits; one piece of code takes one");
       }
       swapActivations(graph->block(), first.site.kind, first.bits, count);
+      if (count == 0 && inlineFunctionCalls(graph)) {
+        // nn.SiLU's forward calls F.silu, a function: its code becomes the module's own, then the op is
+        // there.
+        swapActivations(graph->block(), first.site.kind, first.bits, count);
+      }
       if (count == 0) {
         throw InputError("patch", "the " + std::string(siteKindName(first.site.kind)) + " of " +
                                       rewriteHolder(first) +
@@ -278,7 +332,7 @@ RewriteResult applyRewrites(torch::jit::Module& module, const std::vector<SitePl
         at::Tensor gamma = plan->gamma.empty() ? at::Tensor() : parameter(module, plan->gamma);
         at::Tensor beta = plan->beta.empty() ? at::Tensor() : parameter(module, plan->beta);
         for (const auto& f : plan->folds) {
-          fold(module, f, gamma, beta, loraTypes, withBias);
+          fold(module, f, gamma, beta, biasSlots, withBias);
           result.foldedParameters.push_back(f.weight);
           if (!f.bias.empty() && beta.defined()) result.foldedParameters.push_back(f.bias);
         }
@@ -292,22 +346,21 @@ RewriteResult applyRewrites(torch::jit::Module& module, const std::vector<SitePl
     for (const auto* plan : members)
       result.rewrites.push_back(rewriteRecord(*plan));
   }
-  // LoRA types that received a bias: every instance gets one (zeros where nothing was folded), then the
-  // type's code uses it.
-  for (const auto& type : loraTypes) {
-    const auto paths = instancePaths(module, type);
+  // Types whose linear received a bias: every instance gets the buffer (zeros where nothing was folded),
+  // then the type's code uses it.
+  for (const auto& slot : biasSlots) {
+    const auto paths = instancePaths(module, slot.type);
     for (const auto& path : paths) {
       auto m = submoduleAt(module, path);
-      // Instances of the type that took no fold have the new slot but no value yet.
       if (!withBias.count(m._ivalue().get())) {
-        const auto a = m.attr("lora_A").toTensor();
-        m.register_buffer("lora_A_bias", at::zeros({a.size(0)}, a.options().requires_grad(false)));
+        const auto w = m.attr(slot.weight).toTensor();
+        m.register_buffer(biasName(slot.weight), at::zeros({w.size(0)}, w.options().requires_grad(false)));
       }
     }
     auto graph = submoduleAt(module, paths.front()).get_method("forward").graph();
-    if (addLoraBias(graph->block(), graph->inputs()[0]) == 0)
-      throw InputError("patch",
-                       "LoRA module type " + type->name()->name() + " has no linear(x, self.lora_A)");
+    if (addFoldedBias(graph->block(), graph->inputs()[0], slot.weight) == 0)
+      throw InputError("patch", "module type " + slot.type->name()->name() + " has no linear(x, self." +
+                                    slot.weight + ")");
   }
   auto all = recorded;
   all.insert(all.end(), result.rewrites.begin(), result.rewrites.end());

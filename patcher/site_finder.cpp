@@ -2,6 +2,7 @@
 
 #include <torch/csrc/jit/ir/ir.h>
 
+#include <cmath>
 #include <optional>
 
 #include "patcher/inlined_graph.h"
@@ -66,6 +67,61 @@ bool isParameterRead(const Value* v) {
   return v->node()->kind() == c10::prim::GetAttr;
 }
 
+// T5's `if self.weight.dtype in (fp16, bf16): h = h.to(self.weight.dtype)`: the output of the `if` whose
+// branches yield `v` or a cast of it; nullptr when `v` is used otherwise.
+const Value* castOnSomeBranches(const Value* v) {
+  const Node* ifNode = nullptr;
+  size_t offset = 0;
+  for (const auto& use : v->uses()) {
+    const torch::jit::Use* end = &use;
+    if (isCast(use.user)) {
+      const auto& castUses = use.user->output()->uses();
+      if (castUses.size() != 1) return nullptr;
+      end = &castUses[0];
+    }
+    if (end->user->kind() != c10::prim::Return) return nullptr;
+    const Node* owner = end->user->owningBlock()->owningNode();
+    if (!owner || owner->kind() != c10::prim::If || (ifNode && (owner != ifNode || end->offset != offset)))
+      return nullptr;
+    ifNode = owner;
+    offset = end->offset;
+  }
+  return ifNode ? ifNode->outputs()[offset] : nullptr;
+}
+
+bool isConstantNear(const Value* v, double expected) {
+  auto iv = constantOf(v);
+  const double x = !iv              ? 0
+                   : iv->isDouble() ? iv->toDouble()
+                   : iv->isInt()    ? static_cast<double>(iv->toInt())
+                                    : 0;
+  return iv && std::abs(x - expected) <= 1e-6 * std::abs(expected);
+}
+
+// The operand of a binary mul beside a constant near `c`; nullptr when neither side is.
+const Value* timesConstant(const Node* n, double c) {
+  if (n->kind() != c10::aten::mul || n->inputs().size() != 2) return nullptr;
+  if (isConstantNear(n->input(0), c)) return n->input(1);
+  if (isConstantNear(n->input(1), c)) return n->input(0);
+  return nullptr;
+}
+
+// GELU's tanh approximation written out, as HF's gelu_new / NewGELUActivation: tanh(sqrt(2/pi) * (x +
+// 0.044715 * x^3)).
+bool isWrittenOutTanhGelu(const Node* tanh) {
+  const Value* inner = timesConstant(tanh->input(0)->node(), std::sqrt(2.0 / M_PI));
+  if (!inner || inner->node()->kind() != c10::aten::add) return false;
+  const Node* add = inner->node();
+  for (int i = 0; i < 2; ++i) {
+    const Value* cube = timesConstant(add->input(i)->node(), 0.044715);
+    if (!cube) continue;
+    const Node* p = cube->node();
+    if (p->kind() == c10::aten::pow && p->input(0) == add->input(1 - i) && isConstantNumber(p->input(1), 3.0))
+      return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 // The HF chain anchored at rsqrt: x.pow(2).mean(-1, keepdim=True) + eps -> rsqrt -> x * r [-> cast] [-> w *
@@ -80,9 +136,12 @@ std::optional<RmsChain> matchRmsChain(const Node* rsqrt) {
   if (!x) return std::nullopt;
 
   const Node* scale = nullptr;
+  // T5 squares a cast copy but scales the input itself: either is the chain's x.
+  const Value* uncast = isCast(x->node()) ? x->node()->input(0) : x;
   for (const auto& use : rsqrt->output()->uses()) {
     const Node* u = use.user;
-    if (u->kind() == c10::aten::mul && (u->input(0) == x || u->input(1) == x)) scale = u;
+    if (u->kind() != c10::aten::mul) continue;
+    if (u->input(0) == x || u->input(1) == x || u->input(0) == uncast || u->input(1) == uncast) scale = u;
   }
   if (!scale) return std::nullopt;
 
@@ -93,14 +152,14 @@ std::optional<RmsChain> matchRmsChain(const Node* rsqrt) {
     chain.form += " +cast in";
     chain.input = x->node()->input(0);
   }
-  const Value* epsValue = add->input(0)->node() == mean ? add->input(1) : add->input(0);
-  if (auto eps = constantOf(epsValue); eps && (eps->isDouble() || eps->isInt())) {
-    chain.eps = eps->isDouble() ? eps->toDouble() : static_cast<double>(eps->toInt());
-  }
+  chain.eps = add->input(0)->node() == mean ? add->input(1) : add->input(0);
   const Value* normalised = scale->output();
   if (normalised->uses().size() == 1 && isCast(normalised->uses()[0].user)) {
     chain.form += " +cast out";
     normalised = normalised->uses()[0].user->output();
+  } else if (const Value* merged = castOnSomeBranches(normalised)) {
+    chain.form += " +cast out (if)";
+    normalised = merged;
   }
   chain.output = normalised;
   if (normalised->uses().size() == 1) {
@@ -128,6 +187,9 @@ void collect(torch::jit::Block* block, const std::string& rootType, std::vector<
       const std::string approximate = mode && mode->isString() ? mode->toStringRef() : "<not a constant>";
       site.kind = approximate == "none" ? SiteKind::kGelu : SiteKind::kGeluTanh;
       site.form = "approximate=" + approximate;
+    } else if (n->kind() == c10::aten::tanh && isWrittenOutTanhGelu(n)) {
+      site.kind = SiteKind::kGeluTanh;
+      site.form = "written out: 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3)))";
     } else if (n->kind() == c10::aten::silu || n->kind() == c10::aten::silu_) {
       site.kind = SiteKind::kSilu;
       site.form = n->kind() == c10::aten::silu_ ? "in-place" : "";

@@ -22,13 +22,14 @@ std::vector<FoundSite> findSwapSitesIn(torch::jit::Graph& graph, const std::stri
 std::string rootTypeName(const torch::jit::Module& module);
 
 // An HF RMSNorm chain: its input (before any cast in), its output (after the cast out and weight), the
-// weight read (nullptr when none) and eps (when a constant).
+// weight read (nullptr when none) and the value added as eps (a constant, or a module attribute such as
+// LlamaRMSNorm's `variance_epsilon`, read per instance by the planner).
 struct RmsChain {
   std::string form;
   const torch::jit::Value* input = nullptr;
   const torch::jit::Value* output = nullptr;
   const torch::jit::Value* weight = nullptr;
-  std::optional<double> eps;
+  const torch::jit::Value* eps = nullptr;
 };
 std::optional<RmsChain> matchRmsChain(const torch::jit::Node* rsqrt);
 

@@ -2,7 +2,6 @@
 
 #include <torch/csrc/jit/ir/ir.h>
 
-#include <deque>
 #include <optional>
 #include <tuple>
 
@@ -15,20 +14,6 @@ namespace {
 
 using torch::jit::Node;
 using torch::jit::Value;
-
-// "encoder.layer_0.attn.q.weight" for a chain of prim::GetAttr from forward's self; nullopt otherwise.
-std::optional<std::string> attributePath(const Value* v, const Value* self) {
-  std::deque<std::string> names;
-  while (v->node()->kind() == c10::prim::GetAttr) {
-    names.push_front(v->node()->s(c10::attr::name));
-    v = v->node()->input(0);
-  }
-  if (v != self || names.empty()) return std::nullopt;
-  std::string path;
-  for (const auto& n : names)
-    path += (path.empty() ? "" : ".") + n;
-  return path;
-}
 
 // A constant, a module attribute, or a list/tuple of those.
 std::optional<c10::IValue> valueOf(const Value* v, const Value* self, const torch::jit::Module& root) {
@@ -81,55 +66,193 @@ std::string where(const Node* n, const std::string& rootType) {
   return m.path.empty() ? "the root module" : m.path;
 }
 
-// Follows the norm's output through views to its consumers; an empty string when all take the fold or are
-// residual adds in `parentPath`'s own code (which take the re-applied affine), else why not.
-std::string collectFolds(const Value* out, const Value* self, const std::string& rootType,
-                         const std::set<std::string>& trainable, const std::string& parentPath, bool viaView,
-                         SitePlan& plan) {
-  for (const auto& use : out->uses()) {
-    const Node* u = use.user;
-    if (u->kind() == c10::prim::Return) return "the norm's output is returned by the model";
-    // Shape queries read no data.
-    if (u->kind() == c10::aten::size || u->kind() == c10::aten::dim || u->kind() == c10::prim::dtype ||
-        u->kind() == c10::prim::device)
-      continue;
-    if (isView(u) && use.offset == 0) {
-      auto why = collectFolds(u->output(), self, rootType, trainable, parentPath, true, plan);
+// Uses that read a tensor's metadata or identity, never its data.
+bool readsNoData(const Node* n) {
+  static const std::set<c10::Symbol> kMeta = {c10::aten::size,
+                                              c10::aten::dim,
+                                              c10::prim::dtype,
+                                              c10::prim::device,
+                                              c10::prim::is_cuda,
+                                              c10::prim::requires_grad,
+                                              c10::prim::layout,
+                                              c10::aten::__is__,
+                                              c10::aten::__isnot__,
+                                              c10::aten::is_floating_point,
+                                              c10::Symbol::fromQualString("prim::is_nested"),
+                                              c10::Symbol::fromQualString("aten::numel")};
+  return kMeta.count(n->kind()) > 0;
+}
+
+// Walks a norm's output to the consumers that can take its folded affine.
+struct FoldWalk {
+  const Value* self;
+  const torch::jit::Module& root;
+  const std::string& rootType;
+  const std::set<std::string>& trainable;
+  const std::string& parentPath;
+  bool hasBeta;
+  SitePlan& plan;
+  // Nodes that take the fold: the only ones that may read a folded weight's data.
+  std::set<const Node*> consumers = {};
+
+  // An empty string when every use takes the fold or is a residual add in `parentPath`'s own code (which
+  // takes the re-applied affine), else why not.
+  std::string walk(const Value* out, bool viaView, bool viaDropout) {
+    for (const auto& use : out->uses()) {
+      auto why = visit(use, viaView, viaDropout);
       if (!why.empty()) return why;
-      continue;
     }
-    if (u->kind() == c10::aten::linear && use.offset == 0) {
-      auto weight = attributePath(u->input(1), self);
-      if (!weight) return "it feeds a linear in " + where(u, rootType) + " whose weight is not a parameter";
-      FoldTarget f;
-      f.weight = *weight;
-      if (u->inputs().size() > 2 && !u->input(2)->mustBeNone()) {
-        auto bias = attributePath(u->input(2), self);
-        if (!bias) return "it feeds a linear in " + where(u, rootType) + " whose bias is not a parameter";
-        f.bias = *bias;
+    return {};
+  }
+
+  // A folded weight must reach no other computation: an inference fast path that reads it with the
+  // original norm (nn.TransformerEncoderLayer's fused layer) would apply gamma twice. "" when none does.
+  std::string otherReaders(const torch::jit::Block* block) const {
+    for (const Node* n : block->nodes()) {
+      for (const auto* inner : n->blocks()) {
+        if (auto why = otherReaders(inner); !why.empty()) return why;
       }
-      f.lora = f.weight.size() >= 6 && f.weight.compare(f.weight.size() - 6, 6, "lora_A") == 0;
-      f.trainable = trainable.count(f.weight) > 0;
-      plan.folds.push_back(f);
-      continue;
+      if (n->kind() != c10::prim::GetAttr) continue;
+      auto path = attributePath(n->output(), self);
+      if (!path) continue;
+      for (const auto& f : plan.folds) {
+        if (f.weight != *path && f.bias != *path) continue;
+        for (const auto& use : n->output()->uses()) {
+          if (readsNoData(use.user) || consumers.count(use.user)) continue;
+          return "its consumer's parameter " + *path + " is also read by " +
+                 std::string(use.user->kind().toQualString()) + " in " + where(use.user, rootType) +
+                 ", which would see the folded value without the norm";
+        }
+      }
+    }
+    return {};
+  }
+
+ private:
+  std::string visit(const torch::jit::Use& use, bool viaView, bool viaDropout) {
+    const Node* u = use.user;
+    if (u->kind() == c10::prim::Return) return throughBlockEnd(use, viaView, viaDropout);
+    if (readsNoData(u)) return {};
+    if (isView(u) && use.offset == 0) return walk(u->output(), true, viaDropout);
+    if (u->kind() == c10::aten::dropout && use.offset == 0) {
+      if (hasBeta)
+        return "it feeds aten::dropout in " + where(u, rootType) +
+               ": the mask would scale the folded bias (exact only for a norm without one)";
+      return walk(u->output(), viaView, true);
+    }
+    if (u->kind() == c10::aten::linear && use.offset == 0) return addFold(u, 1, 2, false, viaDropout);
+    if (u->kind() == c10::aten::addmm && use.offset == 1) {
+      if (!isDefaultScale(u)) return "it feeds an addmm in " + where(u, rootType) + " with beta or alpha set";
+      return addFold(u, 2, 0, true, viaDropout);
+    }
+    if (u->kind() == c10::aten::_native_multi_head_attention && use.offset <= 2) {
+      // The attention's fast path: with query, key and value all this output it projects them with one
+      // linear(x, in_proj_weight, in_proj_bias), the same fold as its other path.
+      if (u->input(0) != u->input(1) || u->input(1) != u->input(2))
+        return "it feeds an attention in " + where(u, rootType) + " as only some of query, key and value";
+      if (use.offset > 0) return {};
+      return addFold(u, 5, 6, false, viaDropout);
     }
     if ((u->kind() == c10::aten::add || u->kind() == c10::aten::sub) && use.offset < 2) {
-      const auto in = where(u, rootType);
-      if (!viaView && nodeModule(u, rootType).path == parentPath) {
+      if (!viaView && !viaDropout && nodeModule(u, rootType).path == parentPath) {
         ++plan.residualUses;
-        continue;
+        return {};
       }
-      return "it feeds a residual " + std::string(u->kind().toQualString()) + " in " + in +
-             (viaView ? " through a view" : "") +
-             " (post-LN); lowmem re-applies the affine only on a direct " +
-             "residual in the code that calls the norm (" + (parentPath.empty() ? "the root" : parentPath) +
-             ")";
+      return "it feeds a residual " + std::string(u->kind().toQualString()) + " in " + where(u, rootType) +
+             (viaView      ? " through a view"
+              : viaDropout ? " through a dropout"
+                           : "") +
+             " (post-LN); lowmem re-applies the affine only on a direct residual in the code that calls "
+             "the " +
+             "norm (" + (parentPath.empty() ? "the root" : parentPath) + ")";
     }
     return "it feeds " + std::string(u->kind().toQualString()) + " in " + where(u, rootType) +
            ", not a linear with a parameter weight that could take the affine";
   }
-  return {};
-}
+
+  // A use by a block's end: the graph's return (the model's output), a branch of an if (its output, followed
+  // further), or a loop's carried value.
+  std::string throughBlockEnd(const torch::jit::Use& use, bool viaView, bool viaDropout) {
+    const Node* owner = use.user->owningBlock()->owningNode();
+    if (!owner) return "the norm's output is returned by the model";
+    if (owner->kind() == c10::prim::If) return walk(owner->outputs()[use.offset], viaView, viaDropout);
+    return "it flows through a loop (" + std::string(owner->kind().toQualString()) + ") in " +
+           where(owner, rootType);
+  }
+
+  static bool isDefaultScale(const Node* addmm) {
+    for (size_t i = 3; i < addmm->inputs().size(); ++i) {
+      auto v = torch::jit::toIValue(addmm->input(i));
+      if (!v || !((v->isInt() && v->toInt() == 1) || (v->isDouble() && v->toDouble() == 1.0))) return false;
+    }
+    return true;
+  }
+
+  // A parameter, or rows of one: `w_q, w_k, w_v = w.chunk(3)` (nn.MultiheadAttention's projection when query,
+  // key and value differ) takes the fold of the whole `w`, row by row. The chunking nodes count as consumers.
+  std::optional<std::string> parameterRows(const Value* v) {
+    if (v->node()->kind() == c10::prim::ListUnpack) {
+      const Node* split = v->node()->input(0)->node();
+      static const std::set<c10::Symbol> kRowSplits = {c10::aten::chunk, c10::aten::split,
+                                                       c10::aten::split_with_sizes, c10::aten::unsafe_chunk};
+      if (!kRowSplits.count(split->kind())) return std::nullopt;
+      auto dim =
+          split->inputs().size() > 2 ? torch::jit::toIValue(split->input(2)) : c10::optional<c10::IValue>();
+      if (!dim || !dim->isInt() || dim->toInt() != 0) return std::nullopt;
+      auto whole = attributePath(split->input(0), self);
+      if (whole) {
+        consumers.insert(split);
+        consumers.insert(v->node());
+      }
+      return whole;
+    }
+    return attributePath(v, self);
+  }
+
+  std::string addFold(const Node* u, size_t weightAt, size_t biasAt, bool transposed, bool viaDropout) {
+    const auto what = std::string(transposed ? "an addmm" : "a linear") + " in " + where(u, rootType);
+    auto weight = transposed ? attributePath(u->input(weightAt), self) : parameterRows(u->input(weightAt));
+    if (!weight)
+      return "it feeds " + what + " whose weight is not a parameter (it comes from " +
+             u->input(weightAt)->node()->kind().toQualString() + ")";
+    FoldTarget f;
+    f.weight = *weight;
+    f.transposed = transposed;
+    f.viaDropout = viaDropout;
+    if (u->inputs().size() > biasAt && !u->input(biasAt)->mustBeNone()) {
+      auto bias = transposed ? attributePath(u->input(biasAt), self) : parameterRows(u->input(biasAt));
+      if (!bias) return "it feeds " + what + " whose bias is not a parameter";
+      f.bias = *bias;
+    }
+    // A bias-less linear in its weight's own module's code can be given one.
+    f.addsBias =
+        f.bias.empty() && !transposed && nodeModule(u, rootType).path == splitLastComponent(f.weight).first;
+    f.trainable = trainable.count(f.weight) > 0;
+    consumers.insert(u);
+    for (const auto& g : plan.folds) {
+      if (g.weight == f.weight) return {};  // one linear reached by two paths (an attention's fast path)
+    }
+    if (auto tied = tiedWith(f.weight); !tied.empty())
+      return "it feeds " + what + " whose weight " + f.weight + " is tied to " + tied +
+             ": folding the affine into it would change " + tied + " too";
+    plan.folds.push_back(f);
+    return {};
+  }
+
+  // Another parameter or buffer sharing `weight`'s storage (tied embeddings), "" when none.
+  std::string tiedWith(const std::string& weight) const {
+    auto w = attributeAt(root, weight);
+    if (!w || !w->isTensor()) return {};
+    const auto* data = w->toTensor().storage().data();
+    for (const auto& p : root.named_parameters()) {
+      if (p.name != weight && p.value.storage().data() == data) return p.name;
+    }
+    for (const auto& b : root.named_buffers()) {
+      if (b.name != weight && b.value.defined() && b.value.storage().data() == data) return b.name;
+    }
+    return {};
+  }
+};
 
 // True when the module at `path` does nothing but the norm: its forward's input goes in, the norm's output
 // comes back. Only such modules are rewritten (at their call sites).
@@ -175,11 +298,14 @@ void planNorm(const torch::jit::Module& root, const FoundSite& found, const Valu
     out = a->output();
   } else if (a->kind() == c10::aten::rsqrt) {
     auto chain = matchRmsChain(a);
-    if (!chain->eps) {
-      plan.reason = "its eps is not a constant";
+    auto eps = valueOf(chain->eps, self, root);
+    // A traced model keeps a Python float added to a tensor as a one-element tensor constant.
+    if (eps && eps->isTensor() && eps->toTensor().numel() == 1) eps = eps->toTensor().item<double>();
+    if (!eps || !(eps->isDouble() || eps->isInt())) {
+      plan.reason = "its eps is neither a constant nor a module attribute";
       return;
     }
-    plan.eps = *chain->eps;
+    plan.eps = eps->isDouble() ? eps->toDouble() : static_cast<double>(eps->toInt());
     if (chain->weight) plan.gamma = attributePath(chain->weight, self).value_or("?");
     out = chain->output;
   } else {  // aten::rms_norm(x, shape, weight, eps)
@@ -219,7 +345,10 @@ void planNorm(const torch::jit::Module& root, const FoundSite& found, const Valu
   }
   std::tie(plan.parentPath, plan.attribute) = splitLastComponent(found.site.modulePath);
   plan.unit = "call " + typeAt(root, plan.parentPath) + "." + plan.attribute;
-  if (auto why = collectFolds(out, self, rootType, trainable, plan.parentPath, false, plan); !why.empty()) {
+  FoldWalk folds{self, root, rootType, trainable, plan.parentPath, !plan.beta.empty(), plan};
+  auto why = folds.walk(out, false, false);
+  if (why.empty()) why = folds.otherReaders(self->owningGraph()->block());
+  if (!why.empty()) {
     plan.reason = why;
     plan.folds.clear();
     plan.residualUses = 0;
@@ -241,7 +370,7 @@ void planNorm(const torch::jit::Module& root, const FoundSite& found, const Valu
     return;
   }
   for (const auto& f : plan.folds) {
-    if (!plan.beta.empty() && !f.lora && f.bias.empty()) {
+    if (!plan.beta.empty() && !f.addsBias && f.bias.empty()) {
       plan.reason = "consumer " + f.weight + " has no bias to take the norm's beta";
       plan.folds.clear();
       return;
@@ -255,14 +384,23 @@ void planNorm(const torch::jit::Module& root, const FoundSite& found, const Valu
           : "; the affine is re-applied for its residual add in " +
                 (plan.parentPath.empty() ? std::string("the root") : plan.parentPath) + " (post-LN)";
   for (const auto& f : plan.folds) {
-    if (f.trainable) {
+    if (f.trainable && !f.viaDropout) {
       plan.sharing = true;
       plan.reason = "shares its saved output with " + f.weight + " (trainable, saves its input)" + residual;
       break;
     }
   }
-  if (!plan.sharing)
-    plan.reason = "no consumer saves its output (every consuming weight is frozen)" + residual;
+  if (plan.sharing) return;
+  std::string dropped;
+  for (const auto& f : plan.folds) {
+    if (f.trainable && f.viaDropout) dropped += (dropped.empty() ? "" : ", ") + f.weight;
+  }
+  plan.reason = dropped.empty()
+                    ? "no consumer saves its output (every consuming weight is frozen)" + residual
+                    : "no consumer saves its output: " + dropped +
+                          " (trainable) saves the output of a dropout in between; the fold passes the "
+                          "dropout (an elementwise mask) exactly" +
+                          residual;
 }
 
 }  // namespace
@@ -289,8 +427,8 @@ std::vector<SitePlan> planSites(const torch::jit::Module& module, const std::set
         plan.valid = true;
         break;
       case SiteKind::kGeluTanh:
-        plan.reason =
-            "GELU with approximate='tanh' is a different function; ReGELU2's forward is exact erf GELU";
+        plan.reason = "GELU's tanh approximation (" + found.site.form +
+                      ") is a different function; ReGELU2's forward is the exact erf GELU";
         break;
       case SiteKind::kSilu:
         plan.valid = found.site.form != "in-place";

@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
+#include <cmath>
 #include <map>
 
 namespace lowmem {
@@ -64,6 +65,9 @@ Verification verifyPatch(torch::jit::Module& original, torch::jit::Module& patch
   v.tolerance = rel * std::max(1.0, v.maxAbsOutput);
   v.toleranceRule = "max |patched - original| <= " + c10::str(rel) + " x max(1, max |original|)";
   v.forwardOk = std::isfinite(v.maxAbsDiff) && v.maxAbsDiff <= v.tolerance;
+  double dot = 0, normA = 0, normB = 0, largest = 0;
+  for (const auto& [name, ga] : gradsA)
+    largest = std::max(largest, ga.norm().item<double>());
   for (const auto& [name, ga] : gradsA) {
     GradientCheck c;
     c.parameter = name;
@@ -79,10 +83,19 @@ Verification verifyPatch(torch::jit::Module& original, torch::jit::Module& patch
         c.note = "reparameterised by a fold";
       } else {
         v.minCosine = std::min(v.minCosine, c.cosine);
+        dot += ga.dot(gb).item<double>();
+        normA += na * na;
+        normB += nb * nb;
+        if (v.worstParameter.empty() || c.cosine < v.worstCosine) {
+          v.worstParameter = name;
+          v.worstCosine = c.cosine;
+          v.worstRelativeNorm = largest > 0 ? na / largest : 0;
+        }
       }
     }
     v.gradients.push_back(c);
   }
+  v.overallCosine = normA > 0 && normB > 0 ? dot / std::sqrt(normA * normB) : (normA == normB ? 1.0 : 0.0);
   return v;
 }
 

@@ -29,6 +29,13 @@ struct Verification {
   std::string toleranceRule;  // how `tolerance` was set, for the report
   std::vector<GradientCheck> gradients;
   double minCosine = 1;  // over parameters compared directly (not reparameterised)
+  // Every directly compared gradient concatenated: the direction the optimizer step takes, as a whole.
+  double overallCosine = 1;
+  // The parameter with the lowest cosine, and its original gradient's norm relative to the largest one's: a
+  // low cosine on a gradient a thousand times smaller than the rest moves almost nothing.
+  std::string worstParameter;
+  double worstCosine = 1;
+  double worstRelativeNorm = 0;
 };
 
 // Both modules are put in training mode with the same trainable selection; dropout draws the same masks (the

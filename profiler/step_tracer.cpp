@@ -34,18 +34,21 @@ OpScope scopeOf(at::RecordScope scope) {
   }
 }
 
-// "TOP(VisionTransformer)::forward", "encoder(Encoder)::forward", ... -> "encoder..." (instance names only).
-std::string dottedModulePath() {
+// "TOP(VisionTransformer)::forward", "encoder(Encoder)::forward", ... -> "encoder(Encoder)...": instance
+// names with their classes, which ModulePathResolver turns into dotted paths after the step (the interpreter
+// drops the names of containers such as ModuleList).
+std::string moduleFrames() {
   std::string path;
   const auto frames = torch::jit::currentModuleHierarchy();
   for (size_t i = 1; i < frames.size(); ++i) {
     const auto& f = frames[i];
     const auto paren = f.find('(');
-    const std::string name = f.substr(0, paren);
-    // Free functions appear as "CALL_FUNCTION::layer_norm(...)": no instance, not part of the module path.
-    if (name.find("::") != std::string::npos) continue;
-    if (name.empty() || name == "SELF") continue;
-    path += (path.empty() ? "" : ".") + name;
+    const auto close = paren == std::string::npos ? paren : f.find(')', paren);
+    // Free functions appear as "::layer_norm" (a call stack entry) or "layer_norm()::layer_norm" (a frame
+    // with no module as self): no instance, not part of the module path. "SELF" is the same instance.
+    if (close == std::string::npos || close == paren + 1 || paren == 0) continue;
+    if (f.compare(0, paren, "SELF") == 0 || f.find("::") < paren) continue;
+    path += (path.empty() ? "" : ".") + f.substr(0, close + 1);
   }
   return path;
 }
@@ -142,6 +145,16 @@ void StepTracer::stop() {
   running_ = false;
 }
 
+void StepTracer::resolveModulePaths(const std::function<std::string(const std::string&)>& resolve) {
+  std::unordered_map<StringId, StringId> resolved;
+  for (auto& op : trace_.ops) {
+    auto it = resolved.find(op.module);
+    if (it == resolved.end())
+      it = resolved.emplace(op.module, interner_.intern(resolve(trace_.str(op.module)))).first;
+    op.module = it->second;
+  }
+}
+
 void StepTracer::markPhase(Phase phase) {
   std::lock_guard<std::mutex> lock(mutex_);
   phase_ = phase;
@@ -176,7 +189,7 @@ int32_t StepTracer::beginOp(const char* name, OpScope scope, int64_t seqNr, cons
   const bool wantModule =
       scope != OpScope::kBackward && (parent < 0 || scope == OpScope::kTorchScript ||
                                       trace_.ops[static_cast<size_t>(parent)].scope != OpScope::kFunction);
-  const std::string module = wantModule ? dottedModulePath() : std::string();
+  const std::string module = wantModule ? moduleFrames() : std::string();
   OpEvent op;
   if (scope == OpScope::kBackward) {
     // Autograd node names live in strings of the engine's RecordFunction, a different name at the same

@@ -11,9 +11,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <unordered_map>
 
 #include "core/trace.h"
@@ -41,6 +43,10 @@ class StepTracer : public c10::MemoryReportingInfoBase {
 
   void markPhase(Phase phase);
   void addKnown(uint64_t addr, int64_t bytes, KnownRole role, const std::string& name, bool preexisting);
+
+  // Ops record their module as interpreter frames ("0(Layer).mlp(MLP)"); after stop(), `resolve` turns each
+  // distinct one into the instance's dotted path.
+  void resolveModulePaths(const std::function<std::string(const std::string&)>& resolve);
 
   Trace& trace() { return trace_; }
 

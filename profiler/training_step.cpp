@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "profiler/executor_mode.h"
+#include "profiler/module_path_resolver.h"
 #include "profiler/step_tracer.h"
 
 namespace lowmem {
@@ -256,6 +257,8 @@ TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::
                false);
   }
   addOptimizerState(tracer, seen, *optimizer, false);
+  ModulePathResolver paths(module);
+  tracer.resolveModulePaths([&paths](const std::string& frames) { return paths.resolve(frames); });
   result.trace = std::move(tracer.trace());
   return result;
 }

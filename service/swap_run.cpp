@@ -122,6 +122,10 @@ void savePatchedModel(const std::string& modelPath, torch::jit::Module& patched,
         out.tolerance = v.tolerance;
         out.toleranceRule = v.toleranceRule;
         out.minCosine = v.minCosine;
+        out.overallCosine = v.overallCosine;
+        out.worstParameter = v.worstParameter;
+        out.worstCosine = v.worstCosine;
+        out.worstRelativeNorm = v.worstRelativeNorm;
         out.gradients.clear();
         for (const auto& g : v.gradients)
           out.gradients.push_back({g.parameter, g.cosine, g.relError, g.note});
@@ -162,8 +166,16 @@ nlohmann::json verificationJson(const PatchOutcome& p) {
   for (const auto& g : p.gradients)
     grads.push_back(
         {{"parameter", g.parameter}, {"cosine", g.cosine}, {"rel_error", g.relError}, {"note", g.note}});
-  return {{"forward_ok", p.forwardOk},         {"max_abs_diff", p.maxAbsDiff}, {"tolerance", p.tolerance},
-          {"tolerance_rule", p.toleranceRule}, {"min_cosine", p.minCosine},    {"gradients", grads}};
+  return {{"forward_ok", p.forwardOk},
+          {"max_abs_diff", p.maxAbsDiff},
+          {"tolerance", p.tolerance},
+          {"tolerance_rule", p.toleranceRule},
+          {"min_cosine", p.minCosine},
+          {"overall_cosine", p.overallCosine},
+          {"worst_parameter", p.worstParameter},
+          {"worst_cosine", p.worstCosine},
+          {"worst_relative_norm", p.worstRelativeNorm},
+          {"gradients", grads}};
 }
 
 nlohmann::json comparisonRecord(const PatchOutcome& p, const StepTiming& t) {

@@ -40,6 +40,10 @@ struct PatchOutcome {
   std::string toleranceRule;
   std::vector<GradientReport> gradients;
   double minCosine = 1;
+  double overallCosine = 1;    // all directly compared gradients concatenated
+  std::string worstParameter;  // lowest cosine, with its gradient's norm relative to the largest
+  double worstCosine = 1;
+  double worstRelativeNorm = 0;
 };
 
 // Suggests, rewrites a fresh copy of the model with the chosen sites, saves it to a temporary file beside

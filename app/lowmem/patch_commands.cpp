@@ -29,8 +29,13 @@ void clearProgress() {
 void writeVerification(const PatchOutcome& p, std::ostream& out) {
   out << "verification  forward " << (p.forwardOk ? "ok" : "FAILED") << ": max |diff| " << p.maxAbsDiff
       << " (" << p.toleranceRule << ", bound " << p.tolerance << ")\n";
-  out << "gradients     min cosine " << p.minCosine << " over parameters not reparameterised ("
-      << p.gradients.size() << " trainable)\n";
+  out << "gradients     cosine " << p.overallCosine << " over all trainable gradients not reparameterised ("
+      << p.gradients.size() << " trainable)";
+  if (!p.worstParameter.empty()) {
+    out << "; lowest " << p.worstCosine << " on " << p.worstParameter << ", whose gradient norm is "
+        << p.worstRelativeNorm << " of the largest";
+  }
+  out << "\n";
   for (const auto& g : p.gradients) {
     out << "  " << g.parameter << "  cos " << g.cosine << "  rel " << g.relError
         << (g.note.empty() ? "" : "  (" + g.note + ")") << "\n";
