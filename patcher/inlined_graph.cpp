@@ -57,22 +57,14 @@ std::string instancePath(const Value* target, const Value* rootSelf, const NodeM
 // Inlines `call` from the callee's own graph and tags the nodes it brought in with the callee's instance.
 void inlineOne(Node* call, const Value* rootSelf, const std::string& rootType) {
   const NodeModule caller = nodeModule(call, rootType);
-  torch::jit::Function* fn = nullptr;
   NodeModule callee = caller;
-  if (call->kind() == c10::prim::CallFunction) {
-    fn = call->input(0)->type()->expectRef<c10::FunctionType>().function();
-    call->removeInput(0);  // the function constant: the callee's graph takes the arguments alone
-  } else {
+  if (call->kind() == c10::prim::CallMethod) {
     auto cls = call->input(0)->type()->expect<c10::ClassType>();
-    fn = &cls->getMethod(call->s(c10::attr::name));
     callee = {instancePath(call->input(0), rootSelf, caller), className(cls)};
   }
   Node* before = call->prev();
   Node* after = call->next();
-  auto& graphFn = torch::jit::toGraphFunction(*fn);
-  // The callee's own graph, not its optimized one: that would carry the interpreter's call stacks, whose
-  // instance names lack the containers' (ModuleList, ModuleDict) attribute names.
-  torch::jit::inlineCallTo(call, &graphFn, graphFn.graph().get());
+  inlineFromOwnGraph(call);
   for (Node* n = before->next(); n != after; n = n->next())
     tag(n, callee.path, callee.type);
 }
@@ -158,6 +150,20 @@ void foldModuleConstants(torch::jit::Block* block, const torch::jit::Module& roo
 }
 
 }  // namespace
+
+void inlineFromOwnGraph(Node* call) {
+  torch::jit::Function* fn = nullptr;
+  if (call->kind() == c10::prim::CallFunction) {
+    fn = call->input(0)->type()->expectRef<c10::FunctionType>().function();
+    call->removeInput(0);  // the function constant: the callee's graph takes the arguments alone
+  } else {
+    fn = &call->input(0)->type()->expectRef<c10::ClassType>().getMethod(call->s(c10::attr::name));
+  }
+  auto& graphFn = torch::jit::toGraphFunction(*fn);
+  // The callee's own graph, not its optimized one: that would carry the interpreter's call stacks, whose
+  // instance names lack the containers' (ModuleList, ModuleDict) attribute names.
+  torch::jit::inlineCallTo(call, &graphFn, graphFn.graph().get());
+}
 
 std::optional<std::string> attributePath(const Value* v, const Value* self) {
   // `assert w is not None` refines an Optional attribute's type: the same value.

@@ -24,6 +24,9 @@ struct NodeModule {
   std::string type;  // the TorchScript class whose method the node came from
 };
 
+// Replaces a prim::CallFunction or prim::CallMethod by the callee's own (unoptimised) graph.
+void inlineFromOwnGraph(torch::jit::Node* call);
+
 // "encoder.layer_0.attn.q.weight" for a chain of prim::GetAttr from `self`; nullopt otherwise.
 std::optional<std::string> attributePath(const torch::jit::Value* v, const torch::jit::Value* self);
 

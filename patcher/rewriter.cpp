@@ -1,6 +1,5 @@
 #include "patcher/rewriter.h"
 
-#include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
@@ -12,6 +11,7 @@
 #include "core/error.h"
 #include "core/model_attributes.h"
 #include "kernels/ops_library.h"
+#include "patcher/inlined_graph.h"
 #include "patcher/module_paths.h"
 #include "patcher/type_split.h"
 
@@ -50,8 +50,7 @@ bool isSwappedActivation(const Node* n, SiteKind kind) {
   return mode && mode->isString() && mode->toStringRef() == "none";
 }
 
-// Inlines the free functions and the module's own other methods (`self._ff_block(x)`) that its forward calls;
-// true when there were any. Calls of other modules stay calls: their code must remain theirs.
+// A free function call, or a call of the module's own other method, in `block`; nullptr when none.
 Node* ownCall(torch::jit::Block* block, const Value* self) {
   for (Node* n : block->nodes()) {
     if (n->kind() == c10::prim::CallFunction || (n->kind() == c10::prim::CallMethod && n->input(0) == self))
@@ -63,19 +62,12 @@ Node* ownCall(torch::jit::Block* block, const Value* self) {
   return nullptr;
 }
 
+// Inlines the free functions and the module's own other methods (`self._ff_block(x)`) that its forward calls;
+// true when there were any. Calls of other modules stay calls: their code must remain theirs.
 bool inlineFunctionCalls(std::shared_ptr<torch::jit::Graph>& graph) {
-  Value* self = graph->inputs()[0];
   bool any = false;
-  while (Node* n = ownCall(graph->block(), self)) {
-    torch::jit::Function* fn = nullptr;
-    if (n->kind() == c10::prim::CallFunction) {
-      fn = n->input(0)->type()->expectRef<c10::FunctionType>().function();
-      n->removeInput(0);
-    } else {
-      fn = &self->type()->expectRef<c10::ClassType>().getMethod(n->s(c10::attr::name));
-    }
-    auto& graphFn = torch::jit::toGraphFunction(*fn);
-    torch::jit::inlineCallTo(n, &graphFn, graphFn.graph().get());
+  while (Node* n = ownCall(graph->block(), graph->inputs()[0])) {
+    inlineFromOwnGraph(n);
     any = true;
   }
   if (any) torch::jit::ConstantPropagationImmutableTypes(graph);
