@@ -1,10 +1,31 @@
 # Every required dependency comes from Debian 12's packages (scripts/setup installs them).
 
 find_package(spdlog REQUIRED)
+# LibTorch 2.x ships newer fmt headers (12.x in 2.11) in its include directory, which would hide the fmt that
+# spdlog was built with. Every target puts spdlog's fmt first (lowmem_target_defaults); that works for any fmt
+# outside the compiler's own directories, such as scripts/gpu-bundle's.
+set(LOWMEM_FMT_INCLUDE_FIRST "")
+foreach(_dir IN LISTS TORCH_INCLUDE_DIRS)
+  if(EXISTS ${_dir}/fmt/core.h AND NOT _dir IN_LIST CMAKE_CXX_IMPLICIT_INCLUDE_DIRECTORIES)
+    get_target_property(_fmt_dirs fmt::fmt INTERFACE_INCLUDE_DIRECTORIES)
+    foreach(_fmt IN LISTS _fmt_dirs)
+      if(NOT _fmt IN_LIST CMAKE_CXX_IMPLICIT_INCLUDE_DIRECTORIES)
+        list(APPEND LOWMEM_FMT_INCLUDE_FIRST ${_fmt})
+      endif()
+    endforeach()
+    if(NOT LOWMEM_FMT_INCLUDE_FIRST)
+      message(FATAL_ERROR "LibTorch ${LOWMEM_TORCH_VERSION} ships its own fmt headers (${_dir}/fmt), which hide "
+        "the system fmt that spdlog needs: put scripts/gpu-bundle's prefix first in CMAKE_PREFIX_PATH")
+    endif()
+    break()
+  endif()
+endforeach()
 find_package(nlohmann_json REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
 find_package(SQLite3 REQUIRED)
-find_package(Qt6 REQUIRED COMPONENTS Widgets Charts Concurrent Svg Test)
+if(LOWMEM_GUI)
+  find_package(Qt6 REQUIRED COMPONENTS Widgets Charts Concurrent Svg Test)
+endif()
 find_package(GTest REQUIRED)
 find_package(benchmark REQUIRED)
 find_package(Threads REQUIRED)

@@ -35,14 +35,19 @@ int64_t bytesHeldBy(const Trace& t, const Profile& p, const std::string& opName,
       target = static_cast<int32_t>(i);
   }
   if (target < 0) return 0;
+  const auto under = [&](int32_t op) {
+    for (; op >= 0; op = t.ops[static_cast<size_t>(op)].parent) {
+      if (op == target) return true;
+    }
+    return false;
+  };
+  // What the op's backward keeps, and an MS-norm's output wherever a backward keeps it: its consumers may
+  // release the shared output last, or the norm have no backward node of its own. (An activation's output
+  // is its consumers' before and after the swap.)
+  const bool norm = opName == "lowmem::ms_layer_norm" || opName == "lowmem::ms_rms_norm";
   int64_t bytes = 0;
   for (const auto& s : p.storages) {
-    for (int32_t op = s.holderForwardOp; op >= 0; op = t.ops[static_cast<size_t>(op)].parent) {
-      if (op == target) {
-        bytes += s.bytes;
-        break;
-      }
-    }
+    if (under(s.holderForwardOp) || (norm && s.holderOp >= 0 && under(s.allocOp))) bytes += s.bytes;
   }
   return bytes;
 }

@@ -29,6 +29,64 @@ std::vector<int32_t> siteOps(const Trace& t, const SitePlan& plan, int occurrenc
   return norm ? ops : std::vector<int32_t>{};
 }
 
+// Elements of an op's first tensor input, from the shapes the tracer recorded ("[2,197,768] [768]"); -1 when
+// none were recorded.
+int64_t firstInputElements(const Trace& t, int32_t op) {
+  const std::string& shapes = t.str(t.ops[static_cast<size_t>(op)].inputShapes);
+  if (shapes.size() < 2 || shapes[0] != '[') return -1;
+  int64_t n = 1, dim = 0;
+  bool digits = false;
+  for (size_t i = 1; i < shapes.size() && shapes[i] != ']'; ++i) {
+    if (shapes[i] == ',') {
+      n *= dim;
+      dim = 0;
+      digits = false;
+    } else if (shapes[i] >= '0' && shapes[i] <= '9') {
+      dim = dim * 10 + (shapes[i] - '0');
+      digits = true;
+    } else {
+      return -1;
+    }
+  }
+  return digits ? n * dim : 1;  // "[]": a scalar tensor
+}
+
+// Bytes per element of the site's output: measured where the tracer recorded shapes (under autocast one model
+// mixes 16- and 32-bit activations), else the model's parameter dtype. `ops` are the ATen calls of the site's
+// backward nodes, whose first input is the incoming gradient, shaped like the output (the shapes of ops that
+// the TorchScript interpreter calls in forward hold more than the op's own arguments on LibTorch 1.13).
+int siteElementBytes(const Trace& t, const std::vector<int32_t>& ops, int64_t outputBytes, int fallback) {
+  for (auto op : ops) {
+    const int64_t n = firstInputElements(t, op);
+    if (n <= 0 || outputBytes % n != 0) continue;
+    const int64_t size = outputBytes / n;
+    if (size == 1 || size == 2 || size == 4 || size == 8) return static_cast<int>(size);
+  }
+  return fallback;
+}
+
+// Storages holding an autocast copy of `source` for a backward: allocated by, or under, an aten::_to_copy
+// whose first argument is that storage, while it was alive (addresses are reused once freed).
+std::vector<size_t> savedCastsOf(const Trace& t, const Profile& p, const StorageLife& source) {
+  std::vector<size_t> casts;
+  if (source.addr == 0) return casts;
+  for (size_t i = 0; i < p.storages.size(); ++i) {
+    const auto& s = p.storages[i];
+    if (s.allocOp < 0 || s.holderOp < 0 || s.allocSeq < source.allocSeq) continue;
+    if (source.freeSeq >= 0 && s.allocSeq > source.freeSeq) continue;
+    int32_t op = s.allocOp;
+    for (int depth = 0; op >= 0 && depth < 2; ++depth) {
+      const auto& o = t.ops[static_cast<size_t>(op)];
+      if (t.str(o.name) == "aten::_to_copy") {
+        if (o.inputStorage == source.addr) casts.push_back(i);
+        break;
+      }
+      op = o.parent;
+    }
+  }
+  return casts;
+}
+
 }  // namespace
 
 SiteEffect siteEffect(const Trace& t, const Profile& p, const SitePlan& plan, int occurrence,
@@ -51,9 +109,16 @@ SiteEffect siteEffect(const Trace& t, const Profile& p, const SitePlan& plan, in
   }
   // The site's backward: nodes joined to its forward ops by autograd sequence number.
   int64_t backwardEnd = -1;
-  for (const auto& op : t.ops) {
-    if (op.scope == OpScope::kBackward && seqNrs.count(op.seqNr))
+  std::set<int32_t> backwardNodes;
+  std::vector<int32_t> backwardCalls;  // ATen ops the site's backward nodes ran
+  for (size_t i = 0; i < t.ops.size(); ++i) {
+    const auto& op = t.ops[i];
+    if (op.scope == OpScope::kBackward && seqNrs.count(op.seqNr)) {
       backwardEnd = std::max(backwardEnd, op.endSeq);
+      backwardNodes.insert(static_cast<int32_t>(i));
+    } else if (op.parent >= 0 && backwardNodes.count(op.parent)) {
+      backwardCalls.push_back(static_cast<int32_t>(i));
+    }
   }
   if (backwardEnd < 0) {
     e.note = "its input needs no gradient: no backward node keeps anything";
@@ -61,7 +126,25 @@ SiteEffect siteEffect(const Trace& t, const Profile& p, const SitePlan& plan, in
   }
   // Storages the site's backward is the last to release, and the site's output.
   const bool norm = isNormKind(plan.site.kind);
+  const auto fromSite = [&](const StorageLife& s) {
+    return s.allocOp >= 0 &&
+           (opSet.count(s.allocOp) || opSet.count(t.ops[static_cast<size_t>(s.allocOp)].parent));
+  };
   int64_t outputBytes = 0;
+  int64_t outputIndex = -1;
+  for (size_t i = 0; i < p.storages.size(); ++i) {
+    const auto& s = p.storages[i];
+    const bool heldBySite = s.holderForwardOp >= 0 && opSet.count(s.holderForwardOp);
+    if (!heldBySite && fromSite(s) && s.aliveAt(forwardEnd) && s.bytes > outputBytes) {
+      outputBytes = s.bytes;
+      outputIndex = static_cast<int64_t>(i);
+    }
+  }
+  // Under autocast the consumers save 16-bit copies of a norm's output; the MS-norm writes that dtype
+  // itself (kernels/autocast_ops.cpp), so the copies go and its own output is what they all keep.
+  const auto casts = norm && outputIndex >= 0
+                         ? savedCastsOf(t, p, p.storages[static_cast<size_t>(outputIndex)])
+                         : std::vector<size_t>{};
   for (size_t i = 0; i < p.storages.size(); ++i) {
     const auto& s = p.storages[i];
     const bool heldBySite = s.holderForwardOp >= 0 && opSet.count(s.holderForwardOp);
@@ -70,12 +153,11 @@ SiteEffect siteEffect(const Trace& t, const Profile& p, const SitePlan& plan, in
       e.releasedBytes += s.bytes;
       continue;
     }
-    const bool fromSite = s.allocOp >= 0 && (opSet.count(s.allocOp) ||
-                                             opSet.count(t.ops[static_cast<size_t>(s.allocOp)].parent));
-    if (!fromSite || !s.aliveAt(forwardEnd)) continue;
-    // The site's output: alive after its forward ends.
-    outputBytes = std::max(outputBytes, s.bytes);
-    if (norm && s.freeSeq >= 0 && s.freeSeq < backwardEnd) {
+    if (!fromSite(s) || !s.aliveAt(forwardEnd)) continue;
+    if (!casts.empty()) {
+      // A float32 output the patched norm never writes.
+      e.newFree.emplace_back(i, s.allocSeq);
+    } else if (norm && s.freeSeq >= 0 && s.freeSeq < backwardEnd) {
       // MS-norms save their output: it now lives until the norm's backward. Counted as added only when no
       // consumer kept it for backward already (no sharing).
       e.newFree.emplace_back(i, backwardEnd);
@@ -85,6 +167,20 @@ SiteEffect siteEffect(const Trace& t, const Profile& p, const SitePlan& plan, in
         e.addedBytes += s.bytes;
       }
     }
+  }
+  for (auto i : casts) {
+    const auto& c = p.storages[i];
+    e.newFree.emplace_back(i, c.allocSeq);
+    e.releasedBytes += c.bytes;
+  }
+  const int outputElementBytes = siteElementBytes(t, backwardCalls, outputBytes, elementBytes);
+  if (!casts.empty()) {
+    // Autocast's 16-bit types; a consumer may have cast only a slice (a class token), so not a cast's size.
+    const auto& out = p.storages[static_cast<size_t>(outputIndex)];
+    const int64_t lowered = outputBytes / std::max(1, outputElementBytes) * 2;
+    e.added.push_back({lowered, out.allocSeq, backwardEnd});
+    // Added, not shared: before the patch its consumers kept their own copies (released above), not it.
+    e.addedBytes += lowered;
   }
   if (norm && e.releasedBytes == 0) {
     // Nothing is saved for this norm's backward (its input and affine need no gradient): the MS-norm would
@@ -99,7 +195,7 @@ SiteEffect siteEffect(const Trace& t, const Profile& p, const SitePlan& plan, in
     e.note = "its output was not found in the trace";
     return e;
   }
-  const int64_t n = outputBytes / std::max(1, elementBytes);
+  const int64_t n = outputBytes / std::max(1, outputElementBytes);
   const int64_t extra = norm ? 4 * (n / std::max<int64_t>(1, plan.normalizedSize)) : (n * plan.bits + 7) / 8;
   e.added.push_back({extra, forwardEnd, backwardEnd});
   e.addedBytes += extra;

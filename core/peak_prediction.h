@@ -30,7 +30,8 @@ struct SiteEffect {
 };
 
 // `occurrence`: the site's index among the plan's sites with the same module path and kind (forward order).
-// `elementBytes`: bytes per element of the site's activations (4 for float32).
+// `elementBytes`: bytes per element of the site's activations (4 for float32) where the trace recorded no
+// input shapes; with shapes, each site's own (under autocast a model mixes 16- and 32-bit activations).
 SiteEffect siteEffect(const Trace& trace, const Profile& profile, const SitePlan& plan, int occurrence,
                       int elementBytes);
 

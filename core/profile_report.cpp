@@ -10,6 +10,18 @@
 namespace lowmem {
 namespace {
 
+// "float32 master weights, bf16 autocast on cuda" / "as saved, cpu": what the step computed in, from the
+// spec.
+std::string precisionText(const std::string& specJson) {
+  const auto spec = nlohmann::json::parse(specJson.empty() ? "{}" : specJson, nullptr, false);
+  if (!spec.is_object()) return "unknown (the run's spec is not readable)";
+  const std::string dtype = spec.value("dtype", std::string());
+  const std::string amp = spec.value("amp", std::string());
+  const std::string device = spec.value("device", std::string("cpu"));
+  if (!amp.empty()) return "float32 master weights, " + amp + " autocast on " + device;
+  return (dtype.empty() ? std::string("as saved") : dtype) + " on " + device;
+}
+
 struct Summary {
   PeakBreakdown atPeak;
   ByteRows topModules;  // exclusive activation bytes
@@ -77,6 +89,7 @@ void writeRunReport(const SessionRun& run, ReportFormat f, std::ostream& out) {
   };
   line("model", i.modelPath);
   line("backend", i.backend + ", " + std::to_string(i.threads) + " threads, " + i.executorMode);
+  line("precision", precisionText(i.specJson));
   line("gpu trace",
        run.trace.deviceTracing + (run.trace.device.empty()
                                       ? std::string()
@@ -113,6 +126,7 @@ nlohmann::json runReportJson(const SessionRun& run) {
           {"device_records", run.trace.device.size()},
           {"dropped_device_records", run.trace.droppedDeviceRecords},
           {"spec", nlohmann::json::parse(run.info.specJson.empty() ? "{}" : run.info.specJson)},
+          {"precision", precisionText(run.info.specJson)},
           {"peak_bytes", run.profile.peak().total},
           {"baseline_bytes", run.profile.baselineBytes},
           {"activation_bytes", run.profile.activationBytes},

@@ -80,6 +80,13 @@ void StepSpec::validate() const {
   if (!dtype.empty())
     expectOneOf(dtype, std::vector<std::string>{"float32", "bfloat16", "float16", "float64"}, "--dtype");
   expectOneOf(device, std::vector<std::string>{"cpu", "cuda"}, "--device");
+  if (!amp.empty()) {
+    expectOneOf(amp, std::vector<std::string>{"bf16", "fp16"}, "--amp");
+    if (!dtype.empty() && dtype != "float32") {
+      throw InputError("--amp",
+                       "autocast keeps float32 master weights: give --dtype float32 or none, not " + dtype);
+    }
+  }
   if (!inputs.empty() && !inputsFile.empty())
     throw InputError("--inputs-file", "give either --input specs or an inputs file, not both");
   std::vector<std::string> names;
@@ -95,19 +102,13 @@ nlohmann::json StepSpec::toJson() const {
   nlohmann::json in = nlohmann::json::array();
   for (const auto& i : inputs)
     in.push_back(i.text());
-  return {{"inputs", in},
-          {"trainable", trainable},
-          {"loss", loss},
-          {"optimizer", optimizer},
-          {"lr", lr},
-          {"warmup_steps", warmupSteps},
-          {"threads", threads},
-          {"graph_executor_optimize", graphExecutorOptimize},
-          {"seed", seed},
-          {"inputs_file", inputsFile},
-          {"dtype", dtype},
-          {"device", device},
-          {"record_shapes", recordShapes}};
+  return {{"inputs", in},       {"trainable", trainable},
+          {"loss", loss},       {"optimizer", optimizer},
+          {"lr", lr},           {"warmup_steps", warmupSteps},
+          {"threads", threads}, {"graph_executor_optimize", graphExecutorOptimize},
+          {"seed", seed},       {"inputs_file", inputsFile},
+          {"dtype", dtype},     {"device", device},
+          {"amp", amp},         {"record_shapes", recordShapes}};
 }
 
 StepSpec StepSpec::fromJson(const nlohmann::json& j, const std::string& source) {
@@ -136,6 +137,7 @@ StepSpec StepSpec::fromJson(const nlohmann::json& j, const std::string& source) 
     s.inputsFile = j.value("inputs_file", s.inputsFile);
     s.dtype = j.value("dtype", s.dtype);
     s.device = j.value("device", s.device);
+    s.amp = j.value("amp", s.amp);
     s.recordShapes = j.value("record_shapes", s.recordShapes);
   } catch (const nlohmann::json::exception& e) {
     throw InputError(source, std::string("invalid step spec (") + e.what() + ")");

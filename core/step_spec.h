@@ -38,7 +38,10 @@ struct StepSpec {
   uint64_t seed = 0;
   std::string dtype;  // "": the model's own; float32, bfloat16, float16, float64 casts model and inputs
   std::string device = "cpu";  // cpu or cuda
-  bool recordShapes = false;   // record ATen ops' input shapes (slower tracing)
+  // "": none; bf16 or fp16: forward and loss under autocast with float32 master weights (fp16 also scales
+  // the loss, as GradScaler does).
+  std::string amp;
+  bool recordShapes = false;  // record ATen ops' input shapes (slower tracing)
 
   // Checks every field; InputError naming the flag and what was expected.
   void validate() const;

@@ -51,6 +51,9 @@ struct OpEvent {
   int64_t beginNs = 0;
   int64_t endNs = 0;
   StringId inputShapes = 0;  // "[2,197,768] [768]" for ATen ops when shapes were recorded; "" otherwise
+  // With shapes: the storage address of the first tensor argument, the data flow that tells an autocast
+  // cast's source (peak prediction under --amp). Not stored in sessions: read from the live trace.
+  uint64_t inputStorage = 0;
 };
 
 struct PhaseMark {

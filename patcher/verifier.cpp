@@ -17,8 +17,8 @@ at::Tensor firstOutput(const c10::IValue& v) {
 }
 
 std::map<std::string, at::Tensor> runAndGrad(torch::jit::Module& m, const std::vector<c10::IValue>& inputs,
-                                             const TrainableSelection& trainable, at::Tensor& out,
-                                             at::Tensor& probe) {
+                                             const TrainableSelection& trainable, const ForwardCall& forward,
+                                             at::Tensor& out, at::Tensor& probe) {
   m.train();
   std::map<std::string, at::Tensor> params;
   for (const auto& p : m.named_parameters()) {
@@ -28,7 +28,7 @@ std::map<std::string, at::Tensor> runAndGrad(torch::jit::Module& m, const std::v
     params[p.name] = t;
   }
   at::manual_seed(0);
-  out = firstOutput(m.forward(inputs));
+  out = firstOutput(forward ? forward(m, inputs) : m.forward(inputs));
   if (!probe.defined()) {
     auto gen = at::detail::createCPUGenerator(7);
     probe = at::randn(out.sizes(), gen, at::TensorOptions().dtype(at::kFloat)).to(out.device());
@@ -45,11 +45,11 @@ std::map<std::string, at::Tensor> runAndGrad(torch::jit::Module& m, const std::v
 
 Verification verifyPatch(torch::jit::Module& original, torch::jit::Module& patched,
                          const std::vector<c10::IValue>& inputs, const TrainableSelection& trainable,
-                         const std::set<std::string>& folded) {
+                         const std::set<std::string>& folded, const ForwardCall& forward) {
   Verification v;
   at::Tensor outA, outB, probe;
-  const auto gradsA = runAndGrad(original, inputs, trainable, outA, probe);
-  const auto gradsB = runAndGrad(patched, inputs, trainable, outB, probe);
+  const auto gradsA = runAndGrad(original, inputs, trainable, forward, outA, probe);
+  const auto gradsB = runAndGrad(patched, inputs, trainable, forward, outB, probe);
   const auto a = outA.detach().to(at::kDouble);
   const auto b = outB.detach().to(at::kDouble);
   if (a.sizes() != b.sizes()) {

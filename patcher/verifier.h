@@ -6,6 +6,7 @@
 
 #include <torch/script.h>
 
+#include <functional>
 #include <set>
 #include <string>
 #include <vector>
@@ -38,11 +39,14 @@ struct Verification {
   double worstRelativeNorm = 0;
 };
 
+// How a module's forward is called: plainly (empty), or as the step calls it, inside its autocast scope.
+using ForwardCall = std::function<c10::IValue(torch::jit::Module&, const std::vector<c10::IValue>&)>;
+
 // Both modules are put in training mode with the same trainable selection; dropout draws the same masks (the
 // RNG is seeded before each forward). The backward runs sum(output * R) with R fixed and random: any scalar
 // probes the same vector-Jacobian products. `folded`: parameters whose values the patch changed.
 Verification verifyPatch(torch::jit::Module& original, torch::jit::Module& patched,
                          const std::vector<c10::IValue>& inputs, const TrainableSelection& trainable,
-                         const std::set<std::string>& folded);
+                         const std::set<std::string>& folded, const ForwardCall& forward = {});
 
 }  // namespace lowmem

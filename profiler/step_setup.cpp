@@ -2,6 +2,7 @@
 
 #include <ATen/Context.h>
 #include <torch/csrc/jit/serialization/pickle.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -139,6 +140,16 @@ StepOptions stepOptions(const StepSpec& spec) {
   o.warmupSteps = spec.warmupSteps;
   o.graphExecutorOptimize = spec.graphExecutorOptimize;
   o.recordShapes = spec.recordShapes;
+  o.device = stepDevice(spec).type();
+  if (!spec.amp.empty()) {
+    o.autocast = spec.amp == "fp16" ? at::kHalf : at::kBFloat16;
+#if TORCH_VERSION_MAJOR < 2
+    // LibTorch 1.13's CPU autocast knows bfloat16 only: it would silently run fp16 requests in float32.
+    if (*o.autocast == at::kHalf && o.device == c10::DeviceType::CPU)
+      throw InputError("--amp",
+                       "fp16 autocast on the CPU needs LibTorch 2.x; use --amp bf16 or --device cuda");
+#endif
+  }
   return o;
 }
 

@@ -53,10 +53,26 @@ std::string moduleFrames() {
   return path;
 }
 
-// "[2,197,768] [768] 1" : tensors by their sizes, scalars by value, other arguments by their kind.
-std::string shapesText(const at::RecordFunction& fn) {
-  std::string text;
-  for (const auto& v : fn.inputs()) {
+struct RecordedInputs {
+  std::string shapes;         // "[2,197,768] [768] 1": tensors by their sizes, scalars by value, else kinds
+  uint64_t firstStorage = 0;  // the storage of the first tensor argument
+};
+
+// The op's own arguments. LibTorch 1.13 hands a boxed call (every op the TorchScript interpreter runs) the
+// interpreter's whole stack, whose last entries are the arguments: the schema says how many.
+auto ownArguments(const at::RecordFunction& fn) {
+  auto inputs = fn.inputs();
+  if (const auto schema = fn.operator_schema()) {
+    const size_t n = schema->arguments().size();
+    if (inputs.size() > n) inputs = inputs.slice(inputs.size() - n);
+  }
+  return inputs;
+}
+
+RecordedInputs recordInputs(const at::RecordFunction& fn) {
+  RecordedInputs r;
+  std::string& text = r.shapes;
+  for (const auto& v : ownArguments(fn)) {
     if (!text.empty()) text += ' ';
     if (v.isTensor()) {
       const auto& t = v.toTensor();
@@ -64,6 +80,8 @@ std::string shapesText(const at::RecordFunction& fn) {
         text += "undefined";
         continue;
       }
+      if (r.firstStorage == 0 && t.has_storage())
+        r.firstStorage = reinterpret_cast<uint64_t>(t.storage().data());
       text += '[';
       for (int64_t d = 0; d < t.dim(); ++d)
         text += (d ? "," : "") + std::to_string(t.size(d));
@@ -78,7 +96,7 @@ std::string shapesText(const at::RecordFunction& fn) {
       text += v.tagKind();
     }
   }
-  return text;
+  return r;
 }
 
 std::unique_ptr<at::ObserverContext> onOpStart(const at::RecordFunction& fn) {
@@ -86,8 +104,9 @@ std::unique_ptr<at::ObserverContext> onOpStart(const at::RecordFunction& fn) {
   if (!tracer) return nullptr;
   const auto scope = scopeOf(fn.scope());
   const bool shapes = tracer->recordsShapes() && scope == OpScope::kFunction;
+  const auto inputs = shapes ? recordInputs(fn) : RecordedInputs{};
   return std::make_unique<OpContext>(
-      tracer->beginOp(fn.name(), scope, fn.seqNr(), shapes ? shapesText(fn) : std::string()));
+      tracer->beginOp(fn.name(), scope, fn.seqNr(), inputs.shapes, inputs.firstStorage));
 }
 
 void onOpEnd(const at::RecordFunction&, at::ObserverContext* ctx) {
@@ -181,7 +200,8 @@ void StepTracer::reportMemoryUsage(void* ptr, int64_t bytes, ReporterTotal, Repo
   trace_.memory.push_back(e);
 }
 
-int32_t StepTracer::beginOp(const char* name, OpScope scope, int64_t seqNr, const std::string& inputShapes) {
+int32_t StepTracer::beginOp(const char* name, OpScope scope, int64_t seqNr, const std::string& inputShapes,
+                            uint64_t inputStorage) {
   std::lock_guard<std::mutex> lock(mutex_);
   const int32_t parent = tOpenOps.empty() ? -1 : tOpenOps.back();
   // Module paths come from the interpreter for the ops it calls directly; nested ATen ops inherit theirs,
@@ -209,6 +229,7 @@ int32_t StepTracer::beginOp(const char* name, OpScope scope, int64_t seqNr, cons
   op.module = wantModule ? interner_.intern(module)
                          : (parent >= 0 ? trace_.ops[static_cast<size_t>(parent)].module : 0);
   if (!inputShapes.empty()) op.inputShapes = interner_.intern(inputShapes);
+  op.inputStorage = inputStorage;
   op.beginSeq = seq_++;
   op.beginNs = nowNs();
   const auto index = static_cast<int32_t>(trace_.ops.size());

@@ -55,7 +55,8 @@ class StepTracer : public c10::MemoryReportingInfoBase {
   bool memoryProfilingEnabled() const override { return true; }
 
   // Called from the RecordFunction callbacks.
-  int32_t beginOp(const char* name, OpScope scope, int64_t seqNr, const std::string& inputShapes);
+  int32_t beginOp(const char* name, OpScope scope, int64_t seqNr, const std::string& inputShapes,
+                  uint64_t inputStorage);
   bool recordsShapes() const { return recordShapes_; }
   void endOp(int32_t op);
 

@@ -1,7 +1,9 @@
 #include "profiler/training_step.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <spdlog/spdlog.h>
 #include <torch/csrc/autograd/grad_mode.h>
+#include <torch/cuda.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 
@@ -11,6 +13,7 @@
 
 #include "core/error.h"
 #include "profiler/executor_mode.h"
+#include "profiler/mixed_precision.h"
 #include "profiler/module_path_resolver.h"
 #include "profiler/step_tracer.h"
 
@@ -105,12 +108,35 @@ at::Tensor Loss::operator()(const at::Tensor& out) {
   return out.mean();
 }
 
+// Kernels run asynchronously on a GPU: a step's time is read after they finished.
+void finishDeviceWork(const StepOptions& o) {
+  if (o.device == c10::DeviceType::CUDA) torch::cuda::synchronize();
+}
+
+// The optimizer step, skipped (as GradScaler skips it) when fp16 gradients overflowed.
+void optimizerStep(torch::optim::Optimizer& optimizer, GradientScaler& scaler, const Trainable& t) {
+  if (scaler.unscale(t.params)) {
+    optimizer.step();
+  } else {
+    spdlog::warn(
+        "fp16 gradients overflowed at loss scale {}: the optimizer step was skipped, as GradScaler "
+        "skips it",
+        scaler.currentScale() * 2);
+  }
+}
+
 void runStep(torch::jit::Module& module, const std::vector<c10::IValue>& inputs, Loss& loss,
-             torch::optim::Optimizer& optimizer, const Trainable& t) {
+             torch::optim::Optimizer& optimizer, GradientScaler& scaler, const Trainable& t,
+             const StepOptions& o) {
   clearGradients(t);
-  auto out = firstTensor(module.forward(inputs));
-  loss(out).backward();
-  optimizer.step();
+  at::Tensor value;
+  {
+    AutocastScope autocast(o.device, o.autocast);
+    value = loss(firstTensor(module.forward(inputs)));
+  }
+  scaler.scale(value).backward();
+  optimizerStep(optimizer, scaler, t);
+  finishDeviceWork(o);
 }
 
 void addStorage(StepTracer& tracer, std::unordered_set<const void*>& seen, const at::Tensor& tensor,
@@ -162,12 +188,13 @@ std::vector<double> timeTrainingSteps(torch::jit::Module& module, const std::vec
   const auto trainable = selectTrainable(module, o.trainable);
   auto optimizer = makeOptimizer(trainable, o);
   Loss loss(o.loss);
+  GradientScaler scaler(o.autocast == at::kHalf);
   for (int i = 0; i < o.warmupSteps; ++i)
-    runStep(module, inputs, loss, *optimizer, trainable);
+    runStep(module, inputs, loss, *optimizer, scaler, trainable, o);
   std::vector<double> seconds;
   for (int i = 0; i < steps; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
-    runStep(module, inputs, loss, *optimizer, trainable);
+    runStep(module, inputs, loss, *optimizer, scaler, trainable, o);
     seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   return seconds;
@@ -180,16 +207,18 @@ TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::
   const auto trainable = selectTrainable(module, o.trainable);
   auto optimizer = makeOptimizer(trainable, o);
   Loss lossFn(o.loss);
+  GradientScaler scaler(o.autocast == at::kHalf);
   // Before the warm-up: faulting in the tracer's buffers writes tens of megabytes, which evicted the model's
   // working set from the caches and slowed the traced step that followed (profiler_bench: vit-tiny 2.1
   // -> 1.7).
   StepTracer tracer(o.recordShapes);
   try {
     for (int i = 0; i < o.warmupSteps; ++i)
-      runStep(module, inputs, lossFn, *optimizer, trainable);
+      runStep(module, inputs, lossFn, *optimizer, scaler, trainable, o);
     if (o.loss == LossMode::kCrossEntropy && !lossFn.target().defined()) {
       // No warm-up: one forward without autograd sizes the target before tracing.
       torch::NoGradGuard noGrad;
+      AutocastScope autocast(o.device, o.autocast);
       lossFn(firstTensor(module.forward(inputs)));
     }
   } catch (const Error&) {
@@ -225,14 +254,18 @@ TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::
   tracer.start();
   const auto t0 = Clock::now();
   try {
-    tracer.markPhase(Phase::kForward);
-    out = firstTensor(module.forward(inputs));
-    tracer.markPhase(Phase::kLoss);
-    loss = lossFn(out);
+    {
+      AutocastScope autocast(o.device, o.autocast);
+      tracer.markPhase(Phase::kForward);
+      out = firstTensor(module.forward(inputs));
+      tracer.markPhase(Phase::kLoss);
+      loss = lossFn(out);
+    }
     tracer.markPhase(Phase::kBackward);
-    loss.backward();
+    scaler.scale(loss).backward();
     tracer.markPhase(Phase::kOptimizer);
-    optimizer->step();
+    optimizerStep(*optimizer, scaler, trainable);
+    finishDeviceWork(o);
     tracer.markPhase(Phase::kAfter);
   } catch (const Error&) {
     tracer.stop();

@@ -4,6 +4,7 @@
 
 #include <torch/script.h>
 
+#include <optional>
 #include <vector>
 
 #include "core/trace.h"
@@ -27,6 +28,10 @@ struct StepOptions {
   bool graphExecutorOptimize = false;
   // Record ATen ops' input shapes (slower: RecordFunction copies every op's inputs).
   bool recordShapes = false;
+  // Where the step runs: a CUDA step is synchronized before its time is read.
+  c10::DeviceType device = c10::DeviceType::CPU;
+  // Mixed precision: forward and loss under autocast in this dtype on `device`; fp16 scales the loss.
+  std::optional<at::ScalarType> autocast;
 };
 
 struct TracedStep {

@@ -13,6 +13,7 @@
 #include "patcher/rewriter.h"
 #include "patcher/site_plans.h"
 #include "patcher/verifier.h"
+#include "profiler/mixed_precision.h"
 #include "profiler/model_loader.h"
 #include "profiler/step_setup.h"
 #include "profiler/training_step.h"
@@ -49,7 +50,10 @@ SuggestRun suggestForModel(const std::string& modelPath, const StepSpec& spec, c
   selection.validate();
   kernels::ensureOpsRegistered();
   SuggestRun r;
-  r.baseline = profileModel(modelPath, spec, "baseline", progress);
+  // Under autocast each site's activations have their own dtype; the recorded input shapes say which.
+  StepSpec traced = spec;
+  traced.recordShapes = traced.recordShapes || !spec.amp.empty();
+  r.baseline = profileModel(modelPath, traced, "baseline", progress);
   say(progress, "planning sites");
   auto module = loadModel(modelPath);
   placeModule(module, spec);
@@ -115,8 +119,12 @@ void savePatchedModel(const std::string& modelPath, torch::jit::Module& patched,
         placeModule(reloaded, spec);
         const auto inputs = stepInputs(original, modelPath, spec);
         at::set_num_threads(stepThreads(spec));
-        const auto v =
-            verifyPatch(original, reloaded, inputs, TrainableSelection::parse(spec.trainable), folded);
+        const auto options = stepOptions(spec);
+        const auto stepForward = [&options](torch::jit::Module& m, const std::vector<c10::IValue>& in) {
+          AutocastScope autocast(options.device, options.autocast);
+          return m.forward(in);
+        };
+        const auto v = verifyPatch(original, reloaded, inputs, options.trainable, folded, stepForward);
         out.forwardOk = v.forwardOk;
         out.maxAbsDiff = v.maxAbsDiff;
         out.tolerance = v.tolerance;

@@ -18,6 +18,7 @@
 #include "kernels/ops_library.h"
 #include "patcher/rewriter.h"
 #include "profiler/executor_mode.h"
+#include "profiler/mixed_precision.h"
 #include "profiler/model_loader.h"
 #include "profiler/step_setup.h"
 #include "service/swap_run.h"
@@ -226,6 +227,9 @@ std::vector<Task::Batch> loadBatches(const std::string& path, const torch::jit::
 struct Trainer {
   std::map<std::string, at::Tensor> params;
   std::unique_ptr<torch::optim::Optimizer> optimizer;
+  StepOptions options;  // the autocast of --amp
+  std::unique_ptr<GradientScaler> scaler;
+  bool stepSkipped = false;  // fp16 gradients overflowed: this step's update is skipped, as GradScaler does
 };
 
 Trainer trainer(torch::jit::Module& m, const StepSpec& spec) {
@@ -242,6 +246,8 @@ Trainer trainer(torch::jit::Module& m, const StepSpec& spec) {
     }
   }
   if (list.empty()) throw InputError("--trainable", "selects no parameter to train");
+  t.options = stepOptions(spec);
+  t.scaler = std::make_unique<GradientScaler>(t.options.autocast == at::kHalf);
   if (spec.optimizer == "adamw") {
     t.optimizer = std::make_unique<torch::optim::AdamW>(list, torch::optim::AdamWOptions(spec.lr));
   } else {
@@ -254,8 +260,16 @@ double step(torch::jit::Module& m, Trainer& t, Task& task, const std::vector<c10
             const at::Tensor& labels) {
   for (auto& [name, p] : t.params)
     p.mutable_grad().reset();
-  auto loss = task.loss(firstTensor(m.forward(inputs)), labels);
-  loss.backward();
+  at::Tensor loss;
+  {
+    AutocastScope autocast(t.options.device, t.options.autocast);
+    loss = task.loss(firstTensor(m.forward(inputs)), labels);
+  }
+  t.scaler->scale(loss).backward();
+  std::vector<at::Tensor> params;
+  for (const auto& [name, p] : t.params)
+    params.push_back(p);
+  t.stepSkipped = !t.scaler->unscale(params);
   return loss.item<double>();
 }
 
@@ -335,8 +349,8 @@ Validation validateModel(const std::string& modelPath, const StepSpec& spec, con
       nb += (gb * gb).sum().item<double>();
     }
     r.gradientCosine = na > 0 && nb > 0 ? dot / std::sqrt(na * nb) : 1.0;
-    tb.optimizer->step();
-    tp.optimizer->step();
+    if (!tb.stepSkipped) tb.optimizer->step();
+    if (!tp.stepSkipped) tp.optimizer->step();
     {
       torch::NoGradGuard noGrad;
       for (const auto& [name, pa] : tb.params) {

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "app/lowmem/charts.h"
 #include "app/lowmem/commands.h"
 #include "core/atomic_file.h"
 #include "core/comparison.h"
@@ -13,7 +14,6 @@
 #include "core/suggestion_report.h"
 #include "models/presets.h"
 #include "service/swap_run.h"
-#include "ui/comparison_chart.h"
 
 namespace lowmem::cli {
 
@@ -49,8 +49,10 @@ void addDemoCommand(CLI::App& app, Action& action) {
       const std::string session = (fs::path(a->dir) / "session.db").string();
       const std::string report = (fs::path(a->dir) / "report.md").string();
       const std::string png = (fs::path(a->dir) / "peak-before-after.png").string();
-      for (const auto& p : {model, patchedPath, session, report, png})
+      const bool drawChart = chartsAvailable();
+      for (const auto& p : {model, patchedPath, session, report})
         checkOutputPath(p);
+      if (drawChart) checkOutputPath(png);
       auto progress = cliProgress();
       progress("building " + preset.name);
       models::BuildOptions options;
@@ -80,11 +82,16 @@ void addDemoCommand(CLI::App& app, Action& action) {
         writeRunReport(patched.suggested.baseline, ReportFormat::kMarkdown, out);
         out << "\n";
         writeRunReport(measured.patched, ReportFormat::kMarkdown, out);
-        out << "\n![peak before and after](peak-before-after.png)\n";
+        if (drawChart)
+          out << "\n![peak before and after](peak-before-after.png)\n";
+        else
+          out << "\nNo chart: " << kNoChartsReason << ".\n";
         if (!out) throw InputError(report, "cannot write the report");
       });
-      progress("rendering chart");
-      ui::saveComparisonPng(patched.suggested.baseline, measured.patched, png);
+      if (drawChart) {
+        progress("rendering chart");
+        saveComparisonPng(patched.suggested.baseline, measured.patched, png);
+      }
       endProgress();
       const int64_t before = patched.suggested.baseline.profile.peak().total;
       const int64_t after = measured.patched.profile.peak().total;
@@ -95,8 +102,8 @@ void addDemoCommand(CLI::App& app, Action& action) {
           percentChange(before, after).c_str(),
           formatBytes(patched.suggested.suggestions.predictedPeak).c_str(), measured.timing.ratio(),
           patched.rewrites.size(), patched.maxAbsDiff);
-      std::printf("wrote %s, %s, %s, %s\n", session.c_str(), report.c_str(), png.c_str(),
-                  patchedPath.c_str());
+      std::printf("wrote %s, %s, %s%s%s\n", session.c_str(), report.c_str(), drawChart ? png.c_str() : "",
+                  drawChart ? ", " : "", patchedPath.c_str());
       return 0;
     };
   });

@@ -26,6 +26,8 @@ void addSpecOptions(CLI::App* cmd, SpecArgs& a) {
       "--dtype", a.spec.dtype,
       "Cast the model and floating inputs: float32, bfloat16, float16 or float64 (default: as saved)");
   cmd->add_option("--device", a.spec.device, "cpu or cuda")->capture_default_str();
+  cmd->add_option("--amp", a.spec.amp,
+                  "Mixed precision: bf16 or fp16 autocast in forward and loss, float32 master weights");
   cmd->add_flag("--record-shapes", a.spec.recordShapes,
                 "Record every ATen op's input shapes (slower tracing)");
   cmd->add_flag("--graph-optimize", a.spec.graphExecutorOptimize,

@@ -5,12 +5,13 @@
 #include <filesystem>
 #include <iostream>
 
+#include "app/lowmem/charts.h"
 #include "app/lowmem/commands.h"
 #include "app/lowmem/spec_options.h"
 #include "core/atomic_file.h"
+#include "core/error.h"
 #include "core/session_store.h"
 #include "service/validate_run.h"
-#include "ui/validation_chart.h"
 
 namespace lowmem::cli {
 namespace {
@@ -69,7 +70,11 @@ void addValidateCommand(CLI::App& app, Action& action) {
     action = [a] {
       const auto spec = resolveSpec(a->spec);
       if (!a->session.empty()) checkOutputPath(a->session);
-      if (!a->png.empty()) checkOutputPath(a->png);
+      if (!a->png.empty()) {
+        if (!chartsAvailable())
+          throw InputError(a->png, std::string("cannot draw a PNG: ") + kNoChartsReason);
+        checkOutputPath(a->png);
+      }
       a->options.selection.only = a->only;
       const auto v = validateModel(a->model, spec, a->options, cliProgress());
       endProgress();
@@ -84,7 +89,7 @@ void addValidateCommand(CLI::App& app, Action& action) {
               [](const std::string& tmp) { SessionReader(tmp).validations(); });
         }
       }
-      if (!a->png.empty()) ui::saveValidationPng(v, a->png);
+      if (!a->png.empty()) saveValidationPng(v, a->png);
       if (a->json) {
         std::cout << validationJson(v).dump(2) << "\n";
       } else {

@@ -4,6 +4,7 @@
 #include "kernels/cpu/cpu_kernels.h"
 
 namespace lowmem::kernels::cpu {
+#ifdef LOWMEM_HAVE_AVX2_KERNELS
 namespace {
 
 // ATen's choice, reproduced (its get_cpu_capability() is not exported): AVX2 where the CPU has it unless
@@ -19,6 +20,7 @@ bool useAvx2() {
 }
 
 }  // namespace
+#endif
 
 const CpuKernels& cpuKernels() {
 #ifdef LOWMEM_HAVE_AVX2_KERNELS

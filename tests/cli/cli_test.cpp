@@ -371,6 +371,10 @@ TEST_F(CliTest, ProfileRefusesBadSpecsDevicesAndInputFiles) {
   std::ofstream(path("typo.json")) << R"({"trainabel": "lora"})";
   expectBadInput(lowmemCli({"profile", model, "-o", session, "--spec", path("typo.json")}), path("typo.json"),
                  "unknown step spec key 'trainabel'");
+  // Mixed precision: a known 16-bit type, over float32 master weights.
+  expectBadInput(lowmemCli({"profile", model, "-o", session, "--amp", "fp8"}), "--amp", "fp8");
+  expectBadInput(lowmemCli({"profile", model, "-o", session, "--amp", "bf16", "--dtype", "float16"}), "--amp",
+                 "float32 master weights");
   // Inputs too large to allocate: named, one line, exit 2.
   expectBadInput(lowmemCli({"profile", model, "-o", session, "--input", "x:float32[400000,3,32000,32000]"}),
                  "--input", "cannot create the inputs");
@@ -383,13 +387,16 @@ TEST_F(CliTest, DemoWritesSessionReportAndChart) {
   auto r = lowmemCli({"-q", "demo", "-o", dir, "--timing-rounds", "1"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   EXPECT_NE(r.out.find("vit-tiny: peak"), std::string::npos) << r.out;
-  for (const char* f :
-       {"session.db", "report.md", "peak-before-after.png", "vit-tiny.pt", "vit-tiny-patched.pt"})
+  for (const char* f : {"session.db", "report.md", "vit-tiny.pt", "vit-tiny-patched.pt"})
     EXPECT_TRUE(fs::exists(dir + "/" + f)) << f;
-  std::ifstream png(dir + "/peak-before-after.png", std::ios::binary);
-  char magic[4] = {};
-  png.read(magic, 4);
-  EXPECT_EQ(std::string(magic + 1, 3), "PNG");
+  // A headless build (LOWMEM_GUI=OFF) draws no chart and says so in the report.
+  EXPECT_EQ(fs::exists(dir + "/peak-before-after.png"), bool(LOWMEM_CHARTS));
+  if (LOWMEM_CHARTS) {
+    std::ifstream png(dir + "/peak-before-after.png", std::ios::binary);
+    char magic[4] = {};
+    png.read(magic, 4);
+    EXPECT_EQ(std::string(magic + 1, 3), "PNG");
+  }
   auto c = lowmemCli({"compare", dir + "/session.db", "--format", "json"});
   ASSERT_EQ(c.exitCode, 0) << c.err;
   auto j = nlohmann::json::parse(c.out);
@@ -402,39 +409,36 @@ TEST_F(CliTest, DemoWritesSessionReportAndChart) {
   const std::string text((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("## Run `patched`"), std::string::npos);
   EXPECT_NE(text.find("verification"), std::string::npos);
+  EXPECT_EQ(text.find("No chart: this lowmem was built without the GUI") == std::string::npos,
+            bool(LOWMEM_CHARTS))
+      << text;
 }
 
 TEST_F(CliTest, ValidateWritesCurvesChartAndVerdict) {
   const auto model = built("vit-tiny");
-  auto r = lowmemCli({"-q",
-                      "validate",
-                      model,
-                      "--trainable",
-                      "lora",
-                      "--optimizer",
-                      "adamw",
-                      "--lr",
-                      "0.003",
-                      "--steps",
-                      "20",
-                      "--tolerance",
-                      "0.05",
-                      "--input",
-                      "x:float32[32,3,32,32]",
-                      "-o",
-                      path("val.db"),
-                      "--png",
-                      path("loss-curves.png"),
-                      "--json"});
+  if (!LOWMEM_CHARTS) {
+    // Refused before any training, naming the file.
+    expectBadInput(lowmemCli({"validate", model, "--png", path("loss-curves.png")}), path("loss-curves.png"),
+                   "built without the GUI");
+  }
+  std::vector<std::string> args = {
+      "-q",          "validate",     model,   "--trainable", "lora",
+      "--optimizer", "adamw",        "--lr",  "0.003",       "--steps",
+      "20",          "--tolerance",  "0.05",  "--input",     "x:float32[32,3,32,32]",
+      "-o",          path("val.db"), "--json"};
+  if (LOWMEM_CHARTS) args.insert(args.end(), {"--png", path("loss-curves.png")});
+  auto r = lowmemCli(args);
   ASSERT_EQ(r.exitCode, 0) << r.err << r.out;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_TRUE(j["passed"].get<bool>());
   EXPECT_EQ(j["steps"].size(), 20u);
   EXPECT_EQ(j["bits"].get<int>(), 2);
-  std::ifstream png(path("loss-curves.png"), std::ios::binary);
-  char magic[4] = {};
-  png.read(magic, 4);
-  EXPECT_EQ(std::string(magic + 1, 3), "PNG");
+  if (LOWMEM_CHARTS) {
+    std::ifstream png(path("loss-curves.png"), std::ios::binary);
+    char magic[4] = {};
+    png.read(magic, 4);
+    EXPECT_EQ(std::string(magic + 1, 3), "PNG");
+  }
   // The steps are rows a user can query.
   const auto stored = SessionReader(path("val.db")).validations();
   ASSERT_EQ(stored.size(), 1u);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/script.h>
 
+#include "kernels/autocast_compat.h"
 #include "tests/kernels/op_handles.h"
 #include "tests/support/memory_counter.h"
 
@@ -131,6 +132,39 @@ TEST(MsNorms, RejectsMismatchedShapesAndIntegers) {
   EXPECT_EQ(y.numel(), 0);
   y.sum().backward();
   EXPECT_EQ(empty.grad().numel(), 0);
+}
+
+// Under autocast an MS-norm writes the autocast dtype (kernels/autocast_ops.cpp), so a 16-bit consumer's own
+// cast returns the norm's output itself and the tensor the norm saves is the one the consumer saves. Float64
+// inputs are left alone, as autocast leaves them; the gradient reaching a float32 input is float32.
+TEST(MsNormsUnderAutocast, WriteTheAutocastDtypeFromFloat32Inputs) {
+  struct CpuAutocast {
+    CpuAutocast() {
+      autocast::setEnabled(c10::DeviceType::CPU, true);
+      autocast::setDtype(c10::DeviceType::CPU, at::kBFloat16);
+    }
+    ~CpuAutocast() { autocast::setEnabled(c10::DeviceType::CPU, false); }
+  };
+  auto x = (at::randn({4, 9, 64}) * 3 + 1).requires_grad_();
+  at::Tensor ln, rms, wide;
+  {
+    CpuAutocast on;
+    ln = msLayerNorm(x, {64}, 1e-5);
+    rms = msRmsNorm(x, {64}, 1e-6);
+    wide = msLayerNorm(x.detach().to(at::kDouble), {64}, 1e-5);
+    // The consumer's cast is the identity on the norm's output: one tensor, shared.
+    EXPECT_TRUE(ln.to(at::kBFloat16).is_same(ln));
+  }
+  EXPECT_EQ(ln.scalar_type(), at::kBFloat16);
+  EXPECT_EQ(rms.scalar_type(), at::kBFloat16);
+  EXPECT_EQ(wide.scalar_type(), at::kDouble);
+  const auto ref = at::layer_norm(x.detach().to(at::kDouble), {64}, {}, {}, 1e-5);
+  // bf16 keeps 8 significant bits: the input's rounding and the output's, each 2^-9 relative.
+  EXPECT_LT((ln.detach().to(at::kDouble) - ref).abs().max().item<double>(), 0.05);
+  EXPECT_LT((wide - ref).abs().max().item<double>(), 1e-9);
+  ln.to(at::kFloat).sum().backward();
+  ASSERT_TRUE(x.grad().defined());
+  EXPECT_EQ(x.grad().scalar_type(), at::kFloat);
 }
 
 }  // namespace

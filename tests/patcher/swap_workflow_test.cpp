@@ -8,9 +8,11 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <sstream>
 
 #include "core/comparison.h"
 #include "core/error.h"
+#include "core/profile_report.h"
 #include "models/presets.h"
 #include "patcher/module_paths.h"
 #include "patcher/rewriter.h"
@@ -101,6 +103,53 @@ TEST_F(SwapWorkflow, VitTinyClassifiesEverySiteAndMeetsItsPrediction) {
       EXPECT_EQ(site["measured_saving"], site["predicted_saving"]) << site.dump();
     }
   }
+}
+
+// Mixed precision as fine-tuning runs it: under bf16 autocast fc1 computes in bf16, so GELU keeps 2 bytes an
+// element where float32 kept 4, and ReGELU2 keeps the same 2-bit code. Suggest, verify and the patched
+// profile all run under the autocast, and the session records it.
+TEST_F(SwapWorkflow, VitTinyUnderBf16AutocastSavesSixteenBitBytes) {
+  const auto model = built("vit-tiny");
+  const auto patched = path("vit-tiny-amp-patched.pt");
+  auto spec = lora();
+  spec.amp = "bf16";
+  const auto out = patchModelFile(model, patched, spec, {});
+  const auto& s = out.suggested.suggestions;
+  const auto c = models::vitTiny();
+  const int64_t n = 2 * c.tokens() * c.mlpDim;  // batch 2
+  for (int layer = 0; layer < 2; ++layer) {
+    const auto& gelu = site(s, "encoder.layer_" + std::to_string(layer) + ".mlp", SiteKind::kGelu);
+    EXPECT_EQ(gelu.status, SiteStatus::kSwap) << gelu.why;
+    EXPECT_EQ(gelu.savingBytes, n * 2 - (n + 3) / 4);
+  }
+  EXPECT_TRUE(out.forwardOk) << out.toleranceRule << " max diff " << out.maxAbsDiff;
+  EXPECT_NE(out.suggested.baseline.info.specJson.find("\"amp\":\"bf16\""), std::string::npos)
+      << out.suggested.baseline.info.specJson;
+  std::ostringstream report;
+  writeRunReport(out.suggested.baseline, ReportFormat::kText, report);
+  EXPECT_NE(report.str().find("float32 master weights, bf16 autocast on cpu"), std::string::npos)
+      << report.str();
+  const auto measured = measurePatched(model, patched, spec, 1);
+  const auto record = comparisonRecord(out, measured.timing);
+  const auto cmp = comparisonJson(out.suggested.baseline, measured.patched, record);
+  int gelus = 0, sharedNorms = 0;
+  for (const auto& site : cmp["sites"]) {
+    if (site["kind"] == "gelu") {
+      ++gelus;
+      EXPECT_EQ(site["measured_saving"], site["predicted_saving"]) << site.dump();
+      EXPECT_EQ(site["measured_saving"].get<int64_t>(), n * 2 - (n + 3) / 4) << site.dump();
+    } else if (site["module"].get<std::string>().rfind("encoder.layer_1.norm", 0) == 0) {
+      // Each consumer (fc1 and its LoRA A; q, k, v and theirs) kept its own bf16 copy of the norm's output;
+      // the MS-norm writes bf16 itself, so one shared tensor replaces them: more saved than the float32
+      // input the norm itself kept, as predicted.
+      ++sharedNorms;
+      const int64_t rows = 2 * c.tokens(), copy = rows * c.hidden * 2;
+      EXPECT_EQ(site["measured_saving"], site["predicted_saving"]) << site.dump();
+      EXPECT_GT(site["measured_saving"].get<int64_t>(), 2 * copy) << site.dump();
+    }
+  }
+  EXPECT_EQ(gelus, 2);
+  EXPECT_EQ(sharedNorms, 2);
 }
 
 TEST_F(SwapWorkflow, PatchedModelRecordsItsRewritesAndRefusesASecondPatch) {
