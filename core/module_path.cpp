@@ -26,6 +26,16 @@ std::string joinPath(const std::string& parent, const std::string& child) {
   return parent + "." + child;
 }
 
+std::string commonPath(const std::string& a, const std::string& b) {
+  size_t end = 0;  // the length of the common prefix that ends at a component boundary
+  for (size_t i = 0;; ++i) {
+    const bool aEnds = i == a.size() || a[i] == '.', bEnds = i == b.size() || b[i] == '.';
+    if (aEnds && bEnds) end = i;
+    if (i == a.size() || i == b.size() || a[i] != b[i]) break;
+  }
+  return a.substr(0, end);
+}
+
 bool isWithin(const std::string& path, const std::string& ancestor) {
   if (ancestor.empty()) return true;
   return path.size() >= ancestor.size() && path.compare(0, ancestor.size(), ancestor) == 0 &&

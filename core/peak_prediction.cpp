@@ -87,6 +87,20 @@ std::vector<size_t> savedCastsOf(const Trace& t, const Profile& p, const Storage
   return casts;
 }
 
+// The gradient storage the step left for `parameter` (allocated during it, alive at its end); -1 when none.
+int64_t gradientStorage(const Trace& t, const Profile& p, const std::string& parameter) {
+  if (parameter.empty()) return -1;
+  const std::string name = parameter + ".grad";
+  for (const auto& k : t.known) {
+    if (k.role != KnownRole::kGradient || k.preexisting || t.str(k.name) != name) continue;
+    for (size_t i = 0; i < p.storages.size(); ++i) {
+      const auto& s = p.storages[i];
+      if (s.addr == k.addr && s.allocSeq >= 0 && s.freeSeq < 0) return static_cast<int64_t>(i);
+    }
+  }
+  return -1;
+}
+
 }  // namespace
 
 SiteEffect siteEffect(const Trace& t, const Profile& p, const SitePlan& plan, int occurrence,
@@ -172,6 +186,27 @@ SiteEffect siteEffect(const Trace& t, const Profile& p, const SitePlan& plan, in
     const auto& c = p.storages[i];
     e.newFree.emplace_back(i, c.allocSeq);
     e.releasedBytes += c.bytes;
+  }
+  // What the site's backward made and freed again (the gradients an HF RMSNorm chain passes between its own
+  // nodes, their intermediates): the replacement's backward is one kernel, which makes none of them.
+  for (size_t i = 0; i < p.storages.size(); ++i) {
+    const auto& s = p.storages[i];
+    if (s.allocOp < 0 || s.freeSeq < 0 || s.freeSeq > backwardEnd) continue;
+    int32_t node = s.allocOp;
+    while (node >= 0 && !backwardNodes.count(node))
+      node = t.ops[static_cast<size_t>(node)].parent;
+    if (node >= 0) e.newFree.emplace_back(i, s.allocSeq);
+  }
+  // A norm whose affine is folded into every consumer (none re-applies it on a residual) leaves gamma and
+  // beta unused: the step no longer makes their gradients.
+  if (norm && plan.valid && plan.residualUses == 0 && !plan.folds.empty()) {
+    for (const auto& param : {plan.gamma, plan.beta}) {
+      if (const auto i = gradientStorage(t, p, param); i >= 0) {
+        const auto& g = p.storages[static_cast<size_t>(i)];
+        e.newFree.emplace_back(static_cast<size_t>(i), g.allocSeq);
+        e.droppedGradientBytes += g.bytes;
+      }
+    }
   }
   const int outputElementBytes = siteElementBytes(t, backwardCalls, outputBytes, elementBytes);
   if (!casts.empty()) {

@@ -24,9 +24,10 @@ struct SiteEffect {
   std::string note;                                 // why not found, or what the effect rests on
   std::vector<std::pair<size_t, int64_t>> newFree;  // storage index -> new free seq (-1: alive at the end)
   std::vector<AddedStorage> added;
-  int64_t releasedBytes = 0;      // bytes the site's backward no longer keeps
-  int64_t addedBytes = 0;         // codes / rstd, and a norm output newly kept
-  int64_t sharedOutputBytes = 0;  // a norm output a consumer kept already, now also saved by the norm
+  int64_t releasedBytes = 0;         // bytes the site's backward no longer keeps
+  int64_t addedBytes = 0;            // codes / rstd, and a norm output newly kept
+  int64_t sharedOutputBytes = 0;     // a norm output a consumer kept already, now also saved by the norm
+  int64_t droppedGradientBytes = 0;  // gradients of a folded affine the patched step no longer makes
 };
 
 // `occurrence`: the site's index among the plan's sites with the same module path and kind (forward order).

@@ -132,6 +132,7 @@ struct FoldWalk {
   std::string visit(const torch::jit::Use& use, bool viaView, bool viaDropout) {
     const Node* u = use.user;
     if (u->kind() == c10::prim::Return) return throughBlockEnd(use, viaView, viaDropout);
+    if (u->kind() == c10::prim::Loop) return "it flows through a loop (prim::Loop) in " + where(u, rootType);
     if (readsNoData(u)) return {};
     if (isView(u) && use.offset == 0) return walk(u->output(), true, viaDropout);
     if (u->kind() == c10::aten::dropout && use.offset == 0) {

@@ -3,10 +3,12 @@
 #include <ATen/record_function.h>
 #include <torch/csrc/jit/runtime/interpreter.h>
 
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
 #include "core/large_vector.h"
+#include "core/module_path.h"
 
 namespace lowmem {
 namespace {
@@ -171,6 +173,18 @@ void StepTracer::resolveModulePaths(const std::function<std::string(const std::s
     if (it == resolved.end())
       it = resolved.emplace(op.module, interner_.intern(resolve(trace_.str(op.module)))).first;
     op.module = it->second;
+  }
+  // A TorchScript call's own frames are read when it begins, before LibTorch 1.13's interpreter has moved to
+  // the call: it reports the instance of the previous call (block_1's forward as block_0). What a call runs
+  // is named right, so a call is given the common path of everything it ran (children before parents).
+  std::vector<std::optional<std::string>> ran(trace_.ops.size());
+  for (size_t i = trace_.ops.size(); i-- > 0;) {
+    auto& op = trace_.ops[i];
+    if (op.scope == OpScope::kTorchScript && ran[i]) op.module = interner_.intern(*ran[i]);
+    if (op.parent < 0) continue;
+    auto& common = ran[static_cast<size_t>(op.parent)];
+    const std::string& path = trace_.str(op.module);
+    common = common ? commonPath(*common, path) : path;
   }
 }
 

@@ -28,5 +28,15 @@ TEST(ModulePath, WithinMatchesWholeComponentsOnly) {
   EXPECT_TRUE(isWithin("anything", ""));
 }
 
+TEST(ModulePath, CommonPathEndsAtAComponent) {
+  EXPECT_EQ(commonPath("blocks.1.mlp", "blocks.1.attn"), "blocks.1");
+  EXPECT_EQ(commonPath("blocks.1", "blocks.10"), "blocks");  // "blocks.1" is a prefix of the text only
+  EXPECT_EQ(commonPath("blocks.1", "blocks.1.mlp"), "blocks.1");
+  EXPECT_EQ(commonPath("blocks.1.mlp", "blocks.1"), "blocks.1");
+  EXPECT_EQ(commonPath("norm", "norm"), "norm");
+  EXPECT_EQ(commonPath("a", "b"), "");
+  EXPECT_EQ(commonPath("", "blocks"), "");
+}
+
 }  // namespace
 }  // namespace lowmem
