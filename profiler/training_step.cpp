@@ -1,9 +1,7 @@
 #include "profiler/training_step.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <spdlog/spdlog.h>
 #include <torch/csrc/autograd/grad_mode.h>
-#include <torch/cuda.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 
@@ -13,59 +11,12 @@
 
 #include "core/error.h"
 #include "profiler/executor_mode.h"
-#include "profiler/mixed_precision.h"
 #include "profiler/module_path_resolver.h"
+#include "profiler/step_runner.h"
 #include "profiler/step_tracer.h"
 
 namespace lowmem {
 namespace {
-
-struct Trainable {
-  std::vector<at::Tensor> params;
-  std::vector<std::string> names;
-};
-
-Trainable selectTrainable(torch::jit::Module& module, const TrainableSelection& selection) {
-  Trainable t;
-  for (const auto& p : module.named_parameters()) {
-    at::Tensor param = p.value;
-    const bool trains = selection.trains(p.name, param.requires_grad());
-    param.set_requires_grad(trains);
-    if (trains) {
-      t.params.push_back(param);
-      t.names.push_back(p.name);
-    }
-  }
-  return t;
-}
-
-std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const Trainable& t, const StepOptions& o) {
-  if (o.optimizer == OptimizerKind::kAdamW) {
-    return std::make_unique<torch::optim::AdamW>(t.params, torch::optim::AdamWOptions(o.lr));
-  }
-  return std::make_unique<torch::optim::SGD>(t.params, torch::optim::SGDOptions(o.lr));
-}
-
-// set_to_none, as PyTorch 2.x's default zero_grad: the step then allocates its gradients, as real loops do.
-void clearGradients(const Trainable& t) {
-  for (const auto& p : t.params)
-    p.mutable_grad().reset();
-}
-
-at::Tensor firstTensor(const c10::IValue& v) {
-  if (v.isTensor()) return v.toTensor();
-  if (v.isTuple()) {
-    for (const auto& e : v.toTupleRef().elements()) {
-      if (e.isTensor()) return e.toTensor();
-    }
-  }
-  if (v.isList()) {
-    for (const auto& e : v.toListRef()) {
-      if (e.isTensor()) return e.toTensor();
-    }
-  }
-  throw InputError("forward", "returned no tensor (got " + v.tagKind() + ")");
-}
 
 // The loss as a step computes it; cross-entropy keeps its synthetic target from the first call on.
 class Loss {
@@ -106,37 +57,6 @@ at::Tensor Loss::operator()(const at::Tensor& out) {
       return out.to(at::kFloat).sum();
   }
   return out.mean();
-}
-
-// Kernels run asynchronously on a GPU: a step's time is read after they finished.
-void finishDeviceWork(const StepOptions& o) {
-  if (o.device == c10::DeviceType::CUDA) torch::cuda::synchronize();
-}
-
-// The optimizer step, skipped (as GradScaler skips it) when fp16 gradients overflowed.
-void optimizerStep(torch::optim::Optimizer& optimizer, GradientScaler& scaler, const Trainable& t) {
-  if (scaler.unscale(t.params)) {
-    optimizer.step();
-  } else {
-    spdlog::warn(
-        "fp16 gradients overflowed at loss scale {}: the optimizer step was skipped, as GradScaler "
-        "skips it",
-        scaler.currentScale() * 2);
-  }
-}
-
-void runStep(torch::jit::Module& module, const std::vector<c10::IValue>& inputs, Loss& loss,
-             torch::optim::Optimizer& optimizer, GradientScaler& scaler, const Trainable& t,
-             const StepOptions& o) {
-  clearGradients(t);
-  at::Tensor value;
-  {
-    AutocastScope autocast(o.device, o.autocast);
-    value = loss(firstTensor(module.forward(inputs)));
-  }
-  scaler.scale(value).backward();
-  optimizerStep(optimizer, scaler, t);
-  finishDeviceWork(o);
 }
 
 void addStorage(StepTracer& tracer, std::unordered_set<const void*>& seen, const at::Tensor& tensor,
@@ -184,17 +104,14 @@ Error stepFailure(const std::string& stage, const std::string& what) {
 std::vector<double> timeTrainingSteps(torch::jit::Module& module, const std::vector<c10::IValue>& inputs,
                                       const StepOptions& o, int steps) {
   ExecutorModeGuard mode(o.graphExecutorOptimize);
-  module.train();
-  const auto trainable = selectTrainable(module, o.trainable);
-  auto optimizer = makeOptimizer(trainable, o);
+  StepRunner runner(module, o);
   Loss loss(o.loss);
-  GradientScaler scaler(o.autocast == at::kHalf);
   for (int i = 0; i < o.warmupSteps; ++i)
-    runStep(module, inputs, loss, *optimizer, scaler, trainable, o);
+    runner.step(inputs, loss);
   std::vector<double> seconds;
   for (int i = 0; i < steps; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
-    runStep(module, inputs, loss, *optimizer, scaler, trainable, o);
+    runner.step(inputs, loss);
     seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   return seconds;
@@ -203,22 +120,19 @@ std::vector<double> timeTrainingSteps(torch::jit::Module& module, const std::vec
 TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::IValue>& inputs,
                              const StepOptions& o) {
   ExecutorModeGuard mode(o.graphExecutorOptimize);
-  module.train();
-  const auto trainable = selectTrainable(module, o.trainable);
-  auto optimizer = makeOptimizer(trainable, o);
+  StepRunner runner(module, o);
   Loss lossFn(o.loss);
-  GradientScaler scaler(o.autocast == at::kHalf);
   // Before the warm-up: faulting in the tracer's buffers writes tens of megabytes, which evicted the model's
   // working set from the caches and slowed the traced step that followed (profiler_bench: vit-tiny 2.1
   // -> 1.7).
   StepTracer tracer(o.recordShapes);
   try {
     for (int i = 0; i < o.warmupSteps; ++i)
-      runStep(module, inputs, lossFn, *optimizer, scaler, trainable, o);
+      runner.step(inputs, lossFn);
     if (o.loss == LossMode::kCrossEntropy && !lossFn.target().defined()) {
       // No warm-up: one forward without autograd sizes the target before tracing.
       torch::NoGradGuard noGrad;
-      AutocastScope autocast(o.device, o.autocast);
+      auto scope = runner.autocast();
       lossFn(firstTensor(module.forward(inputs)));
     }
   } catch (const Error&) {
@@ -229,7 +143,7 @@ TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::
     throw stepFailure("warm-up", e.what());
   }
   // Gradients of the warm-up are freed before tracing, as the traced step's zero_grad would free them.
-  clearGradients(trainable);
+  runner.clearGradients();
 
   TracedStep result;
   std::unordered_set<const void*> seen;
@@ -237,7 +151,7 @@ TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::
     addStorage(tracer, seen, p.value, KnownRole::kParameter, p.name, true);
   for (const auto& b : module.named_buffers())
     addStorage(tracer, seen, b.value, KnownRole::kBuffer, b.name, true);
-  addOptimizerState(tracer, seen, *optimizer, true);
+  addOptimizerState(tracer, seen, runner.optimizer(), true);
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (inputs[i].isTensor()) {
       addStorage(tracer, seen, inputs[i].toTensor(), KnownRole::kInput, "input " + std::to_string(i), true);
@@ -255,17 +169,17 @@ TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::
   const auto t0 = Clock::now();
   try {
     {
-      AutocastScope autocast(o.device, o.autocast);
+      auto scope = runner.autocast();
       tracer.markPhase(Phase::kForward);
       out = firstTensor(module.forward(inputs));
       tracer.markPhase(Phase::kLoss);
       loss = lossFn(out);
     }
     tracer.markPhase(Phase::kBackward);
-    scaler.scale(loss).backward();
+    runner.backward(loss);
     tracer.markPhase(Phase::kOptimizer);
-    optimizerStep(*optimizer, scaler, trainable);
-    finishDeviceWork(o);
+    runner.optimizerStep();
+    runner.finishDeviceWork();
     tracer.markPhase(Phase::kAfter);
   } catch (const Error&) {
     tracer.stop();
@@ -285,11 +199,11 @@ TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::
   // Identified after the step: what it allocated for the caller to keep.
   addStorage(tracer, seen, out, KnownRole::kOutput, "output", false);
   addStorage(tracer, seen, loss, KnownRole::kOutput, "loss", false);
-  for (size_t i = 0; i < trainable.params.size(); ++i) {
-    addStorage(tracer, seen, trainable.params[i].grad(), KnownRole::kGradient, trainable.names[i] + ".grad",
+  for (size_t i = 0; i < runner.parameters().size(); ++i) {
+    addStorage(tracer, seen, runner.parameters()[i].grad(), KnownRole::kGradient, runner.names()[i] + ".grad",
                false);
   }
-  addOptimizerState(tracer, seen, *optimizer, false);
+  addOptimizerState(tracer, seen, runner.optimizer(), false);
   ModulePathResolver paths(module);
   tracer.resolveModulePaths([&paths](const std::string& frames) { return paths.resolve(frames); });
   result.trace = std::move(tracer.trace());

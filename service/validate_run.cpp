@@ -3,8 +3,6 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/grad_mode.h>
-#include <torch/optim/adamw.h>
-#include <torch/optim/sgd.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -18,8 +16,8 @@
 #include "kernels/ops_library.h"
 #include "patcher/rewriter.h"
 #include "profiler/executor_mode.h"
-#include "profiler/mixed_precision.h"
 #include "profiler/model_loader.h"
+#include "profiler/step_runner.h"
 #include "profiler/step_setup.h"
 #include "service/swap_run.h"
 
@@ -27,12 +25,6 @@ namespace lowmem {
 namespace {
 
 namespace fs = std::filesystem;
-
-at::Tensor firstTensor(const c10::IValue& v) {
-  if (v.isTensor()) return v.toTensor();
-  if (v.isTuple() && !v.toTupleRef().elements().empty()) return firstTensor(v.toTupleRef().elements()[0]);
-  throw InputError("validate", "the model returns no tensor");
-}
 
 // A folder of its own for the patched copy, removed on every exit path.
 struct TempDir {
@@ -224,52 +216,29 @@ std::vector<Task::Batch> loadBatches(const std::string& path, const torch::jit::
   return batches;
 }
 
+// A model's side of the side-by-side training: the profiler's step runner, and its trainable parameters by
+// name for comparing gradients.
 struct Trainer {
+  explicit Trainer(torch::jit::Module& m, const StepSpec& spec) : runner(m, stepOptions(spec)) {
+    if (runner.parameters().empty()) throw InputError("--trainable", "selects no parameter to train");
+    for (size_t i = 0; i < runner.parameters().size(); ++i)
+      params[runner.names()[i]] = runner.parameters()[i];
+  }
+  StepRunner runner;
   std::map<std::string, at::Tensor> params;
-  std::unique_ptr<torch::optim::Optimizer> optimizer;
-  StepOptions options;  // the autocast of --amp
-  std::unique_ptr<GradientScaler> scaler;
-  bool stepSkipped = false;  // fp16 gradients overflowed: this step's update is skipped, as GradScaler does
 };
 
-Trainer trainer(torch::jit::Module& m, const StepSpec& spec) {
-  m.train();
-  Trainer t;
-  const auto selection = TrainableSelection::parse(spec.trainable);
-  std::vector<at::Tensor> list;
-  for (const auto& p : m.named_parameters()) {
-    at::Tensor v = p.value;
-    v.set_requires_grad(selection.trains(p.name, v.requires_grad()));
-    if (v.requires_grad()) {
-      t.params[p.name] = v;
-      list.push_back(v);
-    }
-  }
-  if (list.empty()) throw InputError("--trainable", "selects no parameter to train");
-  t.options = stepOptions(spec);
-  t.scaler = std::make_unique<GradientScaler>(t.options.autocast == at::kHalf);
-  if (spec.optimizer == "adamw") {
-    t.optimizer = std::make_unique<torch::optim::AdamW>(list, torch::optim::AdamWOptions(spec.lr));
-  } else {
-    t.optimizer = std::make_unique<torch::optim::SGD>(list, torch::optim::SGDOptions(spec.lr));
-  }
-  return t;
-}
-
+// Forward and loss under the step's autocast, backward; the optimizer step is the caller's, after the two
+// models' gradients are compared.
 double step(torch::jit::Module& m, Trainer& t, Task& task, const std::vector<c10::IValue>& inputs,
             const at::Tensor& labels) {
-  for (auto& [name, p] : t.params)
-    p.mutable_grad().reset();
+  t.runner.clearGradients();
   at::Tensor loss;
   {
-    AutocastScope autocast(t.options.device, t.options.autocast);
+    auto scope = t.runner.autocast();
     loss = task.loss(firstTensor(m.forward(inputs)), labels);
   }
-  t.scaler->scale(loss).backward();
-  std::vector<at::Tensor> params;
-  for (const auto& [name, p] : t.params)
-    params.push_back(p);
-  t.stepSkipped = !t.scaler->unscale(params);
+  t.runner.backward(loss);
   return loss.item<double>();
 }
 
@@ -309,8 +278,8 @@ Validation validateModel(const std::string& modelPath, const StepSpec& spec, con
   at::set_num_threads(stepThreads(spec));
   const auto example = stepInputs(base, modelPath, spec);
   // Training mode before the probe, so dropout and the like behave as in the steps.
-  auto tb = trainer(base, spec);
-  auto tp = trainer(patched, spec);
+  Trainer tb(base, spec);
+  Trainer tp(patched, spec);
   at::Tensor probe;
   {
     torch::NoGradGuard noGrad;
@@ -349,8 +318,8 @@ Validation validateModel(const std::string& modelPath, const StepSpec& spec, con
       nb += (gb * gb).sum().item<double>();
     }
     r.gradientCosine = na > 0 && nb > 0 ? dot / std::sqrt(na * nb) : 1.0;
-    if (!tb.stepSkipped) tb.optimizer->step();
-    if (!tp.stepSkipped) tp.optimizer->step();
+    tb.runner.optimizerStep();
+    tp.runner.optimizerStep();
     {
       torch::NoGradGuard noGrad;
       for (const auto& [name, pa] : tb.params) {

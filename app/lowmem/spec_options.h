@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -14,7 +15,12 @@ namespace lowmem::cli {
 struct SpecArgs {
   std::string specFile;
   std::vector<std::string> inputs;
-  StepSpec spec;
+  StepSpec spec;  // the options' values (their defaults where not given)
+  struct Overlay {
+    const CLI::Option* option;
+    std::function<void(const StepSpec& from, StepSpec& to)> set;
+  };
+  std::vector<Overlay> overlays;  // one per spec field option, for laying the given ones over --spec
 };
 
 void addSpecOptions(CLI::App* cmd, SpecArgs& args);

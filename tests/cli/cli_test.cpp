@@ -346,6 +346,55 @@ TEST_F(CliTest, ProfileTakesInputsFileDtypeAndJsonSpec) {
   EXPECT_EQ(nlohmann::json::parse(r.out)["baseline_bytes"], fp32["baseline_bytes"]);
 }
 
+// --spec FILE gives every field; each flag given beside it sets its own field on top, and only those: a flag
+// left at its default never resets what the file says.
+TEST_F(CliTest, SpecFileTakesExactlyTheFlagsGivenBesideIt) {
+  const auto model = built("vit-tiny");
+  std::ofstream(path("overlay.json"))
+      << R"({"trainable": "lora", "loss": "sum", "seed": 3, "lr": 0.01, "threads": 2, "optimizer": "sgd"})";
+  auto specOf = [&](std::vector<std::string> flags, const std::string& label) {
+    std::vector<std::string> args = {
+        "-q",    "profile", model, "-o", path("overlay.db"), "--label", label, "--spec", path("overlay.json"),
+        "--json"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    auto r = lowmemCli(args);
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    return r.exitCode == 0 ? nlohmann::json::parse(r.out)["spec"] : nlohmann::json();
+  };
+  const auto file = specOf({}, "file");
+  EXPECT_EQ(file["trainable"], "lora");
+  EXPECT_EQ(file["loss"], "sum");
+  EXPECT_EQ(file["seed"], 3);
+  EXPECT_EQ(file["threads"], 2);
+  const auto flags =
+      specOf({"--dtype",   "float64", "--optimizer", "adamw", "--warmup",        "0",
+              "--threads", "1",       "--seed",      "7",     "--loss",          "mean",
+              "--lr",      "0.5",     "--trainable", "all",   "--record-shapes", "--graph-optimize",
+              "--device",  "cpu"},
+             "flags");
+  EXPECT_EQ(flags["dtype"], "float64");
+  EXPECT_EQ(flags["optimizer"], "adamw");
+  EXPECT_EQ(flags["warmup_steps"], 0);
+  EXPECT_EQ(flags["threads"], 1);
+  EXPECT_EQ(flags["seed"], 7);
+  EXPECT_EQ(flags["loss"], "mean");
+  EXPECT_EQ(flags["lr"], 0.5);
+  EXPECT_EQ(flags["trainable"], "all");
+  EXPECT_EQ(flags["record_shapes"], true);
+  EXPECT_EQ(flags["graph_executor_optimize"], true);
+  EXPECT_EQ(flags["device"], "cpu");
+  // One flag: that field changes, the file's others stay.
+  const auto amp = specOf({"--amp", "bf16"}, "amp");
+  EXPECT_EQ(amp["amp"], "bf16");
+  EXPECT_EQ(amp["trainable"], "lora");
+  EXPECT_EQ(amp["loss"], "sum");
+  EXPECT_EQ(amp["lr"], 0.01);
+  const auto inputs =
+      specOf({"--inputs-file", std::string(LOWMEM_PY_FIXTURES_DIR) + "/inputs_tuple.pt"}, "file2");
+  EXPECT_EQ(inputs["inputs_file"], std::string(LOWMEM_PY_FIXTURES_DIR) + "/inputs_tuple.pt");
+  EXPECT_EQ(inputs["seed"], 3);
+}
+
 TEST_F(CliTest, ProfileRefusesBadSpecsDevicesAndInputFiles) {
   const auto model = built("vit-tiny");
   const auto session = path("refused.db");
