@@ -7,6 +7,7 @@
 
 #include "core/atomic_file.h"
 #include "core/checkpoint_pricing.h"
+#include "core/comparison.h"
 #include "core/error.h"
 #include "core/suggestion_report.h"
 #include "kernels/ops_library.h"
@@ -201,7 +202,7 @@ nlohmann::json comparisonRecord(const PatchOutcome& p, const StepTiming& t) {
 }
 
 void saveComparisonSession(const std::string& sessionPath, const SessionRun& baseline,
-                           const SessionRun& patched, const nlohmann::json& record) {
+                           const SessionRun& patched, const nlohmann::json& record, SessionWrite mode) {
   auto write = [&](const std::string& path) {
     SessionWriter w(path);
     w.writeRun(baseline.info, baseline.trace, baseline.profile);
@@ -209,11 +210,25 @@ void saveComparisonSession(const std::string& sessionPath, const SessionRun& bas
     w.writeComparison(baseline.info.label, patched.info.label, record);
   };
   std::error_code ec;
-  if (std::filesystem::exists(sessionPath, ec)) {
+  if (mode == SessionWrite::kAppend && std::filesystem::exists(sessionPath, ec)) {
     write(sessionPath);
     return;
   }
   writeFileAtomically(sessionPath, write, [](const std::string& tmp) { SessionReader check(tmp); });
+}
+
+PatchComparison patchAndCompare(const std::string& modelPath, const std::string& outputPath,
+                                const StepSpec& spec, const SwapSelection& selection,
+                                const std::string& sessionPath, int timingRounds, SessionWrite mode,
+                                const ProgressFn& progress) {
+  PatchComparison c;
+  c.patch = patchModelFile(modelPath, outputPath, spec, selection, progress);
+  c.measured = measurePatched(modelPath, outputPath, spec, timingRounds, progress);
+  const auto record = comparisonRecord(c.patch, c.measured.timing);
+  say(progress, "writing the session");
+  saveComparisonSession(sessionPath, c.patch.suggested.baseline, c.measured.patched, record, mode);
+  c.comparison = comparisonJson(c.patch.suggested.baseline, c.measured.patched, record);
+  return c;
 }
 
 }  // namespace lowmem

@@ -75,9 +75,26 @@ nlohmann::json verificationJson(const PatchOutcome& patch);
 // What a session keeps of a patch: suggestions, rewrites, verification and timing (docs/session-format.md).
 nlohmann::json comparisonRecord(const PatchOutcome& patch, const StepTiming& timing);
 
-// Writes the baseline and patched runs and the comparison record into `sessionPath`: a new file atomically
-// (complete or absent), an existing session by appending (the labels must be new there).
+// What happens to an existing session file: the runs are added (their labels must be new there), or the file
+// is replaced as a whole, atomically (the old one stays if anything fails).
+enum class SessionWrite { kAppend, kReplace };
+
+// Writes the baseline and patched runs and the comparison record into `sessionPath`: a new (or replaced) file
+// atomically, complete or absent.
 void saveComparisonSession(const std::string& sessionPath, const SessionRun& baseline,
-                           const SessionRun& patched, const nlohmann::json& record);
+                           const SessionRun& patched, const nlohmann::json& record,
+                           SessionWrite mode = SessionWrite::kAppend);
+
+// A patch measured and kept: patchModelFile, measurePatched, the comparison record stored with both runs in
+// `sessionPath`. What `patch --session`, `demo` and the studio's Apply do.
+struct PatchComparison {
+  PatchOutcome patch;
+  MeasuredPatch measured;
+  nlohmann::json comparison;  // comparisonJson of the stored runs
+};
+PatchComparison patchAndCompare(const std::string& modelPath, const std::string& outputPath,
+                                const StepSpec& spec, const SwapSelection& selection,
+                                const std::string& sessionPath, int timingRounds,
+                                SessionWrite mode = SessionWrite::kAppend, const ProgressFn& progress = {});
 
 }  // namespace lowmem

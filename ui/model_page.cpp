@@ -276,10 +276,8 @@ void ModelPage::patchAndCompare() {
     return;
   }
   run("patching", [s, file, patched, model, only](const auto& progress) {
-    const auto out = patchModelFile(model, patched.toStdString(), s, only, progress);
-    const auto measured = measurePatched(model, patched.toStdString(), s, 3, progress);
-    saveComparisonSession(file.toStdString(), out.suggested.baseline, measured.patched,
-                          comparisonRecord(out, measured.timing));
+    lowmem::patchAndCompare(model, patched.toStdString(), s, only, file.toStdString(), 3,
+                            SessionWrite::kAppend, progress);
   });
 }
 

@@ -60,14 +60,13 @@ void addDemoCommand(CLI::App& app, Action& action) {
       models::buildAndSave(preset, options, model);
       StepSpec spec;
       spec.trainable = "lora";
-      const auto patched = patchModelFile(model, patchedPath, spec, {}, progress);
-      const auto measured = measurePatched(model, patchedPath, spec, a->timingRounds, progress);
-      const auto record = comparisonRecord(patched, measured.timing);
-      progress("writing session and report");
       // A demo run replaces the previous one's session.
-      fs::remove(session, ec);
-      saveComparisonSession(session, patched.suggested.baseline, measured.patched, record);
-      const auto comparison = comparisonJson(patched.suggested.baseline, measured.patched, record);
+      const auto run = patchAndCompare(model, patchedPath, spec, {}, session, a->timingRounds,
+                                       SessionWrite::kReplace, progress);
+      const auto& patched = run.patch;
+      const auto& measured = run.measured;
+      const auto& comparison = run.comparison;
+      progress("writing the report");
       writeFileAtomically(report, [&](const std::string& tmp) {
         std::ofstream out(tmp);
         out << "# lowmem demo: " << preset.name << " (" << preset.description << ")\n\n"

@@ -111,14 +111,16 @@ void addPatchCommands(CLI::App& app, Action& action) {
     action = [p] {
       const auto spec = resolveSpec(p->spec);
       if (!p->session.empty()) checkOutputPath(p->session);
-      const auto r = patchModelFile(p->model, p->output, spec, {p->only, p->bits}, terminalProgress());
-      nlohmann::json comparison;
-      if (!p->session.empty()) {
-        const auto measured = measurePatched(p->model, p->output, spec, p->timingRounds, terminalProgress());
-        const auto record = comparisonRecord(r, measured.timing);
-        saveComparisonSession(p->session, r.suggested.baseline, measured.patched, record);
-        comparison = comparisonJson(r.suggested.baseline, measured.patched, record);
+      const SwapSelection selection{p->only, p->bits};
+      PatchComparison run;
+      if (p->session.empty()) {
+        run.patch = patchModelFile(p->model, p->output, spec, selection, terminalProgress());
+      } else {
+        run = patchAndCompare(p->model, p->output, spec, selection, p->session, p->timingRounds,
+                              SessionWrite::kAppend, terminalProgress());
       }
+      const auto& r = run.patch;
+      const auto& comparison = run.comparison;
       clearProgress();
       if (p->json) {
         std::cout << nlohmann::json{{"suggestions", suggestionsJson(r.suggested.suggestions)},
