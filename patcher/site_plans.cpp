@@ -281,21 +281,33 @@ std::string typeAt(const torch::jit::Module& root, const std::string& path) {
   return rootTypeName(torch::jit::Module(v->toObject()));
 }
 
-void planNorm(const torch::jit::Module& root, const FoundSite& found, const Value* self,
-              const std::string& rootType, const std::set<std::string>& trainable, SitePlan& plan) {
+// The norm's affine parameter at `v` (gamma or beta) into `path`: "" when None; false when it is not a module
+// parameter (computed, or passed in).
+bool readAffine(const Value* v, const Value* self, std::string& path) {
+  if (v->mustBeNone()) return true;
+  auto p = attributePath(v, self);
+  if (!p) return false;
+  path = *p;
+  return true;
+}
+
+// The norm's form: eps, normalized size, affine, and its output value; nullptr with plan.reason set when the
+// rewrite could not write it as constants or the norm is not a module of its own.
+const Value* readNormForm(const torch::jit::Module& root, const FoundSite& found, const Value* self,
+                          SitePlan& plan) {
   const Node* a = found.anchor;
   const Value* out = nullptr;
+  bool affineOk = true;
   if (found.site.kind == SiteKind::kLayerNorm) {
     auto shape = valueOf(a->input(1), self, root);
     auto eps = valueOf(a->input(4), self, root);
     if (!shape || !productOfInts(*shape) || !eps || !eps->isDouble()) {
       plan.reason = "its normalized_shape or eps is not a constant or module attribute";
-      return;
+      return nullptr;
     }
     plan.normalizedSize = *productOfInts(*shape);
     plan.eps = eps->toDouble();
-    if (!a->input(2)->mustBeNone()) plan.gamma = attributePath(a->input(2), self).value_or("?");
-    if (!a->input(3)->mustBeNone()) plan.beta = attributePath(a->input(3), self).value_or("?");
+    affineOk = readAffine(a->input(2), self, plan.gamma) && readAffine(a->input(3), self, plan.beta);
     out = a->output();
   } else if (a->kind() == c10::aten::rsqrt) {
     auto chain = matchRmsChain(a);
@@ -304,80 +316,75 @@ void planNorm(const torch::jit::Module& root, const FoundSite& found, const Valu
     if (eps && eps->isTensor() && eps->toTensor().numel() == 1) eps = eps->toTensor().item<double>();
     if (!eps || !(eps->isDouble() || eps->isInt())) {
       plan.reason = "its eps is neither a constant nor a module attribute";
-      return;
+      return nullptr;
     }
     plan.eps = eps->isDouble() ? eps->toDouble() : static_cast<double>(eps->toInt());
-    if (chain->weight) plan.gamma = attributePath(chain->weight, self).value_or("?");
+    if (chain->weight) affineOk = readAffine(chain->weight, self, plan.gamma);
     out = chain->output;
   } else {  // aten::rms_norm(x, shape, weight, eps)
     auto shape = valueOf(a->input(1), self, root);
     auto eps = a->inputs().size() > 3 ? valueOf(a->input(3), self, root) : std::nullopt;
     if (!shape || !productOfInts(*shape) || !eps || !eps->isDouble()) {
       plan.reason = "its normalized_shape or eps is not a constant (eps=None uses the dtype's epsilon)";
-      return;
+      return nullptr;
     }
     plan.normalizedSize = *productOfInts(*shape);
     plan.eps = eps->toDouble();
-    if (!a->input(2)->mustBeNone()) plan.gamma = attributePath(a->input(2), self).value_or("?");
+    affineOk = readAffine(a->input(2), self, plan.gamma);
     out = a->output();
   }
-  if (plan.gamma == "?" || plan.beta == "?") {
+  if (!affineOk) {
     plan.reason = "its affine is not a module parameter";
-    return;
+    return nullptr;
   }
   if (!plan.gamma.empty()) {
     auto g = attributeAt(root, plan.gamma);
     if (!g || !g->isTensor()) {
       plan.reason = "its weight is not a tensor";
-      return;
+      return nullptr;
     }
     if (plan.normalizedSize == 0) plan.normalizedSize = g->toTensor().numel();
   }
   if (plan.normalizedSize == 0) {
     plan.reason = "an RMSNorm chain without a weight has no known normalized size";
-    return;
+    return nullptr;
   }
   if (!isNormModule(root, found.site.modulePath, found.site.kind)) {
     plan.reason = found.site.modulePath.empty()
                       ? "the norm is written in the root module's own code; only norm modules are rewritten"
                       : "module " + found.site.modulePath +
                             " does more than the norm; only modules that are just a norm are rewritten";
-    return;
+    return nullptr;
   }
-  std::tie(plan.parentPath, plan.attribute) = splitLastComponent(found.site.modulePath);
-  plan.unit = "call " + typeAt(root, plan.parentPath) + "." + plan.attribute;
+  return out;
+}
+
+// Every use of the norm's output must take the folded affine (plan.folds) or be a residual that gets it
+// re-applied; the reason why not, "" when they all do.
+std::string checkConsumers(const torch::jit::Module& root, const Value* out, const Value* self,
+                           const std::string& rootType, const std::set<std::string>& trainable,
+                           SitePlan& plan) {
   FoldWalk folds{self, root, rootType, trainable, plan.parentPath, !plan.beta.empty(), plan};
   auto why = folds.walk(out, false, false);
   if (why.empty()) why = folds.otherReaders(self->owningGraph()->block());
-  if (!why.empty()) {
-    plan.reason = why;
-    plan.folds.clear();
-    plan.residualUses = 0;
-    return;
-  }
+  if (!why.empty()) return why;
   for (const auto* affine : {&plan.gamma, &plan.beta}) {
     if (plan.residualUses > 0 && !affine->empty() &&
-        splitLastComponent(*affine).first != found.site.modulePath) {
-      plan.reason = "its affine " + *affine +
-                    " is not the norm module's own parameter, so it cannot be "
-                    "re-applied on the residual path";
-      plan.folds.clear();
-      plan.residualUses = 0;
-      return;
+        splitLastComponent(*affine).first != plan.site.modulePath) {
+      return "its affine " + *affine +
+             " is not the norm module's own parameter, so it cannot be re-applied on the residual path";
     }
   }
-  if (plan.folds.empty() && plan.residualUses == 0) {
-    plan.reason = "its output is not used";
-    return;
-  }
+  if (plan.folds.empty() && plan.residualUses == 0) return "its output is not used";
   for (const auto& f : plan.folds) {
-    if (!plan.beta.empty() && !f.addsBias && f.bias.empty()) {
-      plan.reason = "consumer " + f.weight + " has no bias to take the norm's beta";
-      plan.folds.clear();
-      return;
-    }
+    if (!plan.beta.empty() && !f.addsBias && f.bias.empty())
+      return "consumer " + f.weight + " has no bias to take the norm's beta";
   }
-  plan.valid = true;
+  return {};
+}
+
+// A valid norm's reason: which consumer shares its saved output, or why none does.
+void explainSharing(SitePlan& plan) {
   const std::string residual =
       plan.residualUses == 0 ? ""
       : plan.gamma.empty() && plan.beta.empty()
@@ -388,10 +395,9 @@ void planNorm(const torch::jit::Module& root, const FoundSite& found, const Valu
     if (f.trainable && !f.viaDropout) {
       plan.sharing = true;
       plan.reason = "shares its saved output with " + f.weight + " (trainable, saves its input)" + residual;
-      break;
+      return;
     }
   }
-  if (plan.sharing) return;
   std::string dropped;
   for (const auto& f : plan.folds) {
     if (f.trainable && f.viaDropout) dropped += (dropped.empty() ? "" : ", ") + f.weight;
@@ -402,6 +408,22 @@ void planNorm(const torch::jit::Module& root, const FoundSite& found, const Valu
                           " (trainable) saves the output of a dropout in between; the fold passes the "
                           "dropout (an elementwise mask) exactly" +
                           residual;
+}
+
+void planNorm(const torch::jit::Module& root, const FoundSite& found, const Value* self,
+              const std::string& rootType, const std::set<std::string>& trainable, SitePlan& plan) {
+  const Value* out = readNormForm(root, found, self, plan);
+  if (!out) return;
+  std::tie(plan.parentPath, plan.attribute) = splitLastComponent(found.site.modulePath);
+  plan.unit = "call " + typeAt(root, plan.parentPath) + "." + plan.attribute;
+  if (auto why = checkConsumers(root, out, self, rootType, trainable, plan); !why.empty()) {
+    plan.reason = why;
+    plan.folds.clear();
+    plan.residualUses = 0;
+    return;
+  }
+  plan.valid = true;
+  explainSharing(plan);
 }
 
 }  // namespace
