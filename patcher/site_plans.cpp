@@ -291,9 +291,9 @@ bool readAffine(const Value* v, const Value* self, std::string& path) {
   return true;
 }
 
-// The norm's form: eps, normalized size, affine, and its output value; nullptr with plan.reason set when the
-// rewrite could not write it as constants or the norm is not a module of its own.
-const Value* readNormForm(const torch::jit::Module& root, const FoundSite& found, const Value* self,
+// What the norm's call says (aten::layer_norm, an HF RMSNorm chain, aten::rms_norm): eps, normalized size,
+// affine parameters; its output, or nullptr with plan.reason set when they are not constants and parameters.
+const Value* readNormCall(const torch::jit::Module& root, const FoundSite& found, const Value* self,
                           SitePlan& plan) {
   const Node* a = found.anchor;
   const Value* out = nullptr;
@@ -337,6 +337,15 @@ const Value* readNormForm(const torch::jit::Module& root, const FoundSite& found
     plan.reason = "its affine is not a module parameter";
     return nullptr;
   }
+  return out;
+}
+
+// The norm's form: its call, the size its weight gives, and whether it is a module of its own; its output, or
+// nullptr with plan.reason set when the rewrite could not write it.
+const Value* readNormForm(const torch::jit::Module& root, const FoundSite& found, const Value* self,
+                          SitePlan& plan) {
+  const Value* out = readNormCall(root, found, self, plan);
+  if (!out) return nullptr;
   if (!plan.gamma.empty()) {
     auto g = attributeAt(root, plan.gamma);
     if (!g || !g->isTensor()) {
