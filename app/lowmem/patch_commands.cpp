@@ -51,7 +51,10 @@ void endProgress() {
   clearProgress();
 }
 
-void addPatchCommands(CLI::App& app, Action& action) {
+namespace {
+
+// `lowmem suggest`: profile, plan and predict; nothing is written.
+void addSuggestCommand(CLI::App& app, Action& action) {
   struct SuggestArgs {
     std::string model;
     SpecArgs spec;
@@ -80,7 +83,37 @@ void addPatchCommands(CLI::App& app, Action& action) {
       return 0;
     };
   });
+}
 
+// What `patch` prints: JSON, or the suggestions, the verification and the comparison as text.
+void printPatch(const PatchComparison& run, const std::string& output, const std::string& session,
+                bool json) {
+  const auto& r = run.patch;
+  const auto& comparison = run.comparison;
+  if (json) {
+    std::cout << nlohmann::json{{"suggestions", suggestionsJson(r.suggested.suggestions)},
+                                {"rewrites", r.rewrites},
+                                {"folded_parameters", r.foldedParameters},
+                                {"verification", verificationJson(r)},
+                                {"output", output},
+                                {"comparison", comparison}}
+                     .dump(2)
+              << "\n";
+  } else {
+    writeSuggestions(r.suggested.suggestions, ReportFormat::kText, std::cout);
+    std::cout << "\n";
+    writeVerification(r, std::cout);
+    std::cout << "\nwrote " << output << " (" << r.rewrites.size() << " sites rewritten)\n";
+    if (!comparison.is_null()) {
+      std::cout << "\n";
+      writeComparison(comparison, ReportFormat::kText, std::cout);
+      std::cout << "\nsession " << session << " (runs 'baseline' and 'patched')\n";
+    }
+  }
+}
+
+// `lowmem patch`: rewrite, verify, save; with --session also measure and store the comparison.
+void addPatchCommand(CLI::App& app, Action& action) {
   struct PatchArgs {
     std::string model;
     std::string output;
@@ -119,33 +152,15 @@ void addPatchCommands(CLI::App& app, Action& action) {
         run = patchAndCompare(p->model, p->output, spec, selection, p->session, p->timingRounds,
                               SessionWrite::kAppend, terminalProgress());
       }
-      const auto& r = run.patch;
-      const auto& comparison = run.comparison;
       clearProgress();
-      if (p->json) {
-        std::cout << nlohmann::json{{"suggestions", suggestionsJson(r.suggested.suggestions)},
-                                    {"rewrites", r.rewrites},
-                                    {"folded_parameters", r.foldedParameters},
-                                    {"verification", verificationJson(r)},
-                                    {"output", p->output},
-                                    {"comparison", comparison}}
-                         .dump(2)
-                  << "\n";
-      } else {
-        writeSuggestions(r.suggested.suggestions, ReportFormat::kText, std::cout);
-        std::cout << "\n";
-        writeVerification(r, std::cout);
-        std::cout << "\nwrote " << p->output << " (" << r.rewrites.size() << " sites rewritten)\n";
-        if (!comparison.is_null()) {
-          std::cout << "\n";
-          writeComparison(comparison, ReportFormat::kText, std::cout);
-          std::cout << "\nsession " << p->session << " (runs 'baseline' and 'patched')\n";
-        }
-      }
+      printPatch(run, p->output, p->session, p->json);
       return 0;
     };
   });
+}
 
+// `lowmem compare`: the comparisons a session holds.
+void addCompareCommand(CLI::App& app, Action& action) {
   struct CompareArgs {
     std::string session;
     std::string format = "text";
@@ -182,6 +197,14 @@ void addPatchCommands(CLI::App& app, Action& action) {
       return 0;
     };
   });
+}
+
+}  // namespace
+
+void addPatchCommands(CLI::App& app, Action& action) {
+  addSuggestCommand(app, action);
+  addPatchCommand(app, action);
+  addCompareCommand(app, action);
 }
 
 }  // namespace lowmem::cli
