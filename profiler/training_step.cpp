@@ -117,15 +117,12 @@ std::vector<double> timeTrainingSteps(torch::jit::Module& module, const std::vec
   return seconds;
 }
 
-TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::IValue>& inputs,
-                             const StepOptions& o) {
-  ExecutorModeGuard mode(o.graphExecutorOptimize);
-  StepRunner runner(module, o);
-  Loss lossFn(o.loss);
-  // Before the warm-up: faulting in the tracer's buffers writes tens of megabytes, which evicted the model's
-  // working set from the caches and slowed the traced step that followed (profiler_bench: vit-tiny 2.1
-  // -> 1.7).
-  StepTracer tracer(o.recordShapes);
+namespace {
+
+// The warm-up steps (optimizer state and caches exist before the traced step, as in a running loop), and the
+// cross-entropy target when there are none.
+void warmUp(StepRunner& runner, torch::jit::Module& module, const std::vector<c10::IValue>& inputs,
+            Loss& lossFn, const StepOptions& o) {
   try {
     for (int i = 0; i < o.warmupSteps; ++i)
       runner.step(inputs, lossFn);
@@ -144,9 +141,11 @@ TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::
   }
   // Gradients of the warm-up are freed before tracing, as the traced step's zero_grad would free them.
   runner.clearGradients();
+}
 
-  TracedStep result;
-  std::unordered_set<const void*> seen;
+// What exists before the traced step: parameters, buffers, optimizer state, inputs.
+void addStoragesBefore(StepTracer& tracer, std::unordered_set<const void*>& seen, torch::jit::Module& module,
+                       StepRunner& runner, const std::vector<c10::IValue>& inputs, const Loss& lossFn) {
   for (const auto& p : module.named_parameters())
     addStorage(tracer, seen, p.value, KnownRole::kParameter, p.name, true);
   for (const auto& b : module.named_buffers())
@@ -158,25 +157,26 @@ TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::
     }
   }
   addStorage(tracer, seen, lossFn.target(), KnownRole::kInput, "cross-entropy target", true);
+}
 
-  at::Tensor out, loss;
-  using Clock = std::chrono::steady_clock;
-  const auto seconds = [](Clock::time_point a, Clock::time_point b) {
-    return std::chrono::duration<double>(b - a).count();
-  };
-  const auto beforeStart = Clock::now();
-  tracer.start();
-  const auto t0 = Clock::now();
+struct StepResults {
+  at::Tensor output, loss;
+};
+
+// The step itself, between phase marks; the tracer is stopped on every failure.
+StepResults runMarkedStep(StepTracer& tracer, StepRunner& runner, torch::jit::Module& module,
+                          const std::vector<c10::IValue>& inputs, Loss& lossFn) {
+  StepResults r;
   try {
     {
       auto scope = runner.autocast();
       tracer.markPhase(Phase::kForward);
-      out = firstTensor(module.forward(inputs));
+      r.output = firstTensor(module.forward(inputs));
       tracer.markPhase(Phase::kLoss);
-      loss = lossFn(out);
+      r.loss = lossFn(r.output);
     }
     tracer.markPhase(Phase::kBackward);
-    runner.backward(loss);
+    runner.backward(r.loss);
     tracer.markPhase(Phase::kOptimizer);
     runner.optimizerStep();
     runner.finishDeviceWork();
@@ -191,23 +191,55 @@ TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::
     tracer.stop();
     throw stepFailure("the traced step", e.what());
   }
-  const auto t1 = Clock::now();
-  tracer.stop();
-  result.stepSeconds = seconds(t0, t1);
-  result.tracerStartStopSeconds = seconds(beforeStart, t0) + seconds(t1, Clock::now());
+  return r;
+}
 
-  // Identified after the step: what it allocated for the caller to keep.
-  addStorage(tracer, seen, out, KnownRole::kOutput, "output", false);
-  addStorage(tracer, seen, loss, KnownRole::kOutput, "loss", false);
+// Identified after the step: what it allocated for the caller to keep.
+void addStoragesAfter(StepTracer& tracer, std::unordered_set<const void*>& seen, StepRunner& runner,
+                      const StepResults& r) {
+  addStorage(tracer, seen, r.output, KnownRole::kOutput, "output", false);
+  addStorage(tracer, seen, r.loss, KnownRole::kOutput, "loss", false);
   for (size_t i = 0; i < runner.parameters().size(); ++i) {
     addStorage(tracer, seen, runner.parameters()[i].grad(), KnownRole::kGradient, runner.names()[i] + ".grad",
                false);
   }
   addOptimizerState(tracer, seen, runner.optimizer(), false);
+}
+
+}  // namespace
+
+TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::IValue>& inputs,
+                             const StepOptions& o) {
+  ExecutorModeGuard mode(o.graphExecutorOptimize);
+  StepRunner runner(module, o);
+  Loss lossFn(o.loss);
+  // Before the warm-up: faulting in the tracer's buffers writes tens of megabytes, which evicted the model's
+  // working set from the caches and slowed the traced step that followed (profiler_bench: vit-tiny 2.1
+  // -> 1.7).
+  StepTracer tracer(o.recordShapes);
+  warmUp(runner, module, inputs, lossFn, o);
+  std::unordered_set<const void*> seen;
+  addStoragesBefore(tracer, seen, module, runner, inputs, lossFn);
+
+  using Clock = std::chrono::steady_clock;
+  const auto seconds = [](Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double>(b - a).count();
+  };
+  const auto beforeStart = Clock::now();
+  tracer.start();
+  const auto t0 = Clock::now();
+  const auto results = runMarkedStep(tracer, runner, module, inputs, lossFn);
+  const auto t1 = Clock::now();
+  tracer.stop();
+  TracedStep traced;
+  traced.stepSeconds = seconds(t0, t1);
+  traced.tracerStartStopSeconds = seconds(beforeStart, t0) + seconds(t1, Clock::now());
+
+  addStoragesAfter(tracer, seen, runner, results);
   ModulePathResolver paths(module);
   tracer.resolveModulePaths([&paths](const std::string& frames) { return paths.resolve(frames); });
-  result.trace = std::move(tracer.trace());
-  return result;
+  traced.trace = std::move(tracer.trace());
+  return traced;
 }
 
 }  // namespace lowmem
