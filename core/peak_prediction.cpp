@@ -103,6 +103,87 @@ int64_t gradientStorage(const Trace& t, const Profile& p, const std::string& par
 
 }  // namespace
 
+namespace {
+
+// The site's forward ops and the backward nodes autograd joined to them by sequence number.
+struct SiteSpan {
+  std::set<int32_t> forward;
+  int64_t forwardEnd = 0;
+  std::set<int32_t> backwardNodes;
+  std::vector<int32_t> backwardCalls;  // ATen ops the site's backward nodes ran
+  int64_t backwardEnd = -1;
+
+  bool allocatedBySite(const Trace& t, const StorageLife& s) const {
+    return s.allocOp >= 0 &&
+           (forward.count(s.allocOp) || forward.count(t.ops[static_cast<size_t>(s.allocOp)].parent));
+  }
+  bool heldBySite(const StorageLife& s) const {
+    return s.holderForwardOp >= 0 && forward.count(s.holderForwardOp);
+  }
+};
+
+SiteSpan siteSpan(const Trace& t, const std::vector<int32_t>& ops) {
+  SiteSpan span;
+  span.forward.insert(ops.begin(), ops.end());
+  std::set<int64_t> seqNrs;
+  for (auto i : ops) {
+    span.forwardEnd = std::max(span.forwardEnd, t.ops[static_cast<size_t>(i)].endSeq);
+    if (t.ops[static_cast<size_t>(i)].seqNr >= 0) seqNrs.insert(t.ops[static_cast<size_t>(i)].seqNr);
+  }
+  for (size_t i = 0; i < t.ops.size(); ++i) {
+    const auto& op = t.ops[i];
+    if (op.scope == OpScope::kBackward && seqNrs.count(op.seqNr)) {
+      span.backwardEnd = std::max(span.backwardEnd, op.endSeq);
+      span.backwardNodes.insert(static_cast<int32_t>(i));
+    } else if (op.parent >= 0 && span.backwardNodes.count(op.parent)) {
+      span.backwardCalls.push_back(static_cast<int32_t>(i));
+    }
+  }
+  return span;
+}
+
+// The site's output: the largest storage its forward made that outlives it (and that its backward does not
+// keep); -1 when none.
+int64_t outputStorage(const Trace& t, const Profile& p, const SiteSpan& span) {
+  int64_t index = -1, bytes = 0;
+  for (size_t i = 0; i < p.storages.size(); ++i) {
+    const auto& s = p.storages[i];
+    if (!span.heldBySite(s) && span.allocatedBySite(t, s) && s.aliveAt(span.forwardEnd) && s.bytes > bytes) {
+      bytes = s.bytes;
+      index = static_cast<int64_t>(i);
+    }
+  }
+  return index;
+}
+
+// What the site's backward made and freed again (the gradients an HF RMSNorm chain passes between its own
+// nodes, their intermediates): the replacement's backward is one kernel, which makes none of them.
+void dropBackwardTemporaries(const Trace& t, const Profile& p, const SiteSpan& span, SiteEffect& e) {
+  for (size_t i = 0; i < p.storages.size(); ++i) {
+    const auto& s = p.storages[i];
+    if (s.allocOp < 0 || s.freeSeq < 0 || s.freeSeq > span.backwardEnd) continue;
+    int32_t node = s.allocOp;
+    while (node >= 0 && !span.backwardNodes.count(node))
+      node = t.ops[static_cast<size_t>(node)].parent;
+    if (node >= 0) e.newFree.emplace_back(i, s.allocSeq);
+  }
+}
+
+// A norm whose affine is folded into every consumer (none re-applies it on a residual) leaves gamma and beta
+// unused: the step no longer makes their gradients.
+void dropFoldedGradients(const Trace& t, const Profile& p, const SitePlan& plan, SiteEffect& e) {
+  if (!plan.valid || plan.residualUses != 0 || plan.folds.empty()) return;
+  for (const auto& param : {plan.gamma, plan.beta}) {
+    if (const auto i = gradientStorage(t, p, param); i >= 0) {
+      const auto& g = p.storages[static_cast<size_t>(i)];
+      e.newFree.emplace_back(static_cast<size_t>(i), g.allocSeq);
+      e.droppedGradientBytes += g.bytes;
+    }
+  }
+}
+
+}  // namespace
+
 SiteEffect siteEffect(const Trace& t, const Profile& p, const SitePlan& plan, int occurrence,
                       int elementBytes) {
   SiteEffect e;
@@ -114,67 +195,35 @@ SiteEffect siteEffect(const Trace& t, const Profile& p, const SitePlan& plan, in
     return e;
   }
   e.found = true;
-  const std::set<int32_t> opSet(ops.begin(), ops.end());
-  int64_t forwardEnd = 0;
-  std::set<int64_t> seqNrs;
-  for (auto i : ops) {
-    forwardEnd = std::max(forwardEnd, t.ops[static_cast<size_t>(i)].endSeq);
-    if (t.ops[static_cast<size_t>(i)].seqNr >= 0) seqNrs.insert(t.ops[static_cast<size_t>(i)].seqNr);
-  }
-  // The site's backward: nodes joined to its forward ops by autograd sequence number.
-  int64_t backwardEnd = -1;
-  std::set<int32_t> backwardNodes;
-  std::vector<int32_t> backwardCalls;  // ATen ops the site's backward nodes ran
-  for (size_t i = 0; i < t.ops.size(); ++i) {
-    const auto& op = t.ops[i];
-    if (op.scope == OpScope::kBackward && seqNrs.count(op.seqNr)) {
-      backwardEnd = std::max(backwardEnd, op.endSeq);
-      backwardNodes.insert(static_cast<int32_t>(i));
-    } else if (op.parent >= 0 && backwardNodes.count(op.parent)) {
-      backwardCalls.push_back(static_cast<int32_t>(i));
-    }
-  }
-  if (backwardEnd < 0) {
+  const auto span = siteSpan(t, ops);
+  if (span.backwardEnd < 0) {
     e.note = "its input needs no gradient: no backward node keeps anything";
     return e;
   }
-  // Storages the site's backward is the last to release, and the site's output.
   const bool norm = isNormKind(plan.site.kind);
-  const auto fromSite = [&](const StorageLife& s) {
-    return s.allocOp >= 0 &&
-           (opSet.count(s.allocOp) || opSet.count(t.ops[static_cast<size_t>(s.allocOp)].parent));
-  };
-  int64_t outputBytes = 0;
-  int64_t outputIndex = -1;
-  for (size_t i = 0; i < p.storages.size(); ++i) {
-    const auto& s = p.storages[i];
-    const bool heldBySite = s.holderForwardOp >= 0 && opSet.count(s.holderForwardOp);
-    if (!heldBySite && fromSite(s) && s.aliveAt(forwardEnd) && s.bytes > outputBytes) {
-      outputBytes = s.bytes;
-      outputIndex = static_cast<int64_t>(i);
-    }
-  }
+  const int64_t outputIndex = outputStorage(t, p, span);
+  const int64_t outputBytes = outputIndex >= 0 ? p.storages[static_cast<size_t>(outputIndex)].bytes : 0;
   // Under autocast the consumers save 16-bit copies of a norm's output; the MS-norm writes that dtype
   // itself (kernels/autocast_ops.cpp), so the copies go and its own output is what they all keep.
   const auto casts = norm && outputIndex >= 0
                          ? savedCastsOf(t, p, p.storages[static_cast<size_t>(outputIndex)])
                          : std::vector<size_t>{};
+  // Storages the site's backward is the last to release, and what becomes of the site's output.
   for (size_t i = 0; i < p.storages.size(); ++i) {
     const auto& s = p.storages[i];
-    const bool heldBySite = s.holderForwardOp >= 0 && opSet.count(s.holderForwardOp);
-    if (heldBySite) {
-      e.newFree.emplace_back(i, std::max(forwardEnd, s.allocSeq + 1));
+    if (span.heldBySite(s)) {
+      e.newFree.emplace_back(i, std::max(span.forwardEnd, s.allocSeq + 1));
       e.releasedBytes += s.bytes;
       continue;
     }
-    if (!fromSite(s) || !s.aliveAt(forwardEnd)) continue;
+    if (!span.allocatedBySite(t, s) || !s.aliveAt(span.forwardEnd)) continue;
     if (!casts.empty()) {
       // A float32 output the patched norm never writes.
       e.newFree.emplace_back(i, s.allocSeq);
-    } else if (norm && s.freeSeq >= 0 && s.freeSeq < backwardEnd) {
+    } else if (norm && s.freeSeq >= 0 && s.freeSeq < span.backwardEnd) {
       // MS-norms save their output: it now lives until the norm's backward. Counted as added only when no
       // consumer kept it for backward already (no sharing).
-      e.newFree.emplace_back(i, backwardEnd);
+      e.newFree.emplace_back(i, span.backwardEnd);
       if (s.aliveAt(p.backwardStartSeq)) {
         e.sharedOutputBytes += s.bytes;
       } else {
@@ -183,37 +232,16 @@ SiteEffect siteEffect(const Trace& t, const Profile& p, const SitePlan& plan, in
     }
   }
   for (auto i : casts) {
-    const auto& c = p.storages[i];
-    e.newFree.emplace_back(i, c.allocSeq);
-    e.releasedBytes += c.bytes;
+    e.newFree.emplace_back(i, p.storages[i].allocSeq);
+    e.releasedBytes += p.storages[i].bytes;
   }
-  // What the site's backward made and freed again (the gradients an HF RMSNorm chain passes between its own
-  // nodes, their intermediates): the replacement's backward is one kernel, which makes none of them.
-  for (size_t i = 0; i < p.storages.size(); ++i) {
-    const auto& s = p.storages[i];
-    if (s.allocOp < 0 || s.freeSeq < 0 || s.freeSeq > backwardEnd) continue;
-    int32_t node = s.allocOp;
-    while (node >= 0 && !backwardNodes.count(node))
-      node = t.ops[static_cast<size_t>(node)].parent;
-    if (node >= 0) e.newFree.emplace_back(i, s.allocSeq);
-  }
-  // A norm whose affine is folded into every consumer (none re-applies it on a residual) leaves gamma and
-  // beta unused: the step no longer makes their gradients.
-  if (norm && plan.valid && plan.residualUses == 0 && !plan.folds.empty()) {
-    for (const auto& param : {plan.gamma, plan.beta}) {
-      if (const auto i = gradientStorage(t, p, param); i >= 0) {
-        const auto& g = p.storages[static_cast<size_t>(i)];
-        e.newFree.emplace_back(static_cast<size_t>(i), g.allocSeq);
-        e.droppedGradientBytes += g.bytes;
-      }
-    }
-  }
-  const int outputElementBytes = siteElementBytes(t, backwardCalls, outputBytes, elementBytes);
+  dropBackwardTemporaries(t, p, span, e);
+  if (norm) dropFoldedGradients(t, p, plan, e);
+  const int outputElementBytes = siteElementBytes(t, span.backwardCalls, outputBytes, elementBytes);
   if (!casts.empty()) {
     // Autocast's 16-bit types; a consumer may have cast only a slice (a class token), so not a cast's size.
-    const auto& out = p.storages[static_cast<size_t>(outputIndex)];
     const int64_t lowered = outputBytes / std::max(1, outputElementBytes) * 2;
-    e.added.push_back({lowered, out.allocSeq, backwardEnd});
+    e.added.push_back({lowered, p.storages[static_cast<size_t>(outputIndex)].allocSeq, span.backwardEnd});
     // Added, not shared: before the patch its consumers kept their own copies (released above), not it.
     e.addedBytes += lowered;
   }
@@ -232,7 +260,7 @@ SiteEffect siteEffect(const Trace& t, const Profile& p, const SitePlan& plan, in
   }
   const int64_t n = outputBytes / std::max(1, outputElementBytes);
   const int64_t extra = norm ? 4 * (n / std::max<int64_t>(1, plan.normalizedSize)) : (n * plan.bits + 7) / 8;
-  e.added.push_back({extra, forwardEnd, backwardEnd});
+  e.added.push_back({extra, span.forwardEnd, span.backwardEnd});
   e.addedBytes += extra;
   return e;
 }
