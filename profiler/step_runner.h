@@ -36,9 +36,10 @@ class StepRunner {
   // Waits for a GPU's queued kernels: a step's wall time is read after them.
   void finishDeviceWork() const;
 
-  // clearGradients, forward and `loss` under autocast, backward, optimizerStep, finishDeviceWork.
+  // clearGradients, forward and `loss` under autocast, backward; the loss. The optimizer step is left to the
+  // caller (validate compares two models' gradients first).
   template <typename LossFn>
-  void step(const std::vector<c10::IValue>& inputs, LossFn&& loss) {
+  at::Tensor forwardBackward(const std::vector<c10::IValue>& inputs, LossFn&& loss) {
     clearGradients();
     at::Tensor value;
     {
@@ -46,6 +47,13 @@ class StepRunner {
       value = loss(firstTensor(module_.forward(inputs)));
     }
     backward(value);
+    return value;
+  }
+
+  // A whole step: forwardBackward, optimizerStep, finishDeviceWork.
+  template <typename LossFn>
+  void step(const std::vector<c10::IValue>& inputs, LossFn&& loss) {
+    forwardBackward(inputs, loss);
     optimizerStep();
     finishDeviceWork();
   }

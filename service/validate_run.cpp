@@ -230,16 +230,9 @@ struct Trainer {
 
 // Forward and loss under the step's autocast, backward; the optimizer step is the caller's, after the two
 // models' gradients are compared.
-double step(torch::jit::Module& m, Trainer& t, Task& task, const std::vector<c10::IValue>& inputs,
-            const at::Tensor& labels) {
-  t.runner.clearGradients();
-  at::Tensor loss;
-  {
-    auto scope = t.runner.autocast();
-    loss = task.loss(firstTensor(m.forward(inputs)), labels);
-  }
-  t.runner.backward(loss);
-  return loss.item<double>();
+double step(Trainer& t, Task& task, const std::vector<c10::IValue>& inputs, const at::Tensor& labels) {
+  return t.runner.forwardBackward(inputs, [&](const at::Tensor& out) { return task.loss(out, labels); })
+      .item<double>();
 }
 
 }  // namespace
@@ -296,9 +289,9 @@ Validation validateModel(const std::string& modelPath, const StepSpec& spec, con
     at::manual_seed(spec.seed + 1000 + s);  // dropout draws the same masks in both models
     ValidationStep r;
     try {
-      r.baselineLoss = step(base, tb, task, inputs, labels);
+      r.baselineLoss = step(tb, task, inputs, labels);
       at::manual_seed(spec.seed + 1000 + s);
-      r.patchedLoss = step(patched, tp, task, inputs, labels);
+      r.patchedLoss = step(tp, task, inputs, labels);
     } catch (const c10::Error& e) {
       throw Error(ExitCode::kModelFailed, "validate: the model failed at step " + std::to_string(s + 1) +
                                               " of " + v.task + ": " +
