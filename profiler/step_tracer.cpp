@@ -3,7 +3,6 @@
 #include <ATen/record_function.h>
 #include <torch/csrc/jit/runtime/interpreter.h>
 
-#include <optional>
 #include <stdexcept>
 #include <vector>
 
@@ -177,14 +176,18 @@ void StepTracer::resolveModulePaths(const std::function<std::string(const std::s
   // A TorchScript call's own frames are read when it begins, before LibTorch 1.13's interpreter has moved to
   // the call: it reports the instance of the previous call (block_1's forward as block_0). What a call runs
   // is named right, so a call is given the common path of everything it ran (children before parents).
-  std::vector<std::optional<std::string>> ran(trace_.ops.size());
+  constexpr StringId kNone = -1;
+  std::vector<StringId> ran(trace_.ops.size(), kNone);
   for (size_t i = trace_.ops.size(); i-- > 0;) {
     auto& op = trace_.ops[i];
-    if (op.scope == OpScope::kTorchScript && ran[i]) op.module = interner_.intern(*ran[i]);
+    if (op.scope == OpScope::kTorchScript && ran[i] != kNone) op.module = ran[i];
     if (op.parent < 0) continue;
     auto& common = ran[static_cast<size_t>(op.parent)];
-    const std::string& path = trace_.str(op.module);
-    common = common ? commonPath(*common, path) : path;
+    if (common == kNone) {
+      common = op.module;
+    } else if (common != op.module) {
+      common = interner_.intern(commonPath(trace_.str(common), trace_.str(op.module)));
+    }
   }
 }
 
