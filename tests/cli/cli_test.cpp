@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 #include <torch/script.h>
+#include <torch/version.h>
 
 #include <cmath>
 #include <filesystem>
@@ -424,6 +425,11 @@ TEST_F(CliTest, ProfileRefusesBadSpecsDevicesAndInputFiles) {
   expectBadInput(lowmemCli({"profile", model, "-o", session, "--amp", "fp8"}), "--amp", "fp8");
   expectBadInput(lowmemCli({"profile", model, "-o", session, "--amp", "bf16", "--dtype", "float16"}), "--amp",
                  "float32 master weights");
+#if TORCH_VERSION_MAJOR < 2
+  // LibTorch 1.13's CPU autocast has no fp16: refused rather than silently run in float32.
+  expectBadInput(lowmemCli({"profile", model, "-o", session, "--amp", "fp16"}), "--amp",
+                 "fp16 autocast on the CPU needs LibTorch 2.x");
+#endif
   // Inputs too large to allocate: named, one line, exit 2.
   expectBadInput(lowmemCli({"profile", model, "-o", session, "--input", "x:float32[400000,3,32000,32000]"}),
                  "--input", "cannot create the inputs");
