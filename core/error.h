@@ -29,6 +29,21 @@ class InputError : public Error {
       : Error(ExitCode::kBadInput, subject.empty() ? problem : subject + ": " + problem) {}
 };
 
+// A bad value of a setting the user chose (a step-spec field by its JSON key, "only", "bits"): phrased for
+// the setting, so the GUI and a spec file read right; the CLI names the setting's flag instead
+// (cli::flagOf), the front end knowing what the user typed.
+class SettingError : public InputError {
+ public:
+  SettingError(const std::string& setting, const std::string& problem)
+      : InputError(setting, problem), setting_(setting), problem_(problem) {}
+  const std::string& setting() const { return setting_; }
+  const std::string& problem() const { return problem_; }
+
+ private:
+  std::string setting_;
+  std::string problem_;
+};
+
 // One line for an exception a model raised: TorchScript's message starts with a generic header and a
 // traceback and ends with the real error ("RuntimeError: shape ... is invalid"), which is the line kept.
 std::string modelErrorLine(const std::string& text);

@@ -17,7 +17,7 @@ bool selects(const std::string& selector, const SitePlan& p) {
 
 void SwapSelection::validate() const {
   if (bits < 2 || bits > 4)
-    throw InputError("--bits", "expected 2, 3 or 4 bits per activation element, got " + std::to_string(bits));
+    throw SettingError("bits", "expected 2, 3 or 4 bits per activation element, got " + std::to_string(bits));
 }
 
 const char* siteStatusName(SiteStatus status) {
@@ -72,10 +72,10 @@ Suggestions suggestSwaps(const Trace& trace, const Profile& profile, const std::
     for (const auto& s : out.sites)
       any = any || selects(selector, s.plan);
     if (!any) {
-      throw InputError("--only",
-                       "'" + selector +
-                           "' matches no site (give a kind: gelu, silu, layer_norm, rms_norm; a module "
-                           "path; or #ORDINAL, as `lowmem suggest` lists them)");
+      throw SettingError("only",
+                         "'" + selector +
+                             "' matches no site (give a kind: gelu, silu, layer_norm, rms_norm; a module "
+                             "path; or #ORDINAL, as `lowmem suggest` lists them)");
     }
   }
   // Choose per edit (one piece of code in one instance; instances of a type may differ, the rewriter gives
@@ -99,7 +99,7 @@ Suggestions suggestSwaps(const Trace& trace, const Profile& profile, const std::
     if (selected == 0) continue;
     const auto code = edit.first.empty() ? std::string("the root module") : edit.first;
     if (selected != static_cast<int>(members.size()) && valid && saving > 0) {
-      throw InputError("--only", "the selection takes " + std::to_string(selected) + " of the " +
+      throw SettingError("only", "the selection takes " + std::to_string(selected) + " of the " +
                                      std::to_string(members.size()) + " " + edit.second +
                                      " sites in the code of " + code +
                                      ", which is one edit; select all of them or none");

@@ -26,7 +26,7 @@ struct SwapSelection {
   SwapSelection(std::vector<std::string> sites, int activationBits = 2)
       : only(std::move(sites)), bits(activationBits) {}
   SwapSelection(std::initializer_list<std::string> sites) : only(sites) {}
-  // InputError("--bits") unless bits is 2, 3 or 4.
+  // SettingError("bits") unless bits is 2, 3 or 4.
   void validate() const;
 };
 
@@ -54,7 +54,7 @@ struct Suggestions {
 };
 
 // `only`: site kinds ("gelu", "layer_norm", ...), module paths or "#ORDINAL"; empty selects every site.
-// InputError("--only") for a selector that matches nothing, or one that splits an edit.
+// SettingError("only") for a selector that matches nothing, or one that splits an edit.
 Suggestions suggestSwaps(const Trace& trace, const Profile& profile, const std::vector<SitePlan>& plans,
                          int elementBytes, const std::vector<std::string>& only = {});
 

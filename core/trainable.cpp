@@ -16,13 +16,13 @@ TrainableSelection TrainableSelection::parse(const std::string& text) {
   } else if (text == "none") {
     s.mode_ = Mode::kNone;
   } else if (text.empty()) {
-    throw InputError("--trainable", "empty selection (expected saved, all, lora, none or a regex)");
+    throw SettingError("trainable", "empty selection (expected saved, all, lora, none or a regex)");
   } else {
     s.mode_ = Mode::kRegex;
     try {
       s.regex_ = std::regex(text, std::regex::ECMAScript);
     } catch (const std::regex_error& e) {
-      throw InputError("--trainable", "'" + text + "' is not a valid regex (" + e.what() + ")");
+      throw SettingError("trainable", "'" + text + "' is not a valid regex (" + e.what() + ")");
     }
   }
   return s;

@@ -4,6 +4,7 @@
 
 #include "models/families.h"
 #include "models/module_factory.h"
+#include "profiler/scalar_type.h"
 
 namespace lowmem::models::detail {
 
@@ -38,22 +39,8 @@ std::string sequentialSource(int64_t layers) {
 }
 
 std::string dtypeName(c10::ScalarType dtype) {
-  switch (dtype) {
-    case c10::ScalarType::Float:
-      return "float32";
-    case c10::ScalarType::Double:
-      return "float64";
-    case c10::ScalarType::Half:
-      return "float16";
-    case c10::ScalarType::BFloat16:
-      return "bfloat16";
-    case c10::ScalarType::Long:
-      return "int64";
-    case c10::ScalarType::Int:
-      return "int32";
-    default:
-      return c10::toString(dtype);
-  }
+  const auto named = dtypeOf(dtype);
+  return named ? nameOf(*named) : std::string(c10::toString(dtype));
 }
 
 }  // namespace lowmem::models::detail

@@ -2,9 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <map>
+
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/step_choices.h"
 #include "models/families.h"
+#include "profiler/scalar_type.h"
 
 namespace lowmem::models {
 namespace {
@@ -73,13 +77,16 @@ void buildAndSave(const ModelPreset& preset, const BuildOptions& options, const 
 }
 
 c10::ScalarType parseFloatDtype(const std::string& text, const std::string& flag) {
+  // PyTorch's own spellings too: torch.float, half, bf16, ...
+  static const std::map<std::string, std::string> aliases = {
+      {"float", "float32"}, {"fp32", "float32"},   {"bf16", "bfloat16"}, {"half", "float16"},
+      {"fp16", "float16"},  {"double", "float64"}, {"fp64", "float64"}};
   std::string t = text.rfind("torch.", 0) == 0 ? text.substr(6) : text;
-  if (t == "float32" || t == "float" || t == "fp32") return c10::ScalarType::Float;
-  if (t == "bfloat16" || t == "bf16") return c10::ScalarType::BFloat16;
-  if (t == "float16" || t == "half" || t == "fp16") return c10::ScalarType::Half;
-  if (t == "float64" || t == "double" || t == "fp64") return c10::ScalarType::Double;
-  throw InputError(flag,
-                   "'" + text + "' is not a floating dtype (expected float32, bfloat16, float16 or float64)");
+  if (const auto it = aliases.find(t); it != aliases.end()) t = it->second;
+  for (const auto& choice : choicesOf<Dtype>()) {
+    if (t == choice.name && isFloating(choice.value)) return scalarTypeOf(choice.value);
+  }
+  throw InputError(flag, "'" + text + "' is not a floating dtype (expected " + floatingDtypeList() + ")");
 }
 
 }  // namespace lowmem::models

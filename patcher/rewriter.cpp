@@ -298,7 +298,7 @@ RewriteResult applyRewrites(torch::jit::Module& module, const std::vector<SitePl
       int count = 0;
       for (const auto* plan : members) {
         if (plan->bits != first.bits)
-          throw InputError("--bits", code + " is to keep " + std::to_string(plan->bits) + " and " +
+          throw SettingError("bits", code + " is to keep " + std::to_string(plan->bits) + " and " +
                                          std::to_string(first.bits) + " bits; one piece of code takes one");
       }
       swapActivations(graph->block(), first.site.kind, first.bits, count);

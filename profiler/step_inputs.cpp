@@ -4,26 +4,17 @@
 
 #include "core/error.h"
 #include "profiler/model_inspector.h"
+#include "profiler/scalar_type.h"
 
 namespace lowmem {
-c10::ScalarType scalarTypeOf(const std::string& dtype) {
-  if (dtype == "float32") return at::kFloat;
-  if (dtype == "bfloat16") return at::kBFloat16;
-  if (dtype == "float16") return at::kHalf;
-  if (dtype == "float64") return at::kDouble;
-  if (dtype == "int64") return at::kLong;
-  if (dtype == "int32") return at::kInt;
-  return at::kBool;
-}
-
 std::vector<c10::IValue> makeInputs(const torch::jit::Module& module, const std::vector<InputSpec>& specs,
                                     uint64_t seed) {
   const auto& schema = module.get_method("forward").function().getSchema();
   const size_t expected = schema.arguments().size() - 1;  // without self
   if (specs.size() != expected) {
-    throw InputError("--input", "the model's " + forwardSignature(module) + " takes " +
-                                    std::to_string(expected) + " input(s), got " +
-                                    std::to_string(specs.size()));
+    throw SettingError("inputs", "the model's " + forwardSignature(module) + " takes " +
+                                     std::to_string(expected) + " input(s), got " +
+                                     std::to_string(specs.size()));
   }
   auto gen = at::detail::createCPUGenerator(seed);
   std::vector<c10::IValue> inputs;

@@ -10,11 +10,8 @@
 
 namespace lowmem {
 
-// "float32" -> at::kFloat, for the dtype names InputSpec and StepSpec accept (anything else: bool).
-c10::ScalarType scalarTypeOf(const std::string& dtype);
-
 // Floating inputs ~ N(0, 1); integer inputs uniform in their range ([0, 2) when none is given).
-// InputError when the count does not match forward's (the message shows the signature).
+// SettingError("inputs") when the count does not match forward's (the message shows the signature).
 std::vector<c10::IValue> makeInputs(const torch::jit::Module& module, const std::vector<InputSpec>& specs,
                                     uint64_t seed);
 

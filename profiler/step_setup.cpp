@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/model_attributes.h"
 #include "profiler/model_inspector.h"
+#include "profiler/scalar_type.h"
 #include "profiler/step_inputs.h"
 
 namespace lowmem {
@@ -61,8 +62,9 @@ std::vector<InputSpec> recordedSpecs(const torch::jit::Module& module, const std
   if (module.hasattr(kInputHintAttribute) && module.attr(kInputHintAttribute).isString()) {
     return {parseInputSpec(module.attr(kInputHintAttribute).toStringRef(), path + " (recorded input spec)")};
   }
-  throw InputError(path, "records no example input; give --input NAME:DTYPE[dims] or --inputs-file for " +
-                             forwardSignature(module));
+  throw InputError(path,
+                   "records no example input; give input specs NAME:DTYPE[dims] or an inputs file for " +
+                       forwardSignature(module));
 }
 
 }  // namespace
@@ -87,13 +89,13 @@ c10::IValue readTorchSave(const std::string& path, const std::string& what) {
 }
 
 void placeModule(torch::jit::Module& module, const StepSpec& spec) {
-  if (spec.device == "cuda" && !at::hasCUDA()) {
-    throw InputError("--device",
-                     "cuda is not available (this LibTorch is built without CUDA, or no GPU and "
-                     "driver were found)");
+  if (spec.device == DeviceKind::kCuda && !at::hasCUDA()) {
+    throw SettingError("device",
+                       "cuda is not available (this LibTorch is built without CUDA, or no GPU and "
+                       "driver were found)");
   }
-  if (!spec.dtype.empty()) module.to(scalarTypeOf(spec.dtype));
-  if (spec.device != "cpu") module.to(stepDevice(spec));
+  if (spec.dtype) module.to(scalarTypeOf(*spec.dtype));
+  if (spec.device != DeviceKind::kCpu) module.to(stepDevice(spec));
 }
 
 std::vector<c10::IValue> stepInputs(const torch::jit::Module& module, const std::string& modelPath,
@@ -113,41 +115,39 @@ std::vector<c10::IValue> stepInputs(const torch::jit::Module& module, const std:
     return inputs;
   } catch (const c10::Error& e) {
     // Out of memory for the inputs themselves, most often.
-    throw InputError(spec.inputsFile.empty() ? "--input" : spec.inputsFile,
-                     "cannot create the inputs (" + firstLine(e.what_without_backtrace()) + ")");
+    const std::string why = "cannot create the inputs (" + firstLine(e.what_without_backtrace()) + ")";
+    if (spec.inputsFile.empty()) throw SettingError("inputs", why);
+    throw InputError(spec.inputsFile, why);
   }
 }
 
 at::Device stepDevice(const StepSpec& spec) {
-  return spec.device == "cuda" ? at::kCUDA : at::kCPU;
+  return spec.device == DeviceKind::kCuda ? at::kCUDA : at::kCPU;
 }
 
 at::Tensor placeInput(const at::Tensor& t, const StepSpec& spec) {
   at::Tensor out = t.to(stepDevice(spec));
-  if (!spec.dtype.empty() && at::isFloatingType(out.scalar_type())) out = out.to(scalarTypeOf(spec.dtype));
+  if (spec.dtype && at::isFloatingType(out.scalar_type())) out = out.to(scalarTypeOf(*spec.dtype));
   return out;
 }
 
 StepOptions stepOptions(const StepSpec& spec) {
   StepOptions o;
-  o.trainable = TrainableSelection::parse(spec.trainable);
-  o.loss = spec.loss == "output"          ? LossMode::kOutput
-           : spec.loss == "sum"           ? LossMode::kSum
-           : spec.loss == "cross-entropy" ? LossMode::kCrossEntropy
-                                          : LossMode::kMean;
-  o.optimizer = spec.optimizer == "adamw" ? OptimizerKind::kAdamW : OptimizerKind::kSgd;
+  o.trainable = spec.trainable;
+  o.loss = spec.loss;
+  o.optimizer = spec.optimizer;
   o.lr = spec.lr;
   o.warmupSteps = spec.warmupSteps;
   o.graphExecutorOptimize = spec.graphExecutorOptimize;
   o.recordShapes = spec.recordShapes;
   o.device = stepDevice(spec).type();
-  if (!spec.amp.empty()) {
-    o.autocast = spec.amp == "fp16" ? at::kHalf : at::kBFloat16;
+  if (spec.amp) {
+    o.autocast = *spec.amp == AmpKind::kFp16 ? at::kHalf : at::kBFloat16;
 #if TORCH_VERSION_MAJOR < 2
     // LibTorch 1.13's CPU autocast knows bfloat16 only: it would silently run fp16 requests in float32.
     if (*o.autocast == at::kHalf && o.device == c10::DeviceType::CPU)
-      throw InputError("--amp",
-                       "fp16 autocast on the CPU needs LibTorch 2.x; use --amp bf16 or --device cuda");
+      throw SettingError("amp",
+                         "fp16 autocast on the CPU needs LibTorch 2.x; choose bf16, or the cuda device");
 #endif
   }
   return o;

@@ -14,7 +14,7 @@
 namespace lowmem {
 
 // Casts floating parameters and buffers to spec.dtype (when given) and moves the module to spec.device.
-// InputError("--device") when CUDA is asked for and this LibTorch has no usable CUDA device.
+// SettingError("device") when CUDA is asked for and this LibTorch has no usable CUDA device.
 void placeModule(torch::jit::Module& module, const StepSpec& spec);
 
 // spec.inputs, else spec.inputsFile, else the model's recorded input hint; cast to spec.dtype (floating
@@ -22,7 +22,7 @@ void placeModule(torch::jit::Module& module, const StepSpec& spec);
 std::vector<c10::IValue> stepInputs(const torch::jit::Module& module, const std::string& modelPath,
                                     const StepSpec& spec);
 
-// The device spec.device names (CPU unless "cuda").
+// The device spec.device names.
 at::Device stepDevice(const StepSpec& spec);
 
 // A tensor moved to spec.device and, when floating, cast to spec.dtype: how every example input (drawn,

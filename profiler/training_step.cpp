@@ -21,21 +21,21 @@ namespace {
 // The loss as a step computes it; cross-entropy keeps its synthetic target from the first call on.
 class Loss {
  public:
-  explicit Loss(LossMode mode) : mode_(mode) {}
+  explicit Loss(LossKind mode) : mode_(mode) {}
   at::Tensor operator()(const at::Tensor& out);
   const at::Tensor& target() const { return target_; }
 
  private:
-  LossMode mode_;
+  LossKind mode_;
   at::Tensor target_;
 };
 
 at::Tensor Loss::operator()(const at::Tensor& out) {
   switch (mode_) {
-    case LossMode::kCrossEntropy: {
+    case LossKind::kCrossEntropy: {
       if (out.dim() < 2 || !at::isFloatingType(out.scalar_type())) {
-        throw InputError("--loss cross-entropy",
-                         "needs a floating output of shape [..., classes], got " + c10::str(out.sizes()));
+        throw SettingError("loss", "cross-entropy needs a floating output of shape [..., classes], got " +
+                                       c10::str(out.sizes()));
       }
       const int64_t classes = out.size(-1);
       if (!target_.defined()) {
@@ -45,15 +45,15 @@ at::Tensor Loss::operator()(const at::Tensor& out) {
       }
       return at::cross_entropy_loss(out.reshape({-1, classes}).to(at::kFloat), target_);
     }
-    case LossMode::kOutput:
+    case LossKind::kOutput:
       if (out.numel() != 1) {
-        throw InputError("--loss output", "the model's output has shape " + c10::str(out.sizes()) +
-                                              ", not a scalar; use --loss mean, sum or cross-entropy");
+        throw SettingError("loss", "output needs a scalar output; the model's output has shape " +
+                                       c10::str(out.sizes()) + " (choose mean, sum or cross-entropy)");
       }
       return out.reshape({});
-    case LossMode::kMean:
+    case LossKind::kMean:
       return out.to(at::kFloat).mean();
-    case LossMode::kSum:
+    case LossKind::kSum:
       return out.to(at::kFloat).sum();
   }
   return out.mean();
@@ -126,7 +126,7 @@ void warmUp(StepRunner& runner, torch::jit::Module& module, const std::vector<c1
   try {
     for (int i = 0; i < o.warmupSteps; ++i)
       runner.step(inputs, lossFn);
-    if (o.loss == LossMode::kCrossEntropy && !lossFn.target().defined()) {
+    if (o.loss == LossKind::kCrossEntropy && !lossFn.target().defined()) {
       // No warm-up: one forward without autograd sizes the target before tracing.
       torch::NoGradGuard noGrad;
       auto scope = runner.autocast();

@@ -7,19 +7,17 @@
 #include <optional>
 #include <vector>
 
+#include "core/step_choices.h"
 #include "core/trace.h"
 #include "core/trainable.h"
 
 namespace lowmem {
 
-// kCrossEntropy: the output's last dimension is classes; the target is drawn once (seeded) with the output's
-// other dimensions and stays fixed across steps, like a batch of labels.
-enum class LossMode { kOutput, kMean, kSum, kCrossEntropy };
-enum class OptimizerKind { kSgd, kAdamW };
-
 struct StepOptions {
-  TrainableSelection trainable = TrainableSelection::parse("saved");
-  LossMode loss = LossMode::kMean;
+  TrainableSelection trainable;
+  // kCrossEntropy: the target is drawn once (seeded) with the output's other dimensions and stays fixed
+  // across steps, like a batch of labels.
+  LossKind loss = LossKind::kMean;
   OptimizerKind optimizer = OptimizerKind::kSgd;
   double lr = 1e-3;
   int warmupSteps = 1;
@@ -47,7 +45,7 @@ std::vector<double> timeTrainingSteps(torch::jit::Module& module, const std::vec
                                       const StepOptions& options, int steps);
 
 // Throws lowmem::Error(kModelFailed) when the model fails while running, InputError for a non-scalar output
-// under LossMode::kOutput.
+// under LossKind::kOutput.
 TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::IValue>& inputs,
                              const StepOptions& options);
 

@@ -30,7 +30,7 @@ SessionRun profileModel(const std::string& modelPath, const StepSpec& spec, cons
   run.info.label = label;
   run.info.modelPath = modelPath;
   run.info.specJson = spec.toJson().dump();
-  run.info.backend = spec.device;
+  run.info.backend = nameOf(spec.device);
   run.info.executorMode = spec.graphExecutorOptimize ? "graph executor optimisation on (profiling executor)"
                                                      : "eager-like (graph executor optimisation off)";
   run.info.threads = threads;

@@ -53,13 +53,13 @@ SuggestRun suggestForModel(const std::string& modelPath, const StepSpec& spec, c
   SuggestRun r;
   // Under autocast each site's activations have their own dtype; the recorded input shapes say which.
   StepSpec traced = spec;
-  traced.recordShapes = traced.recordShapes || !spec.amp.empty();
+  traced.recordShapes = traced.recordShapes || spec.amp.has_value();
   r.baseline = profileModel(modelPath, traced, "baseline", progress);
   say(progress, "planning sites");
   auto module = loadModel(modelPath);
   placeModule(module, spec);
   r.elementBytes = elementBytesOf(module);
-  auto plans = planSites(module, trainableParameters(module, TrainableSelection::parse(spec.trainable)));
+  auto plans = planSites(module, trainableParameters(module, spec.trainable));
   for (auto& plan : plans)
     plan.bits = selection.bits;
   r.suggestions = suggestSwaps(r.baseline.trace, r.baseline.profile, plans, r.elementBytes, selection.only);

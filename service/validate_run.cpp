@@ -220,7 +220,7 @@ std::vector<Task::Batch> loadBatches(const std::string& path, const torch::jit::
 // name for comparing gradients.
 struct Trainer {
   explicit Trainer(torch::jit::Module& m, const StepSpec& spec) : runner(m, stepOptions(spec)) {
-    if (runner.parameters().empty()) throw InputError("--trainable", "selects no parameter to train");
+    if (runner.parameters().empty()) throw SettingError("trainable", "selects no parameter to train");
     for (size_t i = 0; i < runner.parameters().size(); ++i)
       params[runner.names()[i]] = runner.parameters()[i];
   }
@@ -241,7 +241,7 @@ Validation validateModel(const std::string& modelPath, const StepSpec& spec, con
                          const ProgressFn& progress) {
   const int steps = options.steps;
   if (steps < 4)
-    throw InputError("--steps", "expected 4 or more (the verdict compares first and last steps)");
+    throw SettingError("steps", "expected 4 or more (the verdict compares first and last steps)");
   options.selection.validate();
   kernels::ensureOpsRegistered();
   Validation v;

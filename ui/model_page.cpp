@@ -28,6 +28,18 @@
 #include "ui/session_view.h"
 
 namespace lowmem::ui {
+namespace {
+
+// A choice's names from its one table, as the combo box lists them.
+template <typename E>
+QStringList namesOf() {
+  QStringList list;
+  for (const auto& name : choiceNames<E>())
+    list << QString::fromStdString(name);
+  return list;
+}
+
+}  // namespace
 
 ModelPage::ModelPage(const std::string& modelPath, QWidget* parent)
     : QWidget(parent), model_(modelPath), cancelled_(std::make_shared<std::atomic<bool>>(false)) {
@@ -50,11 +62,11 @@ ModelPage::ModelPage(const std::string& modelPath, QWidget* parent)
   form->addRow("Trainable", trainable_);
   loss_ = new QComboBox;
   loss_->setObjectName("loss");
-  loss_->addItems({"mean", "sum", "output", "cross-entropy"});
+  loss_->addItems(namesOf<LossKind>());
   form->addRow("Loss", loss_);
   optimizer_ = new QComboBox;
   optimizer_->setObjectName("optimizer");
-  optimizer_->addItems({"sgd", "adamw"});
+  optimizer_->addItems(namesOf<OptimizerKind>());
   form->addRow("Optimizer", optimizer_);
   inputs_ = new QLineEdit;
   inputs_->setObjectName("inputs");
@@ -121,13 +133,12 @@ ModelPage::ModelPage(const std::string& modelPath, QWidget* parent)
 
 StepSpec ModelPage::spec() const {
   StepSpec s;
-  s.trainable = trainable_->currentText().toStdString();
-  TrainableSelection::parse(s.trainable);  // throws for a bad regex
-  s.loss = loss_->currentText().toStdString();
-  s.optimizer = optimizer_->currentText().toStdString();
+  s.trainable = TrainableSelection::parse(trainable_->currentText().toStdString());
+  s.loss = choiceFrom<LossKind>(loss_->currentText().toStdString(), "loss");
+  s.optimizer = choiceFrom<OptimizerKind>(optimizer_->currentText().toStdString(), "optimizer");
   s.threads = threads_->value();
   for (const auto& text : inputs_->text().split(' ', Qt::SkipEmptyParts))
-    s.inputs.push_back(parseInputSpec(text.toStdString(), "Inputs"));
+    s.inputs.push_back(parseInputSpec(text.toStdString(), "inputs"));
   s.validate();
   return s;
 }

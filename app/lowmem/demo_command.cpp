@@ -59,7 +59,7 @@ void addDemoCommand(CLI::App& app, Action& action) {
       options.batch = a->batch;
       models::buildAndSave(preset, options, model);
       StepSpec spec;
-      spec.trainable = "lora";
+      spec.trainable = TrainableSelection::parse("lora");
       // A demo run replaces the previous one's session.
       const auto run = patchAndCompare(model, patchedPath, spec, {}, session, a->timingRounds,
                                        SessionWrite::kReplace, progress);

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "app/lowmem/commands.h"
+#include "app/lowmem/spec_options.h"
 #include "core/error.h"
 #include "core/log.h"
 
@@ -73,12 +74,16 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     return fail(lowmem::ExitCode::kBadInput, std::string(e.what()) + " (run lowmem --help)");
+  } catch (const lowmem::SettingError& e) {  // a choice or regex refused while the flags were read
+    return fail(e.exitCode(), lowmem::cli::flagOf(e.setting()) + ": " + e.problem());
   }
 
   lowmem::configureLogging(quiet ? lowmem::Verbosity::kQuiet
                                  : (verbose ? lowmem::Verbosity::kVerbose : lowmem::Verbosity::kNormal));
   try {
     return action ? action() : 0;
+  } catch (const lowmem::SettingError& e) {
+    return fail(e.exitCode(), lowmem::cli::flagOf(e.setting()) + ": " + e.problem());
   } catch (const lowmem::Error& e) {
     return fail(e.exitCode(), e.what());
   } catch (const c10::Error& e) {

@@ -1,10 +1,35 @@
 #include "app/lowmem/spec_options.h"
 
 #include <fstream>
+#include <map>
 
 #include "core/error.h"
 
 namespace lowmem::cli {
+
+const std::string& flagOf(const std::string& setting) {
+  static const std::map<std::string, std::string> flags = {
+      {"inputs", "--input"},
+      {"inputs_file", "--inputs-file"},
+      {"trainable", "--trainable"},
+      {"loss", "--loss"},
+      {"optimizer", "--optimizer"},
+      {"lr", "--lr"},
+      {"warmup_steps", "--warmup"},
+      {"threads", "--threads"},
+      {"seed", "--seed"},
+      {"dtype", "--dtype"},
+      {"device", "--device"},
+      {"amp", "--amp"},
+      {"record_shapes", "--record-shapes"},
+      {"graph_executor_optimize", "--graph-optimize"},
+      {"only", "--only"},
+      {"bits", "--bits"},
+      {"steps", "--steps"},
+  };
+  const auto it = flags.find(setting);
+  return it == flags.end() ? setting : it->second;
+}
 
 namespace {
 
@@ -16,51 +41,62 @@ CLI::Option* field(SpecArgs& a, CLI::Option* option, T StepSpec::*member) {
   return option;
 }
 
+// An option of a spec field's JSON key: its flag from flagOf, a plain value stored as given.
+template <typename T>
+CLI::Option* value(CLI::App* cmd, SpecArgs& a, const std::string& key, T StepSpec::*member,
+                   const std::string& help) {
+  return field(a, cmd->add_option(flagOf(key), a.spec.*member, help)->capture_default_str(), member);
+}
+
+// An option whose text names a choice of E: parsed while the command line is read, so a wrong name stops
+// before any model loads, with the table's names in the help.
+template <typename E, typename T>
+CLI::Option* choice(CLI::App* cmd, SpecArgs& a, const std::string& key, T StepSpec::*member,
+                    const std::string& help, const std::string& names = choiceList<E>()) {
+  auto* option = cmd->add_option_function<std::string>(
+      flagOf(key), [&a, key, member](const std::string& text) { a.spec.*member = choiceFrom<E>(text, key); },
+      help + ": " + names);
+  if constexpr (std::is_same_v<T, E>) option->default_str(nameOf(a.spec.*member));
+  return field(a, option, member);
+}
+
 }  // namespace
 
 void addSpecOptions(CLI::App* cmd, SpecArgs& a) {
-  StepSpec& s = a.spec;
-  cmd->add_option("--input", a.inputs,
+  cmd->add_option(flagOf("inputs"), a.inputs,
                   "Input NAME:DTYPE[d0,...] (:LOW..HIGH for integers); repeat per input");
   field(a,
         cmd->add_option(
-            "--inputs-file", s.inputsFile,
+            flagOf("inputs_file"), a.spec.inputsFile,
             "Example inputs saved with torch.save: a tensor, a list/tuple, or a dict by argument name"),
         &StepSpec::inputsFile);
   cmd->add_option("--spec", a.specFile, "Step spec as JSON (flags given beside it set their fields on top)");
-  field(a, cmd->add_option("--trainable", s.trainable, "saved, all, lora, none, or a regex"),
-        &StepSpec::trainable)
-      ->capture_default_str();
   field(a,
-        cmd->add_option("--loss", s.loss,
-                        "output (a scalar output), mean, sum, or cross-entropy against a synthetic target"),
-        &StepSpec::loss)
-      ->capture_default_str();
-  field(a, cmd->add_option("--optimizer", s.optimizer, "sgd or adamw"), &StepSpec::optimizer)
-      ->capture_default_str();
-  field(a, cmd->add_option("--lr", s.lr, "Learning rate"), &StepSpec::lr)->capture_default_str();
-  field(a, cmd->add_option("--warmup", s.warmupSteps, "Untraced steps first"), &StepSpec::warmupSteps)
-      ->capture_default_str();
-  field(a, cmd->add_option("--threads", s.threads, "Intra-op threads (0: every core)"), &StepSpec::threads)
-      ->capture_default_str();
-  field(a, cmd->add_option("--seed", s.seed, "Seed of the example inputs"), &StepSpec::seed)
-      ->capture_default_str();
+        cmd->add_option_function<std::string>(
+               flagOf("trainable"),
+               [&a](const std::string& text) { a.spec.trainable = TrainableSelection::parse(text); },
+               "saved, all, lora, none, or a regex")
+            ->default_str(a.spec.trainable.text()),
+        &StepSpec::trainable);
+  choice<LossKind>(cmd, a, "loss", &StepSpec::loss,
+                   "Loss of the output (output: a scalar output itself; cross-entropy: against a synthetic "
+                   "target)");
+  choice<OptimizerKind>(cmd, a, "optimizer", &StepSpec::optimizer, "Optimizer");
+  value(cmd, a, "lr", &StepSpec::lr, "Learning rate");
+  value(cmd, a, "warmup_steps", &StepSpec::warmupSteps, "Untraced steps first");
+  value(cmd, a, "threads", &StepSpec::threads, "Intra-op threads (0: every core)");
+  value(cmd, a, "seed", &StepSpec::seed, "Seed of the example inputs");
+  choice<Dtype>(cmd, a, "dtype", &StepSpec::dtype, "Cast the model and floating inputs (default: as saved)",
+                floatingDtypeList());
+  choice<DeviceKind>(cmd, a, "device", &StepSpec::device, "Where the step runs");
+  choice<AmpKind>(cmd, a, "amp", &StepSpec::amp,
+                  "Mixed precision: autocast in forward and loss, float32 master weights");
   field(a,
-        cmd->add_option(
-            "--dtype", s.dtype,
-            "Cast the model and floating inputs: float32, bfloat16, float16 or float64 (default: as saved)"),
-        &StepSpec::dtype);
-  field(a, cmd->add_option("--device", s.device, "cpu or cuda"), &StepSpec::device)->capture_default_str();
-  field(a,
-        cmd->add_option("--amp", s.amp,
-                        "Mixed precision: bf16 or fp16 autocast in forward and loss, float32 master weights"),
-        &StepSpec::amp);
-  field(a,
-        cmd->add_flag("--record-shapes", s.recordShapes,
+        cmd->add_flag(flagOf("record_shapes"), a.spec.recordShapes,
                       "Record every ATen op's input shapes (slower tracing)"),
         &StepSpec::recordShapes);
   field(a,
-        cmd->add_flag("--graph-optimize", s.graphExecutorOptimize,
+        cmd->add_flag(flagOf("graph_executor_optimize"), a.spec.graphExecutorOptimize,
                       "Let the profiling graph executor rewrite the training graph (default: eager-like)"),
         &StepSpec::graphExecutorOptimize);
 }
@@ -82,14 +118,14 @@ StepSpec resolveSpec(const SpecArgs& a) {
     }
   }
   for (const auto& text : a.inputs)
-    spec.inputs.push_back(parseInputSpec(text, "--input"));
+    spec.inputs.push_back(parseInputSpec(text, "inputs"));
   spec.validate();
   return spec;
 }
 
 void addBitsOption(CLI::App* cmd, int& bits) {
   cmd->add_option(
-         "--bits", bits,
+         flagOf("bits"), bits,
          "Bits per element the activation swaps keep for backward: 2 (ReGELU2/ReSiLU2, the paper's), "
          "3 or 4 (closer gradients, more memory)")
       ->capture_default_str();

@@ -25,10 +25,14 @@ struct SpecArgs {
 
 void addSpecOptions(CLI::App* cmd, SpecArgs& args);
 
+// The flag that sets a setting (a step-spec field by its JSON key, "only", "bits", ...): how the CLI names a
+// SettingError. The setting itself when no flag sets it.
+const std::string& flagOf(const std::string& setting);
+
 // --bits for the activation swaps (checked by SwapSelection::validate, so the error names the flag).
 void addBitsOption(CLI::App* cmd, int& bits);
 
-// The spec the flags describe; InputError naming the flag or file otherwise.
+// The spec the flags describe; SettingError (or InputError naming the file) otherwise.
 StepSpec resolveSpec(const SpecArgs& args);
 
 }  // namespace lowmem::cli

@@ -306,8 +306,8 @@ TEST_F(CliTest, ProfileBadInputsFailWithoutWritingASession) {
                  "is not NAME:DTYPE");
   expectBadInput(lowmemCli({"profile", model, "-o", session, "--input", "x:complex[2]"}), "--input",
                  "is not one of float32");
-  expectBadInput(lowmemCli({"profile", model, "-o", session, "--loss", "output"}), "--loss output",
-                 "not a scalar");
+  expectBadInput(lowmemCli({"profile", model, "-o", session, "--loss", "output"}), "--loss",
+                 "output needs a scalar output; the model's output has shape [2, 10]");
   expectBadInput(lowmemCli({"profile", model, "-o", session, "--optimizer", "lion"}), "--optimizer",
                  "not one of");
   // Wrong shape: the model itself fails while running, exit 3, one line.

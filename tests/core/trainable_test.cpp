@@ -28,13 +28,14 @@ TEST(TrainableSelection, RegexSearchesTheFullName) {
   EXPECT_FALSE(s.trains("encoder.head.weight", true));
 }
 
-TEST(TrainableSelection, BadRegexIsAnInputError) {
+TEST(TrainableSelection, BadRegexIsASettingErrorNamingTheSetting) {
   try {
     TrainableSelection::parse("(unclosed");
-    FAIL() << "expected InputError";
-  } catch (const InputError& e) {
+    FAIL() << "expected SettingError";
+  } catch (const SettingError& e) {
     EXPECT_EQ(e.exitCode(), ExitCode::kBadInput);
-    EXPECT_NE(std::string(e.what()).find("--trainable"), std::string::npos);
+    EXPECT_EQ(e.setting(), "trainable");
+    EXPECT_NE(e.problem().find("'(unclosed' is not a valid regex"), std::string::npos);
   }
   EXPECT_THROW(TrainableSelection::parse(""), InputError);
 }

@@ -37,7 +37,7 @@ class SwapWorkflow : public ::testing::Test {
   static std::string built(const std::string& preset) { return dir_->built(preset); }
   static StepSpec lora() {
     StepSpec s;
-    s.trainable = "lora";
+    s.trainable = TrainableSelection::parse("lora");
     return s;
   }
   static const SiteSuggestion& site(const Suggestions& s, const std::string& module, SiteKind kind) {
@@ -112,7 +112,7 @@ TEST_F(SwapWorkflow, VitTinyUnderBf16AutocastSavesSixteenBitBytes) {
   const auto model = built("vit-tiny");
   const auto patched = path("vit-tiny-amp-patched.pt");
   auto spec = lora();
-  spec.amp = "bf16";
+  spec.amp = AmpKind::kBf16;
   const auto out = patchModelFile(model, patched, spec, {});
   const auto& s = out.suggested.suggestions;
   const auto c = models::vitTiny();
@@ -259,7 +259,7 @@ TEST_F(SwapWorkflow, LlamaSmallSharesWithTrainableLoraAAndNotWhenAIsFrozen) {
   EXPECT_EQ(rms, 2 * c.layers + 1);
   EXPECT_EQ(silu, c.layers);
   // LoRA-FA: A frozen, only B trains. No consumer saves the norm output any more.
-  spec.trainable = "lora_B";
+  spec.trainable = TrainableSelection::parse("lora_B");
   const auto fa = suggestForModel(model, spec, {});
   for (const auto& s : fa.suggestions.sites) {
     if (s.plan.site.kind != SiteKind::kRmsNorm) continue;
@@ -390,8 +390,8 @@ TEST_F(SwapWorkflow, SitesInOneCodeArePatchedTogetherOrNotAtAll) {
   const auto file = path("two-gelus.pt");
   m.save(file);
   StepSpec spec;
-  spec.trainable = "all";
-  spec.inputs = {parseInputSpec("x:float32[64,8]", "--input")};
+  spec.trainable = TrainableSelection::parse("all");
+  spec.inputs = {parseInputSpec("x:float32[64,8]")};
   const auto all = suggestForModel(file, spec, {});
   ASSERT_EQ(all.suggestions.sites.size(), 2u);
   EXPECT_TRUE(all.suggestions.sites[0].chosen && all.suggestions.sites[1].chosen);

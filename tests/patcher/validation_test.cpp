@@ -64,10 +64,10 @@ class Validate : public ::testing::Test {
   // LoRA with AdamW, batches large enough that 30 steps of both models are comparable.
   static StepSpec spec(const std::string& input) {
     StepSpec s;
-    s.trainable = "lora";
-    s.optimizer = "adamw";
+    s.trainable = TrainableSelection::parse("lora");
+    s.optimizer = OptimizerKind::kAdamW;
     s.lr = 0.003;
-    s.inputs = {parseInputSpec(input, "--input")};
+    s.inputs = {parseInputSpec(input)};
     return s;
   }
   static ValidateOptions reduced() {

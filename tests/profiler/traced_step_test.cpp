@@ -59,7 +59,7 @@ TEST(TracedStep, HandBuiltModelActivationsToTheByte) {
   auto x = at::randn({B, D});
   StepOptions o;
   o.trainable = TrainableSelection::parse("all");
-  o.loss = LossMode::kSum;
+  o.loss = LossKind::kSum;
   auto step = traceTrainingStep(m, {x}, o);
   auto p = analyseTrace(step.trace);
   const auto& t = step.trace;
@@ -135,7 +135,7 @@ TEST(CheckpointPricing, TwoBlocksDropWhatTheirForwardKeptButTheirInputs) {
   m.define("def forward(self, x):\n    return self.block_1.forward(self.block_0.forward(x))\n");
   StepOptions o;
   o.trainable = TrainableSelection::parse("all");
-  o.loss = LossMode::kSum;
+  o.loss = LossKind::kSum;
   auto step = traceTrainingStep(m, {at::randn({B, D})}, o);
   const auto p = analyseTrace(step.trace);
   const int64_t hidden = B * H * 4, out = B * D * 4;
@@ -177,7 +177,7 @@ TEST(CheckpointPricing, NoRepeatedModuleIsSaidSo) {
   auto m = handBuilt();
   StepOptions o;
   o.trainable = TrainableSelection::parse("all");
-  o.loss = LossMode::kSum;
+  o.loss = LossKind::kSum;
   auto step = traceTrainingStep(m, {at::randn({B, D})}, o);
   const auto c = priceCheckpointing(step.trace, analyseTrace(step.trace));
   EXPECT_FALSE(c.found);
@@ -198,7 +198,7 @@ TEST(TracedStep, AdamWStateIsKnownAndNonScalarOutputNeedsALossMode) {
   // exp_avg and exp_avg_sq for w1 and w2 (amsgrad off: max_exp_avg_sq stays empty).
   EXPECT_EQ(state, 2 * (H * D + O * H) * 4);
 
-  o.loss = LossMode::kOutput;
+  o.loss = LossKind::kOutput;
   EXPECT_THROW(traceTrainingStep(m, {x}, o), InputError);
 }
 
@@ -328,7 +328,7 @@ TEST(TracedStep, CrossEntropyTargetIsAKnownInput) {
   for (int warmup : {0, 1}) {
     StepOptions o;
     o.trainable = TrainableSelection::parse("lora");
-    o.loss = LossMode::kCrossEntropy;
+    o.loss = LossKind::kCrossEntropy;
     o.warmupSteps = warmup;
     auto p = analyseTrace(traceTrainingStep(m, {ids}, o).trace);
     // Parameters, buffers (RoPE tables and masks), the token ids, and one int64 target per position.
@@ -336,7 +336,7 @@ TEST(TracedStep, CrossEntropyTargetIsAKnownInput) {
     EXPECT_GT(p.activationBytes, 0);
   }
   StepOptions bad;
-  bad.loss = LossMode::kCrossEntropy;
+  bad.loss = LossKind::kCrossEntropy;
   auto scalar = handBuilt();
   // A 1-D output has no class dimension.
   EXPECT_THROW(traceTrainingStep(scalar, {at::randn({D})}, bad), InputError);
