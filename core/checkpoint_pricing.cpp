@@ -26,18 +26,10 @@ struct Level {
   std::set<std::string> blocks;
 };
 
-}  // namespace
-
-CheckpointPricing priceCheckpointing(const Trace& trace, const Profile& profile) {
-  CheckpointPricing out;
-  out.baselinePeak = profile.peak().total;
-  const int64_t peakSeq = profile.peak().seq;
-  std::vector<size_t> atPeak;
-  for (size_t i = 0; i < profile.storages.size(); ++i) {
-    const auto& s = profile.storages[i];
-    if (s.category == Category::kActivation && s.aliveAt(peakSeq)) atPeak.push_back(i);
-  }
-  // Candidate levels: "prefix.stem*" for every indexed component on an activation's module path.
+// Candidate levels: "prefix.stem*" for every indexed component on the module path of an activation alive
+// at the peak.
+std::map<std::string, Level> candidateLevels(const Trace& trace, const Profile& profile,
+                                             const std::vector<size_t>& atPeak) {
   std::map<std::string, Level> levels;
   for (size_t i : atPeak) {
     const auto parts = pathComponents(trace.str(profile.storages[i].module));
@@ -54,6 +46,11 @@ CheckpointPricing priceCheckpointing(const Trace& trace, const Profile& profile)
       prefix = block;
     }
   }
+  return levels;
+}
+
+// The level with siblings holding the most (the shallowest on a tie), or null.
+const std::pair<const std::string, Level>* bestLevel(const std::map<std::string, Level>& levels) {
   const std::pair<const std::string, Level>* best = nullptr;
   for (const auto& entry : levels) {
     if (entry.second.blocks.size() < 2) continue;
@@ -61,6 +58,60 @@ CheckpointPricing priceCheckpointing(const Trace& trace, const Profile& profile)
         (entry.second.bytes == best->second.bytes && entry.second.depth < best->second.depth))
       best = &entry;
   }
+  return best;
+}
+
+// One block checkpointed: what it drops at the peak, what it keeps (its output, the last storage its forward
+// allocated), its forward time; `begin` is its first forward op, for the order.
+BlockCheckpoint priceBlock(const Trace& trace, const Profile& profile, const std::vector<size_t>& atPeak,
+                           const std::string& block, int64_t& begin) {
+  BlockCheckpoint b;
+  b.module = block;
+  size_t output = profile.storages.size();
+  for (size_t i = 0; i < profile.storages.size(); ++i) {
+    const auto& s = profile.storages[i];
+    if (s.allocPhase != Phase::kForward || !isWithin(trace.str(s.module), block)) continue;
+    if (output == profile.storages.size() || s.allocSeq > profile.storages[output].allocSeq) output = i;
+  }
+  for (size_t i : atPeak) {
+    const auto& s = profile.storages[i];
+    if (!isWithin(trace.str(s.module), block)) continue;
+    b.activationBytes += s.bytes;
+    if (i == output) b.keptBytes = s.bytes;
+  }
+  begin = -1;
+  int64_t end = -1;
+  for (const auto& op : trace.ops) {
+    if (op.phase != Phase::kForward || !isWithin(trace.str(op.module), block)) continue;
+    begin = begin < 0 ? op.beginNs : std::min(begin, op.beginNs);
+    end = std::max(end, op.endNs);
+  }
+  b.forwardSeconds = begin >= 0 && end > begin ? static_cast<double>(end - begin) * 1e-9 : 0;
+  return b;
+}
+
+double stepSeconds(const Trace& trace) {
+  int64_t stepBegin = -1, stepEnd = -1;
+  for (const auto& m : trace.phases) {
+    if (m.phase == Phase::kForward && stepBegin < 0) stepBegin = m.timeNs;
+    if (m.phase == Phase::kAfter) stepEnd = m.timeNs;
+  }
+  return stepBegin >= 0 && stepEnd > stepBegin ? static_cast<double>(stepEnd - stepBegin) * 1e-9 : 0;
+}
+
+}  // namespace
+
+CheckpointPricing priceCheckpointing(const Trace& trace, const Profile& profile) {
+  CheckpointPricing out;
+  out.baselinePeak = profile.peak().total;
+  out.stepSeconds = stepSeconds(trace);
+  std::vector<size_t> atPeak;
+  for (size_t i = 0; i < profile.storages.size(); ++i) {
+    const auto& s = profile.storages[i];
+    if (s.category == Category::kActivation && s.aliveAt(profile.peak().seq)) atPeak.push_back(i);
+  }
+  const auto levels = candidateLevels(trace, profile, atPeak);
+  const auto* best = bestLevel(levels);
   if (!best) {
     out.why =
         "no repeated module (a path component ending in an index, with siblings) holds activations at "
@@ -69,31 +120,11 @@ CheckpointPricing priceCheckpointing(const Trace& trace, const Profile& profile)
   }
   out.found = true;
   out.level = best->first;
-  std::vector<std::pair<int64_t, BlockCheckpoint>> byStart;  // the block's first forward op, for the order
+  std::vector<std::pair<int64_t, BlockCheckpoint>> byStart;
   for (const auto& block : best->second.blocks) {
-    BlockCheckpoint b;
-    b.module = block;
-    // The block's output is the last storage its forward allocated; kept only if it is one of the dropped.
-    size_t output = profile.storages.size();
-    for (size_t i = 0; i < profile.storages.size(); ++i) {
-      const auto& s = profile.storages[i];
-      if (s.allocPhase != Phase::kForward || !isWithin(trace.str(s.module), block)) continue;
-      if (output == profile.storages.size() || s.allocSeq > profile.storages[output].allocSeq) output = i;
-    }
-    for (size_t i : atPeak) {
-      const auto& s = profile.storages[i];
-      if (!isWithin(trace.str(s.module), block)) continue;
-      b.activationBytes += s.bytes;
-      if (i == output) b.keptBytes = s.bytes;
-    }
-    int64_t begin = -1, end = -1;
-    for (const auto& op : trace.ops) {
-      if (op.phase != Phase::kForward || !isWithin(trace.str(op.module), block)) continue;
-      begin = begin < 0 ? op.beginNs : std::min(begin, op.beginNs);
-      end = std::max(end, op.endNs);
-    }
-    b.forwardSeconds = begin >= 0 && end > begin ? static_cast<double>(end - begin) * 1e-9 : 0;
-    byStart.emplace_back(begin, b);
+    int64_t begin = -1;
+    auto b = priceBlock(trace, profile, atPeak, block, begin);
+    byStart.emplace_back(begin, std::move(b));
   }
   // Forward order (the set sorts "layer_10" before "layer_2").
   std::sort(byStart.begin(), byStart.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -106,13 +137,6 @@ CheckpointPricing priceCheckpointing(const Trace& trace, const Profile& profile)
     out.recomputeSeconds += b.forwardSeconds;
   }
   out.predictedPeak = out.baselinePeak - out.droppedBytes + out.rematerialisedBytes;
-  int64_t stepBegin = -1, stepEnd = -1;
-  for (const auto& m : trace.phases) {
-    if (m.phase == Phase::kForward && stepBegin < 0) stepBegin = m.timeNs;
-    if (m.phase == Phase::kAfter) stepEnd = m.timeNs;
-  }
-  out.stepSeconds =
-      stepBegin >= 0 && stepEnd > stepBegin ? static_cast<double>(stepEnd - stepBegin) * 1e-9 : 0;
   return out;
 }
 

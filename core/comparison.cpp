@@ -1,9 +1,11 @@
 #include "core/comparison.h"
 
+#include <cctype>
 #include <iomanip>
 #include <map>
 #include <set>
 
+#include "core/applied_rewrite.h"
 #include "core/format.h"
 #include "core/peak_breakdown.h"
 #include "core/suggestion_report.h"
@@ -11,21 +13,15 @@
 namespace lowmem {
 namespace {
 
-const char* replacementOp(const std::string& kind) {
-  if (kind == "gelu") return "lowmem::regelu2";
-  if (kind == "silu") return "lowmem::resilu2";
-  if (kind == "layer_norm") return "lowmem::ms_layer_norm";
-  return "lowmem::ms_rms_norm";
-}
-
 std::map<std::string, int64_t> rowsMap(const ByteRows& rows) {
   return std::map<std::string, int64_t>(rows.begin(), rows.end());
 }
 
 }  // namespace
 
-int64_t bytesHeldBy(const Trace& t, const Profile& p, const std::string& opName, const std::string& module,
+int64_t bytesHeldBy(const Trace& t, const Profile& p, SiteKind kind, int bits, const std::string& module,
                     int occurrence) {
+  const std::string opName = replacementOp(kind, bits);
   int seen = 0;
   int32_t target = -1;
   for (size_t i = 0; i < t.ops.size() && target < 0; ++i) {
@@ -44,7 +40,7 @@ int64_t bytesHeldBy(const Trace& t, const Profile& p, const std::string& opName,
   // What the op's backward keeps, and an MS-norm's output wherever a backward keeps it: its consumers may
   // release the shared output last, or the norm have no backward node of its own. (An activation's output
   // is its consumers' before and after the swap.)
-  const bool norm = opName == "lowmem::ms_layer_norm" || opName == "lowmem::ms_rms_norm";
+  const bool norm = isNormKind(kind);
   int64_t bytes = 0;
   for (const auto& s : p.storages) {
     if (under(s.holderForwardOp) || (norm && s.holderOp >= 0 && under(s.allocOp))) bytes += s.bytes;
@@ -52,57 +48,76 @@ int64_t bytesHeldBy(const Trace& t, const Profile& p, const std::string& opName,
   return bytes;
 }
 
-nlohmann::json comparisonJson(const SessionRun& base, const SessionRun& patched,
-                              const nlohmann::json& record) {
-  const auto pb = base.profile.peak().total, pp = patched.profile.peak().total;
-  const auto sug = record.value("suggestions", nlohmann::json::object());
-  const int64_t predicted = sug.value("predicted_peak", pb);
-  nlohmann::json categories = nlohmann::json::array();
-  {
-    auto before = rowsMap(peakBreakdown(base.trace, base.profile).byCategory);
-    auto after = rowsMap(peakBreakdown(patched.trace, patched.profile).byCategory);
-    std::set<std::string> names;
-    for (const auto& [k, v] : before)
-      names.insert(k);
-    for (const auto& [k, v] : after)
-      names.insert(k);
-    for (const auto& n : names)
-      categories.push_back({{"category", n}, {"before", before[n]}, {"after", after[n]}});
+namespace {
+
+nlohmann::json categoriesAtPeak(const SessionRun& base, const SessionRun& patched) {
+  auto before = rowsMap(peakBreakdown(base.trace, base.profile).byCategory);
+  auto after = rowsMap(peakBreakdown(patched.trace, patched.profile).byCategory);
+  std::set<std::string> names;
+  for (const auto& [k, v] : before)
+    names.insert(k);
+  for (const auto& [k, v] : after)
+    names.insert(k);
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& n : names)
+    rows.push_back({{"category", n}, {"before", before[n]}, {"after", after[n]}});
+  return rows;
+}
+
+nlohmann::json moduleDeltas(const SessionRun& base, const SessionRun& patched) {
+  std::map<std::string, std::pair<int64_t, int64_t>> m;
+  for (const auto& [k, v] : base.profile.moduleActivations)
+    m[k].first = v.inclusive;
+  for (const auto& [k, v] : patched.profile.moduleActivations)
+    m[k].second = v.inclusive;
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& [k, v] : m) {
+    if (v.first != v.second)
+      rows.push_back({{"module", k.empty() ? "(root)" : k}, {"before", v.first}, {"after", v.second}});
   }
-  nlohmann::json modules = nlohmann::json::array();
-  {
-    std::map<std::string, std::pair<int64_t, int64_t>> m;
-    for (const auto& [k, v] : base.profile.moduleActivations)
-      m[k].first = v.inclusive;
-    for (const auto& [k, v] : patched.profile.moduleActivations)
-      m[k].second = v.inclusive;
-    for (const auto& [k, v] : m) {
-      if (v.first != v.second)
-        modules.push_back({{"module", k.empty() ? "(root)" : k}, {"before", v.first}, {"after", v.second}});
-    }
+  return rows;
+}
+
+SiteKind siteKindNamed(const std::string& name) {
+  for (auto kind : allSiteKinds()) {
+    if (name == siteKindName(kind)) return kind;
   }
+  return SiteKind::kGeluTanh;  // no replacement op: nothing is found held by it
+}
+
+// Each chosen site's predicted saving beside what its replacement's backward keeps in the patched run.
+nlohmann::json siteSavings(const SessionRun& patched, const nlohmann::json& suggestions) {
   nlohmann::json sites = nlohmann::json::array();
   std::map<std::pair<std::string, std::string>, int> occurrences;
-  for (const auto& s : sug.value("sites", nlohmann::json::array())) {
+  for (const auto& s : suggestions.value("sites", nlohmann::json::array())) {
     if (!s.value("chosen", false)) continue;
-    const std::string kind = s.value("kind", "");
-    const bool norm = kind == "layer_norm" || kind == "rms_norm";
-    const std::string where = norm ? s.value("parent", "") : s.value("module", "");
-    const int occurrence = occurrences[{where, kind}]++;
+    const std::string kindName = s.value("kind", "");
+    const SiteKind kind = siteKindNamed(kindName);
+    const std::string where = isNormKind(kind) ? s.value("parent", "") : s.value("module", "");
+    const int occurrence = occurrences[{where, kindName}]++;
     // A norm's output that a consumer saved before is released by the MS-norm after: count it on both sides.
     const int64_t keptBefore =
         s.value("released_bytes", int64_t{0}) + s.value("shared_output_bytes", int64_t{0});
     const int64_t keptAfter =
-        bytesHeldBy(patched.trace, patched.profile, replacementOp(kind), where, occurrence);
+        bytesHeldBy(patched.trace, patched.profile, kind, s.value("bits", 2), where, occurrence);
     sites.push_back({{"ordinal", s.value("ordinal", -1)},
-                     {"kind", kind},
+                     {"kind", kindName},
                      {"module", s.value("module", "")},
                      {"predicted_saving", s.value("saving_bytes", int64_t{0})},
                      {"kept_before", keptBefore},
                      {"kept_after", keptAfter},
                      {"measured_saving", keptBefore - keptAfter}});
   }
-  const auto timing = record.value("timing", nlohmann::json::object());
+  return sites;
+}
+
+}  // namespace
+
+nlohmann::json comparisonJson(const SessionRun& base, const SessionRun& patched,
+                              const nlohmann::json& record) {
+  const auto pb = base.profile.peak().total, pp = patched.profile.peak().total;
+  const auto sug = record.value("suggestions", nlohmann::json::object());
+  const int64_t predicted = sug.value("predicted_peak", pb);
   return {{"baseline", base.info.label},
           {"patched", patched.info.label},
           {"peak_before", pb},
@@ -112,25 +127,29 @@ nlohmann::json comparisonJson(const SessionRun& base, const SessionRun& patched,
           {"predicted_reduction", pb - predicted},
           {"activations_before", base.profile.activationBytes},
           {"activations_after", patched.profile.activationBytes},
-          {"categories_at_peak", categories},
-          {"module_deltas", modules},
-          {"sites", sites},
-          {"timing", timing},
+          {"categories_at_peak", categoriesAtPeak(base, patched)},
+          {"module_deltas", moduleDeltas(base, patched)},
+          {"sites", siteSavings(patched, sug)},
+          {"timing", record.value("timing", nlohmann::json::object())},
           {"verification", record.value("verification", nlohmann::json::object())},
           {"rewrites", record.value("rewrites", nlohmann::json::array())}};
 }
 
-void writeComparison(const nlohmann::json& c, ReportFormat f, std::ostream& out) {
-  const bool md = f == ReportFormat::kMarkdown;
+namespace {
+
+// "0.987 (0.1234 s -> 0.1218 s, medians of 5 alternating steps)", or "not measured".
+std::string timingText(const nlohmann::json& timing) {
+  if (!timing.contains("ratio")) return "not measured";
+  char text[96];
+  std::snprintf(text, sizeof text, "%.3f (%.4f s -> %.4f s, medians of %d alternating steps)",
+                timing["ratio"].get<double>(), timing["baseline_seconds"].get<double>(),
+                timing["patched_seconds"].get<double>(), timing["rounds"].get<int>());
+  return text;
+}
+
+void writeSummary(const nlohmann::json& c, bool md, std::ostream& out) {
   const int64_t pb = c["peak_before"], pa = c["peak_after"], pp = c["peak_predicted"];
   const int64_t measured = c["measured_reduction"], predicted = c["predicted_reduction"];
-  char ratio[64] = "not measured";
-  const auto& timing = c["timing"];
-  if (timing.contains("ratio")) {
-    std::snprintf(ratio, sizeof ratio, "%.3f (%.4f s -> %.4f s, medians of %d alternating steps)",
-                  timing["ratio"].get<double>(), timing["baseline_seconds"].get<double>(),
-                  timing["patched_seconds"].get<double>(), timing["rounds"].get<int>());
-  }
   char accuracy[64] = "n/a";
   if (predicted != 0)
     std::snprintf(accuracy, sizeof accuracy, "%.1f%% of predicted",
@@ -149,7 +168,7 @@ void writeComparison(const nlohmann::json& c, ReportFormat f, std::ostream& out)
   line("predicted peak", formatBytes(pp) + " (" + percentChange(pb, pp) + "); measured reduction " +
                              formatBytes(measured) + " = " + accuracy);
   line("activations", formatBytes(c["activations_before"]) + " -> " + formatBytes(c["activations_after"]));
-  line("step time ratio", ratio);
+  line("step time ratio", timingText(c["timing"]));
   if (c["verification"].contains("forward_ok")) {
     char v[160];
     std::snprintf(v, sizeof v, "forward %s (max |diff| %.3g), min gradient cosine %.4f",
@@ -158,45 +177,63 @@ void writeComparison(const nlohmann::json& c, ReportFormat f, std::ostream& out)
                   c["verification"]["min_cosine"].get<double>());
     line("verification", v);
   }
-  out << (md ? "\n### At the peak, by category\n\n| category | before | after |\n|---|---|---|\n"
-             : "\nat the peak, by category\n");
+}
+
+// A table of name and two byte columns: Markdown, or indented text with `separator` between the columns.
+void writeByteTable(const std::string& title, const std::string& header,
+                    const std::vector<std::string>& names,
+                    const std::vector<std::pair<int64_t, int64_t>>& values, bool md, int nameWidth,
+                    const std::string& separator, std::ostream& out) {
+  if (md) {
+    out << "\n### " << title << "\n\n| " << header << " |\n|---|---|---|\n";
+  } else {
+    std::string lower = title;
+    lower[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(lower[0])));
+    out << "\n" << lower << "\n";
+  }
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (md) {
+      out << "| " << names[i] << " | " << formatBytes(values[i].first) << " | "
+          << formatBytes(values[i].second) << " |\n";
+    } else {
+      out << "  " << std::left << std::setw(nameWidth) << names[i] << std::right << std::setw(12)
+          << formatBytes(values[i].first) << separator << std::setw(12) << formatBytes(values[i].second)
+          << "\n";
+    }
+  }
+}
+
+}  // namespace
+
+void writeComparison(const nlohmann::json& c, ReportFormat f, std::ostream& out) {
+  const bool md = f == ReportFormat::kMarkdown;
+  writeSummary(c, md, out);
+  std::vector<std::string> names;
+  std::vector<std::pair<int64_t, int64_t>> values;
   for (const auto& r : c["categories_at_peak"]) {
-    if (md) {
-      out << "| " << r["category"].get<std::string>() << " | " << formatBytes(r["before"]) << " | "
-          << formatBytes(r["after"]) << " |\n";
-    } else {
-      out << "  " << std::left << std::setw(18) << r["category"].get<std::string>() << std::right
-          << std::setw(12) << formatBytes(r["before"]) << " -> " << std::setw(12) << formatBytes(r["after"])
-          << "\n";
-    }
+    names.push_back(r["category"]);
+    values.emplace_back(r["before"], r["after"]);
   }
-  out << (md ? "\n### Sites: predicted vs measured saving\n\n| site | predicted | measured |\n|---|---|---|\n"
-             : "\nsites: predicted vs measured saving (bytes their backward keeps)\n");
+  writeByteTable("At the peak, by category", "category | before | after", names, values, md, 18, " -> ", out);
+  names.clear();
+  values.clear();
   for (const auto& s : c["sites"]) {
-    const std::string name = "#" + std::to_string(s["ordinal"].get<int>()) + " " +
-                             s["kind"].get<std::string>() + " " + s["module"].get<std::string>();
-    if (md) {
-      out << "| " << name << " | " << formatBytes(s["predicted_saving"]) << " | "
-          << formatBytes(s["measured_saving"]) << " |\n";
-    } else {
-      out << "  " << std::left << std::setw(40) << name << std::right << std::setw(12)
-          << formatBytes(s["predicted_saving"]) << std::setw(12) << formatBytes(s["measured_saving"]) << "\n";
-    }
+    names.push_back("#" + std::to_string(s["ordinal"].get<int>()) + " " + s["kind"].get<std::string>() + " " +
+                    s["module"].get<std::string>());
+    values.emplace_back(s["predicted_saving"], s["measured_saving"]);
   }
-  out << (md ? "\n### Module activation deltas (inclusive)\n\n| module | before | after |\n|---|---|---|\n"
-             : "\nmodule activation deltas (inclusive)\n");
-  int shown = 0;
+  writeByteTable(md ? "Sites: predicted vs measured saving"
+                    : "Sites: predicted vs measured saving (bytes their backward keeps)",
+                 "site | predicted | measured", names, values, md, 40, "", out);
+  names.clear();
+  values.clear();
   for (const auto& m : c["module_deltas"]) {
-    if (++shown > 20) break;
-    if (md) {
-      out << "| " << m["module"].get<std::string>() << " | " << formatBytes(m["before"]) << " | "
-          << formatBytes(m["after"]) << " |\n";
-    } else {
-      out << "  " << std::left << std::setw(40) << m["module"].get<std::string>() << std::right
-          << std::setw(12) << formatBytes(m["before"]) << " -> " << std::setw(12) << formatBytes(m["after"])
-          << "\n";
-    }
+    if (names.size() == 20) break;
+    names.push_back(m["module"]);
+    values.emplace_back(m["before"], m["after"]);
   }
+  writeByteTable("Module activation deltas (inclusive)", "module | before | after", names, values, md, 40,
+                 " -> ", out);
 }
 
 }  // namespace lowmem

@@ -8,6 +8,7 @@
 
 #include "core/profile_report.h"
 #include "core/session_store.h"
+#include "core/swap_site.h"
 
 namespace lowmem {
 
@@ -16,9 +17,9 @@ nlohmann::json comparisonJson(const SessionRun& baseline, const SessionRun& patc
                               const nlohmann::json& record);
 void writeComparison(const nlohmann::json& comparison, ReportFormat format, std::ostream& out);
 
-// Bytes released by the backward of the `occurrence`-th op named `opName` run in module `module` during
-// forward (the storages whose holder joins to it or to an op it called).
-int64_t bytesHeldBy(const Trace& trace, const Profile& profile, const std::string& opName,
+// Bytes released by the backward of the `occurrence`-th replacement op of `kind` (with `bits`) run in module
+// `module` during forward (the storages whose holder joins to it or to an op it called).
+int64_t bytesHeldBy(const Trace& trace, const Profile& profile, SiteKind kind, int bits,
                     const std::string& module, int occurrence);
 
 }  // namespace lowmem

@@ -182,33 +182,10 @@ void dropFoldedGradients(const Trace& t, const Profile& p, const SitePlan& plan,
   }
 }
 
-}  // namespace
-
-SiteEffect siteEffect(const Trace& t, const Profile& p, const SitePlan& plan, int occurrence,
-                      int elementBytes) {
-  SiteEffect e;
-  const auto ops = siteOps(t, plan, occurrence);
-  if (ops.empty()) {
-    e.note = "no matching op of " +
-             (plan.site.modulePath.empty() ? std::string("the root") : plan.site.modulePath) +
-             " in the trace";
-    return e;
-  }
-  e.found = true;
-  const auto span = siteSpan(t, ops);
-  if (span.backwardEnd < 0) {
-    e.note = "its input needs no gradient: no backward node keeps anything";
-    return e;
-  }
-  const bool norm = isNormKind(plan.site.kind);
-  const int64_t outputIndex = outputStorage(t, p, span);
-  const int64_t outputBytes = outputIndex >= 0 ? p.storages[static_cast<size_t>(outputIndex)].bytes : 0;
-  // Under autocast the consumers save 16-bit copies of a norm's output; the MS-norm writes that dtype
-  // itself (kernels/autocast_ops.cpp), so the copies go and its own output is what they all keep.
-  const auto casts = norm && outputIndex >= 0
-                         ? savedCastsOf(t, p, p.storages[static_cast<size_t>(outputIndex)])
-                         : std::vector<size_t>{};
-  // Storages the site's backward is the last to release, and what becomes of the site's output.
+// Storages the site's backward is the last to release, and what becomes of the site's output: its float32
+// copy goes where autocast consumers saved casts (`casts`), else an MS-norm keeps it until its backward.
+void releaseHeldStorages(const Trace& t, const Profile& p, const SiteSpan& span, bool norm,
+                         const std::vector<size_t>& casts, SiteEffect& e) {
   for (size_t i = 0; i < p.storages.size(); ++i) {
     const auto& s = p.storages[i];
     if (span.heldBySite(s)) {
@@ -235,6 +212,35 @@ SiteEffect siteEffect(const Trace& t, const Profile& p, const SitePlan& plan, in
     e.newFree.emplace_back(i, p.storages[i].allocSeq);
     e.releasedBytes += p.storages[i].bytes;
   }
+}
+
+}  // namespace
+
+SiteEffect siteEffect(const Trace& t, const Profile& p, const SitePlan& plan, int occurrence,
+                      int elementBytes) {
+  SiteEffect e;
+  const auto ops = siteOps(t, plan, occurrence);
+  if (ops.empty()) {
+    e.note = "no matching op of " +
+             (plan.site.modulePath.empty() ? std::string("the root") : plan.site.modulePath) +
+             " in the trace";
+    return e;
+  }
+  e.found = true;
+  const auto span = siteSpan(t, ops);
+  if (span.backwardEnd < 0) {
+    e.note = "its input needs no gradient: no backward node keeps anything";
+    return e;
+  }
+  const bool norm = isNormKind(plan.site.kind);
+  const int64_t outputIndex = outputStorage(t, p, span);
+  const int64_t outputBytes = outputIndex >= 0 ? p.storages[static_cast<size_t>(outputIndex)].bytes : 0;
+  // Under autocast the consumers save 16-bit copies of a norm's output; the MS-norm writes that dtype
+  // itself (kernels/autocast_ops.cpp), so the copies go and its own output is what they all keep.
+  const auto casts = norm && outputIndex >= 0
+                         ? savedCastsOf(t, p, p.storages[static_cast<size_t>(outputIndex)])
+                         : std::vector<size_t>{};
+  releaseHeldStorages(t, p, span, norm, casts, e);
   dropBackwardTemporaries(t, p, span, e);
   if (norm) dropFoldedGradients(t, p, plan, e);
   const int outputElementBytes = siteElementBytes(t, span.backwardCalls, outputBytes, elementBytes);

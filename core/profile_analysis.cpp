@@ -190,93 +190,123 @@ void lifetimes(const Trace& t, const PhaseLookup& phases, Profile& p, std::vecto
   }
 }
 
-void categorise(const Trace& t, Profile& p, ReasonTable& reasons) {
-  // Storages the caller identified after the step (gradients, new optimizer state, the output), by address.
-  std::unordered_map<uint64_t, const KnownStorage*> knownAtEnd;
-  for (const auto& k : t.known) {
-    if (!k.preexisting) knownAtEnd[k.addr] = &k;
+// Gives every storage made in the step its category and reason. Known-at-end storages (gradients, new
+// optimizer state, the output) take their role; forward storages alive at backward are activations, with the
+// backward node that released them.
+class Categoriser {
+ public:
+  Categoriser(const Trace& t, Profile& p, ReasonTable& reasons) : t_(t), p_(p), reasons_(reasons) {
+    for (const auto& k : t.known) {
+      if (!k.preexisting) knownAtEnd_[k.addr] = &k;
+    }
+    for (size_t i = 0; i < t.ops.size(); ++i) {
+      const auto& op = t.ops[i];
+      if (op.scope == OpScope::kBackward && op.endSeq >= 0) backwardByEnd_.push_back(static_cast<int32_t>(i));
+      if (op.scope == OpScope::kFunction && op.seqNr >= 0 && op.phase != Phase::kBackward &&
+          !forwardBySeqNr_.count(op.seqNr)) {
+        forwardBySeqNr_[op.seqNr] = static_cast<int32_t>(i);
+      }
+    }
+    std::sort(backwardByEnd_.begin(), backwardByEnd_.end(),
+              [&](int32_t a, int32_t b) { return op(a).endSeq < op(b).endSeq; });
   }
-  // Backward nodes by end, for "freed right after" a node; forward ops by autograd sequence number.
-  std::vector<int32_t> backwardByEnd;
-  std::unordered_map<int64_t, int32_t> forwardBySeqNr;
-  for (size_t i = 0; i < t.ops.size(); ++i) {
-    const auto& op = t.ops[i];
-    if (op.scope == OpScope::kBackward && op.endSeq >= 0) backwardByEnd.push_back(static_cast<int32_t>(i));
-    if (op.scope == OpScope::kFunction && op.seqNr >= 0 && op.phase != Phase::kBackward &&
-        !forwardBySeqNr.count(op.seqNr)) {
-      forwardBySeqNr[op.seqNr] = static_cast<int32_t>(i);
+
+  void run() {
+    for (auto& s : p_.storages) {
+      if (s.allocSeq < 0) continue;  // known before the step: categorised from its role
+      const int32_t caller = outermostFunction(t_, s.allocOp);
+      const StringId allocBy = nameOf(caller >= 0 ? caller : s.allocOp);
+      if (s.freeSeq < 0 && knownAtEnd(s, allocBy)) continue;
+      const bool aliveAtBackward = p_.backwardStartSeq >= 0 && s.aliveAt(p_.backwardStartSeq);
+      if (s.allocPhase == Phase::kForward && aliveAtBackward) {
+        activation(s, allocBy);
+      } else if (s.allocPhase == Phase::kLoss && aliveAtBackward) {
+        s.category = Category::kOutput;
+        s.reason = reasons_.intern(kLossOutput, 0, 0, allocBy, 0, [&] {
+          return "allocated by " + text(allocBy) + " in the loss, alive when backward starts";
+        });
+      } else {
+        temporaryOrOther(s, allocBy);
+      }
     }
   }
-  std::sort(backwardByEnd.begin(), backwardByEnd.end(), [&](int32_t a, int32_t b) {
-    return t.ops[static_cast<size_t>(a)].endSeq < t.ops[static_cast<size_t>(b)].endSeq;
-  });
 
-  constexpr StringId kNoOp = -1;  // "(no op)" in a reason
-  const auto nameOf = [&](int32_t op) { return op >= 0 ? t.ops[static_cast<size_t>(op)].name : kNoOp; };
-  const auto text = [&](StringId name) { return name == kNoOp ? std::string("(no op)") : t.str(name); };
-  const auto phase = [](Phase ph) { return static_cast<uint8_t>(ph); };
+ private:
+  static constexpr StringId kNoOp = -1;  // "(no op)" in a reason
   enum : uint8_t { kKnownAtEnd = 1, kActivation, kLossOutput, kTemporary, kOtherAlive, kOtherFreed };
 
-  for (auto& s : p.storages) {
-    if (s.allocSeq < 0) continue;  // known before the step: categorised from its role
-    const int32_t caller = outermostFunction(t, s.allocOp);
-    const StringId allocBy = nameOf(caller >= 0 ? caller : s.allocOp);
-    if (s.freeSeq < 0) {
-      if (auto k = knownAtEnd.find(s.addr); k != knownAtEnd.end() && k->second->bytes == s.bytes) {
-        const KnownStorage& known = *k->second;
-        s.category = categoryOf(known.role);
-        s.reason = reasons.intern(
-            kKnownAtEnd, static_cast<uint8_t>(known.role), phase(s.allocPhase), known.name, allocBy, [&] {
-              return std::string(knownRoleName(known.role)) + " " + t.str(known.name) + ", allocated by " +
-                     text(allocBy) + " in " + phaseName(s.allocPhase);
-            });
-        continue;
-      }
+  const OpEvent& op(int32_t i) const { return t_.ops[static_cast<size_t>(i)]; }
+  StringId nameOf(int32_t i) const { return i >= 0 ? op(i).name : kNoOp; }
+  std::string text(StringId name) const { return name == kNoOp ? std::string("(no op)") : t_.str(name); }
+  static uint8_t phase(Phase ph) { return static_cast<uint8_t>(ph); }
+
+  bool knownAtEnd(StorageLife& s, StringId allocBy) {
+    const auto k = knownAtEnd_.find(s.addr);
+    if (k == knownAtEnd_.end() || k->second->bytes != s.bytes) return false;
+    const KnownStorage& known = *k->second;
+    s.category = categoryOf(known.role);
+    s.reason = reasons_.intern(kKnownAtEnd, static_cast<uint8_t>(known.role), phase(s.allocPhase), known.name,
+                               allocBy, [&] {
+                                 return std::string(knownRoleName(known.role)) + " " + t_.str(known.name) +
+                                        ", allocated by " + text(allocBy) + " in " + phaseName(s.allocPhase);
+                               });
+    return true;
+  }
+
+  // The backward node that released a storage freed in backward, and the forward op that made that node.
+  void findHolder(StorageLife& s) const {
+    s.holderOp = enclosing(t_, s.freeOp, OpScope::kBackward);
+    if (s.holderOp < 0) {
+      // Freed between nodes: the node that ended last before the free released it.
+      auto it = std::upper_bound(backwardByEnd_.begin(), backwardByEnd_.end(), s.freeSeq,
+                                 [&](int64_t seq, int32_t o) { return seq < op(o).endSeq; });
+      if (it != backwardByEnd_.begin()) s.holderOp = *std::prev(it);
     }
-    const bool aliveAtBackward = p.backwardStartSeq >= 0 && s.aliveAt(p.backwardStartSeq);
-    if (s.allocPhase == Phase::kForward && aliveAtBackward) {
-      s.category = Category::kActivation;
-      if (s.freeSeq >= 0 && s.freePhase == Phase::kBackward) {
-        s.holderOp = enclosing(t, s.freeOp, OpScope::kBackward);
-        if (s.holderOp < 0) {
-          // Freed between nodes: the node that ended last before the free released it.
-          auto it = std::upper_bound(
-              backwardByEnd.begin(), backwardByEnd.end(), s.freeSeq,
-              [&](int64_t seq, int32_t op) { return seq < t.ops[static_cast<size_t>(op)].endSeq; });
-          if (it != backwardByEnd.begin()) s.holderOp = *std::prev(it);
-        }
-        if (s.holderOp >= 0) {
-          auto f = forwardBySeqNr.find(t.ops[static_cast<size_t>(s.holderOp)].seqNr);
-          if (f != forwardBySeqNr.end()) s.holderForwardOp = f->second;
-        }
-      }
-      const bool held = s.holderOp >= 0;
-      const StringId holder = held ? nameOf(s.holderOp) : kNoOp;
-      s.reason = reasons.intern(kActivation, held, 0, allocBy, holder, [&] {
-        return "allocated by " + text(allocBy) + " in forward, alive when backward starts" +
-               (held ? ", released by " + text(holder) : std::string(", never released in the step"));
-      });
-    } else if (s.allocPhase == Phase::kLoss && aliveAtBackward) {
-      s.category = Category::kOutput;
-      s.reason = reasons.intern(kLossOutput, 0, 0, allocBy, 0, [&] {
-        return "allocated by " + text(allocBy) + " in the loss, alive when backward starts";
-      });
-    } else if (s.freeSeq >= 0 && s.freePhase == s.allocPhase) {
-      s.category = Category::kTemporary;
-      s.reason = reasons.intern(kTemporary, phase(s.allocPhase), 0, allocBy, 0, [&] {
-        return "allocated by " + text(allocBy) + " and freed within " + phaseName(s.allocPhase);
-      });
-    } else {
-      s.category = Category::kOther;
-      const bool freed = s.freeSeq >= 0;
-      s.reason = reasons.intern(
-          freed ? kOtherFreed : kOtherAlive, phase(s.allocPhase), freed ? phase(s.freePhase) : 0, allocBy, 0,
-          [&] {
-            return "allocated by " + text(allocBy) + " in " + phaseName(s.allocPhase) +
-                   (freed ? std::string(", freed in ") + phaseName(s.freePhase) : ", alive at the end");
-          });
+    if (s.holderOp >= 0) {
+      auto f = forwardBySeqNr_.find(op(s.holderOp).seqNr);
+      if (f != forwardBySeqNr_.end()) s.holderForwardOp = f->second;
     }
   }
+
+  void activation(StorageLife& s, StringId allocBy) {
+    s.category = Category::kActivation;
+    if (s.freeSeq >= 0 && s.freePhase == Phase::kBackward) findHolder(s);
+    const bool held = s.holderOp >= 0;
+    const StringId holder = held ? nameOf(s.holderOp) : kNoOp;
+    s.reason = reasons_.intern(kActivation, held, 0, allocBy, holder, [&] {
+      return "allocated by " + text(allocBy) + " in forward, alive when backward starts" +
+             (held ? ", released by " + text(holder) : std::string(", never released in the step"));
+    });
+  }
+
+  void temporaryOrOther(StorageLife& s, StringId allocBy) {
+    if (s.freeSeq >= 0 && s.freePhase == s.allocPhase) {
+      s.category = Category::kTemporary;
+      s.reason = reasons_.intern(kTemporary, phase(s.allocPhase), 0, allocBy, 0, [&] {
+        return "allocated by " + text(allocBy) + " and freed within " + phaseName(s.allocPhase);
+      });
+      return;
+    }
+    s.category = Category::kOther;
+    const bool freed = s.freeSeq >= 0;
+    s.reason = reasons_.intern(
+        freed ? kOtherFreed : kOtherAlive, phase(s.allocPhase), freed ? phase(s.freePhase) : 0, allocBy, 0,
+        [&] {
+          return "allocated by " + text(allocBy) + " in " + phaseName(s.allocPhase) +
+                 (freed ? std::string(", freed in ") + phaseName(s.freePhase) : ", alive at the end");
+        });
+  }
+
+  const Trace& t_;
+  Profile& p_;
+  ReasonTable& reasons_;
+  std::unordered_map<uint64_t, const KnownStorage*> knownAtEnd_;  // made in the step, identified after it
+  std::vector<int32_t> backwardByEnd_;                            // backward nodes by end seq
+  std::unordered_map<int64_t, int32_t> forwardBySeqNr_;           // forward ops by autograd sequence number
+};
+
+void categorise(const Trace& t, Profile& p, ReasonTable& reasons) {
+  Categoriser(t, p, reasons).run();
 }
 
 void timeline(const Trace& t, const std::vector<int32_t>& storageOfEvent, Profile& p) {

@@ -280,37 +280,35 @@ SessionWriter::~SessionWriter() {
   sqlite3_close(db_);
 }
 
-int64_t SessionWriter::writeRun(const RunInfo& info, const Trace& t, const Profile& p) {
-  Transaction tx(db_, path_);
-  {
-    Statement exists(db_, "SELECT count(*) FROM runs WHERE label = ?", path_);
-    exists.bind(1, info.label);
-    if (exists.next() && exists.i64(0) > 0)
-      throw InputError(path_, "already has a run labelled '" + info.label + "'");
-  }
+namespace {
+
+int64_t insertRunRow(sqlite3* db, const std::string& path, const RunInfo& info, const Trace& t,
+                     const Profile& p) {
   Statement run(
-      db_,
+      db,
       "INSERT INTO runs(label, model_path, spec_json, backend, executor_mode, threads, step_seconds, "
       "peak_bytes, baseline_bytes, activation_bytes, events, device_tracing, dropped_device_records) "
       "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-      path_);
+      path);
   run.bind(1, info.label).bind(2, info.modelPath).bind(3, info.specJson).bind(4, info.backend);
   run.bind(5, info.executorMode).bind(6, static_cast<int64_t>(info.threads)).bind(7, info.stepSeconds);
   run.bind(8, p.peak().total).bind(9, p.baselineBytes).bind(10, p.activationBytes);
   run.bind(11, static_cast<int64_t>(t.memory.size() + t.ops.size()));
   run.bind(12, t.deviceTracing).bind(13, t.droppedDeviceRecords);
   run.exec();
-  const int64_t id = sqlite3_last_insert_rowid(db_);
+  return sqlite3_last_insert_rowid(db);
+}
 
+void insertTraceRows(sqlite3* db, const std::string& path, int64_t id, const Trace& t) {
   const auto i64 = [](auto v) { return static_cast<int64_t>(v); };
-  insertRows(db_, path_, "strings", 3, t.strings.size(),
+  insertRows(db, path, "strings", 3, t.strings.size(),
              [&](RowBinder& r, size_t i) { r.bind(1, id).bind(2, i64(i)).bindStatic(3, t.strings[i]); });
-  insertRows(db_, path_, "memory_events", 7, t.memory.size(), [&](RowBinder& r, size_t i) {
+  insertRows(db, path, "memory_events", 7, t.memory.size(), [&](RowBinder& r, size_t i) {
     const auto& e = t.memory[i];
     r.bind(1, id).bind(2, e.seq).bind(3, e.timeNs).bind(4, i64(e.addr)).bind(5, e.bytes);
     r.bind(6, i64(e.op)).bind(7, i64(e.device));
   });
-  insertRows(db_, path_, "ops", 13, t.ops.size(), [&](RowBinder& r, size_t i) {
+  insertRows(db, path, "ops", 13, t.ops.size(), [&](RowBinder& r, size_t i) {
     const auto& o = t.ops[i];
     r.bind(1, id).bind(2, i64(i)).bind(3, i64(o.name)).bindStatic(4, opScopeName(o.scope));
     r.bindStatic(5, phaseName(o.phase)).bind(6, o.seqNr).bind(7, i64(o.module)).bind(8, i64(o.parent));
@@ -320,23 +318,27 @@ int64_t SessionWriter::writeRun(const RunInfo& info, const Trace& t, const Profi
         .bind(12, o.endNs)
         .bind(13, i64(o.inputShapes));
   });
-  insertRows(db_, path_, "phases", 4, t.phases.size(), [&](RowBinder& r, size_t i) {
+  insertRows(db, path, "phases", 4, t.phases.size(), [&](RowBinder& r, size_t i) {
     const auto& m = t.phases[i];
     r.bind(1, id).bindStatic(2, phaseName(m.phase)).bind(3, m.seq).bind(4, m.timeNs);
   });
-  insertRows(db_, path_, "known_storages", 6, t.known.size(), [&](RowBinder& r, size_t i) {
+  insertRows(db, path, "known_storages", 6, t.known.size(), [&](RowBinder& r, size_t i) {
     const auto& k = t.known[i];
     r.bind(1, id).bind(2, i64(k.addr)).bind(3, k.bytes).bindStatic(4, knownRoleName(k.role));
     r.bind(5, i64(k.name)).bind(6, i64(k.preexisting));
   });
-  insertRows(db_, path_, "device_activities", 7, t.device.size(), [&](RowBinder& r, size_t i) {
+  insertRows(db, path, "device_activities", 7, t.device.size(), [&](RowBinder& r, size_t i) {
     const auto& d = t.device[i];
     r.bind(1, id).bindStatic(2, deviceActivityKindName(d.kind)).bind(3, i64(d.name)).bind(4, d.startNs);
     r.bind(5, d.endNs).bind(6, d.bytes).bind(7, i64(d.op));
   });
-  insertRows(db_, path_, "reasons", 3, p.reasons.size(),
+}
+
+void insertProfileRows(sqlite3* db, const std::string& path, int64_t id, const Trace& t, const Profile& p) {
+  const auto i64 = [](auto v) { return static_cast<int64_t>(v); };
+  insertRows(db, path, "reasons", 3, p.reasons.size(),
              [&](RowBinder& r, size_t i) { r.bind(1, id).bind(2, i64(i)).bindStatic(3, p.reasons[i]); });
-  insertRows(db_, path_, "storages", 14, p.storages.size(), [&](RowBinder& r, size_t i) {
+  insertRows(db, path, "storages", 14, p.storages.size(), [&](RowBinder& r, size_t i) {
     const auto& s = p.storages[i];
     r.bind(1, id)
         .bind(2, i64(i))
@@ -349,6 +351,21 @@ int64_t SessionWriter::writeRun(const RunInfo& info, const Trace& t, const Profi
     r.bindStatic(12, t.opName(s.holderOp)).bindStatic(13, t.opName(s.holderForwardOp));
     r.bindStatic(14, t.str(s.module));
   });
+}
+
+}  // namespace
+
+int64_t SessionWriter::writeRun(const RunInfo& info, const Trace& t, const Profile& p) {
+  Transaction tx(db_, path_);
+  {
+    Statement exists(db_, "SELECT count(*) FROM runs WHERE label = ?", path_);
+    exists.bind(1, info.label);
+    if (exists.next() && exists.i64(0) > 0)
+      throw InputError(path_, "already has a run labelled '" + info.label + "'");
+  }
+  const int64_t id = insertRunRow(db_, path_, info, t, p);
+  insertTraceRows(db_, path_, id, t);
+  insertProfileRows(db_, path_, id, t, p);
   tx.commit();
   return id;
 }
@@ -419,7 +436,8 @@ std::vector<RunInfo> SessionReader::runs() const {
   Statement s(
       db_,
       "SELECT id, label, model_path, spec_json, backend, executor_mode, threads, step_seconds, peak_bytes, "
-      "baseline_bytes, activation_bytes, events, device_tracing FROM runs ORDER BY id",
+      "baseline_bytes, activation_bytes, events, device_tracing, dropped_device_records FROM runs ORDER BY "
+      "id",
       path_);
   while (s.next()) {
     RunInfo r;
@@ -436,6 +454,7 @@ std::vector<RunInfo> SessionReader::runs() const {
     r.activationBytes = s.i64(10);
     r.events = s.i64(11);
     r.deviceTracing = s.text(12);
+    r.droppedDeviceRecords = s.i64(13);
     out.push_back(std::move(r));
   }
   return out;
@@ -476,110 +495,123 @@ std::vector<Validation> SessionReader::validations() const {
   return out;
 }
 
-SessionRun SessionReader::load(const std::string& label) const {
-  const auto all = runs();
-  if (all.empty()) throw InputError(path_, "session has no runs");
-  const RunInfo* found = label.empty() ? &all.front() : nullptr;
+namespace {
+
+// The run a label names (the first for ""), InputError listing the labels otherwise.
+RunInfo findRun(const std::vector<RunInfo>& all, const std::string& label, const std::string& path) {
+  if (all.empty()) throw InputError(path, "session has no runs");
+  if (label.empty()) return all.front();
   std::string known;
   for (const auto& r : all) {
-    if (r.label == label) found = &r;
+    if (r.label == label) return r;
     known += (known.empty() ? "" : ", ") + r.label;
   }
-  if (!found) throw InputError(path_, "no run labelled '" + label + "' (runs: " + known + ")");
-  SessionRun run;
-  run.info = *found;
-  const int64_t id = found->id;
-  Trace& t = run.trace;
+  throw InputError(path, "no run labelled '" + label + "' (runs: " + known + ")");
+}
+
+void readStrings(sqlite3* db, const std::string& path, int64_t run, Trace& t) {
   t.strings.clear();
-  {
-    Statement s(db_, "SELECT text FROM strings WHERE run = ? ORDER BY id", path_);
-    s.bind(1, id);
-    while (s.next())
-      t.strings.push_back(s.text(0));
+  Statement s(db, "SELECT text FROM strings WHERE run = ? ORDER BY id", path);
+  s.bind(1, run);
+  while (s.next())
+    t.strings.push_back(s.text(0));
+}
+
+void readMemory(sqlite3* db, const std::string& path, const RunInfo& run, Trace& t) {
+  // runs.events bounds the rows; capped, since a damaged file may claim anything.
+  reserveLarge(t.memory, static_cast<size_t>(std::clamp<int64_t>(run.events, 0, int64_t{1} << 22)));
+  // Rows were written in seq order; "+run" keeps SQLite from walking the (run, time_ns) index and sorting.
+  Statement s(db,
+              "SELECT seq, time_ns, addr, bytes, op, device FROM memory_events WHERE +run = ? ORDER BY rowid",
+              path);
+  s.bind(1, run.id);
+  while (s.next()) {
+    t.memory.push_back({s.i64(0), s.i64(1), static_cast<uint64_t>(s.i64(2)), s.i64(3),
+                        static_cast<int32_t>(s.i64(4)), static_cast<int8_t>(s.i64(5))});
   }
-  {
-    // runs.events bounds the rows; capped, since a damaged file may claim anything.
-    reserveLarge(t.memory, static_cast<size_t>(std::clamp<int64_t>(found->events, 0, int64_t{1} << 22)));
-    // Rows were written in seq order; "+run" keeps SQLite from walking the (run, time_ns) index and sorting.
-    Statement s(
-        db_, "SELECT seq, time_ns, addr, bytes, op, device FROM memory_events WHERE +run = ? ORDER BY rowid",
-        path_);
-    s.bind(1, id);
-    while (s.next()) {
-      t.memory.push_back({s.i64(0), s.i64(1), static_cast<uint64_t>(s.i64(2)), s.i64(3),
-                          static_cast<int32_t>(s.i64(4)), static_cast<int8_t>(s.i64(5))});
-    }
+}
+
+void readOps(sqlite3* db, const std::string& path, int64_t run, Trace& t) {
+  Statement s(db,
+              "SELECT name, scope, phase, seq_nr, module, parent, begin_seq, end_seq, begin_ns, end_ns, "
+              "input_shapes FROM ops WHERE run = ? ORDER BY id",
+              path);
+  s.bind(1, run);
+  while (s.next()) {
+    OpEvent o;
+    o.name = static_cast<StringId>(s.i64(0));
+    o.scope = enumFromName<OpScope>(s.text(1), 4, opScopeName);
+    o.phase = phaseFromName(s.text(2));
+    o.seqNr = s.i64(3);
+    o.module = static_cast<StringId>(s.i64(4));
+    o.parent = static_cast<int32_t>(s.i64(5));
+    o.beginSeq = s.i64(6);
+    o.endSeq = s.i64(7);
+    o.beginNs = s.i64(8);
+    o.endNs = s.i64(9);
+    o.inputShapes = static_cast<StringId>(s.i64(10));
+    t.ops.push_back(o);
   }
-  {
-    Statement s(db_,
-                "SELECT name, scope, phase, seq_nr, module, parent, begin_seq, end_seq, begin_ns, end_ns, "
-                "input_shapes "
-                "FROM ops "
-                "WHERE run = ? ORDER BY id",
-                path_);
-    s.bind(1, id);
-    while (s.next()) {
-      OpEvent o;
-      o.name = static_cast<StringId>(s.i64(0));
-      o.scope = enumFromName<OpScope>(s.text(1), 4, opScopeName);
-      o.phase = phaseFromName(s.text(2));
-      o.seqNr = s.i64(3);
-      o.module = static_cast<StringId>(s.i64(4));
-      o.parent = static_cast<int32_t>(s.i64(5));
-      o.beginSeq = s.i64(6);
-      o.endSeq = s.i64(7);
-      o.beginNs = s.i64(8);
-      o.endNs = s.i64(9);
-      o.inputShapes = static_cast<StringId>(s.i64(10));
-      t.ops.push_back(o);
-    }
+}
+
+void readPhasesAndKnown(sqlite3* db, const std::string& path, int64_t run, Trace& t) {
+  Statement phases(db, "SELECT phase, seq, time_ns FROM phases WHERE run = ? ORDER BY seq", path);
+  phases.bind(1, run);
+  while (phases.next())
+    t.phases.push_back({phaseFromName(phases.text(0)), phases.i64(1), phases.i64(2)});
+  Statement known(
+      db, "SELECT addr, bytes, role, name, preexisting FROM known_storages WHERE run = ? ORDER BY rowid",
+      path);
+  known.bind(1, run);
+  while (known.next()) {
+    t.known.push_back({static_cast<uint64_t>(known.i64(0)), known.i64(1),
+                       enumFromName<KnownRole>(known.text(2), 6, knownRoleName),
+                       static_cast<StringId>(known.i64(3)), known.i64(4) != 0});
   }
-  {
-    Statement s(db_, "SELECT phase, seq, time_ns FROM phases WHERE run = ? ORDER BY seq", path_);
-    s.bind(1, id);
-    while (s.next())
-      t.phases.push_back({phaseFromName(s.text(0)), s.i64(1), s.i64(2)});
+}
+
+void readDeviceActivities(sqlite3* db, const std::string& path, const RunInfo& run, Trace& t) {
+  Statement s(
+      db,
+      "SELECT kind, name, start_ns, end_ns, bytes, op FROM device_activities WHERE run = ? ORDER BY rowid",
+      path);
+  s.bind(1, run.id);
+  while (s.next()) {
+    DeviceActivity d;
+    d.kind = enumFromName<DeviceActivity::Kind>(s.text(0), 5, deviceActivityKindName);
+    d.name = static_cast<StringId>(s.i64(1));
+    d.startNs = s.i64(2);
+    d.endNs = s.i64(3);
+    d.bytes = s.i64(4);
+    d.op = static_cast<int32_t>(s.i64(5));
+    t.device.push_back(d);
   }
-  {
-    Statement s(
-        db_, "SELECT addr, bytes, role, name, preexisting FROM known_storages WHERE run = ? ORDER BY rowid",
-        path_);
-    s.bind(1, id);
-    while (s.next()) {
-      t.known.push_back({static_cast<uint64_t>(s.i64(0)), s.i64(1),
-                         enumFromName<KnownRole>(s.text(2), 6, knownRoleName),
-                         static_cast<StringId>(s.i64(3)), s.i64(4) != 0});
-    }
-  }
-  {
-    Statement s(
-        db_,
-        "SELECT kind, name, start_ns, end_ns, bytes, op FROM device_activities WHERE run = ? ORDER BY rowid",
-        path_);
-    s.bind(1, id);
-    while (s.next()) {
-      DeviceActivity d;
-      d.kind = enumFromName<DeviceActivity::Kind>(s.text(0), 5, deviceActivityKindName);
-      d.name = static_cast<StringId>(s.i64(1));
-      d.startNs = s.i64(2);
-      d.endNs = s.i64(3);
-      d.bytes = s.i64(4);
-      d.op = static_cast<int32_t>(s.i64(5));
-      t.device.push_back(d);
-    }
-    Statement r(db_, "SELECT device_tracing, dropped_device_records FROM runs WHERE id = ?", path_);
-    r.bind(1, id);
-    if (r.next()) {
-      t.deviceTracing = r.text(0);
-      t.droppedDeviceRecords = r.i64(1);
-    }
-  }
+  t.deviceTracing = run.deviceTracing;
+  t.droppedDeviceRecords = run.droppedDeviceRecords;
+}
+
+// What the analysis indexes by must be in range: a damaged file is refused, not read out of bounds.
+void checkStringIds(const Trace& t, const std::string& path) {
   const auto n = static_cast<int64_t>(t.strings.size());
+  const auto bad = [n](StringId id) { return id < 0 || id >= n; };
   for (const auto& o : t.ops) {
-    const auto bad = [n](StringId id) { return id < 0 || id >= n; };
     if (bad(o.name) || bad(o.module) || bad(o.inputShapes))
-      throw InputError(path_, "corrupt session (string index out of range)");
+      throw InputError(path, "corrupt session (string index out of range)");
   }
+}
+
+}  // namespace
+
+SessionRun SessionReader::load(const std::string& label) const {
+  SessionRun run;
+  run.info = findRun(runs(), label, path_);
+  Trace& t = run.trace;
+  readStrings(db_, path_, run.info.id, t);
+  readMemory(db_, path_, run.info, t);
+  readOps(db_, path_, run.info.id, t);
+  readPhasesAndKnown(db_, path_, run.info.id, t);
+  readDeviceActivities(db_, path_, run.info, t);
+  checkStringIds(t, path_);
   run.profile = analyseTrace(t);
   return run;
 }

@@ -34,6 +34,7 @@ struct RunInfo {
   int64_t baselineBytes = 0;
   int64_t activationBytes = 0;
   int64_t events = 0;
+  int64_t droppedDeviceRecords = 0;  // device records CUPTI could not buffer
 };
 
 struct SessionRun {

@@ -109,39 +109,40 @@ void writeSuggestions(const Suggestions& s, ReportFormat f, std::ostream& out) {
   writeCheckpointing(s, false, out);
 }
 
-nlohmann::json suggestionsJson(const Suggestions& s) {
-  nlohmann::json sites = nlohmann::json::array();
-  for (const auto& site : s.sites) {
-    nlohmann::json folds = nlohmann::json::array();
-    for (const auto& f : site.plan.folds)
-      folds.push_back({{"weight", f.weight},
-                       {"bias", f.bias},
-                       {"adds_bias", f.addsBias},
-                       {"transposed", f.transposed},
-                       {"via_dropout", f.viaDropout},
-                       {"trainable", f.trainable}});
-    sites.push_back({{"ordinal", site.plan.site.ordinal},
-                     {"kind", siteKindName(site.plan.site.kind)},
-                     {"module", site.plan.site.modulePath},
-                     {"module_type", site.plan.site.moduleType},
-                     {"form", site.plan.site.form},
-                     {"status", siteStatusName(site.status)},
-                     {"why", site.why},
-                     {"valid", site.plan.valid},
-                     {"sharing", site.plan.sharing},
-                     {"unit", site.plan.unit},
-                     {"parent", site.plan.parentPath},
-                     {"folds", folds},
-                     {"residual_uses", site.plan.residualUses},
-                     {"bits", site.plan.bits},
-                     {"released_bytes", site.effect.releasedBytes},
-                     {"added_bytes", site.effect.addedBytes},
-                     {"shared_output_bytes", site.effect.sharedOutputBytes},
-                     {"saving_bytes", site.savingBytes},
-                     {"predicted_peak_alone", site.predictedPeak},
-                     {"chosen", site.chosen}});
-  }
-  const auto& c = s.checkpointing;
+namespace {
+
+nlohmann::json siteJson(const SiteSuggestion& site) {
+  nlohmann::json folds = nlohmann::json::array();
+  for (const auto& f : site.plan.folds)
+    folds.push_back({{"weight", f.weight},
+                     {"bias", f.bias},
+                     {"adds_bias", f.addsBias},
+                     {"transposed", f.transposed},
+                     {"via_dropout", f.viaDropout},
+                     {"trainable", f.trainable}});
+  return {{"ordinal", site.plan.site.ordinal},
+          {"kind", siteKindName(site.plan.site.kind)},
+          {"module", site.plan.site.modulePath},
+          {"module_type", site.plan.site.moduleType},
+          {"form", site.plan.site.form},
+          {"status", siteStatusName(site.status)},
+          {"why", site.why},
+          {"valid", site.plan.valid},
+          {"sharing", site.plan.sharing},
+          {"unit", site.plan.unit},
+          {"parent", site.plan.parentPath},
+          {"folds", folds},
+          {"residual_uses", site.plan.residualUses},
+          {"bits", site.plan.bits},
+          {"released_bytes", site.effect.releasedBytes},
+          {"added_bytes", site.effect.addedBytes},
+          {"shared_output_bytes", site.effect.sharedOutputBytes},
+          {"saving_bytes", site.savingBytes},
+          {"predicted_peak_alone", site.predictedPeak},
+          {"chosen", site.chosen}};
+}
+
+nlohmann::json checkpointingJson(const CheckpointPricing& c) {
   nlohmann::json blocks = nlohmann::json::array();
   for (const auto& b : c.blocks) {
     blocks.push_back({{"module", b.module},
@@ -161,6 +162,15 @@ nlohmann::json suggestionsJson(const Suggestions& s) {
   } else {
     checkpointing["why"] = c.why;
   }
+  return checkpointing;
+}
+
+}  // namespace
+
+nlohmann::json suggestionsJson(const Suggestions& s) {
+  nlohmann::json sites = nlohmann::json::array();
+  for (const auto& site : s.sites)
+    sites.push_back(siteJson(site));
   nlohmann::json byBits = nlohmann::json::object();
   for (const auto& [bits, peak] : s.predictedPeakByBits)
     byBits[std::to_string(bits)] = peak;
@@ -168,7 +178,7 @@ nlohmann::json suggestionsJson(const Suggestions& s) {
           {"predicted_peak", s.predictedPeak},
           {"predicted_peak_by_bits", byBits},
           {"sites", sites},
-          {"checkpointing", checkpointing}};
+          {"checkpointing", checkpointingJson(s.checkpointing)}};
 }
 
 }  // namespace lowmem

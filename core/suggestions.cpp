@@ -32,93 +32,119 @@ const char* siteStatusName(SiteStatus status) {
   return "?";
 }
 
+namespace {
+
+// One site on its own: its effect on the baseline's peak and its status with the reason.
+SiteSuggestion assessSite(const Trace& trace, const Profile& profile, const SitePlan& plan, int occurrence,
+                          int elementBytes) {
+  SiteSuggestion s;
+  s.plan = plan;
+  if (!plan.valid) {
+    s.why = plan.reason;
+    return s;
+  }
+  s.effect = siteEffect(trace, profile, plan, occurrence, elementBytes);
+  s.savingBytes = s.effect.releasedBytes - s.effect.addedBytes;
+  s.predictedPeak = s.effect.found ? predictedPeak(profile, {&s.effect}) : profile.peak().total;
+  if (!s.effect.found) {
+    s.status = SiteStatus::kNoSaving;
+    s.why = s.effect.note;
+  } else if (s.savingBytes <= 0) {
+    s.status = SiteStatus::kNoSaving;
+    s.why = !s.effect.note.empty() ? s.effect.note
+            : s.effect.releasedBytes == 0
+                ? "its backward keeps nothing that would be released (another op keeps "
+                  "its input alive)"
+                : "it would add " + formatBytes(s.effect.addedBytes) + " for the " +
+                      formatBytes(s.effect.releasedBytes) + " it releases";
+    if (!plan.reason.empty()) s.why += "; " + plan.reason;
+  } else {
+    s.status = SiteStatus::kSwap;
+    s.why = "saves " + formatBytes(s.savingBytes) + (plan.reason.empty() ? "" : "; " + plan.reason);
+  }
+  return s;
+}
+
+bool selected(const std::vector<std::string>& only, const SitePlan& p) {
+  if (only.empty()) return true;
+  for (const auto& selector : only) {
+    if (selects(selector, p)) return true;
+  }
+  return false;
+}
+
+void checkEverySelectorMatches(const std::vector<SiteSuggestion>& sites,
+                               const std::vector<std::string>& only) {
+  for (const auto& selector : only) {
+    bool any = false;
+    for (const auto& s : sites)
+      any = any || selects(selector, s.plan);
+    if (!any) {
+      throw SettingError("only", "'" + selector +
+                                     "' matches no site (give a kind: gelu, silu, layer_norm, rms_norm; a "
+                                     "module path; or #ORDINAL, as `lowmem suggest` lists them)");
+    }
+  }
+}
+
+// A valid site whose code also holds an invalid one of the same kind cannot be rewritten alone.
+void markBlockedBy(const std::vector<SiteSuggestion*>& members, const std::string& code) {
+  const SiteSuggestion* blocker = nullptr;
+  for (const auto* m : members) {
+    if (!m->plan.valid) blocker = m;
+  }
+  for (auto* m : members) {
+    if (!m->plan.valid || !blocker) continue;
+    m->status = SiteStatus::kInvalid;
+    m->why = "shares the code of " + code + " with #" + std::to_string(blocker->plan.site.ordinal) +
+             ", which is invalid (" + blocker->why + ")";
+  }
+}
+
+// Whether one edit (the sites of one kind in one piece of code) is chosen: all its sites valid, all selected
+// (a selection that splits it is refused) and a net saving.
+bool chooseEdit(const std::pair<std::string, std::string>& edit, const std::vector<SiteSuggestion*>& members,
+                const std::vector<std::string>& only) {
+  int64_t saving = 0;
+  bool valid = true;
+  int taken = 0;
+  for (const auto* s : members) {
+    valid = valid && s->plan.valid && s->effect.found;
+    saving += s->savingBytes;
+    taken += selected(only, s->plan);
+  }
+  if (taken == 0) return false;
+  const auto code = edit.first.empty() ? std::string("the root module") : edit.first;
+  if (taken != static_cast<int>(members.size()) && valid && saving > 0) {
+    throw SettingError("only", "the selection takes " + std::to_string(taken) + " of the " +
+                                   std::to_string(members.size()) + " " + edit.second +
+                                   " sites in the code of " + code +
+                                   ", which is one edit; select all of them or none");
+  }
+  if (!valid) markBlockedBy(members, code);
+  return valid && saving > 0;
+}
+
+}  // namespace
+
 Suggestions suggestSwaps(const Trace& trace, const Profile& profile, const std::vector<SitePlan>& plans,
                          int elementBytes, const std::vector<std::string>& only) {
   Suggestions out;
   out.baselinePeak = profile.peak().total;
   std::map<std::pair<std::string, SiteKind>, int> occurrences;
   for (const auto& plan : plans) {
-    SiteSuggestion s;
-    s.plan = plan;
     const int occurrence = occurrences[{plan.site.modulePath, plan.site.kind}]++;
-    if (!plan.valid) {
-      s.why = plan.reason;
-      out.sites.push_back(std::move(s));
-      continue;
-    }
-    s.effect = siteEffect(trace, profile, plan, occurrence, elementBytes);
-    s.savingBytes = s.effect.releasedBytes - s.effect.addedBytes;
-    s.predictedPeak = s.effect.found ? predictedPeak(profile, {&s.effect}) : out.baselinePeak;
-    if (!s.effect.found) {
-      s.status = SiteStatus::kNoSaving;
-      s.why = s.effect.note;
-    } else if (s.savingBytes <= 0) {
-      s.status = SiteStatus::kNoSaving;
-      s.why = !s.effect.note.empty() ? s.effect.note
-              : s.effect.releasedBytes == 0
-                  ? "its backward keeps nothing that would be released (another op keeps "
-                    "its input alive)"
-                  : "it would add " + formatBytes(s.effect.addedBytes) + " for the " +
-                        formatBytes(s.effect.releasedBytes) + " it releases";
-      if (!plan.reason.empty()) s.why += "; " + plan.reason;
-    } else {
-      s.status = SiteStatus::kSwap;
-      s.why = "saves " + formatBytes(s.savingBytes) + (plan.reason.empty() ? "" : "; " + plan.reason);
-    }
-    out.sites.push_back(std::move(s));
+    out.sites.push_back(assessSite(trace, profile, plan, occurrence, elementBytes));
   }
-  for (const auto& selector : only) {
-    bool any = false;
-    for (const auto& s : out.sites)
-      any = any || selects(selector, s.plan);
-    if (!any) {
-      throw SettingError("only",
-                         "'" + selector +
-                             "' matches no site (give a kind: gelu, silu, layer_norm, rms_norm; a module "
-                             "path; or #ORDINAL, as `lowmem suggest` lists them)");
-    }
-  }
+  checkEverySelectorMatches(out.sites, only);
   // Choose per edit (one piece of code in one instance; instances of a type may differ, the rewriter gives
-  // them types of their own): all its sites valid, all selected (or none), and a net saving.
+  // them types of their own).
   std::map<std::pair<std::string, std::string>, std::vector<SiteSuggestion*>> edits;
   for (auto& s : out.sites)
     edits[{rewriteHolder(s.plan), rewriteKey(s.plan)}].push_back(&s);
   std::vector<const SiteEffect*> chosen;
   for (auto& [edit, members] : edits) {
-    int64_t saving = 0;
-    bool valid = true;
-    int selected = 0;
-    for (const auto* s : members) {
-      valid = valid && s->plan.valid && s->effect.found;
-      saving += s->savingBytes;
-      bool hit = only.empty();
-      for (const auto& selector : only)
-        hit = hit || selects(selector, s->plan);
-      selected += hit;
-    }
-    if (selected == 0) continue;
-    const auto code = edit.first.empty() ? std::string("the root module") : edit.first;
-    if (selected != static_cast<int>(members.size()) && valid && saving > 0) {
-      throw SettingError("only", "the selection takes " + std::to_string(selected) + " of the " +
-                                     std::to_string(members.size()) + " " + edit.second +
-                                     " sites in the code of " + code +
-                                     ", which is one edit; select all of them or none");
-    }
-    if (!valid) {
-      // A valid site whose code also holds an invalid one of the same kind cannot be rewritten alone.
-      const SiteSuggestion* blocker = nullptr;
-      for (const auto* m : members) {
-        if (!m->plan.valid) blocker = m;
-      }
-      for (auto* m : members) {
-        if (!m->plan.valid || !blocker) continue;
-        m->status = SiteStatus::kInvalid;
-        m->why = "shares the code of " + code + " with #" + std::to_string(blocker->plan.site.ordinal) +
-                 ", which is invalid (" + blocker->why + ")";
-      }
-      continue;
-    }
-    if (saving <= 0) continue;
+    if (!chooseEdit(edit, members, only)) continue;
     for (auto* s : members) {
       s->chosen = true;
       chosen.push_back(&s->effect);

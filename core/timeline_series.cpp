@@ -1,6 +1,7 @@
 #include "core/timeline_series.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace lowmem {
 
@@ -25,6 +26,45 @@ std::vector<SeriesPoint> decimatedTimeline(const Profile& p, size_t maxPoints) {
   for (size_t i : indices) {
     out.push_back(
         {static_cast<double>(p.timeline[i].timeNs - p.timeline.front().timeNs) / 1e6, p.timeline[i].total});
+  }
+  return out;
+}
+
+std::vector<std::vector<size_t>> largestAliveAt(const Profile& p, const std::vector<int64_t>& seqs,
+                                                size_t count) {
+  const auto& storages = p.storages;
+  std::vector<size_t> byAlloc(storages.size());
+  for (size_t i = 0; i < storages.size(); ++i)
+    byAlloc[i] = i;
+  std::sort(byAlloc.begin(), byAlloc.end(),
+            [&](size_t a, size_t b) { return storages[a].allocSeq < storages[b].allocSeq; });
+  // A max-heap of the storages allocated so far, largest first (ties: lower index); freed ones leave it
+  // lazily, when they reach the top.
+  const auto below = [&](size_t a, size_t b) {
+    return storages[a].bytes != storages[b].bytes ? storages[a].bytes < storages[b].bytes : a > b;
+  };
+  std::vector<size_t> heap;
+  size_t nextAlloc = 0;
+  std::vector<std::vector<size_t>> out;
+  out.reserve(seqs.size());
+  for (const int64_t seq : seqs) {
+    for (; nextAlloc < byAlloc.size() && storages[byAlloc[nextAlloc]].allocSeq <= seq; ++nextAlloc) {
+      heap.push_back(byAlloc[nextAlloc]);
+      std::push_heap(heap.begin(), heap.end(), below);
+    }
+    // Take the `count` largest alive off the top, dropping the freed for good, then put the alive back.
+    std::vector<size_t> largest;
+    while (!heap.empty() && largest.size() < count) {
+      const size_t top = heap.front();
+      std::pop_heap(heap.begin(), heap.end(), below);
+      heap.pop_back();
+      if (storages[top].aliveAt(seq)) largest.push_back(top);
+    }
+    for (size_t i : largest) {
+      heap.push_back(i);
+      std::push_heap(heap.begin(), heap.end(), below);
+    }
+    out.push_back(std::move(largest));
   }
   return out;
 }

@@ -21,4 +21,10 @@ std::vector<SeriesPoint> decimatedTimeline(const Profile& profile, size_t maxPoi
 // a point than its total, such as the per-category stack).
 std::vector<size_t> decimatedIndices(const Profile& profile, size_t maxPoints = 2000);
 
+// The `count` largest storages alive at each of `seqs` (ascending), largest first (ties by index): one sweep
+// over the lifetimes with a heap, O((storages + seqs * count) log storages), so a hover reads a short list
+// instead of scanning every storage.
+std::vector<std::vector<size_t>> largestAliveAt(const Profile& profile, const std::vector<int64_t>& seqs,
+                                                size_t count);
+
 }  // namespace lowmem

@@ -76,7 +76,7 @@ Validation validationFromJson(const nlohmann::json& j, const std::string& source
     v.modelPath = j.at("model").get<std::string>();
     v.task = j.at("task").get<std::string>();
     v.bits = j.at("bits").get<int>();
-    v.rewrites = j.at("rewrites").get<std::vector<std::string>>();
+    v.rewrites = j.at("rewrites").get<std::vector<AppliedRewrite>>();
     for (const auto& s : j.at("steps")) {
       v.steps.push_back({s.at("baseline_loss").get<double>(), s.at("patched_loss").get<double>(),
                          s.at("gradient_cosine").get<double>(), s.at("weight_divergence").get<double>()});

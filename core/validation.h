@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "core/applied_rewrite.h"
+
 namespace lowmem {
 
 struct ValidationStep {
@@ -20,7 +22,7 @@ struct Validation {
   std::string modelPath;
   std::string task;  // "classification: ...", "next-token prediction: ...", "regression: ..."
   int bits = 2;      // of the activation swaps
-  std::vector<std::string> rewrites;
+  std::vector<AppliedRewrite> rewrites;
   std::vector<ValidationStep> steps;
   double tolerance = 0;  // the verdict passes when |lossRatio - 1| <= tolerance
   // Filled by judge():

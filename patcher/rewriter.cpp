@@ -4,6 +4,7 @@
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <tuple>
@@ -14,6 +15,7 @@
 #include "patcher/inlined_graph.h"
 #include "patcher/module_paths.h"
 #include "patcher/type_split.h"
+#include "profiler/model_inspector.h"
 
 namespace lowmem {
 namespace {
@@ -26,20 +28,12 @@ at::Tensor parameter(const torch::jit::Module& root, const std::string& path) {
   return submoduleAt(root, owner).attr(name).toTensor();
 }
 
-const char* opFor(SiteKind kind) {
-  switch (kind) {
-    case SiteKind::kGelu:
-      return "lowmem::regelu2";
-    case SiteKind::kSilu:
-      return "lowmem::resilu2";
-    case SiteKind::kLayerNorm:
-      return "lowmem::ms_layer_norm";
-    case SiteKind::kRmsNorm:
-      return "lowmem::ms_rms_norm";
-    case SiteKind::kGeluTanh:
-      break;
-  }
-  throw InputError("patch", "GELU(tanh) has no memory-sharing replacement");
+// The qualified op for a kind; InputError for a kind without one.
+c10::Symbol opFor(SiteKind kind) {
+  const auto op = replacementOp(kind);
+  if (op.empty())
+    throw InputError("patch", std::string(siteKindName(kind)) + " has no memory-sharing replacement");
+  return c10::Symbol::fromQualString(op);
 }
 
 bool isSwappedActivation(const Node* n, SiteKind kind) {
@@ -84,12 +78,10 @@ void swapActivations(torch::jit::Block* block, SiteKind kind, int bits, int& cou
     if (!isSwappedActivation(n, kind)) continue;
     auto* graph = n->owningGraph();
     torch::jit::WithInsertPoint guard(n);
-    const bool gelu = kind == SiteKind::kGelu;
-    Value* out =
-        bits == 2 ? graph->insert(c10::Symbol::fromQualString(gelu ? "lowmem::regelu2" : "lowmem::resilu2"),
-                                  {n->input(0)})
-                  : graph->insert(c10::Symbol::fromQualString(gelu ? "lowmem::regelu" : "lowmem::resilu"),
-                                  {n->input(0), graph->insertConstant(c10::IValue(int64_t{bits}))});
+    const auto op = c10::Symbol::fromQualString(replacementOp(kind, bits));
+    Value* out = bits == 2
+                     ? graph->insert(op, {n->input(0)})
+                     : graph->insert(op, {n->input(0), graph->insertConstant(c10::IValue(int64_t{bits}))});
     out->setType(n->output()->type());
     n->output()->replaceAllUsesWith(out);
     n->destroy();
@@ -244,107 +236,103 @@ void separatePatchedInstances(torch::jit::Module& module, const std::vector<Site
 
 }  // namespace
 
-std::vector<std::string> recordedRewrites(const torch::jit::Module& m) {
-  std::vector<std::string> out;
-  if (!m.hasattr(kRewritesAttribute)) return out;
-  auto v = m.attr(kRewritesAttribute);
-  if (!v.isList()) return out;
-  for (const auto& r : v.toListRef()) {
-    if (r.isString()) out.push_back(r.toStringRef());
+std::vector<AppliedRewrite> recordedRewrites(const torch::jit::Module& m) {
+  std::vector<AppliedRewrite> out;
+  for (const auto& text : recordedRewriteTexts(m)) {
+    const auto r = AppliedRewrite::parse(text);
+    if (!r)
+      throw InputError("patch", "the model records a rewrite this version does not know: '" + text + "'");
+    out.push_back(*r);
   }
   return out;
 }
 
-std::string rewriteRecord(const SitePlan& plan) {
-  std::string op = opFor(plan.site.kind);
-  op = op.substr(op.find("::") + 2);
-  // ReGELU-k: "regelu3", "resilu4" for the k-bit variants.
-  if (isSwappableActivationKind(plan.site.kind) && plan.bits != 2)
-    op = op.substr(0, op.size() - 1) + std::to_string(plan.bits);
-  return op + " " + (plan.site.modulePath.empty() ? "(root)" : plan.site.modulePath) + " #" +
-         std::to_string(plan.site.ordinal);
+AppliedRewrite appliedRewrite(const SitePlan& plan) {
+  AppliedRewrite r;
+  r.kind = plan.site.kind;
+  r.bits = isSwappableActivationKind(plan.site.kind) ? plan.bits : 2;
+  r.modulePath = plan.site.modulePath;
+  r.ordinal = plan.site.ordinal;
+  return r;
 }
 
-RewriteResult applyRewrites(torch::jit::Module& module, const std::vector<SitePlan>& plans) {
-  kernels::ensureOpsRegistered();
-  RewriteResult result;
-  auto recorded = recordedRewrites(module);
-  for (const auto& plan : plans) {
-    if (!plan.valid)
-      throw InputError("patch", "site " + rewriteRecord(plan) + " is not swappable: " + plan.reason);
-    const auto record = rewriteRecord(plan);
-    for (const auto& r : recorded) {
-      if (r.substr(0, r.find(" #")) == record.substr(0, record.find(" #")))
-        throw InputError("patch", "the model was already patched at " + record.substr(0, record.find(" #")));
-    }
-  }
-  separatePatchedInstances(module, plans);
-  // Every instance of each piece of code is now patched: rewrite each once.
-  std::map<std::pair<c10::ClassTypePtr, std::string>, std::vector<const SitePlan*>> groups;
-  for (const auto& plan : plans)
-    groups[{submoduleAt(module, rewriteHolder(plan)).type(), rewriteKey(plan)}].push_back(&plan);
+namespace {
 
-  std::set<BiasSlot> biasSlots;
-  std::set<const c10::ivalue::Object*> withBias;
-  for (const auto& [key, members] : groups) {
-    const SitePlan& first = *members.front();
-    std::set<std::string> holders;
-    for (const auto* plan : members)
-      holders.insert(rewriteHolder(*plan));
-    const auto code = "the code of " + rewriteHolder(first) + " (type " + key.first->name()->name() + ")";
-    const auto op = c10::Symbol::fromQualString(opFor(first.site.kind));
-    auto graph = submoduleAt(module, rewriteHolder(first)).get_method("forward").graph();
-    if (isSwappableActivationKind(first.site.kind)) {
-      int count = 0;
-      for (const auto* plan : members) {
-        if (plan->bits != first.bits)
-          throw SettingError("bits", code + " is to keep " + std::to_string(plan->bits) + " and " +
-                                         std::to_string(first.bits) + " bits; one piece of code takes one");
-      }
-      swapActivations(graph->block(), first.site.kind, first.bits, count);
-      if (count == 0 && inlineFunctionCalls(graph)) {
-        // nn.SiLU's forward calls F.silu, a function: its code becomes the module's own, then the op is
-        // there.
-        swapActivations(graph->block(), first.site.kind, first.bits, count);
-      }
-      if (count == 0) {
-        throw InputError("patch", "the " + std::string(siteKindName(first.site.kind)) + " of " +
-                                      rewriteHolder(first) +
-                                      " is in a function it calls, not in its own code");
-      }
-      if (static_cast<size_t>(count) * holders.size() != members.size()) {
-        throw InputError("patch", code + " has " + std::to_string(count) + " " +
-                                      siteKindName(first.site.kind) + " sites; select all of them or none");
-      }
-    } else {
-      const int count = replaceNormCalls(graph->block(), graph->inputs()[0], first, op);
-      if (count == 0) throw InputError("patch", "no call of " + first.attribute + " found in " + code);
-      torch::jit::EliminateDeadCode(graph);
-      for (const auto* plan : members) {
-        at::Tensor gamma = plan->gamma.empty() ? at::Tensor() : parameter(module, plan->gamma);
-        at::Tensor beta = plan->beta.empty() ? at::Tensor() : parameter(module, plan->beta);
-        for (const auto& f : plan->folds) {
-          fold(module, f, gamma, beta, biasSlots, withBias);
-          result.foldedParameters.push_back(f.weight);
-          if (!f.bias.empty() && beta.defined()) result.foldedParameters.push_back(f.bias);
-        }
-        for (auto* p : {&gamma, &beta}) {
-          if (p->defined()) p->set_requires_grad(false);
-        }
-        if (!plan->gamma.empty()) result.frozenParameters.push_back(plan->gamma);
-        if (!plan->beta.empty()) result.frozenParameters.push_back(plan->beta);
-      }
+void checkNotYetPatched(const std::vector<AppliedRewrite>& recorded, const std::vector<SitePlan>& plans) {
+  for (const auto& plan : plans) {
+    const auto record = appliedRewrite(plan);
+    if (!plan.valid) throw InputError("patch", "site " + record.text() + " is not swappable: " + plan.reason);
+    for (const auto& r : recorded) {
+      if (r.sameSite(record)) throw InputError("patch", "the model was already patched at " + r.text());
     }
-    for (const auto* plan : members)
-      result.rewrites.push_back(rewriteRecord(*plan));
   }
-  // Types whose linear received a bias: every instance gets the buffer (zeros where nothing was folded),
-  // then the type's code uses it.
-  for (const auto& slot : biasSlots) {
+}
+
+// The activations of one piece of code (`members`, from `holders` instances sharing it) become ReGELU-k /
+// ReSiLU-k.
+void rewriteActivations(std::shared_ptr<torch::jit::Graph>& graph,
+                        const std::vector<const SitePlan*>& members, size_t holders,
+                        const std::string& code) {
+  const SitePlan& first = *members.front();
+  for (const auto* plan : members) {
+    if (plan->bits != first.bits)
+      throw SettingError("bits", code + " is to keep " + std::to_string(plan->bits) + " and " +
+                                     std::to_string(first.bits) + " bits; one piece of code takes one");
+  }
+  int count = 0;
+  swapActivations(graph->block(), first.site.kind, first.bits, count);
+  if (count == 0 && inlineFunctionCalls(graph)) {
+    // nn.SiLU's forward calls F.silu, a function: its code becomes the module's own, then the op is there.
+    swapActivations(graph->block(), first.site.kind, first.bits, count);
+  }
+  if (count == 0) {
+    throw InputError("patch", "the " + std::string(siteKindName(first.site.kind)) + " of " +
+                                  rewriteHolder(first) + " is in a function it calls, not in its own code");
+  }
+  if (static_cast<size_t>(count) * holders != members.size()) {
+    throw InputError("patch", code + " has " + std::to_string(count) + " " + siteKindName(first.site.kind) +
+                                  " sites; select all of them or none");
+  }
+}
+
+struct FoldState {
+  std::set<BiasSlot> biasSlots;                   // linears that received a folded bias, by type
+  std::set<const c10::ivalue::Object*> withBias;  // the instances whose bias holds a fold
+};
+
+// The norm calls of one piece of code become MS-norm calls; each norm's affine is folded into its consumers
+// and frozen.
+void rewriteNorms(torch::jit::Module& module, std::shared_ptr<torch::jit::Graph>& graph,
+                  const std::vector<const SitePlan*>& members, const std::string& code, FoldState& folds,
+                  RewriteResult& result) {
+  const SitePlan& first = *members.front();
+  if (replaceNormCalls(graph->block(), graph->inputs()[0], first, opFor(first.site.kind)) == 0)
+    throw InputError("patch", "no call of " + first.attribute + " found in " + code);
+  torch::jit::EliminateDeadCode(graph);
+  for (const auto* plan : members) {
+    at::Tensor gamma = plan->gamma.empty() ? at::Tensor() : parameter(module, plan->gamma);
+    at::Tensor beta = plan->beta.empty() ? at::Tensor() : parameter(module, plan->beta);
+    for (const auto& f : plan->folds) {
+      fold(module, f, gamma, beta, folds.biasSlots, folds.withBias);
+      result.foldedParameters.push_back(f.weight);
+      if (!f.bias.empty() && beta.defined()) result.foldedParameters.push_back(f.bias);
+    }
+    for (auto* p : {&gamma, &beta}) {
+      if (p->defined()) p->set_requires_grad(false);
+    }
+    if (!plan->gamma.empty()) result.frozenParameters.push_back(plan->gamma);
+    if (!plan->beta.empty()) result.frozenParameters.push_back(plan->beta);
+  }
+}
+
+// Types whose linear received a bias: every instance gets the buffer (zeros where nothing was folded), then
+// the type's code uses it.
+void addFoldedBiases(torch::jit::Module& module, const FoldState& folds) {
+  for (const auto& slot : folds.biasSlots) {
     const auto paths = instancePaths(module, slot.type);
     for (const auto& path : paths) {
       auto m = submoduleAt(module, path);
-      if (!withBias.count(m._ivalue().get())) {
+      if (!folds.withBias.count(m._ivalue().get())) {
         const auto w = m.attr(slot.weight).toTensor();
         m.register_buffer(biasName(slot.weight), at::zeros({w.size(0)}, w.options().requires_grad(false)));
       }
@@ -354,16 +342,59 @@ RewriteResult applyRewrites(torch::jit::Module& module, const std::vector<SitePl
       throw InputError("patch", "module type " + slot.type->name()->name() + " has no linear(x, self." +
                                     slot.weight + ")");
   }
-  auto all = recorded;
-  all.insert(all.end(), result.rewrites.begin(), result.rewrites.end());
+}
+
+void recordRewrites(torch::jit::Module& module, const std::vector<AppliedRewrite>& all) {
   c10::List<std::string> list;
   for (const auto& r : all)
-    list.push_back(r);
+    list.push_back(r.text());
   if (module.hasattr(kRewritesAttribute)) {
     module.setattr(kRewritesAttribute, list);
   } else {
     module.register_attribute(kRewritesAttribute, c10::ListType::ofStrings(), list);
   }
+}
+
+}  // namespace
+
+RewriteResult applyRewrites(torch::jit::Module& module, const std::vector<SitePlan>& plans) {
+  kernels::ensureOpsRegistered();
+  RewriteResult result;
+  auto recorded = recordedRewrites(module);
+  checkNotYetPatched(recorded, plans);
+  separatePatchedInstances(module, plans);
+  // Every instance of each piece of code is now patched: rewrite each once.
+  std::map<std::pair<c10::ClassTypePtr, std::string>, std::vector<const SitePlan*>> groups;
+  for (const auto& plan : plans)
+    groups[{submoduleAt(module, rewriteHolder(plan)).type(), rewriteKey(plan)}].push_back(&plan);
+  // In forward order (a group's first site), not by type pointer: the records, and the order folds are
+  // applied and reported in, are the same on every run.
+  std::vector<std::pair<c10::ClassTypePtr, const std::vector<const SitePlan*>*>> ordered;
+  for (const auto& [key, members] : groups)
+    ordered.emplace_back(key.first, &members);
+  std::sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) {
+    return a.second->front()->site.ordinal < b.second->front()->site.ordinal;
+  });
+  FoldState folds;
+  for (const auto& [type, membersOf] : ordered) {
+    const auto& members = *membersOf;
+    const SitePlan& first = *members.front();
+    std::set<std::string> holders;
+    for (const auto* plan : members)
+      holders.insert(rewriteHolder(*plan));
+    const auto code = "the code of " + rewriteHolder(first) + " (type " + type->name()->name() + ")";
+    auto graph = submoduleAt(module, rewriteHolder(first)).get_method("forward").graph();
+    if (isSwappableActivationKind(first.site.kind)) {
+      rewriteActivations(graph, members, holders.size(), code);
+    } else {
+      rewriteNorms(module, graph, members, code, folds, result);
+    }
+    for (const auto* plan : members)
+      result.rewrites.push_back(appliedRewrite(*plan));
+  }
+  addFoldedBiases(module, folds);
+  recorded.insert(recorded.end(), result.rewrites.begin(), result.rewrites.end());
+  recordRewrites(module, recorded);
   return result;
 }
 

@@ -11,12 +11,13 @@
 #include <string>
 #include <vector>
 
+#include "core/applied_rewrite.h"
 #include "core/site_plan.h"
 
 namespace lowmem {
 
 struct RewriteResult {
-  std::vector<std::string> rewrites;  // "regelu2 encoder.layer_0.mlp", "ms_layer_norm ...", as recorded
+  std::vector<AppliedRewrite> rewrites;       // in the order recorded
   std::vector<std::string> foldedParameters;  // parameters whose values changed (reparameterised)
   std::vector<std::string> frozenParameters;  // norm affines: folded away, or re-applied as constants
 };
@@ -25,9 +26,10 @@ struct RewriteResult {
 RewriteResult applyRewrites(torch::jit::Module& module, const std::vector<SitePlan>& plans);
 
 // What a patched model records it went through (its `lowmem_rewrites`); empty for an unpatched model.
-std::vector<std::string> recordedRewrites(const torch::jit::Module& m);
+// InputError naming the model for a record this version does not read.
+std::vector<AppliedRewrite> recordedRewrites(const torch::jit::Module& m);
 
-// "regelu2 encoder.layer_0.mlp": the record of one applied site.
-std::string rewriteRecord(const SitePlan& plan);
+// The record of one plan's site.
+AppliedRewrite appliedRewrite(const SitePlan& plan);
 
 }  // namespace lowmem

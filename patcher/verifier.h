@@ -12,32 +12,9 @@
 #include <vector>
 
 #include "core/trainable.h"
+#include "core/verification.h"
 
 namespace lowmem {
-
-struct GradientCheck {
-  std::string parameter;
-  double cosine = 0;    // cosine similarity of the flattened gradients
-  double relError = 0;  // |g_patched - g_original| / |g_original|
-  std::string note;     // "reparameterised by a fold" / "no gradient in the patched model"
-};
-
-struct Verification {
-  bool forwardOk = false;
-  double maxAbsDiff = 0;
-  double maxAbsOutput = 0;
-  double tolerance = 0;       // the bound maxAbsDiff was held to
-  std::string toleranceRule;  // how `tolerance` was set, for the report
-  std::vector<GradientCheck> gradients;
-  double minCosine = 1;  // over parameters compared directly (not reparameterised)
-  // Every directly compared gradient concatenated: the direction the optimizer step takes, as a whole.
-  double overallCosine = 1;
-  // The parameter with the lowest cosine, and its original gradient's norm relative to the largest one's: a
-  // low cosine on a gradient a thousand times smaller than the rest moves almost nothing.
-  std::string worstParameter;
-  double worstCosine = 1;
-  double worstRelativeNorm = 0;
-};
 
 // How a module's forward is called: plainly (empty), or as the step calls it, inside its autocast scope.
 using ForwardCall = std::function<c10::IValue(torch::jit::Module&, const std::vector<c10::IValue>&)>;

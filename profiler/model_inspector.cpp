@@ -73,15 +73,19 @@ ModelSummary inspectModel(const torch::jit::Module& module, const std::string& f
     auto hint = module.attr(kInputHintAttribute);
     if (hint.isString()) s.inputHint = hint.toStringRef();
   }
-  if (module.hasattr(kRewritesAttribute)) {
-    auto rewrites = module.attr(kRewritesAttribute);
-    if (rewrites.isList()) {
-      for (const auto& r : rewrites.toListRef()) {
-        if (r.isString()) s.appliedRewrites.push_back(r.toStringRef());
-      }
-    }
-  }
+  s.appliedRewrites = recordedRewriteTexts(module);
   return s;
+}
+
+std::vector<std::string> recordedRewriteTexts(const torch::jit::Module& module) {
+  std::vector<std::string> out;
+  if (!module.hasattr(kRewritesAttribute)) return out;
+  const auto rewrites = module.attr(kRewritesAttribute);
+  if (!rewrites.isList()) return out;
+  for (const auto& r : rewrites.toListRef()) {
+    if (r.isString()) out.push_back(r.toStringRef());
+  }
+  return out;
 }
 
 }  // namespace lowmem

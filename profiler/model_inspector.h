@@ -14,6 +14,9 @@ namespace lowmem {
 ModelSummary inspectModel(const torch::jit::Module& module, const std::string& file,
                           const TrainableSelection& trainable);
 
+// The model's `lowmem_rewrites` list as stored (empty for an unpatched model): what `info` shows.
+std::vector<std::string> recordedRewriteTexts(const torch::jit::Module& module);
+
 // "forward(Tensor x) -> Tensor": the schema without the self argument.
 std::string forwardSignature(const torch::jit::Module& module);
 

@@ -5,6 +5,8 @@
 #include <array>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 
 #include "core/error.h"
 
@@ -61,8 +63,25 @@ std::string explainLoadError(const std::string& message) {
   return "cannot load TorchScript module (" + firstLine(message) + ")";
 }
 
+namespace {
+
+std::mutex loadsMutex;
+std::map<std::string, int> loads;
+
+}  // namespace
+
+int modelLoads(const std::string& path) {
+  std::lock_guard<std::mutex> lock(loadsMutex);
+  const auto it = loads.find(path);
+  return it == loads.end() ? 0 : it->second;
+}
+
 torch::jit::Module loadModel(const std::string& path) {
   checkFile(path);
+  {
+    std::lock_guard<std::mutex> lock(loadsMutex);
+    ++loads[path];
+  }
   torch::jit::Module module;
   try {
     module = torch::jit::load(path);

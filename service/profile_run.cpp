@@ -6,18 +6,24 @@
 #include "profiler/model_loader.h"
 #include "profiler/step_setup.h"
 #include "profiler/training_step.h"
+#include "service/module_runs.h"
 
 namespace lowmem {
 
 SessionRun profileModel(const std::string& modelPath, const StepSpec& spec, const std::string& label,
                         const ProgressFn& progress) {
+  spec.validate();
+  if (progress) progress("loading model");
+  auto module = loadModel(modelPath);
+  placeModule(module, spec);
+  return profileLoadedModel(module, modelPath, spec, label, progress);
+}
+
+SessionRun profileLoadedModel(torch::jit::Module& module, const std::string& modelPath, const StepSpec& spec,
+                              const std::string& label, const ProgressFn& progress) {
   auto stage = [&](const char* what) {
     if (progress) progress(what);
   };
-  spec.validate();
-  stage("loading model");
-  auto module = loadModel(modelPath);
-  placeModule(module, spec);
   const auto inputs = stepInputs(module, modelPath, spec);
   const int threads = stepThreads(spec);
   at::set_num_threads(threads);

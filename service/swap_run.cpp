@@ -14,11 +14,12 @@
 #include "patcher/rewriter.h"
 #include "patcher/site_plans.h"
 #include "patcher/verifier.h"
+#include "profiler/executor_mode.h"
 #include "profiler/mixed_precision.h"
 #include "profiler/model_loader.h"
 #include "profiler/step_setup.h"
 #include "profiler/training_step.h"
-#include "service/patched_model_save.h"
+#include "service/module_runs.h"
 
 namespace lowmem {
 namespace {
@@ -54,10 +55,14 @@ SuggestRun suggestForModel(const std::string& modelPath, const StepSpec& spec, c
   // Under autocast each site's activations have their own dtype; the recorded input shapes say which.
   StepSpec traced = spec;
   traced.recordShapes = traced.recordShapes || spec.amp.has_value();
-  r.baseline = profileModel(modelPath, traced, "baseline", progress);
-  say(progress, "planning sites");
+  traced.validate();
+  say(progress, "loading model");
+  // One load for the profile and the plans: the plans read the code and the trainable selection, which the
+  // profiled step does not change.
   auto module = loadModel(modelPath);
-  placeModule(module, spec);
+  placeModule(module, traced);
+  r.baseline = profileLoadedModel(module, modelPath, traced, "baseline", progress);
+  say(progress, "planning sites");
   r.elementBytes = elementBytesOf(module);
   auto plans = planSites(module, trainableParameters(module, spec.trainable));
   for (auto& plan : plans)
@@ -79,8 +84,10 @@ SuggestRun suggestForModel(const std::string& modelPath, const StepSpec& spec, c
   return r;
 }
 
-PatchOutcome patchModelFile(const std::string& modelPath, const std::string& outputPath, const StepSpec& spec,
-                            const SwapSelection& selection, const ProgressFn& progress) {
+namespace {
+
+PatchOutcome patchKeeping(const std::string& modelPath, const std::string& outputPath, const StepSpec& spec,
+                          const SwapSelection& selection, const ProgressFn& progress, VerifiedModels* keep) {
   if (outputPath == modelPath || samePath(modelPath, outputPath))
     throw InputError(outputPath, "is the input model; write the patched model to a new file");
   checkOutputPath(outputPath);
@@ -96,24 +103,63 @@ PatchOutcome patchModelFile(const std::string& modelPath, const std::string& out
                      "`lowmem suggest`)");
   }
   say(progress, "rewriting");
+  // Fresh from the file: the profiled copy trained a step, and the rewrite changes the types' code.
   auto patched = loadModel(modelPath);
   placeModule(patched, spec);
   const auto rewrite = applyRewrites(patched, chosen);
   out.rewrites = rewrite.rewrites;
   out.foldedParameters = rewrite.foldedParameters;
-  savePatchedModel(modelPath, patched, outputPath, spec, rewrite.foldedParameters, out, progress);
+  savePatchedModel(modelPath, patched, outputPath, spec, rewrite.foldedParameters, out.verification, progress,
+                   keep);
   return out;
+}
+
+// `verified`: the two models verification loaded, timed instead of loading them again.
+MeasuredPatch measureWith(const std::string& modelPath, const std::string& patchedPath, const StepSpec& spec,
+                          int timingRounds, const ProgressFn& progress, VerifiedModels* verified) {
+  kernels::ensureOpsRegistered();
+  MeasuredPatch m;
+  m.patched = profileModel(patchedPath, spec, "patched", progress);
+  say(progress, "timing both models");
+  VerifiedModels loaded;
+  if (!verified) {
+    loaded.original = loadModel(modelPath);
+    loaded.patched = loadModel(patchedPath);
+    placeModule(loaded.original, spec);
+    placeModule(loaded.patched, spec);
+    verified = &loaded;
+  }
+  const auto inputs = stepInputs(verified->original, modelPath, spec);
+  const auto options = stepOptions(spec);
+  at::set_num_threads(stepThreads(spec));
+  std::vector<double> a, b;
+  for (int i = 0; i < timingRounds; ++i) {
+    a.push_back(timeTrainingSteps(verified->original, inputs, options, 1).front());
+    b.push_back(timeTrainingSteps(verified->patched, inputs, options, 1).front());
+  }
+  m.timing = {median(a), median(b), timingRounds};
+  return m;
+}
+
+}  // namespace
+
+PatchOutcome patchModelFile(const std::string& modelPath, const std::string& outputPath, const StepSpec& spec,
+                            const SwapSelection& selection, const ProgressFn& progress) {
+  return patchKeeping(modelPath, outputPath, spec, selection, progress, nullptr);
 }
 
 void savePatchedModel(const std::string& modelPath, torch::jit::Module& patched,
                       const std::string& outputPath, const StepSpec& spec,
-                      const std::vector<std::string>& foldedList, PatchOutcome& out,
-                      const ProgressFn& progress) {
+                      const std::vector<std::string>& foldedList, Verification& verification,
+                      const ProgressFn& progress, VerifiedModels* keep) {
   const std::set<std::string> folded(foldedList.begin(), foldedList.end());
   writeFileAtomically(
       outputPath, [&](const std::string& tmp) { patched.save(tmp); },
       [&](const std::string& tmp) {
         say(progress, "verifying");
+        // The step's executor mode from the models' first run on: LibTorch fixes a method's graph then, and
+        // the timing that may reuse them runs in it.
+        const ExecutorModeGuard executorMode(spec.graphExecutorOptimize);
         auto original = loadModel(modelPath);
         placeModule(original, spec);
         auto reloaded = loadModel(tmp);
@@ -125,73 +171,26 @@ void savePatchedModel(const std::string& modelPath, torch::jit::Module& patched,
           AutocastScope autocast(options.device, options.autocast);
           return m.forward(in);
         };
-        const auto v = verifyPatch(original, reloaded, inputs, options.trainable, folded, stepForward);
-        out.forwardOk = v.forwardOk;
-        out.maxAbsDiff = v.maxAbsDiff;
-        out.tolerance = v.tolerance;
-        out.toleranceRule = v.toleranceRule;
-        out.minCosine = v.minCosine;
-        out.overallCosine = v.overallCosine;
-        out.worstParameter = v.worstParameter;
-        out.worstCosine = v.worstCosine;
-        out.worstRelativeNorm = v.worstRelativeNorm;
-        out.gradients.clear();
-        for (const auto& g : v.gradients)
-          out.gradients.push_back({g.parameter, g.cosine, g.relError, g.note});
-        if (!v.forwardOk) {
+        verification = verifyPatch(original, reloaded, inputs, options.trainable, folded, stepForward);
+        if (!verification.forwardOk) {
           throw Error(ExitCode::kFailure,
                       outputPath + ": verification failed, nothing saved: forward outputs differ by " +
-                          c10::str(v.maxAbsDiff) + " (" + v.toleranceRule + ")");
+                          c10::str(verification.maxAbsDiff) + " (" + verification.toleranceRule + ")");
         }
+        if (keep) *keep = {original, reloaded};
       });
 }
 
 MeasuredPatch measurePatched(const std::string& modelPath, const std::string& patchedPath,
                              const StepSpec& spec, int timingRounds, const ProgressFn& progress) {
-  kernels::ensureOpsRegistered();
-  MeasuredPatch m;
-  m.patched = profileModel(patchedPath, spec, "patched", progress);
-  say(progress, "timing both models");
-  auto base = loadModel(modelPath);
-  auto patched = loadModel(patchedPath);
-  placeModule(base, spec);
-  placeModule(patched, spec);
-  const auto inputs = stepInputs(base, modelPath, spec);
-  const auto options = stepOptions(spec);
-  at::set_num_threads(stepThreads(spec));
-  std::vector<double> a, b;
-  for (int i = 0; i < timingRounds; ++i) {
-    auto ta = timeTrainingSteps(base, inputs, options, 1);
-    auto tb = timeTrainingSteps(patched, inputs, options, 1);
-    a.push_back(ta.front());
-    b.push_back(tb.front());
-  }
-  m.timing = {median(a), median(b), timingRounds};
-  return m;
-}
-
-nlohmann::json verificationJson(const PatchOutcome& p) {
-  nlohmann::json grads = nlohmann::json::array();
-  for (const auto& g : p.gradients)
-    grads.push_back(
-        {{"parameter", g.parameter}, {"cosine", g.cosine}, {"rel_error", g.relError}, {"note", g.note}});
-  return {{"forward_ok", p.forwardOk},
-          {"max_abs_diff", p.maxAbsDiff},
-          {"tolerance", p.tolerance},
-          {"tolerance_rule", p.toleranceRule},
-          {"min_cosine", p.minCosine},
-          {"overall_cosine", p.overallCosine},
-          {"worst_parameter", p.worstParameter},
-          {"worst_cosine", p.worstCosine},
-          {"worst_relative_norm", p.worstRelativeNorm},
-          {"gradients", grads}};
+  return measureWith(modelPath, patchedPath, spec, timingRounds, progress, nullptr);
 }
 
 nlohmann::json comparisonRecord(const PatchOutcome& p, const StepTiming& t) {
   nlohmann::json record = {{"suggestions", suggestionsJson(p.suggested.suggestions)},
                            {"rewrites", p.rewrites},
                            {"folded_parameters", p.foldedParameters},
-                           {"verification", verificationJson(p)}};
+                           {"verification", verificationJson(p.verification)}};
   if (t.rounds > 0) {
     record["timing"] = {{"baseline_seconds", t.baselineSeconds},
                         {"patched_seconds", t.patchedSeconds},
@@ -222,8 +221,9 @@ PatchComparison patchAndCompare(const std::string& modelPath, const std::string&
                                 const std::string& sessionPath, int timingRounds, SessionWrite mode,
                                 const ProgressFn& progress) {
   PatchComparison c;
-  c.patch = patchModelFile(modelPath, outputPath, spec, selection, progress);
-  c.measured = measurePatched(modelPath, outputPath, spec, timingRounds, progress);
+  VerifiedModels verified;
+  c.patch = patchKeeping(modelPath, outputPath, spec, selection, progress, &verified);
+  c.measured = measureWith(modelPath, outputPath, spec, timingRounds, progress, &verified);
   const auto record = comparisonRecord(c.patch, c.measured.timing);
   say(progress, "writing the session");
   saveComparisonSession(sessionPath, c.patch.suggested.baseline, c.measured.patched, record, mode);

@@ -5,9 +5,11 @@
 #include <string>
 #include <vector>
 
+#include "core/applied_rewrite.h"
 #include "core/session_store.h"
 #include "core/step_spec.h"
 #include "core/suggestions.h"
+#include "core/verification.h"
 #include "service/profile_run.h"
 
 namespace lowmem {
@@ -23,27 +25,11 @@ struct SuggestRun {
 SuggestRun suggestForModel(const std::string& modelPath, const StepSpec& spec, const SwapSelection& selection,
                            const ProgressFn& progress = {});
 
-struct GradientReport {
-  std::string parameter;
-  double cosine = 0;
-  double relError = 0;
-  std::string note;
-};
-
 struct PatchOutcome {
   SuggestRun suggested;
-  std::vector<std::string> rewrites;
+  std::vector<AppliedRewrite> rewrites;
   std::vector<std::string> foldedParameters;
-  bool forwardOk = false;
-  double maxAbsDiff = 0;
-  double tolerance = 0;
-  std::string toleranceRule;
-  std::vector<GradientReport> gradients;
-  double minCosine = 1;
-  double overallCosine = 1;    // all directly compared gradients concatenated
-  std::string worstParameter;  // lowest cosine, with its gradient's norm relative to the largest
-  double worstCosine = 1;
-  double worstRelativeNorm = 0;
+  Verification verification;  // of the saved file against the original
 };
 
 // Suggests, rewrites a fresh copy of the model with the chosen sites, saves it to a temporary file beside
@@ -68,9 +54,6 @@ struct MeasuredPatch {
 };
 MeasuredPatch measurePatched(const std::string& modelPath, const std::string& patchedPath,
                              const StepSpec& spec, int timingRounds, const ProgressFn& progress = {});
-
-// The verification part of a patch, as `patch --json` prints it and a session stores it.
-nlohmann::json verificationJson(const PatchOutcome& patch);
 
 // What a session keeps of a patch: suggestions, rewrites, verification and timing (docs/session-format.md).
 nlohmann::json comparisonRecord(const PatchOutcome& patch, const StepTiming& timing);

@@ -235,12 +235,87 @@ double step(Trainer& t, Task& task, const std::vector<c10::IValue>& inputs, cons
       .item<double>();
 }
 
+// The patched model to train beside the original: patched here from `selection` into `dir`, or the user's
+// (which must record rewrites). Fills the validation's rewrites and the parameters folding changed.
+std::string patchedModelFor(const std::string& modelPath, const StepSpec& spec,
+                            const ValidateOptions& options, const TempDir& dir, Validation& v,
+                            std::set<std::string>& folded, const ProgressFn& progress) {
+  if (!options.patchedPath.empty()) {
+    v.rewrites = recordedRewrites(loadModel(options.patchedPath));
+    if (v.rewrites.empty())
+      throw InputError(options.patchedPath, "records no lowmem rewrite; give a model `lowmem patch` wrote");
+    return options.patchedPath;
+  }
+  const auto patchedPath = (dir.path / "patched.pt").string();
+  const auto patch = patchModelFile(modelPath, patchedPath, spec, options.selection, progress);
+  v.rewrites = patch.rewrites;
+  folded.insert(patch.foldedParameters.begin(), patch.foldedParameters.end());
+  return patchedPath;
+}
+
+// The cosine between the two models' gradients over the parameters both train, in float64.
+double gradientCosine(const Trainer& tb, const Trainer& tp) {
+  double dot = 0, na = 0, nb = 0;
+  for (const auto& [name, pa] : tb.params) {
+    auto it = tp.params.find(name);
+    if (it == tp.params.end() || !pa.grad().defined() || !it->second.grad().defined()) continue;
+    const auto ga = pa.grad().to(at::kDouble), gb = it->second.grad().to(at::kDouble);
+    dot += (ga * gb).sum().item<double>();
+    na += (ga * ga).sum().item<double>();
+    nb += (gb * gb).sum().item<double>();
+  }
+  return na > 0 && nb > 0 ? dot / std::sqrt(na * nb) : 1.0;
+}
+
+// ||w_patched - w_base|| / ||w_base|| over the trained parameters folding did not change.
+double weightDivergence(const Trainer& tb, const Trainer& tp, const std::set<std::string>& folded) {
+  torch::NoGradGuard noGrad;
+  double diff = 0, norm = 0;
+  for (const auto& [name, pa] : tb.params) {
+    auto it = tp.params.find(name);
+    if (it == tp.params.end() || folded.count(name)) continue;
+    diff += (pa.to(at::kDouble) - it->second.to(at::kDouble)).pow(2).sum().item<double>();
+    norm += pa.to(at::kDouble).pow(2).sum().item<double>();
+  }
+  return norm > 0 ? std::sqrt(diff / norm) : 0.0;
+}
+
+// Step `s` of both models on the same batch and dropout masks: losses, gradient cosine, weight divergence.
+ValidationStep stepBoth(Trainer& tb, Trainer& tp, Task& task, const StepSpec& spec, int s,
+                        const std::set<std::string>& folded) {
+  const auto failed = [&](const std::string& why) {
+    return Error(ExitCode::kModelFailed, "validate: the model failed at step " + std::to_string(s + 1) +
+                                             " of " + task.name() + ": " + why);
+  };
+  at::Tensor labels;
+  const auto inputs = task.next(labels);
+  ValidationStep r;
+  try {
+    at::manual_seed(spec.seed + 1000 + s);  // dropout draws the same masks in both models
+    r.baselineLoss = step(tb, task, inputs, labels);
+    at::manual_seed(spec.seed + 1000 + s);
+    r.patchedLoss = step(tp, task, inputs, labels);
+  } catch (const c10::Error& e) {
+    throw failed(modelErrorLine(e.what_without_backtrace()));
+  } catch (const std::runtime_error& e) {
+    if (dynamic_cast<const Error*>(&e)) throw;
+    throw failed(modelErrorLine(e.what()));
+  }
+  r.gradientCosine = gradientCosine(tb, tp);
+  tb.runner.optimizerStep();
+  tp.runner.optimizerStep();
+  r.weightDivergence = weightDivergence(tb, tp, folded);
+  if (!std::isfinite(r.baselineLoss) || !std::isfinite(r.patchedLoss))
+    throw Error(ExitCode::kModelFailed, "validate: the loss is not finite at step " + std::to_string(s + 1) +
+                                            "; lower the learning rate");
+  return r;
+}
+
 }  // namespace
 
 Validation validateModel(const std::string& modelPath, const StepSpec& spec, const ValidateOptions& options,
                          const ProgressFn& progress) {
-  const int steps = options.steps;
-  if (steps < 4)
+  if (options.steps < 4)
     throw SettingError("steps", "expected 4 or more (the verdict compares first and last steps)");
   options.selection.validate();
   kernels::ensureOpsRegistered();
@@ -249,18 +324,8 @@ Validation validateModel(const std::string& modelPath, const StepSpec& spec, con
   v.tolerance = options.tolerance;
   v.bits = options.selection.bits;
   TempDir dir;
-  std::string patchedPath = options.patchedPath;
   std::set<std::string> folded;
-  if (patchedPath.empty()) {
-    patchedPath = (dir.path / "patched.pt").string();
-    const auto patch = patchModelFile(modelPath, patchedPath, spec, options.selection, progress);
-    v.rewrites = patch.rewrites;
-    folded.insert(patch.foldedParameters.begin(), patch.foldedParameters.end());
-  } else {
-    v.rewrites = recordedRewrites(loadModel(patchedPath));
-    if (v.rewrites.empty())
-      throw InputError(patchedPath, "records no lowmem rewrite; give a model `lowmem patch` wrote");
-  }
+  const auto patchedPath = patchedModelFor(modelPath, spec, options, dir, v, folded, progress);
   // The executor mode the profiler runs the step in (eager-like unless the spec asks for optimisation), set
   // before the two models' first runs: LibTorch fixes a method's graph (optimized or raw) at its first run.
   const ExecutorModeGuard executorMode(spec.graphExecutorOptimize);
@@ -281,52 +346,10 @@ Validation validateModel(const std::string& modelPath, const StepSpec& spec, con
   Task task = options.dataPath.empty() ? Task(example, probe, spec.seed)
                                        : Task(loadBatches(options.dataPath, base, spec), options.dataPath);
   v.task = task.name();
-  for (int s = 0; s < steps; ++s) {
+  for (int s = 0; s < options.steps; ++s) {
     if (progress && (s % 10 == 0))
-      progress("training step " + std::to_string(s + 1) + " of " + std::to_string(steps));
-    at::Tensor labels;
-    const auto inputs = task.next(labels);
-    at::manual_seed(spec.seed + 1000 + s);  // dropout draws the same masks in both models
-    ValidationStep r;
-    try {
-      r.baselineLoss = step(tb, task, inputs, labels);
-      at::manual_seed(spec.seed + 1000 + s);
-      r.patchedLoss = step(tp, task, inputs, labels);
-    } catch (const c10::Error& e) {
-      throw Error(ExitCode::kModelFailed, "validate: the model failed at step " + std::to_string(s + 1) +
-                                              " of " + v.task + ": " +
-                                              modelErrorLine(e.what_without_backtrace()));
-    } catch (const std::runtime_error& e) {
-      if (dynamic_cast<const Error*>(&e)) throw;
-      throw Error(ExitCode::kModelFailed, "validate: the model failed at step " + std::to_string(s + 1) +
-                                              " of " + v.task + ": " + modelErrorLine(e.what()));
-    }
-    double dot = 0, na = 0, nb = 0, diff = 0, norm = 0;
-    for (const auto& [name, pa] : tb.params) {
-      auto it = tp.params.find(name);
-      if (it == tp.params.end() || !pa.grad().defined() || !it->second.grad().defined()) continue;
-      const auto ga = pa.grad().to(at::kDouble), gb = it->second.grad().to(at::kDouble);
-      dot += (ga * gb).sum().item<double>();
-      na += (ga * ga).sum().item<double>();
-      nb += (gb * gb).sum().item<double>();
-    }
-    r.gradientCosine = na > 0 && nb > 0 ? dot / std::sqrt(na * nb) : 1.0;
-    tb.runner.optimizerStep();
-    tp.runner.optimizerStep();
-    {
-      torch::NoGradGuard noGrad;
-      for (const auto& [name, pa] : tb.params) {
-        auto it = tp.params.find(name);
-        if (it == tp.params.end() || folded.count(name)) continue;
-        diff += (pa.to(at::kDouble) - it->second.to(at::kDouble)).pow(2).sum().item<double>();
-        norm += pa.to(at::kDouble).pow(2).sum().item<double>();
-      }
-    }
-    r.weightDivergence = norm > 0 ? std::sqrt(diff / norm) : 0.0;
-    if (!std::isfinite(r.baselineLoss) || !std::isfinite(r.patchedLoss))
-      throw Error(ExitCode::kModelFailed,
-                  "validate: the loss is not finite at step " + std::to_string(s + 1) + "; lower --lr");
-    v.steps.push_back(r);
+      progress("training step " + std::to_string(s + 1) + " of " + std::to_string(options.steps));
+    v.steps.push_back(stepBoth(tb, tp, task, spec, s, folded));
   }
   judge(v);
   return v;

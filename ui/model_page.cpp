@@ -17,6 +17,7 @@
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
 #include <filesystem>
+#include <map>
 
 #include "core/error.h"
 #include "core/format.h"
@@ -37,6 +38,20 @@ QStringList namesOf() {
   for (const auto& name : choiceNames<E>())
     list << QString::fromStdString(name);
   return list;
+}
+
+// A refusal as the form says it: a setting by the label of its field (the CLI names its flag instead).
+QString formError(const Error& e) {
+  static const std::map<std::string, QString> labels = {{"trainable", "Trainable"},
+                                                        {"loss", "Loss"},
+                                                        {"optimizer", "Optimizer"},
+                                                        {"inputs", "Inputs"},
+                                                        {"threads", "Threads"}};
+  const auto* setting = dynamic_cast<const SettingError*>(&e);
+  if (!setting) return QString::fromStdString(e.what());
+  const auto it = labels.find(setting->setting());
+  const QString name = it == labels.end() ? QString::fromStdString(setting->setting()) : it->second;
+  return name + ": " + QString::fromStdString(setting->problem());
 }
 
 }  // namespace
@@ -150,7 +165,7 @@ void ModelPage::validate() {
     for (auto* b : {profileButton_, suggestButton_, patchButton_})
       b->setEnabled(!busy_);
   } catch (const Error& e) {
-    specError_->setText(QString::fromStdString(e.what()));
+    specError_->setText(formError(e));
     for (auto* b : {profileButton_, suggestButton_, patchButton_})
       b->setEnabled(false);
   }
@@ -162,7 +177,7 @@ void ModelPage::run(const QString& what,
   try {
     checked = spec();
   } catch (const Error& e) {
-    Q_EMIT finished(false, QString::fromStdString(e.what()));
+    Q_EMIT finished(false, formError(e));
     return;
   }
   busy_ = true;

@@ -14,17 +14,20 @@
 #include <QLineSeries>
 #include <QMessageBox>
 #include <QPainter>
+#include <QProgressBar>
 #include <QPushButton>
 #include <QScatterSeries>
+#include <QSignalBlocker>
 #include <QStyledItemDelegate>
 #include <QSvgGenerator>
 #include <QTabWidget>
-#include <QTableWidget>
+#include <QTableView>
 #include <QTextBrowser>
 #include <QToolTip>
 #include <QTreeWidget>
 #include <QVBoxLayout>
 #include <QValueAxis>
+#include <QtConcurrent/QtConcurrentRun>
 #include <algorithm>
 #include <map>
 #include <sstream>
@@ -35,6 +38,7 @@
 #include "core/module_path.h"
 #include "core/profile_report.h"
 #include "core/timeline_series.h"
+#include "ui/activations_model.h"
 #include "ui/comparison_chart.h"
 #include "ui/pannable_chart_view.h"
 
@@ -43,21 +47,6 @@ namespace {
 
 constexpr double kMiB = 1048576.0;
 constexpr size_t kMaxPoints = 2000;
-
-// A table cell that sorts by a number while showing text.
-class BytesItem : public QTableWidgetItem {
- public:
-  explicit BytesItem(int64_t bytes)
-      : QTableWidgetItem(QString::fromStdString(formatBytes(bytes))), bytes_(bytes) {
-    setData(Qt::UserRole, static_cast<qlonglong>(bytes));
-  }
-  bool operator<(const QTableWidgetItem& other) const override {
-    return bytes_ < other.data(Qt::UserRole).toLongLong();
-  }
-
- private:
-  int64_t bytes_;
-};
 
 class BytesTreeItem : public QTreeWidgetItem {
  public:
@@ -88,12 +77,54 @@ class ShareBarDelegate : public QStyledItemDelegate {
   }
 };
 
+// Runs on the worker: reads and re-analyses the run, and indexes what hovering shows.
+LoadedRun loadRun(std::shared_ptr<SharedReader> shared, const std::string& label) {
+  LoadedRun out;
+  try {
+    std::unique_lock<std::mutex> lock(shared->mutex);
+    auto run = std::make_shared<SessionRun>(shared->reader.load(label));
+    lock.unlock();
+    out.points = decimatedIndices(run->profile, kMaxPoints);
+    std::vector<int64_t> seqs;
+    for (size_t i : out.points)
+      seqs.push_back(run->profile.timeline[i].seq);
+    out.largest = largestAliveAt(run->profile, seqs, 5);
+    out.activations = ActivationsModel::activationsBySize(*run);
+    out.run = std::move(run);
+  } catch (const std::exception& e) {
+    out.error = firstLine(e.what());
+  }
+  return out;
+}
+
+LoadedComparison loadComparison(std::shared_ptr<SharedReader> shared) {
+  LoadedComparison out;
+  try {
+    std::unique_lock<std::mutex> lock(shared->mutex);
+    const SessionReader& reader = shared->reader;
+    const auto stored = reader.comparisons();
+    if (stored.empty()) return out;
+    const auto& c = stored.back();
+    out.baseline = reader.load(c.baselineLabel);
+    out.patched = reader.load(c.patchedLabel);
+    lock.unlock();
+    std::ostringstream text;
+    writeComparison(comparisonJson(out.baseline, out.patched, c.record), ReportFormat::kText, text);
+    out.text = text.str();
+    out.present = true;
+  } catch (const std::exception& e) {
+    out.error = firstLine(e.what());
+  }
+  return out;
+}
+
 }  // namespace
 
 SessionView::SessionView(const std::string& path, QWidget* parent)
-    : QWidget(parent), path_(path), reader_(std::make_unique<SessionReader>(path)) {
+    : QWidget(parent), path_(path), reader_(std::make_shared<SharedReader>(path)) {
   setObjectName("sessionView");
-  for (const auto& r : reader_->runs())
+  // Opening checked the file (schema, version, pages) here, so a bad file is refused before any view exists.
+  for (const auto& r : reader_->reader.runs())
     labels_.push_back(r.label);
   if (labels_.empty()) throw InputError(path, "session has no runs");
   auto* layout = new QVBoxLayout(this);
@@ -104,6 +135,14 @@ SessionView::SessionView(const std::string& path, QWidget* parent)
   for (const auto& l : labels_)
     runBox_->addItem(q(l));
   top->addWidget(runBox_);
+  progress_ = new QProgressBar;
+  progress_->setObjectName("sessionProgress");
+  progress_->setRange(0, 0);  // busy: reading has no known length
+  progress_->setMaximumWidth(200);
+  stage_ = new QLabel;
+  stage_->setObjectName("sessionStage");
+  top->addWidget(progress_);
+  top->addWidget(stage_);
   top->addStretch();
   layout->addLayout(top);
   tabs_ = new QTabWidget;
@@ -136,55 +175,92 @@ SessionView::SessionView(const std::string& path, QWidget* parent)
   filter_->setObjectName("activationFilter");
   filter_->setPlaceholderText("filter by op, module, holder or reason");
   actsLayout->addWidget(filter_);
-  activations_ = new QTableWidget;
+  activationsModel_ = new ActivationsModel(this);
+  activationsFilter_ = new ActivationsFilter(this);
+  activationsFilter_->setSourceModel(activationsModel_);
+  activations_ = new QTableView;
   activations_->setObjectName("activations");
-  activations_->setColumnCount(7);
-  activations_->setHorizontalHeaderLabels(
-      {"bytes", "category", "allocating op", "module", "holder", "lifetime (seq)", "reason"});
+  activations_->setModel(activationsFilter_);
+  activations_->setSortingEnabled(true);
   activations_->setSelectionBehavior(QAbstractItemView::SelectRows);
   activations_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   activations_->horizontalHeader()->setStretchLastSection(true);
   actsLayout->addWidget(activations_);
   tabs_->addTab(acts, "Activations");
-  addComparisonTab();
 
+  runWatcher_ = new QFutureWatcher<LoadedRun>(this);
+  comparisonWatcher_ = new QFutureWatcher<LoadedComparison>(this);
+  connect(runWatcher_, &QFutureWatcher<LoadedRun>::finished, this, &SessionView::runLoaded);
+  connect(comparisonWatcher_, &QFutureWatcher<LoadedComparison>::finished, this,
+          &SessionView::comparisonLoaded);
   connect(runBox_, QOverload<int>::of(&QComboBox::currentIndexChanged), this, &SessionView::showRun);
-  connect(filter_, &QLineEdit::textChanged, this, [this](const QString& text) {
-    for (int r = 0; r < activations_->rowCount(); ++r) {
-      bool match = text.isEmpty();
-      for (int c = 2; c < activations_->columnCount() && !match; ++c)
-        match =
-            activations_->item(r, c) && activations_->item(r, c)->text().contains(text, Qt::CaseInsensitive);
-      activations_->setRowHidden(r, !match);
-    }
-  });
-  connect(activations_, &QTableWidget::currentCellChanged, this,
-          [this](int row, int, int, int) { markLifetime(row); });
+  connect(filter_, &QLineEdit::textChanged, activationsFilter_, &ActivationsFilter::setText);
+  connect(activations_->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
+          [this](const QModelIndex& current, const QModelIndex&) { markLifetime(current); });
+  pendingComparison_ = true;
+  comparisonWatcher_->setFuture(QtConcurrent::run(loadComparison, reader_));
   showRun(0);
+}
+
+SessionView::~SessionView() {
+  // A worker still reading shares the reader (kept alive by its own pointer) and nothing else of the view.
+  runWatcher_->waitForFinished();
+  comparisonWatcher_->waitForFinished();
+}
+
+bool SessionView::loading() const {
+  return pendingRun_ || pendingComparison_;
+}
+
+void SessionView::setBusy(const QString& what) {
+  progress_->setVisible(!what.isEmpty());
+  stage_->setText(what);
 }
 
 void SessionView::showRun(int index) {
   if (index < 0 || index >= static_cast<int>(labels_.size())) return;
-  run_ = reader_->load(labels_[static_cast<size_t>(index)]);
+  if (runBox_->currentIndex() != index) {
+    runBox_->setCurrentIndex(index);  // its signal comes back here
+    return;
+  }
+  requested_ = index;
+  pendingRun_ = true;
+  setBusy(q("reading run '" + labels_[static_cast<size_t>(index)] + "'"));
+  // A newer request replaces the watched future; the older one finishes unobserved.
+  runWatcher_->setFuture(QtConcurrent::run(loadRun, reader_, labels_[static_cast<size_t>(index)]));
+}
+
+void SessionView::runLoaded() {
+  auto loaded = runWatcher_->result();
+  pendingRun_ = false;
+  setBusy(pendingComparison_ ? QString("reading the comparison") : QString());
+  if (!loaded.error.empty()) {
+    summary_->setPlainText(q(loaded.error));
+    tabs_->setCurrentWidget(summary_);
+    Q_EMIT runShown(requested_);
+    return;
+  }
+  loaded_ = std::move(loaded);
   fillSummary();
   fillTimeline();
   fillModules();
   fillActivations();
+  Q_EMIT runShown(requested_);
 }
 
 void SessionView::fillSummary() {
   std::ostringstream text;
-  writeRunReport(run_, ReportFormat::kText, text);
+  writeRunReport(*loaded_.run, ReportFormat::kText, text);
   summary_->setPlainText(q(text.str()));
 }
 
 void SessionView::fillTimeline() {
-  const auto& tl = run_.profile.timeline;
+  const auto& tl = loaded_.run->profile.timeline;
   auto* chart = new QChart;
-  chart->setTitle(q("Memory of run '" + run_.info.label + "' by category (peak " +
-                    formatBytes(run_.profile.peak().total) + ")"));
+  chart->setTitle(q("Memory of run '" + loaded_.run->info.label + "' by category (peak " +
+                    formatBytes(loaded_.run->profile.peak().total) + ")"));
   // Each bucket's maximum, so the peak is always drawn.
-  const auto points = decimatedIndices(run_.profile, kMaxPoints);
+  const auto& points = loaded_.points;
   const int64_t t0 = tl.empty() ? 0 : tl.front().timeNs;
   QLineSeries* lower = nullptr;
   std::vector<int64_t> below(points.size(), 0);
@@ -206,7 +282,7 @@ void SessionView::fillTimeline() {
   }
   auto* peak = new QScatterSeries;
   peak->setName("peak");
-  const auto& p = run_.profile.peak();
+  const auto& p = loaded_.run->profile.peak();
   peak->append(static_cast<double>(p.timeNs - t0) / 1e6, static_cast<double>(p.total) / kMiB);
   chart->addSeries(peak);
   lifetime_ = new QLineSeries;
@@ -214,7 +290,7 @@ void SessionView::fillTimeline() {
   chart->addSeries(lifetime_);
   // Phase boundaries as vertical lines from zero to the peak, named in the legend.
   const double top = static_cast<double>(p.total) / kMiB;
-  for (const auto& mark : run_.trace.phases) {
+  for (const auto& mark : loaded_.run->trace.phases) {
     if (mark.phase == Phase::kBefore || tl.empty()) continue;
     auto* line = new QLineSeries;
     line->setName(QString("%1 starts").arg(phaseName(mark.phase)));
@@ -243,26 +319,31 @@ void SessionView::fillTimeline() {
   delete old;
 }
 
+QString SessionView::hoverTextAt(double msFromStart) const {
+  if (!loaded_.run || loaded_.run->profile.timeline.empty()) return {};
+  return hoverText(msFromStart * 1e6 + static_cast<double>(loaded_.run->profile.timeline.front().timeNs));
+}
+
 QString SessionView::hoverText(double timeNs) const {
-  const auto& tl = run_.profile.timeline;
-  if (tl.empty()) return {};
-  auto it = std::lower_bound(tl.begin(), tl.end(), timeNs, [](const TimelinePoint& p, double v) {
-    return static_cast<double>(p.timeNs) < v;
-  });
-  if (it == tl.end()) --it;
-  std::vector<size_t> alive = run_.profile.aliveAt(it->seq);
-  std::sort(alive.begin(), alive.end(), [this](size_t a, size_t b) {
-    return run_.profile.storages[a].bytes > run_.profile.storages[b].bytes;
-  });
+  if (!loaded_.run || loaded_.points.empty()) return {};
+  const auto& p = loaded_.run->profile;
+  const auto& tl = p.timeline;
+  // The drawn point at or after the time (the chart shows no other), and its largest storages, indexed when
+  // the run was read.
+  auto it =
+      std::lower_bound(loaded_.points.begin(), loaded_.points.end(), timeNs,
+                       [&](size_t point, double v) { return static_cast<double>(tl[point].timeNs) < v; });
+  if (it == loaded_.points.end()) --it;
+  const auto& point = tl[*it];
   QString text = QString("%1 ms: %2 allocated")
-                     .arg(static_cast<double>(it->timeNs - tl.front().timeNs) / 1e6, 0, 'f', 3)
-                     .arg(q(formatBytes(it->total)));
-  for (size_t k = 0; k < std::min<size_t>(5, alive.size()); ++k) {
-    const auto& st = run_.profile.storages[alive[k]];
+                     .arg(static_cast<double>(point.timeNs - tl.front().timeNs) / 1e6, 0, 'f', 3)
+                     .arg(q(formatBytes(point.total)));
+  for (size_t i : loaded_.largest[static_cast<size_t>(it - loaded_.points.begin())]) {
+    const auto& st = p.storages[i];
+    const auto& t = loaded_.run->trace;
     text += QString("\n  %1  %2  %3")
                 .arg(q(formatBytes(st.bytes)), q(categoryName(st.category)),
-                     q(st.allocOp >= 0 ? run_.trace.opName(st.allocOp) + " " + run_.trace.str(st.module)
-                                       : run_.profile.reasonOf(st)));
+                     q(st.allocOp >= 0 ? t.opName(st.allocOp) + " " + t.str(st.module) : p.reasonOf(st)));
   }
   return text;
 }
@@ -270,11 +351,11 @@ QString SessionView::hoverText(double timeNs) const {
 void SessionView::fillModules() {
   modules_->clear();
   std::map<std::string, QTreeWidgetItem*> items;
-  const auto rootIt = run_.profile.moduleActivations.find("");
-  const double whole = rootIt == run_.profile.moduleActivations.end() || rootIt->second.inclusive == 0
+  const auto rootIt = loaded_.run->profile.moduleActivations.find("");
+  const double whole = rootIt == loaded_.run->profile.moduleActivations.end() || rootIt->second.inclusive == 0
                            ? 1.0
                            : static_cast<double>(rootIt->second.inclusive);
-  for (const auto& [path, a] : run_.profile.moduleActivations) {
+  for (const auto& [path, a] : loaded_.run->profile.moduleActivations) {
     QTreeWidgetItem* parent = nullptr;
     const auto [up, leaf] = splitLastComponent(path);
     if (!path.empty()) {
@@ -300,43 +381,24 @@ void SessionView::fillModules() {
 }
 
 void SessionView::fillActivations() {
-  const auto& t = run_.trace;
-  activations_->setSortingEnabled(false);
-  activations_->setRowCount(0);
-  int row = 0;
-  for (size_t i = 0; i < run_.profile.storages.size(); ++i) {
-    const auto& s = run_.profile.storages[i];
-    if (s.category != Category::kActivation) continue;
-    activations_->insertRow(row);
-    auto* bytes = new BytesItem(s.bytes);
-    bytes->setData(Qt::UserRole + 1, static_cast<qlonglong>(i));
-    activations_->setItem(row, 0, bytes);
-    activations_->setItem(row, 1, new QTableWidgetItem(categoryName(s.category)));
-    activations_->setItem(row, 2, new QTableWidgetItem(q(t.opName(s.allocOp))));
-    activations_->setItem(row, 3, new QTableWidgetItem(q(t.str(s.module))));
-    activations_->setItem(row, 4, new QTableWidgetItem(q(t.opName(s.holderOp))));
-    activations_->setItem(
-        row, 5,
-        new QTableWidgetItem(QString("%1 .. %2")
-                                 .arg(s.allocSeq)
-                                 .arg(s.freeSeq < 0 ? QString("end") : QString::number(s.freeSeq))));
-    activations_->setItem(row, 6, new QTableWidgetItem(q(run_.profile.reasonOf(s))));
-    ++row;
-  }
-  activations_->setSortingEnabled(true);
-  activations_->sortByColumn(0, Qt::DescendingOrder);
+  // Rows come largest first; the header shows that order without the proxy sorting them again (the user's
+  // clicks sort through it).
+  activationsFilter_->sort(-1);
+  activationsModel_->setRun(loaded_.run, loaded_.activations);
+  const QSignalBlocker quiet(activations_->horizontalHeader());
+  activations_->horizontalHeader()->setSortIndicator(ActivationsModel::kBytes, Qt::DescendingOrder);
   // Every column but the reason as wide as its text; the reason takes the rest.
-  for (int c = 0; c < activations_->columnCount() - 1; ++c)
+  for (int c = 0; c < ActivationsModel::kReason; ++c)
     activations_->resizeColumnToContents(c);
 }
 
-void SessionView::markLifetime(int row) {
+void SessionView::markLifetime(const QModelIndex& current) {
   if (!lifetime_) return;
   lifetime_->clear();
-  if (row < 0 || !activations_->item(row, 0)) return;
-  const auto index = static_cast<size_t>(activations_->item(row, 0)->data(Qt::UserRole + 1).toLongLong());
-  const auto& s = run_.profile.storages[index];
-  const auto& tl = run_.profile.timeline;
+  if (!current.isValid() || !loaded_.run) return;
+  const auto row = activationsFilter_->mapToSource(current).row();
+  const auto& s = loaded_.run->profile.storages[activationsModel_->storageAt(row)];
+  const auto& tl = loaded_.run->profile.timeline;
   if (tl.empty()) return;
   const int64_t t0 = tl.front().timeNs;
   auto timeAt = [&](int64_t seq) {
@@ -344,17 +406,19 @@ void SessionView::markLifetime(int row) {
                                [](const TimelinePoint& p, int64_t v) { return p.seq < v; });
     return static_cast<double>((it == tl.end() ? tl.back() : *it).timeNs - t0) / 1e6;
   };
-  const double y = static_cast<double>(run_.profile.peak().total) / kMiB * 1.02;
+  const double y = static_cast<double>(loaded_.run->profile.peak().total) / kMiB * 1.02;
   lifetime_->append(timeAt(s.allocSeq), y);
   lifetime_->append(s.freeSeq < 0 ? timeAt(tl.back().seq) : timeAt(s.freeSeq), y);
 }
 
-void SessionView::addComparisonTab() {
-  const auto stored = reader_->comparisons();
-  if (stored.empty()) return;
-  const auto& c = stored.back();
-  const auto base = reader_->load(c.baselineLabel);
-  const auto patched = reader_->load(c.patchedLabel);
+void SessionView::comparisonLoaded() {
+  const auto c = comparisonWatcher_->result();
+  pendingComparison_ = false;
+  if (!pendingRun_) setBusy({});
+  if (!c.present) {
+    if (!c.error.empty()) stage_->setText(q("comparison not shown: " + c.error));
+    return;
+  }
   auto* page = new QWidget;
   page->setObjectName("comparePage");
   auto* layout = new QHBoxLayout(page);
@@ -362,12 +426,10 @@ void SessionView::addComparisonTab() {
   text->setObjectName("compareText");
   text->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
   text->setLineWrapMode(QTextEdit::NoWrap);
-  std::ostringstream out;
-  writeComparison(comparisonJson(base, patched, c.record), ReportFormat::kText, out);
-  text->setPlainText(q(out.str()));
+  text->setPlainText(q(c.text));
   layout->addWidget(text, 2);
   auto* right = new QVBoxLayout;
-  charts_ = makeComparisonCharts(base, patched);
+  charts_ = makeComparisonCharts(c.baseline, c.patched);
   right->addWidget(charts_, 1);
   auto* exportButton = new QPushButton("Export chart as PNG or SVG...");
   exportButton->setObjectName("exportChart");

@@ -2,19 +2,24 @@
 // A session's runs in linked views: summary, memory timeline (stacked by category, peak marked), module tree
 // (inclusive/exclusive activation bytes), activations table (filter, sort; selecting a row marks its lifetime
 // on the timeline) and, when the session holds a patch comparison, the before/after view. Read through the
-// same SessionReader as the CLI; nothing is re-run.
+// same SessionReader as the CLI; nothing is re-run. Reading and re-analysing a run happens on a worker
+// thread (a progress bar shows it); the views fill when it is done.
 
+#include <QFutureWatcher>
 #include <QWidget>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "core/session_store.h"
 
 class QComboBox;
+class QLabel;
 class QLineEdit;
+class QProgressBar;
 class QTabWidget;
-class QTableWidget;
+class QTableView;
 class QTextBrowser;
 class QTreeWidget;
 class QChartView;
@@ -22,46 +27,91 @@ class QLineSeries;
 
 namespace lowmem::ui {
 
+class ActivationsModel;
+class ActivationsFilter;
+
+// The view's one connection to the file, opened (and checked) once: a SQLite connection serves one thread at
+// a time, so the workers take turns.
+struct SharedReader {
+  explicit SharedReader(const std::string& path) : reader(path) {}
+  std::mutex mutex;
+  SessionReader reader;
+};
+
+// What the worker prepares for one run: the run, the timeline points the chart draws and, for each, the
+// largest storages alive there (what hovering shows).
+struct LoadedRun {
+  std::shared_ptr<const SessionRun> run;
+  std::vector<size_t> points;
+  std::vector<std::vector<size_t>> largest;
+  std::vector<size_t> activations;  // the activations table's rows, largest first
+  std::string error;                // one line, when the run could not be read
+};
+
+// The session's last stored comparison, read and rendered as text on the worker.
+struct LoadedComparison {
+  bool present = false;
+  SessionRun baseline;
+  SessionRun patched;
+  std::string text;
+  std::string error;
+};
+
 class SessionView : public QWidget {
   Q_OBJECT
 
  public:
-  // Throws lowmem::InputError for a file that is not a readable session.
+  // Throws lowmem::InputError for a file that is not a readable session (checked here, before any worker).
   explicit SessionView(const std::string& path, QWidget* parent = nullptr);
+  ~SessionView() override;
 
   const std::vector<std::string>& runLabels() const { return labels_; }
+  // Starts reading run `index` on the worker; the views show it when it is read.
   void showRun(int index);
-  QString hoverTextAt(double msFromStart) const {
-    return run_.profile.timeline.empty()
-               ? QString()
-               : hoverText(msFromStart * 1e6 + static_cast<double>(run_.profile.timeline.front().timeNs));
-  }
+  // True while a run or the comparison is being read.
+  bool loading() const;
+  QString hoverTextAt(double msFromStart) const;
   QTabWidget* tabs() const { return tabs_; }
   // The compare view's charts as a PNG; false when there is no comparison or the file cannot be written.
   bool exportComparisonChart(const QString& file) const;
 
+ Q_SIGNALS:
+  // A run's views are filled (or its error shown).
+  void runShown(int index);
+
  private:
+  void runLoaded();
+  void comparisonLoaded();
   void fillSummary();
   void fillTimeline();
   void fillModules();
   void fillActivations();
-  void markLifetime(int row);
+  void markLifetime(const QModelIndex& current);
   // The tooltip over the timeline at `timeNs` (trace clock): time, total, the five largest live storages.
   QString hoverText(double timeNs) const;
-  void addComparisonTab();
+  void setBusy(const QString& what);
 
   std::string path_;
-  std::unique_ptr<SessionReader> reader_;
+  std::shared_ptr<SharedReader> reader_;
   std::vector<std::string> labels_;
-  SessionRun run_;
+  LoadedRun loaded_;
+  int requested_ = -1;  // the run the newest request asked for
+  bool pendingRun_ = false;
+  bool pendingComparison_ = false;
+  QFutureWatcher<LoadedRun>* runWatcher_ = nullptr;
+  QFutureWatcher<LoadedComparison>* comparisonWatcher_ = nullptr;
   QComboBox* runBox_ = nullptr;
+  QProgressBar* progress_ = nullptr;
+  QLabel* stage_ = nullptr;
   QTabWidget* tabs_ = nullptr;
   QTextBrowser* summary_ = nullptr;
   QChartView* timeline_ = nullptr;
   QLineSeries* lifetime_ = nullptr;
   QTreeWidget* modules_ = nullptr;
   QLineEdit* filter_ = nullptr;
-  QTableWidget* activations_ = nullptr;
+  QTableView* activations_ = nullptr;
+  ActivationsModel* activationsModel_ = nullptr;
+  ActivationsFilter* activationsFilter_ = nullptr;
   QWidget* charts_ = nullptr;
 };
 

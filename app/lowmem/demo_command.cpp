@@ -100,7 +100,7 @@ void addDemoCommand(CLI::App& app, Action& action) {
           preset.name.c_str(), formatBytes(before).c_str(), formatBytes(after).c_str(),
           percentChange(before, after).c_str(),
           formatBytes(patched.suggested.suggestions.predictedPeak).c_str(), measured.timing.ratio(),
-          patched.rewrites.size(), patched.maxAbsDiff);
+          patched.rewrites.size(), patched.verification.maxAbsDiff);
       std::printf("wrote %s, %s, %s%s%s\n", session.c_str(), report.c_str(), drawChart ? png.c_str() : "",
                   drawChart ? ", " : "", patchedPath.c_str());
       return 0;

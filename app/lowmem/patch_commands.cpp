@@ -26,7 +26,7 @@ void clearProgress() {
   if (::isatty(STDERR_FILENO)) std::cerr << "\r\033[K" << std::flush;
 }
 
-void writeVerification(const PatchOutcome& p, std::ostream& out) {
+void writeVerification(const Verification& p, std::ostream& out) {
   out << "verification  forward " << (p.forwardOk ? "ok" : "FAILED") << ": max |diff| " << p.maxAbsDiff
       << " (" << p.toleranceRule << ", bound " << p.tolerance << ")\n";
   out << "gradients     cosine " << p.overallCosine << " over all trainable gradients not reparameterised ("
@@ -67,7 +67,8 @@ void addSuggestCommand(CLI::App& app, Action& action) {
       app.add_subcommand("suggest", "Profile a step and say which sites to swap, with predicted savings");
   suggest->add_option("model", s->model, "TorchScript model (.pt)")->required();
   addSpecOptions(suggest, s->spec);
-  suggest->add_option("--only", s->only, "Consider only these sites: a kind, a module path or #ORDINAL");
+  suggest->add_option(flagOf("only"), s->only,
+                      "Consider only these sites: a kind, a module path or #ORDINAL");
   addBitsOption(suggest, s->bits);
   suggest->add_flag("--json", s->json, "Print JSON");
   suggest->callback([s, &action] {
@@ -94,7 +95,7 @@ void printPatch(const PatchComparison& run, const std::string& output, const std
     std::cout << nlohmann::json{{"suggestions", suggestionsJson(r.suggested.suggestions)},
                                 {"rewrites", r.rewrites},
                                 {"folded_parameters", r.foldedParameters},
-                                {"verification", verificationJson(r)},
+                                {"verification", verificationJson(r.verification)},
                                 {"output", output},
                                 {"comparison", comparison}}
                      .dump(2)
@@ -102,7 +103,7 @@ void printPatch(const PatchComparison& run, const std::string& output, const std
   } else {
     writeSuggestions(r.suggested.suggestions, ReportFormat::kText, std::cout);
     std::cout << "\n";
-    writeVerification(r, std::cout);
+    writeVerification(r.verification, std::cout);
     std::cout << "\nwrote " << output << " (" << r.rewrites.size() << " sites rewritten)\n";
     if (!comparison.is_null()) {
       std::cout << "\n";
@@ -129,7 +130,7 @@ void addPatchCommand(CLI::App& app, Action& action) {
   patch->add_option("model", p->model, "TorchScript model (.pt)")->required();
   patch->add_option("-o,--output", p->output, "Patched model (.pt); never the input file")->required();
   addSpecOptions(patch, p->spec);
-  patch->add_option("--only", p->only, "Patch only these sites: a kind, a module path or #ORDINAL");
+  patch->add_option(flagOf("only"), p->only, "Patch only these sites: a kind, a module path or #ORDINAL");
   addBitsOption(patch, p->bits);
   patch->add_flag("--json", p->json, "Print JSON");
   patch->add_option(

@@ -56,7 +56,7 @@ void addValidateCommand(CLI::App& app, Action& action) {
   cmd->add_option("--tolerance", a->options.tolerance, "The verdict passes when |loss ratio - 1| <= this")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  cmd->add_option("--only", a->only, "Patch only these sites: a kind, a module path or #ORDINAL");
+  cmd->add_option(flagOf("only"), a->only, "Patch only these sites: a kind, a module path or #ORDINAL");
   addBitsOption(cmd, a->options.selection.bits);
   cmd->add_option("--patched", a->options.patchedPath,
                   "Validate this patched model (from `lowmem patch`) instead of patching MODEL here");

@@ -1,0 +1,54 @@
+// Applied-rewrite records against their hand-written stored form: each kind's op name, the bits of the
+// activation codes, the root module, and texts that are no record.
+
+#include <gtest/gtest.h>
+
+#include "core/applied_rewrite.h"
+
+namespace lowmem {
+namespace {
+
+TEST(AppliedRewrite, OneTableNamesEachKindsReplacementOp) {
+  EXPECT_EQ(replacementOp(SiteKind::kGelu), "lowmem::regelu2");
+  EXPECT_EQ(replacementOp(SiteKind::kSilu), "lowmem::resilu2");
+  EXPECT_EQ(replacementOp(SiteKind::kGelu, 3), "lowmem::regelu");  // the k-bit op takes its bits
+  EXPECT_EQ(replacementOp(SiteKind::kSilu, 4), "lowmem::resilu");
+  EXPECT_EQ(replacementOp(SiteKind::kLayerNorm), "lowmem::ms_layer_norm");
+  EXPECT_EQ(replacementOp(SiteKind::kRmsNorm), "lowmem::ms_rms_norm");
+  EXPECT_EQ(replacementOp(SiteKind::kGeluTanh), "");
+}
+
+TEST(AppliedRewrite, TextRoundTripsForEveryKind) {
+  const std::vector<std::pair<AppliedRewrite, std::string>> cases = {
+      {{SiteKind::kGelu, 2, "encoder.layer_0.mlp", 3}, "regelu2 encoder.layer_0.mlp #3"},
+      {{SiteKind::kSilu, 4, "model.layers.1.mlp", 12}, "resilu4 model.layers.1.mlp #12"},
+      {{SiteKind::kLayerNorm, 2, "", 0}, "ms_layer_norm (root) #0"},
+      {{SiteKind::kRmsNorm, 2, "model.norm", 7}, "ms_rms_norm model.norm #7"},
+  };
+  for (const auto& [record, text] : cases) {
+    EXPECT_EQ(record.text(), text);
+    const auto back = AppliedRewrite::parse(text);
+    ASSERT_TRUE(back) << text;
+    EXPECT_EQ(*back, record) << text;
+    EXPECT_EQ(nlohmann::json(record), text);
+    EXPECT_EQ(nlohmann::json(text).get<AppliedRewrite>(), record);
+  }
+}
+
+TEST(AppliedRewrite, TextsThatAreNoRecordAreRefused) {
+  for (const char* text : {"", "regelu encoder #1", "ms_layer_norm2 x #1", "gelu x #1", "regelu5 x #1",
+                           "regelu2", "regelu2 a b #1"}) {
+    EXPECT_FALSE(AppliedRewrite::parse(text)) << text;
+  }
+  EXPECT_THROW(nlohmann::json("relu x #1").get<AppliedRewrite>(), nlohmann::json::type_error);
+}
+
+TEST(AppliedRewrite, TheSameSiteWhateverTheBits) {
+  const AppliedRewrite two{SiteKind::kGelu, 2, "mlp", 1};
+  EXPECT_TRUE(two.sameSite({SiteKind::kGelu, 3, "mlp", 4}));
+  EXPECT_FALSE(two.sameSite({SiteKind::kSilu, 2, "mlp", 1}));
+  EXPECT_FALSE(two.sameSite({SiteKind::kGelu, 2, "mlp2", 1}));
+}
+
+}  // namespace
+}  // namespace lowmem
