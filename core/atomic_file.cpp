@@ -40,6 +40,14 @@ void checkOutputPath(const std::string& path) {
   }
 }
 
+void copyFileAtomically(const std::string& source, const std::string& path) {
+  writeFileAtomically(path, [&](const std::string& tmp) {
+    std::error_code ec;
+    fs::copy_file(source, tmp, fs::copy_options::overwrite_existing, ec);
+    if (ec) throw InputError(path, "cannot copy " + source + " (" + ec.message() + ")");
+  });
+}
+
 void writeFileAtomically(const std::string& path, const std::function<void(const std::string&)>& write,
                          const std::function<void(const std::string&)>& verify) {
   checkOutputPath(path);

@@ -18,4 +18,7 @@ void writeFileAtomically(const std::string& path,
                          const std::function<void(const std::string& tmpPath)>& write,
                          const std::function<void(const std::string& tmpPath)>& verify = {});
 
+// `source` copied to `path` by writeFileAtomically: the old `path` stays until the copy is complete.
+void copyFileAtomically(const std::string& source, const std::string& path);
+
 }  // namespace lowmem

@@ -14,6 +14,7 @@
 #include <QSettings>
 #include <QStatusBar>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "ui/model_page.h"
 #include "ui/session_view.h"
@@ -102,8 +103,8 @@ void MainWindow::openDialog() {
 }
 
 void MainWindow::saveSessionAs() {
-  QString source;
-  if (auto* page = qobject_cast<ModelPage*>(centralWidget())) source = page->sessionFile();
+  auto* page = qobject_cast<ModelPage*>(centralWidget());
+  const QString source = page ? page->sessionFile() : QString();
   if (source.isEmpty() || !QFile::exists(source)) {
     QMessageBox::information(this, "lowmem-studio",
                              "Profile or patch a model first: there is no new session to save.");
@@ -112,9 +113,8 @@ void MainWindow::saveSessionAs() {
   const QString target =
       QFileDialog::getSaveFileName(this, "Save session as", "session.db", "Sessions (*.db)");
   if (target.isEmpty()) return;
-  QFile::remove(target);
-  if (!QFile::copy(source, target))
-    QMessageBox::warning(this, "lowmem-studio", target + ": cannot write the session");
+  const QString error = saveCopyAs(source, target, {{"the model", page->modelFile().toStdString()}});
+  if (!error.isEmpty()) QMessageBox::warning(this, "lowmem-studio", error);
 }
 
 void MainWindow::savePatchedModelAs() {
@@ -128,9 +128,21 @@ void MainWindow::savePatchedModelAs() {
   const QString target = QFileDialog::getSaveFileName(
       this, "Save patched model as", QFileInfo(source).fileName(), "TorchScript models (*.pt)");
   if (target.isEmpty()) return;
-  QFile::remove(target);
-  if (!QFile::copy(source, target))
-    QMessageBox::warning(this, "lowmem-studio", target + ": cannot write the model");
+  const QString error = saveCopyAs(
+      source, target,
+      {{"the model", page->modelFile().toStdString()}, {"the session", page->sessionFile().toStdString()}});
+  if (!error.isEmpty()) QMessageBox::warning(this, "lowmem-studio", error);
+}
+
+QString saveCopyAs(const QString& source, const QString& target, std::vector<NamedPath> inputs) {
+  try {
+    inputs.push_back({"the file being saved", source.toStdString()});
+    checkOutputs(inputs, {{"the copy", target.toStdString()}});
+    copyFileAtomically(source.toStdString(), target.toStdString());
+    return {};
+  } catch (const std::exception& e) {
+    return QString::fromStdString(firstLine(e.what()));
+  }
 }
 
 void MainWindow::rememberRecent(const QString& path) {

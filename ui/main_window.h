@@ -5,6 +5,9 @@
 
 #include <QMainWindow>
 #include <QStringList>
+#include <vector>
+
+#include "core/output_guard.h"
 
 class QMenu;
 
@@ -36,5 +39,9 @@ class MainWindow : public QMainWindow {
 
   QMenu* recentMenu_ = nullptr;
 };
+
+// "Save ... as": `source` copied to `target` atomically (the old target stays until the copy is complete),
+// refused when the target is the source or one of `inputs` (through links). The error line, or empty.
+QString saveCopyAs(const QString& source, const QString& target, std::vector<NamedPath> inputs);
 
 }  // namespace lowmem::ui

@@ -42,6 +42,7 @@ class ModelPage : public QWidget {
   SessionView* sessionView() const { return view_; }
   QString sessionFile() const { return sessionFile_; }
   QString patchedModelFile() const { return patchedFile_; }
+  QString modelFile() const { return QString::fromStdString(model_); }
 
  public Q_SLOTS:
   void profile();

@@ -144,7 +144,9 @@ void addPatchCommand(CLI::App& app, Action& action) {
   patch->callback([p, &action] {
     action = [p] {
       const auto spec = resolveSpec(p->spec);
-      if (!p->session.empty()) checkOutputPath(p->session);
+      auto inputs = specInputs(p->spec, spec);
+      inputs.push_back({"the model", p->model});
+      checkOutputs(inputs, {{"the patched model (-o)", p->output}, {"the session (--session)", p->session}});
       const SwapSelection selection{p->only, p->bits};
       PatchComparison run;
       if (p->session.empty()) {

@@ -60,8 +60,9 @@ void addProfileCommands(CLI::App& app, Action& action) {
   cmd->callback([a, &action] {
     action = [a] {
       const auto spec = resolveSpec(a->spec);
-      checkOutputPath(a->output);
-      if (!a->chromeTracePath.empty()) checkOutputPath(a->chromeTracePath);
+      auto inputs = specInputs(a->spec, spec);
+      inputs.push_back({"the model", a->model});
+      checkOutputs(inputs, {{"the session (-o)", a->output}, {"--chrome-trace", a->chromeTracePath}});
       const auto progress = cliProgress();
       const auto run = profileModel(a->model, spec, a->label, progress);
       progress("writing session");
@@ -95,6 +96,7 @@ void addProfileCommands(CLI::App& app, Action& action) {
                      "Write the (first or --run) run as a Chrome trace");
   report->callback([r, &action] {
     action = [r] {
+      checkOutputs({{"the session", r->session}}, {{"--chrome-trace", r->chromeTracePath}});
       SessionReader reader(r->session);
       std::vector<std::string> labels;
       if (!r->run.empty()) {

@@ -123,6 +123,10 @@ StepSpec resolveSpec(const SpecArgs& a) {
   return spec;
 }
 
+std::vector<NamedPath> specInputs(const SpecArgs& args, const StepSpec& spec) {
+  return {{"the step spec (--spec)", args.specFile}, {"the inputs file (--inputs-file)", spec.inputsFile}};
+}
+
 void addBitsOption(CLI::App* cmd, int& bits) {
   cmd->add_option(
          flagOf("bits"), bits,

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/output_guard.h"
 #include "core/step_spec.h"
 
 namespace lowmem::cli {
@@ -28,6 +29,9 @@ void addSpecOptions(CLI::App* cmd, SpecArgs& args);
 // The flag that sets a setting (a step-spec field by its JSON key, "only", "bits", ...): how the CLI names a
 // SettingError. The setting itself when no flag sets it.
 const std::string& flagOf(const std::string& setting);
+
+// The files a resolved spec reads (the --spec file, its inputs file), for the output guard.
+std::vector<NamedPath> specInputs(const SpecArgs& args, const StepSpec& spec);
 
 // --bits for the activation swaps (checked by SwapSelection::validate, so the error names the flag).
 void addBitsOption(CLI::App* cmd, int& bits);

@@ -69,12 +69,13 @@ void addValidateCommand(CLI::App& app, Action& action) {
   cmd->callback([a, &action] {
     action = [a] {
       const auto spec = resolveSpec(a->spec);
-      if (!a->session.empty()) checkOutputPath(a->session);
-      if (!a->png.empty()) {
-        if (!chartsAvailable())
-          throw InputError(a->png, std::string("cannot draw a PNG: ") + kNoChartsReason);
-        checkOutputPath(a->png);
-      }
+      if (!a->png.empty() && !chartsAvailable())
+        throw InputError(a->png, std::string("cannot draw a PNG: ") + kNoChartsReason);
+      auto inputs = specInputs(a->spec, spec);
+      inputs.insert(inputs.end(), {{"the model", a->model},
+                                   {"the patched model (--patched)", a->options.patchedPath},
+                                   {"the data (--data)", a->options.dataPath}});
+      checkOutputs(inputs, {{"the session (-o)", a->session}, {"--png", a->png}});
       a->options.selection.only = a->only;
       const auto v = validateModel(a->model, spec, a->options, cliProgress());
       endProgress();

@@ -577,14 +577,62 @@ TEST_F(CliTest, TorchvisionModelsPatchVerifyAndCompare) {
   }
 }
 
+// Issue 19.1: an output flag naming an input (or another output) would replace it; refused before any work,
+// through relative paths, symlinks and hard links, and the files stay byte for byte.
+TEST_F(CliTest, NoOutputLandsOnAnInput) {
+  const auto model = path("guard.pt");
+  fs::copy_file(built("vit-tiny"), model, fs::copy_options::overwrite_existing);
+  const auto session = path("guard.db");
+  ASSERT_EQ(lowmemCli({"-q", "profile", model, "-o", session, "--trainable", "lora"}).exitCode, 0);
+  fs::remove(path("guard-link.pt"));
+  fs::create_symlink(model, path("guard-link.pt"));
+  fs::remove(path("guard-hard.pt"));
+  fs::create_hard_link(model, path("guard-hard.pt"));
+  const auto bytes = [](const std::string& file) {
+    std::ifstream in(file, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const auto modelBytes = bytes(model), sessionBytes = bytes(session);
+  struct Case {
+    std::vector<std::string> args;
+    std::string output;  // the path the refusal names
+    std::string role;    // the flag it says to give a file of its own
+  };
+  const auto db2 = path("guard2.db"), link = path("guard-link.pt"), hard = path("guard-hard.pt"),
+             patched = path("guard-p.pt");
+  const std::vector<Case> cases = {
+      {{"profile", model, "-o", db2, "--chrome-trace", model}, model, "--chrome-trace"},
+      {{"profile", model, "-o", db2, "--chrome-trace", link}, link, "--chrome-trace"},
+      {{"profile", model, "-o", db2, "--chrome-trace", hard}, hard, "--chrome-trace"},
+      {{"profile", model, "-o", model}, model, "the session (-o)"},
+      {{"profile", model, "-o", db2, "--chrome-trace", db2}, db2, "--chrome-trace"},
+      {{"report", session, "--chrome-trace", session}, session, "--chrome-trace"},
+      {{"validate", model, "--trainable", "lora", "--png", model}, model, "--png"},
+      {{"validate", model, "--trainable", "lora", "-o", link}, link, "the session (-o)"},
+      {{"patch", model, "-o", hard, "--trainable", "lora"}, hard, "the patched model (-o)"},
+      {{"patch", model, "-o", patched, "--session", model, "--trainable", "lora"},
+       model,
+       "the session (--session)"},
+      {{"patch", model, "-o", patched, "--session", patched, "--trainable", "lora"},
+       patched,
+       "the session (--session)"},
+  };
+  for (const auto& c : cases) {
+    expectBadInput(lowmemCli(c.args), c.output, "give " + c.role + " a file of its own");
+    EXPECT_EQ(bytes(model), modelBytes) << c.args[0] << " " << c.role;
+    EXPECT_EQ(bytes(session), sessionBytes) << c.args[0] << " " << c.role;
+  }
+  EXPECT_FALSE(fs::exists(path("guard2.db")));
+  EXPECT_FALSE(fs::exists(path("guard-p.pt")));
+}
+
 TEST_F(CliTest, PatcherCommandsRefuseBadInput) {
   const auto model = built("vit-tiny");
   expectBadInput(lowmemCli({"suggest", path("none.pt")}), path("none.pt"), "no such file");
   expectBadInput(lowmemCli({"patch", path("none.pt"), "-o", path("p.pt")}), path("none.pt"), "no such file");
   expectBadInput(lowmemCli({"suggest", model, "--trainable", "lora", "--only", "relu"}), "--only",
                  "'relu' matches no site");
-  expectBadInput(lowmemCli({"patch", model, "-o", model, "--trainable", "lora"}), model,
-                 "is the input model");
+  expectBadInput(lowmemCli({"patch", model, "-o", model, "--trainable", "lora"}), model, "is also the model");
   expectBadInput(lowmemCli({"patch", model, "-o", path("missing-dir/p.pt"), "--trainable", "lora"}),
                  path("missing-dir/p.pt"), "");
   // Re-patching: the patched model has no GELU left to swap and says so.

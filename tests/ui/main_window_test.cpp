@@ -7,6 +7,7 @@
 #include <QChart>
 #include <QChartView>
 #include <QComboBox>
+#include <QDir>
 #include <QLabel>
 #include <QLineEdit>
 #include <QLineSeries>
@@ -161,6 +162,37 @@ class MainWindowTest : public QObject {
     QVERIFY(shown.wait(60000));
     QCOMPARE(shown.takeFirst().at(0).toInt(), 1);
     QVERIFY(rows->rowCount() < baselineRows);
+  }
+
+  void savesCopiesWithoutTouchingInputs() {
+    QTemporaryDir dir;
+    const auto write = [&](const QString& name, const QByteArray& bytes) {
+      QFile f(dir.filePath(name));
+      QVERIFY(f.open(QIODevice::WriteOnly));
+      f.write(bytes);
+    };
+    const auto read = [&](const QString& name) {
+      QFile f(dir.filePath(name));
+      return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+    };
+    write("model.pt", "the user's model");
+    write("patched.pt", "the patched model");
+    write("old.pt", "an older copy");
+    QVERIFY(QFile::link(dir.filePath("model.pt"), dir.filePath("model-link.pt")));
+    const std::vector<lowmem::NamedPath> inputs = {{"the model", dir.filePath("model.pt").toStdString()}};
+    // Onto the model (or a link to it) or onto itself: refused, nothing changes.
+    for (const char* target : {"model.pt", "model-link.pt", "patched.pt"}) {
+      const QString error = lowmem::ui::saveCopyAs(dir.filePath("patched.pt"), dir.filePath(target), inputs);
+      QVERIFY2(error.contains("a file of its own"), qPrintable(error));
+      QVERIFY(!error.contains('\n'));
+    }
+    QCOMPARE(read("model.pt"), QByteArray("the user's model"));
+    QCOMPARE(read("patched.pt"), QByteArray("the patched model"));
+    // Over an older file: replaced whole; into a missing directory: refused with the old file kept.
+    QCOMPARE(lowmem::ui::saveCopyAs(dir.filePath("patched.pt"), dir.filePath("old.pt"), inputs), QString());
+    QCOMPARE(read("old.pt"), QByteArray("the patched model"));
+    QVERIFY(!lowmem::ui::saveCopyAs(dir.filePath("patched.pt"), dir.filePath("none/x.pt"), inputs).isEmpty());
+    QCOMPARE(QDir(dir.path()).entryList(QDir::Files | QDir::Hidden).size(), 4);  // no temporary left
   }
 
   void refusesBadFilesWithOneLine() {
