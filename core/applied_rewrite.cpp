@@ -47,7 +47,7 @@ bool AppliedRewrite::sameSite(const AppliedRewrite& other) const {
 }
 
 std::optional<AppliedRewrite> AppliedRewrite::parse(const std::string& text) {
-  static const std::regex re(R"(^([a-z_]+?)([234]?) (\S+)(?: #([0-9]+))?$)");
+  static const std::regex re(R"(^([a-z_]+?)([234]?) (\S+)(?: #([0-9]{1,9}))?$)");
   std::smatch m;
   if (!std::regex_match(text, m, re)) return std::nullopt;
   for (const auto& f : kFamilies) {

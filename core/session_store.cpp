@@ -3,11 +3,16 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "core/bounded_json.h"
 #include "core/error.h"
 #include "core/large_vector.h"
+#include "core/trace_check.h"
 
 namespace lowmem {
 namespace {
+
+// The largest JSON record a session holds (suggestions for thousands of sites are a few MiB).
+constexpr size_t kMaxRecordBytes = size_t{64} << 20;
 
 const char* kSchema = R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -174,7 +179,11 @@ int schemaVersion(sqlite3* db, const std::string& path) {
   Statement has(db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'", path);
   if (!has.next() || has.i64(0) == 0) return -1;
   Statement v(db, "SELECT value FROM meta WHERE key='schema_version'", path);
-  return v.next() ? std::stoi(v.text(0)) : -1;
+  if (!v.next()) return -1;
+  const std::string text = v.text(0);
+  if (text.empty() || text.size() > 6 || text.find_first_not_of("0123456789") != std::string::npos)
+    throw InputError(path, "corrupt session: schema version '" + firstLine(text).substr(0, 40) + "'");
+  return std::stoi(text);
 }
 
 // The oldest schema the reader understands: version 3 changed only the derived `storages.reason` (text to an
@@ -419,7 +428,7 @@ SessionReader::SessionReader(const std::string& path) : path_(path) {
     checkVersion(db_, path, kOldestReadableSchema);
     Statement check(db_, "PRAGMA quick_check", path);
     if (check.next() && check.text(0) != "ok")
-      throw InputError(path, "corrupt session (" + check.text(0) + ")");
+      throw InputError(path, "corrupt session: " + firstLine(check.text(0)));
   } catch (...) {
     sqlite3_close(db_);
     db_ = nullptr;
@@ -468,11 +477,7 @@ std::vector<SessionReader::StoredComparison> SessionReader::comparisons() const 
               path_);
   while (s.next()) {
     StoredComparison c{s.text(0), s.text(1), {}};
-    try {
-      c.record = nlohmann::json::parse(s.text(2));
-    } catch (const nlohmann::json::exception&) {
-      throw InputError(path_, "corrupt session (comparison record is not JSON)");
-    }
+    c.record = parseBoundedJson(s.text(2), path_, "corrupt session: a comparison record", kMaxRecordBytes);
     out.push_back(std::move(c));
   }
   return out;
@@ -484,12 +489,8 @@ std::vector<Validation> SessionReader::validations() const {
   if (!has.next() || has.i64(0) == 0) return out;
   Statement s(db_, "SELECT record FROM validations ORDER BY id", path_);
   while (s.next()) {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(s.text(0));
-    } catch (const nlohmann::json::exception&) {
-      throw InputError(path_, "corrupt session (validation record is not JSON)");
-    }
+    const auto j =
+        parseBoundedJson(s.text(0), path_, "corrupt session: a validation record", kMaxRecordBytes);
     out.push_back(validationFromJson(j, path_));
   }
   return out;
@@ -590,14 +591,13 @@ void readDeviceActivities(sqlite3* db, const std::string& path, const RunInfo& r
   t.droppedDeviceRecords = run.droppedDeviceRecords;
 }
 
-// What the analysis indexes by must be in range: a damaged file is refused, not read out of bounds.
-void checkStringIds(const Trace& t, const std::string& path) {
-  const auto n = static_cast<int64_t>(t.strings.size());
-  const auto bad = [n](StringId id) { return id < 0 || id >= n; };
-  for (const auto& o : t.ops) {
-    if (bad(o.name) || bad(o.module) || bad(o.inputShapes))
-      throw InputError(path, "corrupt session (string index out of range)");
-  }
+// What the analysis indexes by must be in range, and its walks must end: a damaged file is refused, not read
+// out of bounds or looped on.
+void checkTrace(const RunInfo& run, const Trace& t, const std::string& path) {
+  if (const auto why = traceProblem(t); !why.empty())
+    throw InputError(path, "corrupt session: run '" + run.label + "': " + why);
+  parseBoundedJson(run.specJson.empty() ? "{}" : run.specJson, path,
+                   "corrupt session: run '" + run.label + "''s step spec", kMaxRecordBytes);
 }
 
 }  // namespace
@@ -611,7 +611,7 @@ SessionRun SessionReader::load(const std::string& label) const {
   readOps(db_, path_, run.info.id, t);
   readPhasesAndKnown(db_, path_, run.info.id, t);
   readDeviceActivities(db_, path_, run.info, t);
-  checkStringIds(t, path_);
+  checkTrace(run.info, t, path_);
   run.profile = analyseTrace(t);
   return run;
 }

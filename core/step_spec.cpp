@@ -16,6 +16,19 @@ std::string InputSpec::text() const {
   return s;
 }
 
+namespace {
+
+// Digits as a number, SettingError when they do not fit (std::stoll would throw a bare "stoll").
+int64_t integerIn(const std::string& digits, const std::string& text, const std::string& setting) {
+  try {
+    return std::stoll(digits);
+  } catch (const std::exception&) {
+    throw SettingError(setting, "'" + text + "' has a number too large: " + digits);
+  }
+}
+
+}  // namespace
+
 InputSpec parseInputSpec(const std::string& text, const std::string& setting) {
   static const std::regex re(
       R"(^([A-Za-z_][A-Za-z0-9_]*):([a-z0-9]+)\[([0-9, ]*)\](?::(-?[0-9]+)\.\.(-?[0-9]+))?$)");
@@ -39,7 +52,7 @@ InputSpec parseInputSpec(const std::string& text, const std::string& setting) {
     const size_t comma = dims.find(',', start);
     const std::string d = dims.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     if (d.empty()) throw SettingError(setting, "'" + text + "' has an empty dimension");
-    const long long v = std::stoll(d);
+    const long long v = integerIn(d, text, setting);
     if (v <= 0 || v > (1LL << 40))
       throw SettingError(setting, "'" + text + "' has dimension " + d + " (expected 1 or more)");
     s.shape.push_back(v);
@@ -49,7 +62,7 @@ InputSpec parseInputSpec(const std::string& text, const std::string& setting) {
   if (m[4].matched) {
     if (isFloating(s.dtype))
       throw SettingError(setting, "'" + text + "': a LOW..HIGH range needs an integer dtype");
-    s.range = std::make_pair(std::stoll(m[4]), std::stoll(m[5]));
+    s.range = std::make_pair(integerIn(m[4], text, setting), integerIn(m[5], text, setting));
     if (s.range->first >= s.range->second) throw SettingError(setting, "'" + text + "': empty range");
   }
   return s;

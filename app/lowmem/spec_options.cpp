@@ -3,6 +3,7 @@
 #include <fstream>
 #include <map>
 
+#include "core/bounded_json.h"
 #include "core/error.h"
 
 namespace lowmem::cli {
@@ -104,15 +105,8 @@ void addSpecOptions(CLI::App* cmd, SpecArgs& a) {
 StepSpec resolveSpec(const SpecArgs& a) {
   StepSpec spec = a.spec;
   if (!a.specFile.empty()) {
-    std::ifstream in(a.specFile);
-    if (!in) throw InputError(a.specFile, "cannot read the step spec");
-    nlohmann::json j;
-    try {
-      in >> j;
-    } catch (const nlohmann::json::exception& e) {
-      throw InputError(a.specFile, std::string("not valid JSON (") + e.what() + ")");
-    }
-    spec = StepSpec::fromJson(j, a.specFile);
+    // A step spec is a few hundred bytes; a megabyte is room for thousands of inputs.
+    spec = StepSpec::fromJson(readBoundedJsonFile(a.specFile, "step spec", size_t{1} << 20), a.specFile);
     for (const auto& o : a.overlays) {
       if (o.option->count() > 0) o.set(a.spec, spec);
     }

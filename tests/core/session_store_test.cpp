@@ -242,5 +242,57 @@ TEST_F(SessionStoreTest, BadFilesFailCleanly) {
   expectInputError([&] { SessionWriter w(path("other.db")); }, path("other.db"), "not a lowmem session");
 }
 
+// Issue 19.2: a damaged or crafted session (each tampering below crashed, looped or printed nonsense before)
+// is refused with the reason, naming the file, before the analysis indexes by anything.
+TEST_F(SessionStoreTest, TamperedSessionsAreRefusedWithTheReason) {
+  const auto good = writeSample("good.db");
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"UPDATE memory_events SET op = 40 WHERE seq = 2", "memory event 0 names op 40 of 2"},
+      {"UPDATE ops SET parent = 7 WHERE id = 1", "op 1 names parent 7 of 1"},
+      {"UPDATE ops SET parent = id", "op 0 names parent 0 of 0"},
+      {"UPDATE ops SET parent = 1 - id", "op 0 names parent 1 of 0"},  // a two-op cycle
+      {"UPDATE known_storages SET name = 99 WHERE role = 'parameter'", "known storage 0 names string 99"},
+      {"DELETE FROM ops", "memory event 0 names op 0 of 0"},
+      {"UPDATE known_storages SET bytes = -64000000 WHERE role = 'parameter'",
+       "known storage 0 has an impossible size of -64000000 bytes"},
+      {"UPDATE memory_events SET bytes = 4611686018427387904 WHERE seq = 2",
+       "memory event 0 has an impossible size of 4611686018427387904 bytes"},
+      {"UPDATE memory_events SET addr = 8192 WHERE seq = 9",
+       "memory event 2 allocates an address that is already allocated"},
+      {"UPDATE memory_events SET seq = 100 WHERE seq = 2", "memory event 1 is out of sequence order"},
+      {"UPDATE runs SET spec_json = '" + deep.substr(0, 100) + "'", "step spec is nested deeper than 64"},
+      {"UPDATE meta SET value = 'x; DROP' WHERE key = 'schema_version'",
+       "corrupt session: schema version 'x; DROP'"},
+  };
+  int n = 0;
+  for (const auto& [sql, why] : cases) {
+    const auto file = path(("tampered-" + std::to_string(n++) + ".db").c_str());
+    fs::copy_file(good, file, fs::copy_options::overwrite_existing);
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sql;
+    sqlite3_close(db);
+    expectInputError([&] { SessionReader(file).load(""); }, file, why);
+  }
+  // A comparison record nested 200,000 levels deep: refused at the 65th, not walked.
+  const auto file = path("deep.db");
+  fs::copy_file(good, file, fs::copy_options::overwrite_existing);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* insert = nullptr;
+  ASSERT_EQ(
+      sqlite3_prepare_v2(db, "INSERT INTO comparisons(baseline_run, patched_run, record) VALUES (1, 1, ?)",
+                         -1, &insert, nullptr),
+      SQLITE_OK);
+  sqlite3_bind_text(insert, 1, deep.c_str(), static_cast<int>(deep.size()), SQLITE_STATIC);
+  ASSERT_EQ(sqlite3_step(insert), SQLITE_DONE);
+  sqlite3_finalize(insert);
+  sqlite3_close(db);
+  expectInputError([&] { SessionReader(file).comparisons(); }, file,
+                   "corrupt session: a comparison record is nested deeper than 64 levels");
+  EXPECT_EQ(SessionReader(file).load("").profile.peak().total, analyseTrace(sampleTrace()).peak().total);
+}
+
 }  // namespace
 }  // namespace lowmem
