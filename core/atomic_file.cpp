@@ -48,8 +48,13 @@ void copyFileAtomically(const std::string& source, const std::string& path) {
   });
 }
 
-void writeFileAtomically(const std::string& path, const std::function<void(const std::string&)>& write,
-                         const std::function<void(const std::string&)>& verify) {
+namespace {
+
+enum class Place { kReplace, kOnlyIfAbsent };
+
+// Writes, verifies and puts the temporary in place; false when kOnlyIfAbsent found the path taken.
+bool writeAndPlace(const std::string& path, const std::function<void(const std::string&)>& write,
+                   const std::function<void(const std::string&)>& verify, Place place) {
   checkOutputPath(path);
   const fs::path target = fs::absolute(path);
   const std::string tmp = temporarySibling(target);
@@ -57,19 +62,48 @@ void writeFileAtomically(const std::string& path, const std::function<void(const
   try {
     try {
       write(tmp);
-    } catch (const InputError&) {
-      throw;
+    } catch (const InputError& e) {
+      // Said of the user's path: the temporary name means nothing to them.
+      std::string message = e.what();
+      for (size_t at = message.find(tmp); at != std::string::npos; at = message.find(tmp, at + path.size()))
+        message.replace(at, tmp.size(), path);
+      throw InputError("", message);
     } catch (const std::exception& e) {
       throw InputError(path, std::string("cannot write: ") + firstLine(e.what()));
     }
     if (!fs::exists(tmp, ec)) throw InputError(path, "cannot write: nothing was written");
     if (verify) verify(tmp);
-    fs::rename(tmp, target, ec);
-    if (ec) throw InputError(path, "cannot rename the written file into place: " + ec.message());
+    if (place == Place::kReplace) {
+      fs::rename(tmp, target, ec);
+      if (ec) throw InputError(path, "cannot rename the written file into place: " + ec.message());
+      return true;
+    }
+    // A hard link never replaces: of two processes creating the file at once, one finds it taken.
+    if (::link(tmp.c_str(), target.c_str()) != 0) {
+      const int error = errno;
+      if (error != EEXIST)
+        throw InputError(path, std::string("cannot put the file in place: ") + std::strerror(error));
+      fs::remove(tmp, ec);
+      return false;
+    }
+    fs::remove(tmp, ec);
+    return true;
   } catch (...) {
     fs::remove(tmp, ec);
     throw;
   }
+}
+
+}  // namespace
+
+void writeFileAtomically(const std::string& path, const std::function<void(const std::string&)>& write,
+                         const std::function<void(const std::string&)>& verify) {
+  writeAndPlace(path, write, verify, Place::kReplace);
+}
+
+bool createFileAtomically(const std::string& path, const std::function<void(const std::string&)>& write,
+                          const std::function<void(const std::string&)>& verify) {
+  return writeAndPlace(path, write, verify, Place::kOnlyIfAbsent);
 }
 
 }  // namespace lowmem

@@ -18,6 +18,12 @@ void writeFileAtomically(const std::string& path,
                          const std::function<void(const std::string& tmpPath)>& write,
                          const std::function<void(const std::string& tmpPath)>& verify = {});
 
+// writeFileAtomically for a file that must not exist: false (and nothing written) when `path` exists by the
+// time the file is complete, as when another process created it meanwhile; never replaces it.
+bool createFileAtomically(const std::string& path,
+                          const std::function<void(const std::string& tmpPath)>& write,
+                          const std::function<void(const std::string& tmpPath)>& verify = {});
+
 // `source` copied to `path` by writeFileAtomically: the old `path` stays until the copy is complete.
 void copyFileAtomically(const std::string& source, const std::string& path);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "core/atomic_file.h"
 #include "core/bounded_json.h"
 #include "core/error.h"
 #include "core/large_vector.h"
@@ -232,25 +233,33 @@ sqlite3* openDatabase(const std::string& path, int flags, const char* purpose) {
     sqlite3_close(db);
     throw InputError(path, std::string("cannot open the session") + purpose + " (" + message + ")");
   }
+  // Another process's write transaction is waited for, not reported as "database is locked".
+  sqlite3_busy_timeout(db, 60000);
   return db;
 }
 
+// A write transaction, or a savepoint inside one already open (SessionWriter::inOneTransaction), so a use
+// case's several writes land together or not at all.
 class Transaction {
  public:
-  Transaction(sqlite3* db, const std::string& path) : db_(db), path_(path) {
-    execSql(db, "BEGIN IMMEDIATE", path);
+  Transaction(sqlite3* db, const std::string& path)
+      : db_(db), path_(path), nested_(sqlite3_get_autocommit(db) == 0) {
+    execSql(db, nested_ ? "SAVEPOINT lowmem_write" : "BEGIN IMMEDIATE", path);
   }
   ~Transaction() {
-    if (!committed_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    if (committed_) return;
+    sqlite3_exec(db_, nested_ ? "ROLLBACK TO lowmem_write; RELEASE lowmem_write" : "ROLLBACK", nullptr,
+                 nullptr, nullptr);
   }
   void commit() {
-    execSql(db_, "COMMIT", path_);
+    execSql(db_, nested_ ? "RELEASE lowmem_write" : "COMMIT", path_);
     committed_ = true;
   }
 
  private:
   sqlite3* db_;
   std::string path_;
+  bool nested_;
   bool committed_ = false;
 };
 
@@ -283,6 +292,22 @@ SessionWriter::SessionWriter(const std::string& path) : path_(path) {
     db_ = nullptr;
     throw;
   }
+}
+
+void writeToSession(const std::string& path, const std::function<void(SessionWriter&)>& write) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    const bool created = createFileAtomically(
+        path,
+        [&](const std::string& tmp) {
+          SessionWriter w(tmp);
+          write(w);
+        },
+        [](const std::string& tmp) { SessionReader check(tmp); });
+    if (created) return;
+  }
+  SessionWriter w(path);
+  write(w);
 }
 
 SessionWriter::~SessionWriter() {
@@ -363,6 +388,12 @@ void insertProfileRows(sqlite3* db, const std::string& path, int64_t id, const T
 }
 
 }  // namespace
+
+void SessionWriter::inOneTransaction(const std::function<void()>& body) {
+  Transaction tx(db_, path_);
+  body();
+  tx.commit();
+}
 
 int64_t SessionWriter::writeRun(const RunInfo& info, const Trace& t, const Profile& p) {
   Transaction tx(db_, path_);

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -60,11 +61,18 @@ class SessionWriter {
                        const nlohmann::json& record);
   // A `lowmem validate` result: its record (JSON) and one row per training step. Returns its id.
   int64_t writeValidation(const Validation& v);
+  // `body`'s writes (any of the above) as one transaction: all of them land or none.
+  void inOneTransaction(const std::function<void()>& body);
 
  private:
   std::string path_;
   sqlite3* db_ = nullptr;
 };
+
+// Writes into the session at `path`: appended in one transaction when it exists, else a new file created
+// complete or not at all. Of writers creating one file at the same time none is lost: a writer that finds
+// the file created meanwhile appends to it instead. Waits for another writer's transaction (up to a minute).
+void writeToSession(const std::string& path, const std::function<void(SessionWriter&)>& write);
 
 class SessionReader {
  public:

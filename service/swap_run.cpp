@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include "core/atomic_file.h"
 #include "core/checkpoint_pricing.h"
@@ -200,30 +201,57 @@ nlohmann::json comparisonRecord(const PatchOutcome& p, const StepTiming& t) {
   return record;
 }
 
+std::pair<std::string, std::string> freeRunLabels(const std::string& sessionPath, SessionWrite mode) {
+  std::error_code ec;
+  if (mode == SessionWrite::kReplace || !std::filesystem::exists(sessionPath, ec))
+    return {"baseline", "patched"};
+  std::set<std::string> taken;
+  for (const auto& r : SessionReader(sessionPath).runs())
+    taken.insert(r.label);
+  for (int n = 1;; ++n) {
+    const std::string suffix = n == 1 ? "" : "-" + std::to_string(n);
+    if (!taken.count("baseline" + suffix) && !taken.count("patched" + suffix))
+      return {"baseline" + suffix, "patched" + suffix};
+  }
+}
+
 void saveComparisonSession(const std::string& sessionPath, const SessionRun& baseline,
                            const SessionRun& patched, const nlohmann::json& record, SessionWrite mode) {
-  auto write = [&](const std::string& path) {
-    SessionWriter w(path);
-    w.writeRun(baseline.info, baseline.trace, baseline.profile);
-    w.writeRun(patched.info, patched.trace, patched.profile);
-    w.writeComparison(baseline.info.label, patched.info.label, record);
+  // Both runs and the comparison in one transaction: a failure leaves no orphan run behind.
+  auto write = [&](SessionWriter& w) {
+    w.inOneTransaction([&] {
+      w.writeRun(baseline.info, baseline.trace, baseline.profile);
+      w.writeRun(patched.info, patched.trace, patched.profile);
+      w.writeComparison(baseline.info.label, patched.info.label, record);
+    });
   };
-  std::error_code ec;
-  if (mode == SessionWrite::kAppend && std::filesystem::exists(sessionPath, ec)) {
-    write(sessionPath);
+  if (mode == SessionWrite::kAppend) {
+    writeToSession(sessionPath, write);
     return;
   }
-  writeFileAtomically(sessionPath, write, [](const std::string& tmp) { SessionReader check(tmp); });
+  writeFileAtomically(
+      sessionPath,
+      [&](const std::string& tmp) {
+        SessionWriter w(tmp);
+        write(w);
+      },
+      [](const std::string& tmp) { SessionReader check(tmp); });
 }
 
 PatchComparison patchAndCompare(const std::string& modelPath, const std::string& outputPath,
                                 const StepSpec& spec, const SwapSelection& selection,
                                 const std::string& sessionPath, int timingRounds, SessionWrite mode,
                                 const ProgressFn& progress) {
+  // The session is read before any work: runs it already holds keep their labels, the new ones take the next
+  // free pair ("baseline-2", "patched-2"), and an unreadable session stops here, not after the model is
+  // written.
+  const auto labels = freeRunLabels(sessionPath, mode);
   PatchComparison c;
   VerifiedModels verified;
   c.patch = patchKeeping(modelPath, outputPath, spec, selection, progress, &verified);
   c.measured = measureWith(modelPath, outputPath, spec, timingRounds, progress, &verified);
+  c.patch.suggested.baseline.info.label = labels.first;
+  c.measured.patched.info.label = labels.second;
   const auto record = comparisonRecord(c.patch, c.measured.timing);
   say(progress, "writing the session");
   saveComparisonSession(sessionPath, c.patch.suggested.baseline, c.measured.patched, record, mode);

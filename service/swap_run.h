@@ -3,6 +3,7 @@
 // (rewrite, verify, save atomically), and measure the patched model against the baseline under the same spec.
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/applied_rewrite.h"
@@ -61,6 +62,10 @@ nlohmann::json comparisonRecord(const PatchOutcome& patch, const StepTiming& tim
 // What happens to an existing session file: the runs are added (their labels must be new there), or the file
 // is replaced as a whole, atomically (the old one stays if anything fails).
 enum class SessionWrite { kAppend, kReplace };
+
+// The labels the baseline and patched runs of a patch take in `sessionPath`: "baseline" and "patched", or the
+// first free "-N" pair when the session holds those already (kAppend). InputError for an unreadable session.
+std::pair<std::string, std::string> freeRunLabels(const std::string& sessionPath, SessionWrite mode);
 
 // Writes the baseline and patched runs and the comparison record into `sessionPath`: a new (or replaced) file
 // atomically, complete or absent.

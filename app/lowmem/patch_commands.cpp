@@ -108,7 +108,8 @@ void printPatch(const PatchComparison& run, const std::string& output, const std
     if (!comparison.is_null()) {
       std::cout << "\n";
       writeComparison(comparison, ReportFormat::kText, std::cout);
-      std::cout << "\nsession " << session << " (runs 'baseline' and 'patched')\n";
+      std::cout << "\nsession " << session << " (runs '" << r.suggested.baseline.info.label << "' and '"
+                << run.measured.patched.info.label << "')\n";
     }
   }
 }

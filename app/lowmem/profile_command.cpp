@@ -34,14 +34,7 @@ void writeChromeTrace(const std::string& path, const SessionRun& run) {
 // A new session is written beside its destination and renamed, so it is complete or absent; an existing one
 // gets the run appended in one transaction.
 void saveRun(const std::string& path, const SessionRun& run) {
-  std::error_code ec;
-  if (std::filesystem::exists(path, ec)) {
-    SessionWriter(path).writeRun(run.info, run.trace, run.profile);
-    return;
-  }
-  writeFileAtomically(
-      path, [&](const std::string& tmp) { SessionWriter(tmp).writeRun(run.info, run.trace, run.profile); },
-      [&](const std::string& tmp) { SessionReader check(tmp); });
+  writeToSession(path, [&](SessionWriter& w) { w.writeRun(run.info, run.trace, run.profile); });
 }
 
 }  // namespace

@@ -80,15 +80,7 @@ void addValidateCommand(CLI::App& app, Action& action) {
       const auto v = validateModel(a->model, spec, a->options, cliProgress());
       endProgress();
       if (!a->session.empty()) {
-        // A new session appears complete or not at all; an existing one takes the validation in one
-        // transaction.
-        if (std::filesystem::exists(a->session)) {
-          SessionWriter(a->session).writeValidation(v);
-        } else {
-          writeFileAtomically(
-              a->session, [&](const std::string& tmp) { SessionWriter(tmp).writeValidation(v); },
-              [](const std::string& tmp) { SessionReader(tmp).validations(); });
-        }
+        writeToSession(a->session, [&](SessionWriter& w) { w.writeValidation(v); });
       }
       if (!a->png.empty()) saveValidationPng(v, a->png);
       if (a->json) {

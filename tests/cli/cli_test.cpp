@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "core/session_store.h"
 #include "models/configs.h"
@@ -624,6 +625,54 @@ TEST_F(CliTest, NoOutputLandsOnAnInput) {
   }
   EXPECT_FALSE(fs::exists(path("guard2.db")));
   EXPECT_FALSE(fs::exists(path("guard-p.pt")));
+}
+
+// Issue 19.4: writers started together on one new session all land (one run was lost to the rename race),
+// and a writer finding the session busy waits instead of calling it unreadable.
+TEST_F(CliTest, ConcurrentProfilesIntoOneSessionLoseNoRun) {
+  const auto model = built("vit-tiny");
+  constexpr int kPairs = 4;
+  for (int pair = 0; pair < kPairs; ++pair) {
+    const auto session = path("concurrent-" + std::to_string(pair) + ".db");
+    fs::remove(session);
+    std::vector<ProcessResult> results(2);
+    std::vector<std::thread> writers;
+    for (int w = 0; w < 2; ++w) {
+      writers.emplace_back([&, w] {
+        results[w] = lowmemCli({"-q", "profile", model, "-o", session, "--trainable", "lora", "--label",
+                                "writer-" + std::to_string(w)});
+      });
+    }
+    for (auto& t : writers)
+      t.join();
+    for (const auto& r : results)
+      EXPECT_EQ(r.exitCode, 0) << r.err;
+    const auto report = lowmemCli({"-q", "report", session, "--format", "json"});
+    ASSERT_EQ(report.exitCode, 0) << report.err;
+    EXPECT_EQ(nlohmann::json::parse(report.out).size(), 2u) << "pair " << pair;
+  }
+}
+
+// Issue 19.5: `profile -o s.db` then `patch --session s.db` (the README's flow) works: the patch's runs take
+// the next free labels, checked before any work.
+TEST_F(CliTest, PatchIntoASessionThatHasABaselineTakesFreeLabels) {
+  const auto model = built("vit-tiny");
+  const auto session = path("flow.db");
+  fs::remove(session);
+  ASSERT_EQ(lowmemCli({"-q", "profile", model, "-o", session, "--trainable", "lora"}).exitCode, 0);
+  const auto r = lowmemCli({"-q", "patch", model, "-o", path("flow-p.pt"), "--trainable", "lora", "--session",
+                            session, "--timing-rounds", "1"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("runs 'baseline-2' and 'patched-2'"), std::string::npos) << r.out;
+  const auto compare = lowmemCli({"-q", "compare", session, "--format", "json"});
+  ASSERT_EQ(compare.exitCode, 0) << compare.err;
+  EXPECT_EQ(nlohmann::json::parse(compare.out)[0]["baseline"], "baseline-2");
+  // An unreadable session stops the patch before the model is written.
+  std::ofstream(path("flow-bad.db")) << "not a session, only text, long enough to look like a header\n";
+  const auto bad = lowmemCli(
+      {"patch", model, "-o", path("flow-p2.pt"), "--trainable", "lora", "--session", path("flow-bad.db")});
+  EXPECT_EQ(bad.exitCode, 2) << bad.err;
+  EXPECT_FALSE(fs::exists(path("flow-p2.pt")));
 }
 
 TEST_F(CliTest, PatcherCommandsRefuseBadInput) {

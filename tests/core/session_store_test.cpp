@@ -294,5 +294,59 @@ TEST_F(SessionStoreTest, TamperedSessionsAreRefusedWithTheReason) {
   EXPECT_EQ(SessionReader(file).load("").profile.peak().total, analyseTrace(sampleTrace()).peak().total);
 }
 
+// Issue 19.4: two writers creating one session at once both land: the one that finds the file created while
+// it wrote appends to it instead of renaming over it (which lost a run).
+TEST_F(SessionStoreTest, AWriterThatFindsTheSessionCreatedMeanwhileAppendsToIt) {
+  const auto file = path("race.db");
+  auto t = sampleTrace();
+  const auto p = analyseTrace(t);
+  bool first = true;
+  writeToSession(file, [&](SessionWriter& w) {
+    if (first) {
+      first = false;
+      // The other process finishes first, while this one writes its temporary.
+      RunInfo other;
+      other.label = "other";
+      writeToSession(file, [&](SessionWriter& o) { o.writeRun(other, t, p); });
+    }
+    RunInfo mine;
+    mine.label = "mine";
+    w.writeRun(mine, t, p);
+  });
+  SessionReader r(file);
+  std::vector<std::string> labels;
+  for (const auto& run : r.runs())
+    labels.push_back(run.label);
+  EXPECT_EQ(labels, (std::vector<std::string>{"other", "mine"}));
+  // No temporary left beside it.
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(dir_))
+    files += entry.path().filename().string().rfind(".race.db", 0) == 0;
+  EXPECT_EQ(files, 0);
+}
+
+// Issue 19.5: several writes of one use case land together or not at all.
+TEST_F(SessionStoreTest, WritesInOneTransactionLandTogetherOrNotAtAll) {
+  const auto file = writeSample("tx.db");
+  auto t = sampleTrace();
+  const auto p = analyseTrace(t);
+  SessionWriter w(file);
+  RunInfo second;
+  second.label = "second";
+  RunInfo again;
+  again.label = "baseline";  // taken: the second write fails, and the first must not stay
+  expectInputError(
+      [&] {
+        w.inOneTransaction([&] {
+          w.writeRun(second, t, p);
+          w.writeRun(again, t, p);
+        });
+      },
+      file, "already has a run labelled 'baseline'");
+  EXPECT_EQ(SessionReader(file).runs().size(), 1u);
+  w.inOneTransaction([&] { w.writeRun(second, t, p); });
+  EXPECT_EQ(SessionReader(file).runs().size(), 2u);
+}
+
 }  // namespace
 }  // namespace lowmem
