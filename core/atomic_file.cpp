@@ -40,6 +40,20 @@ void checkOutputPath(const std::string& path) {
   }
 }
 
+void writeBytes(const std::string& path, const std::string& bytes) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) throw InputError(path, std::string("cannot write: ") + std::strerror(errno));
+  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() && std::fflush(f) == 0 &&
+                       ::fsync(::fileno(f)) == 0;
+  const int error = errno;
+  const bool closed = std::fclose(f) == 0;
+  if (!written || !closed) {
+    std::error_code ec;
+    fs::remove(path, ec);
+    throw InputError(path, std::string("cannot write: ") + std::strerror(written ? errno : error));
+  }
+}
+
 void copyFileAtomically(const std::string& source, const std::string& path) {
   writeFileAtomically(path, [&](const std::string& tmp) {
     std::error_code ec;

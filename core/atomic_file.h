@@ -24,6 +24,10 @@ bool createFileAtomically(const std::string& path,
                           const std::function<void(const std::string& tmpPath)>& write,
                           const std::function<void(const std::string& tmpPath)>& verify = {});
 
+// `bytes` written to `path` with every write, the flush and the sync checked: InputError(path, "cannot
+// write: No space left on device") and the partial file removed, never an abort.
+void writeBytes(const std::string& path, const std::string& bytes);
+
 // `source` copied to `path` by writeFileAtomically: the old `path` stays until the copy is complete.
 void copyFileAtomically(const std::string& source, const std::string& path);
 

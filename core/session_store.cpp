@@ -1,5 +1,7 @@
 #include "core/session_store.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <filesystem>
 
@@ -447,12 +449,40 @@ int64_t SessionWriter::writeValidation(const Validation& v) {
   return id;
 }
 
+namespace {
+
+// A writer killed mid-transaction leaves PATH-journal beside the file; a read-only connection cannot roll it
+// back ("attempt to write a readonly database"), so one read-write connection does that first.
+void rollBackInterruptedWrite(const std::string& path) {
+  std::error_code ec;
+  const std::string journal = path + "-journal";
+  if (!std::filesystem::exists(journal, ec) || std::filesystem::file_size(journal, ec) == 0) return;
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    throw InputError(path,
+                     "an interrupted write left " + journal + "; lowmem needs write access to roll it back");
+  }
+  sqlite3_busy_timeout(db, 60000);
+  // Reading the schema makes SQLite roll the hot journal back.
+  const int rc = sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
+  const std::string message = sqlite3_errmsg(db);
+  sqlite3_close(db);
+  if (rc != SQLITE_OK) throw InputError(path, "cannot roll back an interrupted write (" + message + ")");
+  spdlog::warn(
+      "{}: rolled back a write that was interrupted (its journal was left behind); earlier runs are intact",
+      path);
+}
+
+}  // namespace
+
 SessionReader::SessionReader(const std::string& path) : path_(path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw InputError(path, "no such file");
   if (std::filesystem::is_directory(path, ec))
     throw InputError(path, "is a directory, expected a session .db file");
   if (std::filesystem::file_size(path, ec) == 0) throw InputError(path, "empty file, not a lowmem session");
+  rollBackInterruptedWrite(path);
   db_ = openDatabase(path, SQLITE_OPEN_READONLY, "");
   try {
     // Reading the schema is the first access: a non-SQLite or damaged file fails here.

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/step_choices.h"
 #include "models/families.h"
+#include "profiler/model_loader.h"
 #include "profiler/scalar_type.h"
 
 namespace lowmem::models {
@@ -67,7 +68,7 @@ void buildAndSave(const ModelPreset& preset, const BuildOptions& options, const 
   spdlog::info("building {} ({})", preset.name, preset.description);
   auto module = preset.build(options);
   writeFileAtomically(
-      path, [&](const std::string& tmp) { module.save(tmp); },
+      path, [&](const std::string& tmp) { saveModel(module, tmp); },
       [&](const std::string& tmp) {
         // A file that does not load back is never put in place.
         auto reloaded = torch::jit::load(tmp);

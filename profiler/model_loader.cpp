@@ -7,7 +7,9 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <sstream>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace lowmem {
@@ -69,6 +71,16 @@ std::mutex loadsMutex;
 std::map<std::string, int> loads;
 
 }  // namespace
+
+void saveModel(const torch::jit::Module& module, const std::string& path) {
+  std::ostringstream bytes;
+  try {
+    module.save(bytes);
+  } catch (const c10::Error& e) {
+    throw InputError(path, "cannot serialise the model (" + firstLine(e.what_without_backtrace()) + ")");
+  }
+  writeBytes(path, bytes.str());
+}
 
 int modelLoads(const std::string& path) {
   std::lock_guard<std::mutex> lock(loadsMutex);

@@ -155,7 +155,7 @@ void savePatchedModel(const std::string& modelPath, torch::jit::Module& patched,
                       const ProgressFn& progress, VerifiedModels* keep) {
   const std::set<std::string> folded(foldedList.begin(), foldedList.end());
   writeFileAtomically(
-      outputPath, [&](const std::string& tmp) { patched.save(tmp); },
+      outputPath, [&](const std::string& tmp) { saveModel(patched, tmp); },
       [&](const std::string& tmp) {
         say(progress, "verifying");
         // The step's executor mode from the models' first run on: LibTorch fixes a method's graph then, and

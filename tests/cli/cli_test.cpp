@@ -675,6 +675,27 @@ TEST_F(CliTest, PatchIntoASessionThatHasABaselineTakesFreeLabels) {
   EXPECT_FALSE(fs::exists(path("flow-p2.pt")));
 }
 
+// Issue 19.3: a full disk while a model is saved is one line and exit 2 with no temporary left (LibTorch's
+// writer aborted the process). Needs a small filesystem: a 128 KiB tmpfs, mountable where the tests run as
+// root; skipped (and said so) elsewhere.
+TEST_F(CliTest, AFullDiskIsAnErrorNotAnAbort) {
+  const auto mount = path("full");
+  fs::create_directories(mount);
+  if (runProcess({"/bin/mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", mount}).exitCode != 0)
+    GTEST_SKIP() << "cannot mount a 128 KiB tmpfs here (not root, or no mount permission)";
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { runProcess({"/bin/umount", dir}); }
+  } unmount{mount};
+  const auto model = built("vit-tiny");  // 500 KiB: does not fit
+  const auto target = mount + "/m.pt";
+  expectBadInput(lowmemCli({"-q", "models", "build", "vit-tiny", "-o", target}), target,
+                 "No space left on device");
+  expectBadInput(lowmemCli({"-q", "patch", model, "-o", mount + "/p.pt", "--trainable", "lora"}),
+                 mount + "/p.pt", "No space left on device");
+  EXPECT_EQ(std::distance(fs::directory_iterator(mount), {}), 0);  // nothing half-written, no temporary
+}
+
 TEST_F(CliTest, PatcherCommandsRefuseBadInput) {
   const auto model = built("vit-tiny");
   expectBadInput(lowmemCli({"suggest", path("none.pt")}), path("none.pt"), "no such file");

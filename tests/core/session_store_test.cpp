@@ -348,5 +348,32 @@ TEST_F(SessionStoreTest, WritesInOneTransactionLandTogetherOrNotAtAll) {
   EXPECT_EQ(SessionReader(file).runs().size(), 2u);
 }
 
+// Issue 19.8: a writer killed during an append leaves a hot journal; readers roll it back and read the runs
+// from before the append (a read-only connection failed with "attempt to write a readonly database").
+TEST_F(SessionStoreTest, AnInterruptedAppendIsRolledBackByTheReader) {
+  const auto good = writeSample("hot.db");
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(good.c_str(), &db), SQLITE_OK);
+  // A tiny page cache spills the transaction's pages into the file before commit, as a large append does.
+  ASSERT_EQ(sqlite3_exec(db,
+                         "PRAGMA cache_size=1; BEGIN IMMEDIATE; "
+                         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) "
+                         "INSERT INTO strings(run, id, text) SELECT 1, 1000 + i, hex(randomblob(64)) FROM n;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  // The state a kill -9 leaves: the file with the spilled pages and its journal.
+  const auto crashed = path("crashed.db");
+  fs::copy_file(good, crashed);
+  ASSERT_TRUE(fs::exists(good + "-journal"));
+  fs::copy_file(good + "-journal", crashed + "-journal");
+  sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  ASSERT_GT(fs::file_size(crashed), fs::file_size(good));
+  SessionReader r(crashed);
+  ASSERT_EQ(r.runs().size(), 1u);
+  EXPECT_EQ(r.load("baseline").trace.strings, sampleTrace().strings);
+  EXPECT_FALSE(fs::exists(crashed + "-journal") && fs::file_size(crashed + "-journal") > 0);
+}
+
 }  // namespace
 }  // namespace lowmem
