@@ -131,6 +131,20 @@ std::optional<E> optionalChoice(const nlohmann::json& j, const char* key) {
   return choiceFrom<E>(text, key);
 }
 
+// An integer field: a JSON integer in [low, high], not a float silently truncated or a negative wrapped.
+template <typename T>
+T integerField(const nlohmann::json& j, const char* key, T fallback, int64_t low, int64_t high) {
+  if (!j.contains(key)) return fallback;
+  const auto& v = j.at(key);
+  if (!v.is_number_integer()) throw SettingError(key, "expected an integer, got " + v.dump());
+  if (v.is_number_unsigned() ? v.get<uint64_t>() > static_cast<uint64_t>(high)
+                             : (v.get<int64_t>() < low || v.get<int64_t>() > high)) {
+    throw SettingError(
+        key, "expected " + std::to_string(low) + " to " + std::to_string(high) + ", got " + v.dump());
+  }
+  return static_cast<T>(v.get<int64_t>());
+}
+
 void readFields(const nlohmann::json& j, StepSpec& s) {
   for (const auto& i : j.value("inputs", nlohmann::json::array()))
     s.inputs.push_back(parseInputSpec(i.get<std::string>(), "inputs"));
@@ -138,10 +152,10 @@ void readFields(const nlohmann::json& j, StepSpec& s) {
   s.loss = choiceFrom<LossKind>(j.value("loss", nameOf(s.loss)), "loss");
   s.optimizer = choiceFrom<OptimizerKind>(j.value("optimizer", nameOf(s.optimizer)), "optimizer");
   s.lr = j.value("lr", s.lr);
-  s.warmupSteps = j.value("warmup_steps", s.warmupSteps);
-  s.threads = j.value("threads", s.threads);
+  s.warmupSteps = integerField(j, "warmup_steps", s.warmupSteps, 0, 100);
+  s.threads = integerField(j, "threads", s.threads, 0, 4096);
   s.graphExecutorOptimize = j.value("graph_executor_optimize", s.graphExecutorOptimize);
-  s.seed = j.value("seed", s.seed);
+  s.seed = integerField(j, "seed", s.seed, 0, int64_t{1} << 62);
   s.inputsFile = j.value("inputs_file", s.inputsFile);
   s.dtype = optionalChoice<Dtype>(j, "dtype");
   s.device = choiceFrom<DeviceKind>(j.value("device", nameOf(s.device)), "device");

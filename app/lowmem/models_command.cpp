@@ -37,9 +37,11 @@ void addModelsCommand(CLI::App& app, Action& action) {
       ->capture_default_str();
   build->add_option("--lora-rank", args->loraRank, "LoRA rank (0: no adapters, all parameters train)")
       ->check(CLI::Range(0, 4096));
-  build->add_option("--seed", args->seed, "Seed of the random weights")->capture_default_str();
+  build->add_option("--seed", args->seed, "Seed of the random weights")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 62))  // CLI11 would wrap -1 to 2^64 - 1
+      ->capture_default_str();
   build->add_option("--batch", args->batch, "Batch size written into the model's example input spec")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
       ->capture_default_str();
   build->callback([args, &action] {
     action = [args] {

@@ -187,8 +187,17 @@ void addCompareCommand(CLI::App& app, Action& action) {
       }
       nlohmann::json all = nlohmann::json::array();
       for (size_t i = 0; i < stored.size(); ++i) {
-        const auto j = comparisonJson(reader.load(stored[i].baselineLabel),
-                                      reader.load(stored[i].patchedLabel), stored[i].record);
+        nlohmann::json j;
+        try {
+          j = comparisonJson(reader.load(stored[i].baselineLabel), reader.load(stored[i].patchedLabel),
+                             stored[i].record);
+        } catch (const nlohmann::json::exception& e) {
+          // A record of the wrong shape (crafted, or from a build that wrote another): named, not a raw
+          // [json.exception...].
+          throw InputError(c->session, "corrupt session: comparison " + std::to_string(i + 1) +
+                                           " does not have the recorded fields (" + firstLine(e.what()) +
+                                           ")");
+        }
         if (c->format == "json") {
           all.push_back(j);
           continue;

@@ -86,7 +86,8 @@ void addSpecOptions(CLI::App* cmd, SpecArgs& a) {
   value(cmd, a, "lr", &StepSpec::lr, "Learning rate");
   value(cmd, a, "warmup_steps", &StepSpec::warmupSteps, "Untraced steps first");
   value(cmd, a, "threads", &StepSpec::threads, "Intra-op threads (0: every core)");
-  value(cmd, a, "seed", &StepSpec::seed, "Seed of the example inputs");
+  value(cmd, a, "seed", &StepSpec::seed, "Seed of the example inputs")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 62));  // CLI11 would wrap -1 to 2^64 - 1
   choice<Dtype>(cmd, a, "dtype", &StepSpec::dtype, "Cast the model and floating inputs (default: as saved)",
                 floatingDtypeList());
   choice<DeviceKind>(cmd, a, "device", &StepSpec::device, "Where the step runs");

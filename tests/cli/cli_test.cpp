@@ -440,8 +440,14 @@ TEST_F(CliTest, ProfileRefusesBadSpecsDevicesAndInputFiles) {
 // The demo writes everything it promises, and compare reads it back.
 TEST_F(CliTest, DemoWritesSessionReportAndChart) {
   const auto dir = path("demo");
+  // Without XDG_RUNTIME_DIR (as in a container) Qt notes its default; that is debug detail, not output
+  // (issue 19.9): under -q stderr stays empty.
+  const std::string runtimeDir = std::getenv("XDG_RUNTIME_DIR") ? std::getenv("XDG_RUNTIME_DIR") : "";
+  ::unsetenv("XDG_RUNTIME_DIR");
   auto r = lowmemCli({"-q", "demo", "-o", dir, "--timing-rounds", "1"});
+  if (!runtimeDir.empty()) ::setenv("XDG_RUNTIME_DIR", runtimeDir.c_str(), 1);
   ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.err, "");
   EXPECT_NE(r.out.find("vit-tiny: peak"), std::string::npos) << r.out;
   for (const char* f : {"session.db", "report.md", "vit-tiny.pt", "vit-tiny-patched.pt"})
     EXPECT_TRUE(fs::exists(dir + "/" + f)) << f;
@@ -694,6 +700,39 @@ TEST_F(CliTest, AFullDiskIsAnErrorNotAnAbort) {
   expectBadInput(lowmemCli({"-q", "patch", model, "-o", mount + "/p.pt", "--trainable", "lora"}),
                  mount + "/p.pt", "No space left on device");
   EXPECT_EQ(std::distance(fs::directory_iterator(mount), {}), 0);  // nothing half-written, no temporary
+}
+
+// Issue 19.9 and 19.10: inputs that printed "stoll" or "basic_filebuf::underflow" (exit 1), or were taken
+// without a word (wrapped seeds, truncated floats, text after the JSON), are one line naming the flag or the
+// file, exit 2.
+TEST_F(CliTest, MalformedNumbersAndSpecFilesAreRefusedInOneLine) {
+  const auto model = built("vit-tiny");
+  const auto session = path("malformed.db");
+  const auto spec = [&](const std::string& name, const std::string& text) {
+    std::ofstream(path(name)) << text;
+    return path(name);
+  };
+  const auto profile = [&](std::vector<std::string> flags) {
+    std::vector<std::string> args = {"profile", model, "-o", session};
+    args.insert(args.end(), flags.begin(), flags.end());
+    return lowmemCli(args);
+  };
+  expectBadInput(profile({"--input", "x:float32[99999999999999999999,3,32,32]"}), "--input",
+                 "has a number too large: 99999999999999999999");
+  expectBadInput(profile({"--spec", dir_.string()}), dir_.string(), "is not a file; expected step spec");
+  expectBadInput(profile({"--spec", spec("trailing.json", R"({"seed": 1} and more)")}), path("trailing.json"),
+                 "the step spec is not valid JSON");
+  expectBadInput(profile({"--spec", spec("float-seed.json", R"({"seed": 1.5})")}), path("float-seed.json"),
+                 "seed: expected an integer, got 1.5");
+  expectBadInput(profile({"--spec", spec("negative.json", R"({"seed": -1})")}), path("negative.json"),
+                 "seed: expected 0 to");
+  expectBadInput(profile({"--spec", spec("deep.json", std::string(100000, '[') + std::string(100000, ']'))}),
+                 path("deep.json"), "nested deeper than 64 levels");
+  expectBadInput(profile({"--seed", "-1"}), "--seed", "not in range");
+  expectBadInput(lowmemCli({"models", "build", "vit-tiny", "-o", path("b.pt"), "--batch", "99999999999"}),
+                 "--batch", "not in range");
+  EXPECT_FALSE(fs::exists(session));
+  EXPECT_FALSE(fs::exists(path("b.pt")));
 }
 
 TEST_F(CliTest, PatcherCommandsRefuseBadInput) {
