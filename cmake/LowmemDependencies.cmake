@@ -23,6 +23,13 @@ endforeach()
 find_package(nlohmann_json REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
 find_package(SQLite3 REQUIRED)
+# RE2 (Debian ships pkg-config files only; found by path, so the GPU bundle's prefix works too): user regexes
+# run in linear time, with bounded memory and nesting.
+find_path(LOWMEM_RE2_INCLUDE_DIR re2/re2.h REQUIRED)
+find_library(LOWMEM_RE2_LIBRARY re2 REQUIRED)
+add_library(lowmem_re2 INTERFACE)
+target_include_directories(lowmem_re2 SYSTEM INTERFACE ${LOWMEM_RE2_INCLUDE_DIR})
+target_link_libraries(lowmem_re2 INTERFACE ${LOWMEM_RE2_LIBRARY})
 if(LOWMEM_GUI)
   find_package(Qt6 REQUIRED COMPONENTS Widgets Charts Concurrent Svg Test)
 endif()

@@ -1,8 +1,16 @@
 #include "core/trainable.h"
 
+#include <re2/re2.h>
+
 #include "core/error.h"
 
 namespace lowmem {
+namespace {
+
+// Parameter names are short; a longer pattern is a mistake (or an attack on the matcher).
+constexpr size_t kMaxRegexLength = 4096;
+
+}  // namespace
 
 TrainableSelection TrainableSelection::parse(const std::string& text) {
   TrainableSelection s;
@@ -19,11 +27,19 @@ TrainableSelection TrainableSelection::parse(const std::string& text) {
     throw SettingError("trainable", "empty selection (expected saved, all, lora, none or a regex)");
   } else {
     s.mode_ = Mode::kRegex;
-    try {
-      s.regex_ = std::regex(text, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      throw SettingError("trainable", "'" + text + "' is not a valid regex (" + e.what() + ")");
+    if (text.size() > kMaxRegexLength) {
+      throw SettingError("trainable", "a regex of " + std::to_string(text.size()) +
+                                          " characters is longer than the " +
+                                          std::to_string(kMaxRegexLength) + " lowmem takes");
     }
+    RE2::Options options;
+    options.set_log_errors(false);
+    options.set_max_mem(int64_t{8} << 20);
+    auto regex = std::make_shared<const RE2>(text, options);
+    if (!regex->ok()) {
+      throw SettingError("trainable", "'" + text + "' is not a valid regex (" + regex->error() + ")");
+    }
+    s.regex_ = std::move(regex);
   }
   return s;
 }
@@ -39,7 +55,7 @@ bool TrainableSelection::trains(const std::string& name, bool savedRequiresGrad)
     case Mode::kNone:
       return false;
     case Mode::kRegex:
-      return std::regex_search(name, regex_);
+      return RE2::PartialMatch(name, *regex_);
   }
   return false;
 }

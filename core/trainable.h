@@ -2,8 +2,12 @@
 // Which parameters train in a fine-tuning step. Decided by parameter name (and the flag saved in the model),
 // so the same selection means the same thing in `info`, `profile`, `patch` and the GUI.
 
-#include <regex>
+#include <memory>
 #include <string>
+
+namespace re2 {
+class RE2;
+}
 
 namespace lowmem {
 
@@ -14,11 +18,11 @@ class TrainableSelection {
     kAll,
     kLora,  // names containing "lora_" (PEFT's and our bundled models' convention)
     kNone,
-    kRegex,  // std::regex_search over the full dotted parameter name
+    kRegex,  // RE2 partial match (a search) over the full dotted parameter name
   };
 
-  // "saved", "all", "lora", "none", or any other text as an ECMAScript regex. Throws InputError on a bad
-  // regex.
+  // "saved", "all", "lora", "none", or any other text as a regex (RE2 syntax: linear-time matching, no
+  // backreferences). SettingError("trainable") for a bad, too large or too deeply nested one.
   static TrainableSelection parse(const std::string& text);
 
   bool trains(const std::string& parameterName, bool savedRequiresGrad) const;
@@ -28,7 +32,7 @@ class TrainableSelection {
  private:
   Mode mode_ = Mode::kSaved;
   std::string text_ = "saved";
-  std::regex regex_;
+  std::shared_ptr<const re2::RE2> regex_;  // shared: RE2 is immutable and not copyable
 };
 
 }  // namespace lowmem

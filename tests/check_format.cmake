@@ -1,6 +1,6 @@
 # Fails when a source file differs from what clang-format (the repo's .clang-format) makes of it.
 # Run as: cmake -DSOURCE_DIR=... -DCLANG_FORMAT=... -P check_format.cmake
-set(_dirs app bench core kernels models patcher profiler service tests ui)
+set(_dirs app bench core fuzz kernels models patcher profiler service tests ui)
 set(_files "")
 foreach(_d IN LISTS _dirs)
   file(GLOB_RECURSE _found "${SOURCE_DIR}/${_d}/*.h" "${SOURCE_DIR}/${_d}/*.cpp" "${SOURCE_DIR}/${_d}/*.cu"

@@ -40,4 +40,34 @@ TEST(TrainableSelection, BadRegexIsASettingErrorNamingTheSetting) {
   EXPECT_THROW(TrainableSelection::parse(""), InputError);
 }
 
+// Issue 19.7: regexes that crashed or hung std::regex (huge, deeply nested, absurd repetition, exponential
+// backtracking) are refused in one line or matched in linear time.
+TEST(TrainableSelection, HostileRegexesAreRefusedOrMatchedInLinearTime) {
+  const auto problem = [](const std::string& text) {
+    try {
+      TrainableSelection::parse(text);
+    } catch (const SettingError& e) {
+      EXPECT_EQ(e.setting(), "trainable");
+      EXPECT_EQ(e.problem().find('\n'), std::string::npos);
+      return e.problem();
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(problem(std::string(120000, 'a')).find("longer than the 4096 lowmem takes"), std::string::npos);
+  // Deep nesting and an absurd repetition count (undefined behaviour in libstdc++'s regex): RE2 parses them
+  // without recursion limits being hit (2,000 levels) or reads the count as text; either way the selection
+  // answers, in one pass over the name.
+  for (const std::string& text :
+       {std::string(2000, '(') + "a" + std::string(2000, ')'), std::string("a{99999999999999999999}")}) {
+    EXPECT_EQ(problem(text), "accepted") << text.substr(0, 40);
+    EXPECT_FALSE(TrainableSelection::parse(text).trains(std::string(100000, 'b'), true));
+  }
+  EXPECT_TRUE(TrainableSelection::parse("a{99999999999999999999}").trains("xa{99999999999999999999}", false));
+  EXPECT_NE(problem("(unclosed").find("is not a valid regex (missing ): (unclosed)"), std::string::npos);
+  // Exponential for a backtracking matcher on a name that almost matches; RE2 answers at once.
+  const auto s = TrainableSelection::parse("^(a*)*b$");
+  EXPECT_FALSE(s.trains(std::string(5000, 'a'), true));
+  EXPECT_TRUE(s.trains("aaab", false));
+}
+
 }  // namespace lowmem
