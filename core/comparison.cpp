@@ -162,8 +162,8 @@ void writeSummary(const nlohmann::json& c, bool md, std::ostream& out) {
     }
   };
   if (md)
-    out << "## Baseline `" << c["baseline"].get<std::string>() << "` vs patched `"
-        << c["patched"].get<std::string>() << "`\n\n";
+    out << "## Baseline `" << printable(c["baseline"].get<std::string>()) << "` vs patched `"
+        << printable(c["patched"].get<std::string>()) << "`\n\n";
   line("peak", formatBytes(pb) + " -> " + formatBytes(pa) + " (" + percentChange(pb, pa) + ")");
   line("predicted peak", formatBytes(pp) + " (" + percentChange(pb, pp) + "); measured reduction " +
                              formatBytes(measured) + " = " + accuracy);

@@ -20,6 +20,21 @@ std::string formatBytes(int64_t bytes) {
   return buf;
 }
 
+std::string printable(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) {
+      char escaped[5];
+      std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
+      out += escaped;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 std::string formatCount(int64_t n) {
   std::string digits = std::to_string(std::llabs(n));
   std::string out;

@@ -78,16 +78,16 @@ void writeRunReport(const SessionRun& run, ReportFormat f, std::ostream& out) {
   const auto& i = run.info;
   const bool md = f == ReportFormat::kMarkdown;
   if (md)
-    out << "## Run `" << i.label << "`\n\n";
+    out << "## Run `" << printable(i.label) << "`\n\n";
   else
-    out << "run         " << i.label << "\n";
+    out << "run         " << printable(i.label) << "\n";
   auto line = [&](const std::string& k, const std::string& v) {
     if (md)
       out << "- **" << k << "**: " << v << "\n";
     else
       out << std::left << std::setw(12) << k << v << "\n";
   };
-  line("model", i.modelPath);
+  line("model", printable(i.modelPath));
   line("backend", i.backend + ", " + std::to_string(i.threads) + " threads, " + i.executorMode);
   line("precision", precisionText(i.specJson));
   line("gpu trace",

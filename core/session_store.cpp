@@ -8,6 +8,7 @@
 #include "core/atomic_file.h"
 #include "core/bounded_json.h"
 #include "core/error.h"
+#include "core/format.h"
 #include "core/large_vector.h"
 #include "core/trace_check.h"
 
@@ -398,6 +399,8 @@ void SessionWriter::inOneTransaction(const std::function<void()>& body) {
 }
 
 int64_t SessionWriter::writeRun(const RunInfo& info, const Trace& t, const Profile& p) {
+  if (info.label.empty() || printable(info.label) != info.label)
+    throw SettingError("label", "'" + printable(info.label) + "' is empty or holds control characters");
   Transaction tx(db_, path_);
   {
     Statement exists(db_, "SELECT count(*) FROM runs WHERE label = ?", path_);

@@ -27,6 +27,7 @@ const std::string& flagOf(const std::string& setting) {
       {"only", "--only"},
       {"bits", "--bits"},
       {"steps", "--steps"},
+      {"label", "--label"},
   };
   const auto it = flags.find(setting);
   return it == flags.end() ? setting : it->second;

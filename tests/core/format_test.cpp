@@ -22,4 +22,10 @@ TEST(FormatCount, GroupsThousands) {
   EXPECT_EQ(formatCount(-1234567), "-1,234,567");
 }
 
+TEST(Printable, WritesControlCharactersAsEscapes) {
+  EXPECT_EQ(printable("baseline"), "baseline");
+  EXPECT_EQ(printable("a\x1b[2Jb\r\n"), "a\\x1b[2Jb\\x0d\\x0a");
+  EXPECT_EQ(printable("caf\xc3\xa9 \x7f"), "caf\xc3\xa9 \\x7f");  // UTF-8 stays, DEL does not
+}
+
 }  // namespace lowmem

@@ -375,5 +375,20 @@ TEST_F(SessionStoreTest, AnInterruptedAppendIsRolledBackByTheReader) {
   EXPECT_FALSE(fs::exists(crashed + "-journal") && fs::file_size(crashed + "-journal") > 0);
 }
 
+// Issue 19.10: a label that would move the terminal's cursor or clear the screen when printed is refused.
+TEST_F(SessionStoreTest, ALabelWithControlCharactersIsRefused) {
+  SessionWriter w(path("labels.db"));
+  auto t = sampleTrace();
+  RunInfo info;
+  info.label = "base\x1b[2Jline";
+  try {
+    w.writeRun(info, t, analyseTrace(t));
+    FAIL() << "a label with an escape sequence was stored";
+  } catch (const SettingError& e) {
+    EXPECT_EQ(e.setting(), "label");
+    EXPECT_EQ(e.problem(), "'base\\x1b[2Jline' is empty or holds control characters");
+  }
+}
+
 }  // namespace
 }  // namespace lowmem
