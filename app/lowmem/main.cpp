@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <new>
 
 #include "app/lowmem/commands.h"
 #include "app/lowmem/spec_options.h"
@@ -86,6 +87,11 @@ int main(int argc, char** argv) {
     return fail(e.exitCode(), lowmem::cli::flagOf(e.setting()) + ": " + e.problem());
   } catch (const lowmem::Error& e) {
     return fail(e.exitCode(), e.what());
+  } catch (const std::bad_alloc&) {
+    // Memory the input asked for (a huge session, spec or shape) that is not there: the input's size, exit 2.
+    return fail(
+        lowmem::ExitCode::kBadInput,
+        "out of memory (std::bad_alloc): the files or shapes given need more memory than this machine has");
   } catch (const c10::Error& e) {
     return fail(lowmem::ExitCode::kModelFailed, lowmem::modelErrorLine(e.what_without_backtrace()));
   } catch (const std::exception& e) {
