@@ -26,6 +26,10 @@ const std::string& scratch() {
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   lowmem::configureLogging(lowmem::Verbosity::kQuiet);
+  std::atexit([] {
+    std::remove(scratch().c_str());
+    std::remove((scratch() + "-journal").c_str());
+  });
   return 0;
 }
 
