@@ -26,6 +26,8 @@ const std::string& scratch() {
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   lowmem::configureLogging(lowmem::Verbosity::kQuiet);
+  // The path's static first, so that it is destroyed after the exit handler that uses it.
+  scratch();
   std::atexit([] {
     std::remove(scratch().c_str());
     std::remove((scratch() + "-journal").c_str());
