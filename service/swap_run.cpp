@@ -10,6 +10,7 @@
 #include "core/checkpoint_pricing.h"
 #include "core/comparison.h"
 #include "core/error.h"
+#include "core/output_guard.h"
 #include "core/suggestion_report.h"
 #include "kernels/ops_library.h"
 #include "patcher/rewriter.h"
@@ -39,11 +40,6 @@ int elementBytesOf(const torch::jit::Module& m) {
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
-}
-
-bool samePath(const std::string& a, const std::string& b) {
-  std::error_code ec;
-  return std::filesystem::exists(b, ec) && std::filesystem::equivalent(a, b, ec);
 }
 
 }  // namespace
@@ -89,7 +85,7 @@ namespace {
 
 PatchOutcome patchKeeping(const std::string& modelPath, const std::string& outputPath, const StepSpec& spec,
                           const SwapSelection& selection, const ProgressFn& progress, VerifiedModels* keep) {
-  if (outputPath == modelPath || samePath(modelPath, outputPath))
+  if (sameFile(modelPath, outputPath))
     throw InputError(outputPath, "is the input model; write the patched model to a new file");
   checkOutputPath(outputPath);
   PatchOutcome out;
