@@ -1,5 +1,7 @@
 #include "core/chrome_trace.h"
 
+#include <string>
+
 namespace lowmem {
 
 nlohmann::json chromeTrace(const SessionRun& run) {
@@ -13,9 +15,13 @@ nlohmann::json chromeTrace(const SessionRun& run) {
     nlohmann::json args = {{"phase", phaseName(op.phase)}, {"scope", opScopeName(op.scope)}};
     if (op.module) args["module"] = t.str(op.module);
     if (op.seqNr >= 0) args["seq_nr"] = op.seqNr;
+    // A module's method span reads "encoder.layer_0.mlp.forward", not one "forward" among hundreds.
+    std::string name = t.str(op.name);
+    if (op.scope == OpScope::kTorchScript)
+      name = (op.module ? t.str(op.module) : std::string("(root)")) + "." + name;
     // Forward and backward run on the caller's thread here; one track keeps nesting intact.
     events.push_back({{"ph", "X"},
-                      {"name", t.str(op.name)},
+                      {"name", name},
                       {"cat", opScopeName(op.scope)},
                       {"pid", 1},
                       {"tid", 1},

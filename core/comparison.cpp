@@ -8,6 +8,7 @@
 #include "core/applied_rewrite.h"
 #include "core/format.h"
 #include "core/peak_breakdown.h"
+#include "core/step_timing.h"
 #include "core/suggestion_report.h"
 
 namespace lowmem {
@@ -137,16 +138,6 @@ nlohmann::json comparisonJson(const SessionRun& base, const SessionRun& patched,
 
 namespace {
 
-// "0.987 (0.1234 s -> 0.1218 s, medians of 5 alternating steps)", or "not measured".
-std::string timingText(const nlohmann::json& timing) {
-  if (!timing.contains("ratio")) return "not measured";
-  char text[96];
-  std::snprintf(text, sizeof text, "%.3f (%.4f s -> %.4f s, medians of %d alternating steps)",
-                timing["ratio"].get<double>(), timing["baseline_seconds"].get<double>(),
-                timing["patched_seconds"].get<double>(), timing["rounds"].get<int>());
-  return text;
-}
-
 void writeSummary(const nlohmann::json& c, bool md, std::ostream& out) {
   const int64_t pb = c["peak_before"], pa = c["peak_after"], pp = c["peak_predicted"];
   const int64_t measured = c["measured_reduction"], predicted = c["predicted_reduction"];
@@ -168,7 +159,7 @@ void writeSummary(const nlohmann::json& c, bool md, std::ostream& out) {
   line("predicted peak", formatBytes(pp) + " (" + percentChange(pb, pp) + "); measured reduction " +
                              formatBytes(measured) + " = " + accuracy);
   line("activations", formatBytes(c["activations_before"]) + " -> " + formatBytes(c["activations_after"]));
-  line("step time ratio", timingText(c["timing"]));
+  line("step time ratio", stepTimingText(c["timing"]));
   if (c["verification"].contains("forward_ok")) {
     char v[160];
     std::snprintf(v, sizeof v, "forward %s (max |diff| %.3g), min gradient cosine %.4f",

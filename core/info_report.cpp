@@ -83,6 +83,7 @@ void writeInfoText(const ModelSummary& s, const InfoReportOptions& options, std:
       out << (i ? ", " : "") << s.appliedRewrites[i];
     out << "\n";
   }
+  if (!s.baseModel.empty()) out << "patched from " << s.baseModel << "\n";
   out << "\n";
   writeModuleTree(s, options, out);
   out << "\n";
@@ -117,6 +118,7 @@ nlohmann::json infoJson(const ModelSummary& s) {
           {"input_hint", s.inputHint},
           {"trainable_selection", s.trainable},
           {"applied_rewrites", s.appliedRewrites},
+          {"base_model", s.baseModel},
           {"parameters", countsJson(s.root().total)},
           {"modules", modules},
           {"site_counts", counts},

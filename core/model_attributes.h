@@ -7,5 +7,8 @@ namespace lowmem {
 inline constexpr const char* kInputHintAttribute = "lowmem_input_hint";
 // List[str]: the rewrites the patcher applied, so a model is never patched twice at the same site.
 inline constexpr const char* kRewritesAttribute = "lowmem_rewrites";
+// str: "sha256:HEX" of the unpatched model file a patched model descends from
+// (service/patched_model_records.h).
+inline constexpr const char* kBaseModelAttribute = "lowmem_base_model";
 
 }  // namespace lowmem

@@ -41,6 +41,7 @@ struct ModelSummary {
   std::string trainable;  // the selection's text
   std::string inputHint;  // bundled models record an example input spec; "" otherwise
   std::vector<std::string> appliedRewrites;
+  std::string baseModel;           // a patched model's "sha256:HEX" of the unpatched file; "" otherwise
   std::vector<ModuleRow> modules;  // pre-order, root first
   std::vector<SwapSite> sites;     // forward order
 

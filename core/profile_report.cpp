@@ -54,6 +54,13 @@ Summary summarise(const SessionRun& run) {
   return s;
 }
 
+int64_t activationsAtPeak(const PeakBreakdown& b) {
+  for (const auto& [category, bytes] : b.byCategory) {
+    if (category == categoryName(Category::kActivation)) return bytes;
+  }
+  return 0;
+}
+
 void table(std::ostream& out, ReportFormat f, const std::string& title, const std::string& column,
            const ByteRows& rows) {
   if (f == ReportFormat::kMarkdown) {
@@ -69,6 +76,14 @@ void table(std::ostream& out, ReportFormat f, const std::string& title, const st
   for (const auto& [k, v] : rows)
     out << "  " << std::left << std::setw(static_cast<int>(w)) << k << std::right << std::setw(13)
         << formatBytes(v) << "\n";
+}
+
+nlohmann::json peakMomentJson(const PeakMoment& m) {
+  return {{"phase", phaseName(m.phase)},
+          {"op", m.op},
+          {"module", m.module},
+          {"backward_node", m.backwardNode},
+          {"seconds_into_step", m.secondsIntoStep}};
 }
 
 }  // namespace
@@ -97,8 +112,12 @@ void writeRunReport(const SessionRun& run, ReportFormat f, std::ostream& out) {
                                             std::to_string(run.trace.droppedDeviceRecords) + " dropped"));
   line("peak",
        formatBytes(run.profile.peak().total) + " (" + formatCount(run.profile.peak().total) + " bytes)");
-  line("baseline", formatBytes(run.profile.baselineBytes) + " alive before the step");
-  line("activations", formatBytes(run.profile.activationBytes) + " alive when backward starts");
+  line("peak at", peakMomentText(peakMoment(run.trace, run.profile)));
+  line("resident", formatBytes(run.profile.baselineBytes) +
+                       " alive before the step starts (parameters, buffers, optimizer state, inputs)");
+  line("activations", formatBytes(run.profile.activationBytes) +
+                          " saved for backward, all alive when backward starts (at the peak: " +
+                          formatBytes(activationsAtPeak(s.atPeak)) + ")");
   char secs[32];
   std::snprintf(secs, sizeof secs, "%.3f s", i.stepSeconds);
   line("step time", std::string(secs) + " (traced)");
@@ -128,8 +147,10 @@ nlohmann::json runReportJson(const SessionRun& run) {
           {"spec", nlohmann::json::parse(run.info.specJson.empty() ? "{}" : run.info.specJson)},
           {"precision", precisionText(run.info.specJson)},
           {"peak_bytes", run.profile.peak().total},
+          {"peak_at", peakMomentJson(peakMoment(run.trace, run.profile))},
           {"baseline_bytes", run.profile.baselineBytes},
           {"activation_bytes", run.profile.activationBytes},
+          {"activation_bytes_at_peak", activationsAtPeak(s.atPeak)},
           {"step_seconds", run.info.stepSeconds},
           {"events", run.info.events},
           {"categories_at_peak", pairs(s.atPeak.byCategory)},

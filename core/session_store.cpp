@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 
 #include "core/atomic_file.h"
 #include "core/bounded_json.h"
@@ -46,6 +47,42 @@ CREATE TABLE reasons(run INTEGER NOT NULL, id INTEGER NOT NULL, text TEXT NOT NU
   WITHOUT ROWID;
 CREATE TABLE comparisons(id INTEGER PRIMARY KEY, baseline_run INTEGER NOT NULL, patched_run INTEGER NOT NULL,
   record TEXT NOT NULL, created TEXT DEFAULT (datetime('now')));
+)sql";
+
+// Views for questions users ask of a session in SQL (docs/session-format.md). Derived from `storages`, so a
+// view's peak is the analysis's peak by construction; created by every writer, old files gain them on append.
+const char* kQueryViews = R"sql(
+CREATE VIEW IF NOT EXISTS storage_timeline AS
+  SELECT run, seq, sum(delta) OVER (PARTITION BY run ORDER BY seq, delta DESC ROWS UNBOUNDED PRECEDING) AS total
+  FROM (SELECT run, alloc_seq AS seq, bytes AS delta FROM storages
+        UNION ALL SELECT run, free_seq, -bytes FROM storages WHERE free_seq >= 0);
+CREATE VIEW IF NOT EXISTS peak AS
+  SELECT x.run, x.label, x.peak_bytes, x.seq,
+    (SELECT p.phase FROM phases p WHERE p.run = x.run AND p.seq <= x.seq ORDER BY p.seq DESC LIMIT 1) AS phase
+  FROM (SELECT t.run AS run, r.label AS label, t.total AS peak_bytes, min(t.seq) AS seq
+        FROM storage_timeline t JOIN runs r ON r.id = t.run
+        WHERE t.total = (SELECT max(m.total) FROM storage_timeline m WHERE m.run = t.run)
+        GROUP BY t.run) x;
+CREATE VIEW IF NOT EXISTS storages_at_peak AS
+  SELECT s.run, p.label, s.id AS storage, s.bytes, s.category, s.module, s.alloc_op, s.alloc_phase,
+    s.holder_op, s.holder_forward_op, rs.text AS reason
+  FROM storages s JOIN peak p ON p.run = s.run
+  LEFT JOIN reasons rs ON rs.run = s.run AND rs.id = s.reason
+  WHERE s.alloc_seq <= p.seq AND (s.free_seq < 0 OR s.free_seq > p.seq);
+CREATE VIEW IF NOT EXISTS holders AS
+  SELECT s.run, r.label, s.holder_op, s.holder_forward_op, s.module, count(*) AS storages, sum(s.bytes) AS bytes
+  FROM storages s JOIN runs r ON r.id = s.run
+  WHERE s.category = 'activation'
+  GROUP BY s.run, s.holder_op, s.holder_forward_op, s.module;
+CREATE VIEW IF NOT EXISTS modules AS
+  SELECT s.run, r.label, s.module,
+    CASE WHEN instr(s.module, '.') = 0 THEN '' ELSE rtrim(rtrim(s.module, replace(s.module, '.', '')), '.') END
+      AS parent,
+    count(*) AS storages, sum(s.bytes) AS bytes,
+    sum(CASE WHEN s.category = 'activation' THEN s.bytes ELSE 0 END) AS activation_bytes
+  FROM storages s JOIN runs r ON r.id = s.run
+  WHERE s.module IS NOT NULL AND s.module <> ''
+  GROUP BY s.run, s.module;
 )sql";
 
 // Part of every schema-3 file; schema 2 created them with the first validation, so older files may lack them.
@@ -283,12 +320,14 @@ SessionWriter::SessionWriter(const std::string& path) : path_(path) {
       Transaction tx(db_, path);
       execSql(db_, kSchema, path);
       execSql(db_, kValidationTables, path);
+      execSql(db_, kQueryViews, path);
       Statement meta(db_, "INSERT INTO meta(key, value) VALUES (?, ?)", path);
       meta.bind(1, std::string("schema_version")).bind(2, std::to_string(kSessionSchemaVersion)).exec();
       meta.bind(1, std::string("tool")).bind(2, std::string("lowmem " LOWMEM_CORE_VERSION)).exec();
       tx.commit();
     } else {
       checkVersion(db_, path, kSessionSchemaVersion);
+      execSql(db_, kQueryViews, path);
     }
   } catch (...) {
     sqlite3_close(db_);
@@ -456,10 +495,19 @@ namespace {
 
 // A writer killed mid-transaction leaves PATH-journal beside the file; a read-only connection cannot roll it
 // back ("attempt to write a readonly database"), so one read-write connection does that first.
+// A journal is hot only once its header carries SQLite's magic: a writer killed before that wrote nothing to
+// the database, and SQLite ignores the file (a warning then would be a false alarm).
+bool journalIsHot(const std::string& journal) {
+  static constexpr unsigned char kMagic[8] = {0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7};
+  std::ifstream in(journal, std::ios::binary);
+  unsigned char header[8] = {};
+  in.read(reinterpret_cast<char*>(header), sizeof header);
+  return in.gcount() == sizeof header && std::equal(header, header + 8, kMagic);
+}
+
 void rollBackInterruptedWrite(const std::string& path) {
-  std::error_code ec;
   const std::string journal = path + "-journal";
-  if (!std::filesystem::exists(journal, ec) || std::filesystem::file_size(journal, ec) == 0) return;
+  if (!journalIsHot(journal)) return;
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
     sqlite3_close(db);
@@ -669,15 +717,40 @@ void checkTrace(const RunInfo& run, const Trace& t, const std::string& path) {
 SessionRun SessionReader::load(const std::string& label) const {
   SessionRun run;
   run.info = findRun(runs(), label, path_);
-  Trace& t = run.trace;
-  readStrings(db_, path_, run.info.id, t);
-  readMemory(db_, path_, run.info, t);
-  readOps(db_, path_, run.info.id, t);
-  readPhasesAndKnown(db_, path_, run.info.id, t);
-  readDeviceActivities(db_, path_, run.info, t);
-  checkTrace(run.info, t, path_);
-  run.profile = analyseTrace(t);
+  run.trace = checkedTrace(run.info);
+  run.profile = analyseTrace(run.trace);
   return run;
+}
+
+Trace SessionReader::checkedTrace(const RunInfo& info) const {
+  Trace t;
+  readStrings(db_, path_, info.id, t);
+  readMemory(db_, path_, info, t);
+  readOps(db_, path_, info.id, t);
+  readPhasesAndKnown(db_, path_, info.id, t);
+  readDeviceActivities(db_, path_, info, t);
+  checkTrace(info, t, path_);
+  return t;
+}
+
+void SessionReader::checkWhole() const {
+  for (const auto& info : runs())
+    checkedTrace(info);
+  comparisons();
+  validations();
+}
+
+void checkSessionToAppend(const std::string& path, const std::vector<std::string>& newLabels) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return;
+  const SessionReader reader(path);
+  reader.checkWhole();
+  const auto runs = reader.runs();
+  for (const auto& label : newLabels) {
+    for (const auto& r : runs) {
+      if (r.label == label) throw InputError(path, "already has a run labelled '" + label + "'");
+    }
+  }
 }
 
 }  // namespace lowmem

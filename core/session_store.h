@@ -74,6 +74,10 @@ class SessionWriter {
 // the file created meanwhile appends to it instead. Waits for another writer's transaction (up to a minute).
 void writeToSession(const std::string& path, const std::function<void(SessionWriter&)>& write);
 
+// Before any work whose result is appended to `path`: nothing, when there is no such file yet; otherwise the
+// whole session is checked (a damaged one is refused rather than added to) and `newLabels` must be free.
+void checkSessionToAppend(const std::string& path, const std::vector<std::string>& newLabels = {});
+
 class SessionReader {
  public:
   // Read-only. InputError("PATH: ...") for a missing, non-SQLite, corrupt, non-lowmem or newer-schema file.
@@ -94,7 +98,13 @@ class SessionReader {
   std::vector<StoredComparison> comparisons() const;
   std::vector<Validation> validations() const;  // oldest first; empty when none was stored
 
+  // Reads and checks every run, comparison and validation without analysing them: InputError naming the file
+  // and what is wrong, as load() would give.
+  void checkWhole() const;
+
  private:
+  Trace checkedTrace(const RunInfo& info) const;
+
   std::string path_;
   sqlite3* db_ = nullptr;
 };

@@ -87,11 +87,21 @@ void writeSuggestions(const Suggestions& s, ReportFormat f, std::ostream& out) {
     w = std::max(w, siteLabel(site.plan).size());
   for (const auto& site : s.sites) {
     out << (site.chosen ? "* " : "  ") << std::left << std::setw(static_cast<int>(w)) << siteLabel(site.plan)
-        << "  " << std::setw(9) << siteStatusName(site.status) << "  " << site.why << "\n";
+        << "  " << std::setw(9) << siteStatusName(site.status) << "  " << site.why;
+    if (site.plan.valid && site.savingBytes > 0)
+      out << "; peak if alone " << formatBytes(site.predictedPeak) << " ("
+          << percentChange(s.baselinePeak, site.predictedPeak) << ")";
+    out << "\n";
   }
-  out << "\nbaseline peak   " << formatBytes(s.baselinePeak) << "\npredicted peak  "
-      << formatBytes(s.predictedPeak) << " (" << percentChange(s.baselinePeak, s.predictedPeak)
-      << ") with the " << chosen << " sites marked *\n";
+  out << "\nbaseline peak   " << formatBytes(s.baselinePeak);
+  if (!s.baselinePeakAt.empty()) out << " at " << s.baselinePeakAt;
+  out << "\npredicted peak  " << formatBytes(s.predictedPeak) << " ("
+      << percentChange(s.baselinePeak, s.predictedPeak) << ") with the " << chosen << " sites marked *\n";
+  if (chosen > 0 && s.predictedPeak >= s.baselinePeak) {
+    // Savings that land where the peak is not: say so rather than list savings that change nothing.
+    out << "                the peak does not move: what the marked sites save is not alive at it (" +
+               s.baselinePeakAt + "); activation checkpointing or a smaller batch lowers that moment\n";
+  }
   for (const auto& site : s.sites) {
     if (!isSwappableActivationKind(site.plan.site.kind)) continue;
     out << "activation code " << site.plan.bits << " bits an element"
@@ -175,6 +185,7 @@ nlohmann::json suggestionsJson(const Suggestions& s) {
   for (const auto& [bits, peak] : s.predictedPeakByBits)
     byBits[std::to_string(bits)] = peak;
   return {{"baseline_peak", s.baselinePeak},
+          {"baseline_peak_at", s.baselinePeakAt},
           {"predicted_peak", s.predictedPeak},
           {"predicted_peak_by_bits", byBits},
           {"sites", sites},

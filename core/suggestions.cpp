@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/format.h"
+#include "core/peak_breakdown.h"
 
 namespace lowmem {
 namespace {
@@ -131,6 +132,7 @@ Suggestions suggestSwaps(const Trace& trace, const Profile& profile, const std::
                          int elementBytes, const std::vector<std::string>& only) {
   Suggestions out;
   out.baselinePeak = profile.peak().total;
+  out.baselinePeakAt = peakMomentText(peakMoment(trace, profile));
   std::map<std::pair<std::string, SiteKind>, int> occurrences;
   for (const auto& plan : plans) {
     const int occurrence = occurrences[{plan.site.modulePath, plan.site.kind}]++;

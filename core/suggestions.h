@@ -46,7 +46,8 @@ struct SiteSuggestion {
 struct Suggestions {
   std::vector<SiteSuggestion> sites;
   int64_t baselinePeak = 0;
-  int64_t predictedPeak = 0;        // with every chosen site swapped
+  std::string baselinePeakAt;  // when it happens (peakMomentText): where to look when swaps do not move it
+  int64_t predictedPeak = 0;   // with every chosen site swapped
   CheckpointPricing checkpointing;  // the alternative, priced from the same profile (filled by the service)
   // The chosen set's predicted peak with 2, 3 and 4-bit activation codes (filled by the service), so the
   // memory side of the bits trade-off is on the table; `lowmem validate --bits` measures the gradient side.

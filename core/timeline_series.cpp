@@ -30,6 +30,29 @@ std::vector<SeriesPoint> decimatedTimeline(const Profile& p, size_t maxPoints) {
   return out;
 }
 
+double phaseAlignedX(const std::vector<PhaseMark>& phases, int64_t seq, int64_t endSeq) {
+  if (phases.empty() || seq < phases.front().seq) return 0;
+  for (size_t k = 0; k < phases.size(); ++k) {
+    const int64_t begin = phases[k].seq;
+    const int64_t end = k + 1 < phases.size() ? phases[k + 1].seq : std::max(endSeq, begin + 1);
+    if (seq < end || k + 1 == phases.size()) {
+      const double within =
+          static_cast<double>(seq - begin) / static_cast<double>(std::max<int64_t>(1, end - begin));
+      return static_cast<double>(k) + std::clamp(within, 0.0, 1.0);
+    }
+  }
+  return static_cast<double>(phases.size());
+}
+
+std::vector<AlignedPoint> phaseAlignedTimeline(const Trace& trace, const Profile& p, size_t maxPoints) {
+  std::vector<AlignedPoint> out;
+  if (p.timeline.empty()) return out;
+  const int64_t endSeq = p.timeline.back().seq + 1;
+  for (size_t i : decimatedIndices(p, maxPoints))
+    out.push_back({phaseAlignedX(trace.phases, p.timeline[i].seq, endSeq), p.timeline[i].total});
+  return out;
+}
+
 std::vector<std::vector<size_t>> largestAliveAt(const Profile& p, const std::vector<int64_t>& seqs,
                                                 size_t count) {
   const auto& storages = p.storages;

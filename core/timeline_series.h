@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/profile.h"
+#include "core/trace.h"
 
 namespace lowmem {
 
@@ -16,6 +17,19 @@ struct SeriesPoint {
 };
 
 std::vector<SeriesPoint> decimatedTimeline(const Profile& profile, size_t maxPoints = 2000);
+
+// Where `seq` falls in the step's progress with every phase scaled to one unit: phase k (the k-th mark of
+// `phases`) spans [k, k + 1), the last one running to `endSeq`. Two runs of one step spec line up phase by
+// phase however long each phase took (wall time varies several times between runs on a busy machine).
+double phaseAlignedX(const std::vector<PhaseMark>& phases, int64_t seq, int64_t endSeq);
+
+// The decimated timeline on that axis: x in phase units, the total at that point.
+struct AlignedPoint {
+  double x = 0;
+  int64_t total = 0;
+};
+std::vector<AlignedPoint> phaseAlignedTimeline(const Trace& trace, const Profile& profile,
+                                               size_t maxPoints = 2000);
 
 // The timeline points behind decimatedTimeline: each bucket's maximum, in order (for charts that need more of
 // a point than its total, such as the per-category stack).

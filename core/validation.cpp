@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "core/error.h"
+#include "core/format.h"
 
 namespace lowmem {
 namespace {
@@ -87,6 +89,31 @@ Validation validationFromJson(const nlohmann::json& j, const std::string& source
   } catch (const nlohmann::json::exception& e) {
     throw InputError(source, std::string("corrupt validation record (") + e.what() + ")");
   }
+}
+
+void writeValidationSummary(const Validation& v, std::ostream& out) {
+  if (v.steps.empty()) return;
+  const auto& first = v.steps.front();
+  const auto& last = v.steps.back();
+  char line[512];
+  auto put = [&](int n) { out.write(line, std::min<std::streamsize>(n, sizeof line - 1)); };
+  put(std::snprintf(line, sizeof line, "task        %s\n", printable(v.task).c_str()));
+  put(std::snprintf(line, sizeof line, "patched     %zu sites, activation codes of %d bits\n",
+                    v.rewrites.size(), v.bits));
+  put(std::snprintf(
+      line, sizeof line, "loss        original %.4f -> %.4f, patched %.4f -> %.4f over %zu steps\n",
+      first.baselineLoss, last.baselineLoss, first.patchedLoss, last.patchedLoss, v.steps.size()));
+  put(std::snprintf(line, sizeof line, "gradients   cosine %.4f at step 1, %.4f mean, %.4f at worst\n",
+                    first.gradientCosine, meanGradientCosine(v), minGradientCosine(v)));
+  put(std::snprintf(line, sizeof line, "weights     relative divergence %.3g at the end\n",
+                    last.weightDivergence));
+  put(std::snprintf(
+      line, sizeof line,
+      "verdict     %s: final-%d-step mean loss ratio patched/original %.4f (|ratio - 1| <= %.3f%s)\n",
+      v.passed ? "PASS" : "FAIL", v.window, v.lossRatio, v.tolerance,
+      v.baselineLearned && v.patchedLearned ? ""
+      : !v.baselineLearned                  ? "; the original did not learn: raise --steps or --lr"
+                                            : "; the patched model did not learn"));
 }
 
 }  // namespace lowmem

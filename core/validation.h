@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,10 @@ double meanGradientCosine(const Validation& v);
 double minGradientCosine(const Validation& v);
 
 nlohmann::json validationJson(const Validation& v);
+
+// The summary `validate` prints and `report` shows for each stored validation: task, sites, losses,
+// gradients, weights, verdict. Nothing for a validation without steps.
+void writeValidationSummary(const Validation& v, std::ostream& out);
 // InputError(source) when the record lacks a field.
 Validation validationFromJson(const nlohmann::json& j, const std::string& source);
 

@@ -29,6 +29,15 @@ VitConfig vitTiny() {
   return c;
 }
 
+VitConfig vitS16() {
+  VitConfig c;  // ViT-S/16 (DeiT-S) at 224 px
+  c.hidden = 384;
+  c.heads = 6;
+  c.mlpDim = 1536;
+  c.lora = lora(4, kVitTargets);
+  return c;
+}
+
 VitConfig vitB16() {
   VitConfig c;  // the defaults are ViT-B/16 at 224 px
   c.lora = lora(4, kVitTargets);

@@ -45,6 +45,7 @@ ModelPreset preset(std::string name, std::string family, Config config, Builder 
 
 const std::vector<ModelPreset>& modelPresets() {
   static const std::vector<ModelPreset> presets = {
+      preset("vit-s16", "vit", vitS16(), buildVit),  // the demo's: first in the list
       preset("vit-tiny", "vit", vitTiny(), buildVit),
       preset("vit-b16", "vit", vitB16(), buildVit),
       preset("llama-tiny", "llama", llamaTiny(), buildLlama),

@@ -24,7 +24,7 @@ const std::vector<ModelPreset>& modelPresets();
 const ModelPreset& findPreset(const std::string& name);
 
 // The preset the demo and the README use.
-inline constexpr const char* kDemoPreset = "vit-tiny";
+inline constexpr const char* kDemoPreset = "vit-s16";
 
 // Builds `preset` and saves it to `path` atomically (temporary file, reload check, rename).
 void buildAndSave(const ModelPreset& preset, const BuildOptions& options, const std::string& path);

@@ -41,6 +41,60 @@ std::map<std::string, at::Tensor> runAndGrad(torch::jit::Module& m, const std::v
   return grads;
 }
 
+// Each trainable gradient against its patched twin, classified (GradientAgreement) and sorted worst first;
+// the overall cosine over every directly comparable one.
+void compareGradients(const std::map<std::string, at::Tensor>& gradsA,
+                      const std::map<std::string, at::Tensor>& gradsB, const std::set<std::string>& folded,
+                      Verification& v) {
+  double dot = 0, normA = 0, normB = 0, largest = 0;
+  for (const auto& [name, ga] : gradsA)
+    largest = std::max(largest, ga.norm().item<double>());
+  for (const auto& [name, ga] : gradsA) {
+    GradientCheck c;
+    c.parameter = name;
+    const double na = ga.norm().item<double>();
+    c.relativeNorm = largest > 0 ? na / largest : 0;
+    auto it = gradsB.find(name);
+    if (it == gradsB.end()) {
+      c.agreement = GradientAgreement::kMissing;
+      c.note = "no gradient in the patched model (unused after the fold)";
+      v.gradients.push_back(c);
+      continue;
+    }
+    const auto& gb = it->second;
+    const double nb = gb.norm().item<double>();
+    c.cosine = na > 0 && nb > 0 ? (ga.dot(gb) / (na * nb)).item<double>() : (na == nb ? 1.0 : 0.0);
+    c.relError = na > 0 ? (gb - ga).norm().item<double>() / na : (nb > 0 ? 1.0 : 0.0);
+    if (folded.count(name)) {
+      c.agreement = GradientAgreement::kReparameterised;
+      c.note = "reparameterised by a fold";
+      v.gradients.push_back(c);
+      continue;
+    }
+    // Every directly comparable gradient belongs to the step's direction, however small.
+    dot += ga.dot(gb).item<double>();
+    normA += na * na;
+    normB += nb * nb;
+    if (na == 0 && nb == 0) {
+      c.agreement = GradientAgreement::kBothZero;
+      c.note = "both zero: agreement proves nothing";
+    } else if (c.relativeNorm < kNearZeroGradient) {
+      c.agreement = GradientAgreement::kNearZero;
+      c.note = "near zero: under 1e-4 of the largest gradient, its cosine is rounding";
+    } else {
+      v.minCosine = std::min(v.minCosine, c.cosine);
+      if (v.worstParameter.empty() || c.cosine < v.worstCosine) {
+        v.worstParameter = name;
+        v.worstCosine = c.cosine;
+        v.worstRelativeNorm = c.relativeNorm;
+      }
+    }
+    v.gradients.push_back(c);
+  }
+  sortWorstFirst(v.gradients);
+  v.overallCosine = normA > 0 && normB > 0 ? dot / std::sqrt(normA * normB) : (normA == normB ? 1.0 : 0.0);
+}
+
 }  // namespace
 
 Verification verifyPatch(torch::jit::Module& original, torch::jit::Module& patched,
@@ -65,37 +119,7 @@ Verification verifyPatch(torch::jit::Module& original, torch::jit::Module& patch
   v.tolerance = rel * std::max(1.0, v.maxAbsOutput);
   v.toleranceRule = "max |patched - original| <= " + c10::str(rel) + " x max(1, max |original|)";
   v.forwardOk = std::isfinite(v.maxAbsDiff) && v.maxAbsDiff <= v.tolerance;
-  double dot = 0, normA = 0, normB = 0, largest = 0;
-  for (const auto& [name, ga] : gradsA)
-    largest = std::max(largest, ga.norm().item<double>());
-  for (const auto& [name, ga] : gradsA) {
-    GradientCheck c;
-    c.parameter = name;
-    auto it = gradsB.find(name);
-    if (it == gradsB.end()) {
-      c.note = "no gradient in the patched model (unused after the fold)";
-    } else {
-      const auto& gb = it->second;
-      const double na = ga.norm().item<double>(), nb = gb.norm().item<double>();
-      c.cosine = na > 0 && nb > 0 ? (ga.dot(gb) / (na * nb)).item<double>() : (na == nb ? 1.0 : 0.0);
-      c.relError = na > 0 ? (gb - ga).norm().item<double>() / na : (nb > 0 ? 1.0 : 0.0);
-      if (folded.count(name)) {
-        c.note = "reparameterised by a fold";
-      } else {
-        v.minCosine = std::min(v.minCosine, c.cosine);
-        dot += ga.dot(gb).item<double>();
-        normA += na * na;
-        normB += nb * nb;
-        if (v.worstParameter.empty() || c.cosine < v.worstCosine) {
-          v.worstParameter = name;
-          v.worstCosine = c.cosine;
-          v.worstRelativeNorm = largest > 0 ? na / largest : 0;
-        }
-      }
-    }
-    v.gradients.push_back(c);
-  }
-  v.overallCosine = normA > 0 && normB > 0 ? dot / std::sqrt(normA * normB) : (normA == normB ? 1.0 : 0.0);
+  compareGradients(gradsA, gradsB, folded, v);
   return v;
 }
 

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "core/model_attributes.h"
+#include "profiler/trainable_check.h"
 
 namespace lowmem {
 namespace {
@@ -68,12 +69,15 @@ ModelSummary inspectModel(const torch::jit::Module& module, const std::string& f
   s.file = file;
   s.trainable = trainable.text();
   s.forwardSignature = forwardSignature(module);
+  checkSelectsParameters(module, trainable, /*stepNeedsOne=*/false);
   visit(module, "", 0, trainable, s.modules);
   if (module.hasattr(kInputHintAttribute)) {
     auto hint = module.attr(kInputHintAttribute);
     if (hint.isString()) s.inputHint = hint.toStringRef();
   }
   s.appliedRewrites = recordedRewriteTexts(module);
+  if (module.hasattr(kBaseModelAttribute) && module.attr(kBaseModelAttribute).isString())
+    s.baseModel = module.attr(kBaseModelAttribute).toStringRef();
   return s;
 }
 

@@ -6,6 +6,7 @@
 #include <torch/optim/sgd.h>
 
 #include "core/error.h"
+#include "profiler/trainable_check.h"
 
 namespace lowmem {
 
@@ -26,6 +27,7 @@ at::Tensor firstTensor(const c10::IValue& v) {
 
 StepRunner::StepRunner(torch::jit::Module& module, const StepOptions& options)
     : module_(module), options_(options), scaler_(options.autocast == at::kHalf) {
+  checkSelectsParameters(module_, options_.trainable, /*stepNeedsOne=*/true);
   module_.train();
   for (const auto& p : module_.named_parameters()) {
     at::Tensor param = p.value;

@@ -54,6 +54,12 @@ std::vector<c10::IValue> loadInputsFile(const torch::jit::Module& module, const 
     if (!inputs[i].isTensor())
       throw InputError(path,
                        "input " + std::to_string(i) + " is a " + inputs[i].tagKind() + ", not a tensor");
+    // An empty batch runs without error and records a step with no activations: a profile of nothing.
+    const at::Tensor& t = inputs[i].toTensor();
+    if (t.numel() == 0) {
+      throw InputError(path, "input '" + args[i + 1].name() + "' has no elements (shape " +
+                                 c10::str(t.sizes()) + "); give at least one sample");
+    }
   }
   return inputs;
 }

@@ -22,11 +22,12 @@
 #include "profiler/step_setup.h"
 #include "profiler/training_step.h"
 #include "service/module_runs.h"
+#include "service/patched_model_records.h"
 
 namespace lowmem {
 namespace {
 
-void say(const ProgressFn& progress, const char* what) {
+void say(const ProgressFn& progress, const std::string& what) {
   if (progress) progress(what);
 }
 
@@ -35,11 +36,6 @@ int elementBytesOf(const torch::jit::Module& m) {
     if (at::isFloatingType(p.scalar_type())) return static_cast<int>(p.element_size());
   }
   return 4;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
 }
 
 }  // namespace
@@ -106,6 +102,11 @@ PatchOutcome patchKeeping(const std::string& modelPath, const std::string& outpu
   const auto rewrite = applyRewrites(patched, chosen);
   out.rewrites = rewrite.rewrites;
   out.foldedParameters = rewrite.foldedParameters;
+  recordBaseModel(patched, modelPath);
+  if (spec.dtype) {
+    out.savedDtype = spec.dtype;
+    out.savedInputHint = retypeInputHint(patched, *spec.dtype);
+  }
   savePatchedModel(modelPath, patched, outputPath, spec, rewrite.foldedParameters, out.verification, progress,
                    keep);
   return out;
@@ -131,10 +132,11 @@ MeasuredPatch measureWith(const std::string& modelPath, const std::string& patch
   at::set_num_threads(stepThreads(spec));
   std::vector<double> a, b;
   for (int i = 0; i < timingRounds; ++i) {
+    say(progress, "timing round " + std::to_string(i + 1) + " of " + std::to_string(timingRounds));
     a.push_back(timeTrainingSteps(verified->original, inputs, options, 1).front());
     b.push_back(timeTrainingSteps(verified->patched, inputs, options, 1).front());
   }
-  m.timing = {median(a), median(b), timingRounds};
+  m.timing = {a, b};
   return m;
 }
 
@@ -188,12 +190,7 @@ nlohmann::json comparisonRecord(const PatchOutcome& p, const StepTiming& t) {
                            {"rewrites", p.rewrites},
                            {"folded_parameters", p.foldedParameters},
                            {"verification", verificationJson(p.verification)}};
-  if (t.rounds > 0) {
-    record["timing"] = {{"baseline_seconds", t.baselineSeconds},
-                        {"patched_seconds", t.patchedSeconds},
-                        {"rounds", t.rounds},
-                        {"ratio", t.ratio()}};
-  }
+  if (t.measured()) record["timing"] = stepTimingJson(t);
   return record;
 }
 
@@ -201,8 +198,11 @@ std::pair<std::string, std::string> freeRunLabels(const std::string& sessionPath
   std::error_code ec;
   if (mode == SessionWrite::kReplace || !std::filesystem::exists(sessionPath, ec))
     return {"baseline", "patched"};
+  // A damaged session is refused here, before any work, rather than added to.
+  const SessionReader reader(sessionPath);
+  reader.checkWhole();
   std::set<std::string> taken;
-  for (const auto& r : SessionReader(sessionPath).runs())
+  for (const auto& r : reader.runs())
     taken.insert(r.label);
   for (int n = 1;; ++n) {
     const std::string suffix = n == 1 ? "" : "-" + std::to_string(n);

@@ -2,6 +2,7 @@
 // The patcher's use cases for the CLI and the GUI: suggest swaps from a profiled baseline, patch a model file
 // (rewrite, verify, save atomically), and measure the patched model against the baseline under the same spec.
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "core/applied_rewrite.h"
 #include "core/session_store.h"
 #include "core/step_spec.h"
+#include "core/step_timing.h"
 #include "core/suggestions.h"
 #include "core/verification.h"
 #include "service/profile_run.h"
@@ -31,6 +33,9 @@ struct PatchOutcome {
   std::vector<AppliedRewrite> rewrites;
   std::vector<std::string> foldedParameters;
   Verification verification;  // of the saved file against the original
+  // Set when --dtype cast the saved model: it now takes inputs of that dtype, and records so.
+  std::optional<Dtype> savedDtype;
+  std::string savedInputHint;  // the retyped hint; "" when the model records none
 };
 
 // Suggests, rewrites a fresh copy of the model with the chosen sites, saves it to a temporary file beside
@@ -39,13 +44,6 @@ struct PatchOutcome {
 // input model, and a model already patched at a chosen site (InputError).
 PatchOutcome patchModelFile(const std::string& modelPath, const std::string& outputPath, const StepSpec& spec,
                             const SwapSelection& selection, const ProgressFn& progress = {});
-
-struct StepTiming {
-  double baselineSeconds = 0;  // medians of untraced steps, alternating between the two models
-  double patchedSeconds = 0;
-  int rounds = 0;
-  double ratio() const { return baselineSeconds > 0 ? patchedSeconds / baselineSeconds : 0; }
-};
 
 // The patched model profiled under the same spec (label "patched"), and the untraced step time of both models
 // measured in this process, alternating.

@@ -19,6 +19,7 @@
 #include "profiler/model_loader.h"
 #include "profiler/step_runner.h"
 #include "profiler/step_setup.h"
+#include "service/patched_model_records.h"
 #include "service/swap_run.h"
 
 namespace lowmem {
@@ -241,9 +242,11 @@ std::string patchedModelFor(const std::string& modelPath, const StepSpec& spec,
                             const ValidateOptions& options, const TempDir& dir, Validation& v,
                             std::set<std::string>& folded, const ProgressFn& progress) {
   if (!options.patchedPath.empty()) {
-    v.rewrites = recordedRewrites(loadModel(options.patchedPath));
+    const auto given = loadModel(options.patchedPath);
+    v.rewrites = recordedRewrites(given);
     if (v.rewrites.empty())
       throw InputError(options.patchedPath, "records no lowmem rewrite; give a model `lowmem patch` wrote");
+    checkPatchedFrom(given, options.patchedPath, modelPath);
     return options.patchedPath;
   }
   const auto patchedPath = (dir.path / "patched.pt").string();
@@ -347,8 +350,8 @@ Validation validateModel(const std::string& modelPath, const StepSpec& spec, con
                                        : Task(loadBatches(options.dataPath, base, spec), options.dataPath);
   v.task = task.name();
   for (int s = 0; s < options.steps; ++s) {
-    if (progress && (s % 10 == 0))
-      progress("training step " + std::to_string(s + 1) + " of " + std::to_string(options.steps));
+    // Every step: the front end decides how often to show it.
+    if (progress) progress("training step " + std::to_string(s + 1) + " of " + std::to_string(options.steps));
     v.steps.push_back(stepBoth(tb, tp, task, spec, s, folded));
   }
   judge(v);

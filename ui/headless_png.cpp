@@ -6,25 +6,11 @@
 #include <cstdlib>
 #include <memory>
 
-#include <spdlog/spdlog.h>
-
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "ui/qt_log.h"
 
 namespace lowmem::ui {
-namespace {
-
-// Qt's own notes (the XDG_RUNTIME_DIR default, font fallbacks) are not the CLI's output: debug detail, shown
-// with -v, so an error stays the one line stderr carries.
-void qtToLog(QtMsgType type, const QMessageLogContext&, const QString& message) {
-  if (type == QtCriticalMsg || type == QtFatalMsg) {
-    spdlog::error("qt: {}", message.toStdString());
-  } else {
-    spdlog::debug("qt: {}", message.toStdString());
-  }
-}
-
-}  // namespace
 
 void saveWidgetPng(const std::function<QWidget*()>& make, int width, int height, const std::string& path) {
   std::unique_ptr<QApplication> app;
@@ -33,7 +19,7 @@ void saveWidgetPng(const std::function<QWidget*()>& make, int width, int height,
   static char* argv[] = {name, nullptr};
   if (!QApplication::instance()) {
     if (!std::getenv("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
-    qInstallMessageHandler(qtToLog);
+    routeQtMessagesToLog();
     app = std::make_unique<QApplication>(argc, argv);
   }
   std::unique_ptr<QWidget> w(make());

@@ -2,6 +2,7 @@
 
 #include <QComboBox>
 #include <QDateTime>
+#include <QDoubleSpinBox>
 #include <QFileInfo>
 #include <QFormLayout>
 #include <QFutureWatcher>
@@ -17,10 +18,12 @@
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
 #include <filesystem>
+#include <limits>
 #include <map>
 
 #include "core/error.h"
 #include "core/format.h"
+#include "core/progress_stage.h"
 #include "core/suggestion_report.h"
 #include "core/trainable.h"
 #include "service/model_description.h"
@@ -42,16 +45,41 @@ QStringList namesOf() {
 
 // A refusal as the form says it: a setting by the label of its field (the CLI names its flag instead).
 QString formError(const Error& e) {
-  static const std::map<std::string, QString> labels = {{"trainable", "Trainable"},
-                                                        {"loss", "Loss"},
-                                                        {"optimizer", "Optimizer"},
-                                                        {"inputs", "Inputs"},
-                                                        {"threads", "Threads"}};
+  static const std::map<std::string, QString> labels = {
+      {"trainable", "Trainable"}, {"loss", "Loss"},       {"optimizer", "Optimizer"},
+      {"inputs", "Inputs"},       {"threads", "Threads"}, {"dtype", "Dtype"},
+      {"lr", "Learning rate"},    {"seed", "Seed"},       {"only", "Sites"},
+      {"bits", "Activation bits"}};
   const auto* setting = dynamic_cast<const SettingError*>(&e);
   if (!setting) return QString::fromStdString(e.what());
   const auto it = labels.find(setting->setting());
   const QString name = it == labels.end() ? QString::fromStdString(setting->setting()) : it->second;
   return name + ": " + QString::fromStdString(setting->problem());
+}
+
+// "Baseline peak 876 KiB (backward: ...). Predicted 786 KiB (-10.2%) with the checked sites. Checkpointing
+// per block: 770 KiB (-12.1%), recomputing 0.014 s of forward a step."
+QString suggestionSummaryText(const nlohmann::json& j) {
+  const int64_t base = j.value("baseline_peak", int64_t{0});
+  const int64_t predicted = j.value("predicted_peak", base);
+  QString text = QString("Baseline peak %1 at %2. Predicted peak %3 (%4) with the sites checked by default.")
+                     .arg(QString::fromStdString(formatBytes(base)),
+                          QString::fromStdString(j.value("baseline_peak_at", std::string("?"))),
+                          QString::fromStdString(formatBytes(predicted)),
+                          QString::fromStdString(percentChange(base, predicted)));
+  const auto c = j.value("checkpointing", nlohmann::json::object());
+  if (c.value("found", false)) {
+    const int64_t peak = c.value("predicted_peak", base);
+    text +=
+        QString(
+            " Activation checkpointing per block (%1) instead: %2 (%3), recomputing %4 s of forward a step.")
+            .arg(QString::fromStdString(c.value("level", std::string())),
+                 QString::fromStdString(formatBytes(peak)), QString::fromStdString(percentChange(base, peak)))
+            .arg(c.value("recompute_seconds", 0.0), 0, 'f', 3);
+  } else {
+    text += " Checkpointing: not priced (" + QString::fromStdString(c.value("why", std::string())) + ").";
+  }
+  return text;
 }
 
 }  // namespace
@@ -73,7 +101,8 @@ ModelPage::ModelPage(const std::string& modelPath, QWidget* parent)
   trainable_ = new QComboBox;
   trainable_->setObjectName("trainable");
   trainable_->setEditable(true);  // a regex is allowed too
-  trainable_->addItems({"lora", "saved", "all", "none"});
+  // The CLI's default first: the flags saved in the model.
+  trainable_->addItems({"saved", "lora", "all", "none"});
   form->addRow("Trainable", trainable_);
   loss_ = new QComboBox;
   loss_->setObjectName("loss");
@@ -86,8 +115,36 @@ ModelPage::ModelPage(const std::string& modelPath, QWidget* parent)
   inputs_ = new QLineEdit;
   inputs_->setObjectName("inputs");
   inputs_->setPlaceholderText(
-      "the model's recorded input, or NAME:DTYPE[d0,...]; several separated by spaces");
+      "NAME:DTYPE[d0,...], several separated by spaces (e.g. x:float32[2,3,224,224])");
+  // The model's recorded example input, to edit rather than to guess.
+  inputs_->setText(QString::fromStdString(summary.inputHint));
   form->addRow("Inputs", inputs_);
+  dtype_ = new QComboBox;
+  dtype_->setObjectName("dtype");
+  dtype_->addItem("as saved");
+  for (const auto& name : namesOf<Dtype>()) {
+    if (isFloating(choiceFrom<Dtype>(name.toStdString(), "dtype"))) dtype_->addItem(name);
+  }
+  form->addRow("Dtype", dtype_);
+  lr_ = new QDoubleSpinBox;
+  lr_->setObjectName("lr");
+  lr_->setDecimals(6);
+  lr_->setRange(1e-6, 10);
+  lr_->setSingleStep(1e-4);
+  lr_->setValue(StepSpec{}.lr);
+  form->addRow("Learning rate", lr_);
+  seed_ = new QSpinBox;
+  seed_->setObjectName("seed");
+  seed_->setRange(0, std::numeric_limits<int>::max());
+  form->addRow("Seed", seed_);
+  bits_ = new QSpinBox;
+  bits_->setObjectName("bits");
+  bits_->setRange(2, 4);
+  bits_->setValue(2);
+  bits_->setToolTip(
+      "Bits per element of the ReGELU2/ReSiLU2 activation code: 2 is the paper's; 3 or 4 keep "
+      "closer gradients for a little more memory");
+  form->addRow("Activation bits", bits_);
   threads_ = new QSpinBox;
   threads_->setObjectName("threads");
   threads_->setRange(0, 4096);
@@ -126,13 +183,21 @@ ModelPage::ModelPage(const std::string& modelPath, QWidget* parent)
   layout->addLayout(buttons);
   sites_ = new QTableWidget;
   sites_->setObjectName("sites");
-  sites_->setColumnCount(6);
-  sites_->setHorizontalHeaderLabels({"site", "kind", "module", "status", "predicted saving", "why"});
+  sites_->setColumnCount(7);
+  sites_->setHorizontalHeaderLabels(
+      {"site", "kind", "module", "status", "predicted saving", "peak if alone", "why"});
   sites_->horizontalHeader()->setStretchLastSection(true);
   sites_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   sites_->setVisible(false);
   sites_->setMaximumHeight(220);
   layout->addWidget(sites_);
+  // What the table adds up to, and the alternative: the figures `lowmem suggest` prints under its table.
+  suggestionSummary_ = new QLabel;
+  suggestionSummary_->setObjectName("suggestionSummary");
+  suggestionSummary_->setWordWrap(true);
+  suggestionSummary_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  suggestionSummary_->setVisible(false);
+  layout->addWidget(suggestionSummary_);
   resultArea_ = new QVBoxLayout;
   layout->addLayout(resultArea_, 1);
 
@@ -140,7 +205,7 @@ ModelPage::ModelPage(const std::string& modelPath, QWidget* parent)
   connect(suggestButton_, &QPushButton::clicked, this, &ModelPage::suggest);
   connect(patchButton_, &QPushButton::clicked, this, &ModelPage::patchAndCompare);
   connect(cancelButton_, &QPushButton::clicked, this, &ModelPage::cancel);
-  for (auto* box : {trainable_, loss_, optimizer_})
+  for (auto* box : {trainable_, loss_, optimizer_, dtype_})
     connect(box, &QComboBox::currentTextChanged, this, &ModelPage::validate);
   connect(inputs_, &QLineEdit::textChanged, this, &ModelPage::validate);
   validate();
@@ -152,6 +217,9 @@ StepSpec ModelPage::spec() const {
   s.loss = choiceFrom<LossKind>(loss_->currentText().toStdString(), "loss");
   s.optimizer = choiceFrom<OptimizerKind>(optimizer_->currentText().toStdString(), "optimizer");
   s.threads = threads_->value();
+  if (dtype_->currentIndex() > 0) s.dtype = choiceFrom<Dtype>(dtype_->currentText().toStdString(), "dtype");
+  s.lr = lr_->value();
+  s.seed = seed_->value();
   for (const auto& text : inputs_->text().split(' ', Qt::SkipEmptyParts))
     s.inputs.push_back(parseInputSpec(text.toStdString(), "inputs"));
   s.validate();
@@ -194,7 +262,16 @@ void ModelPage::run(const QString& what,
     QMetaObject::invokeMethod(
         self,
         [self, stage] {
-          if (self) self->stage_->setText(QString::fromStdString(stage) + "...");
+          if (!self) return;
+          self->stage_->setText(QString::fromStdString(stage) + "...");
+          // A counted stage ("training step 57 of 200") fills the bar; others leave it busy.
+          const auto counted = parseProgressStage(stage);
+          if (counted.total > 0) {
+            self->progress_->setRange(0, static_cast<int>(counted.total));
+            self->progress_->setValue(static_cast<int>(counted.done));
+          } else {
+            self->progress_->setRange(0, 0);
+          }
         },
         Qt::QueuedConnection);
   };
@@ -244,8 +321,9 @@ void ModelPage::suggest() {
   sessionFile_.clear();
   auto result = std::make_shared<nlohmann::json>();
   suggestions_ = nlohmann::json();
-  run("suggesting", [this, s, model, result](const auto& progress) {
-    const auto r = suggestForModel(model, s, {}, progress);
+  const int bits = bits_->value();
+  run("suggesting", [this, s, model, result, bits](const auto& progress) {
+    const auto r = suggestForModel(model, s, SwapSelection(std::vector<std::string>{}, bits), progress);
     *result = suggestionsJson(r.suggestions);
     // Read on the GUI thread only after the worker finished (the watcher's signal).
     QMetaObject::invokeMethod(
@@ -269,10 +347,16 @@ void ModelPage::showSuggestions() {
     sites_->setItem(
         r, 4,
         new QTableWidgetItem(QString::fromStdString(formatBytes(site.value("saving_bytes", int64_t{0})))));
-    sites_->setItem(r, 5, new QTableWidgetItem(QString::fromStdString(site.value("why", ""))));
+    sites_->setItem(r, 5,
+                    new QTableWidgetItem(valid ? QString::fromStdString(formatBytes(
+                                                     site.value("predicted_peak_alone", int64_t{0})))
+                                               : QString()));
+    sites_->setItem(r, 6, new QTableWidgetItem(QString::fromStdString(site.value("why", ""))));
   }
   sites_->resizeColumnsToContents();
   sites_->setVisible(true);
+  suggestionSummary_->setText(suggestionSummaryText(suggestions_));
+  suggestionSummary_->setVisible(true);
 }
 
 std::vector<std::string> ModelPage::checkedSites() const {
@@ -301,8 +385,10 @@ void ModelPage::patchAndCompare() {
     Q_EMIT finished(false, "no site is checked");
     return;
   }
-  run("patching", [s, file, patched, model, only](const auto& progress) {
-    lowmem::patchAndCompare(model, patched.toStdString(), s, only, file.toStdString(), 3,
+  const int bits = bits_->value();
+  run("patching", [s, file, patched, model, only, bits](const auto& progress) {
+    // Five alternating rounds: fewer give no spread worth a "within noise" verdict.
+    lowmem::patchAndCompare(model, patched.toStdString(), s, SwapSelection(only, bits), file.toStdString(), 5,
                             SessionWrite::kAppend, progress);
   });
 }

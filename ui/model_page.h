@@ -16,6 +16,7 @@
 #include "core/step_spec.h"
 
 class QComboBox;
+class QDoubleSpinBox;
 class QLabel;
 class QLineEdit;
 class QProgressBar;
@@ -72,6 +73,11 @@ class ModelPage : public QWidget {
   QComboBox* optimizer_ = nullptr;
   QLineEdit* inputs_ = nullptr;
   QSpinBox* threads_ = nullptr;
+  QComboBox* dtype_ = nullptr;
+  QDoubleSpinBox* lr_ = nullptr;
+  QSpinBox* seed_ = nullptr;
+  QSpinBox* bits_ = nullptr;
+  QLabel* suggestionSummary_ = nullptr;
   QLabel* specError_ = nullptr;
   QPushButton* profileButton_ = nullptr;
   QPushButton* patchButton_ = nullptr;

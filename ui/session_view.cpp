@@ -58,6 +58,18 @@ class BytesTreeItem : public QTreeWidgetItem {
   }
 };
 
+// The timeline's y axis ends this far above the peak; the selected storage's bar sits between the two.
+constexpr double kHeadroom = 1.08;
+constexpr double kLifetimeLevel = 1.04;
+
+// One colour per category, none repeated and none the peak's (black) or the selection's (purple).
+QColor categoryColor(Category c) {
+  static const QColor colors[kCategoryCount] = {
+      QColor(78, 121, 167), QColor(89, 161, 79),   QColor(156, 117, 95), QColor(242, 142, 43),
+      QColor(225, 87, 89),  QColor(118, 183, 178), QColor(237, 201, 72), QColor(186, 176, 172)};
+  return colors[static_cast<size_t>(c) % kCategoryCount];
+}
+
 QString q(const std::string& s) {
   return QString::fromStdString(s);
 }
@@ -277,16 +289,23 @@ void SessionView::fillTimeline() {
     }
     auto* area = new QAreaSeries(upper, lower);
     area->setName(categoryName(static_cast<Category>(c)));
+    area->setColor(categoryColor(static_cast<Category>(c)));
+    area->setBorderColor(categoryColor(static_cast<Category>(c)).darker(130));
     chart->addSeries(area);
     lower = upper;
   }
   auto* peak = new QScatterSeries;
   peak->setName("peak");
+  peak->setColor(Qt::black);
+  peak->setBorderColor(Qt::black);
   const auto& p = loaded_.run->profile.peak();
   peak->append(static_cast<double>(p.timeNs - t0) / 1e6, static_cast<double>(p.total) / kMiB);
   chart->addSeries(peak);
   lifetime_ = new QLineSeries;
   lifetime_->setName("selected storage");
+  QPen selected(QColor(176, 122, 161));  // a colour no category uses
+  selected.setWidth(4);
+  lifetime_->setPen(selected);
   chart->addSeries(lifetime_);
   // Phase boundaries as vertical lines from zero to the peak, named in the legend.
   const double top = static_cast<double>(p.total) / kMiB;
@@ -314,6 +333,8 @@ void SessionView::fillTimeline() {
   chart->createDefaultAxes();
   chart->axes(Qt::Horizontal).front()->setTitleText("time in the step (ms)");
   chart->axes(Qt::Vertical).front()->setTitleText("MiB");
+  // From zero, with room above the peak for the selected storage's lifetime bar (drawn inside the plot).
+  chart->axes(Qt::Vertical).front()->setRange(0, top * kHeadroom);
   auto* old = timeline_->chart();
   timeline_->setChart(chart);
   delete old;
@@ -406,7 +427,7 @@ void SessionView::markLifetime(const QModelIndex& current) {
                                [](const TimelinePoint& p, int64_t v) { return p.seq < v; });
     return static_cast<double>((it == tl.end() ? tl.back() : *it).timeNs - t0) / 1e6;
   };
-  const double y = static_cast<double>(loaded_.run->profile.peak().total) / kMiB * 1.02;
+  const double y = static_cast<double>(loaded_.run->profile.peak().total) / kMiB * kLifetimeLevel;
   lifetime_->append(timeAt(s.allocSeq), y);
   lifetime_->append(s.freeSeq < 0 ? timeAt(tl.back().seq) : timeAt(s.freeSeq), y);
 }

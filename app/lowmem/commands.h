@@ -12,7 +12,8 @@ namespace lowmem::cli {
 // The action of the subcommand that was parsed; returns the process exit code.
 using Action = std::function<int()>;
 
-// A progress line on stderr when it is a terminal (silent otherwise, so redirected output is the report).
+// Progress on stderr: a line rewritten in place on a terminal, with elapsed time and the percentage of
+// counted stages; elsewhere an info log line per stage (-q silences it). stdout stays the report.
 ProgressFn cliProgress();
 void endProgress();
 

@@ -43,12 +43,31 @@ std::string unknownCommand(CLI::App& app, int argc, char** argv) {
   return {};
 }
 
+// The files the command was given as positional arguments ("s.db", "m.pt"), for errors that know no file
+// of their own, such as running out of memory while reading one.
+std::string commandFiles(const CLI::App& app) {
+  std::string files;
+  for (const auto* command : app.get_subcommands()) {
+    for (const auto* opt : command->get_options()) {
+      if (!opt->get_positional()) continue;
+      for (const auto& value : opt->results())
+        files += (files.empty() ? "" : ", ") + value;
+    }
+    const auto inner = commandFiles(*command);
+    if (!inner.empty()) files += (files.empty() ? "" : ", ") + inner;
+  }
+  return files;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"lowmem: find and remove activation memory in a fine-tuning step", "lowmem"};
   app.set_version_flag("--version", std::string("lowmem ") + LOWMEM_VERSION);
   app.require_subcommand(1);
+  // -v/-q anywhere on the line: `lowmem profile m.pt -q` as well as `lowmem -q profile m.pt`. Inherited by
+  // the subcommands added below.
+  app.fallthrough();
   bool verbose = false;
   bool quiet = false;
   app.add_flag("-v,--verbose", verbose, "Log debug detail to stderr");
@@ -89,9 +108,11 @@ int main(int argc, char** argv) {
     return fail(e.exitCode(), e.what());
   } catch (const std::bad_alloc&) {
     // Memory the input asked for (a huge session, spec or shape) that is not there: the input's size, exit 2.
-    return fail(
-        lowmem::ExitCode::kBadInput,
-        "out of memory (std::bad_alloc): the files or shapes given need more memory than this machine has");
+    const auto files = commandFiles(app);
+    return fail(lowmem::ExitCode::kBadInput,
+                (files.empty() ? "" : files + ": ") +
+                    "out of memory (std::bad_alloc): the files or shapes given need more memory than this "
+                    "machine has");
   } catch (const c10::Error& e) {
     return fail(lowmem::ExitCode::kModelFailed, lowmem::modelErrorLine(e.what_without_backtrace()));
   } catch (const std::exception& e) {

@@ -1,6 +1,6 @@
-#include <unistd.h>
-
 #include <iostream>
+#include <map>
+#include <vector>
 
 #include "app/lowmem/commands.h"
 #include "app/lowmem/spec_options.h"
@@ -14,44 +14,51 @@
 namespace lowmem::cli {
 namespace {
 
-// A progress line on a terminal only: redirected output (CI, tests) stays the report alone.
-ProgressFn terminalProgress() {
-  const bool tty = ::isatty(STDERR_FILENO) != 0;
-  return [tty](const std::string& stage) {
-    if (tty) std::cerr << "\r\033[Klowmem: " << stage << "..." << std::flush;
-  };
-}
-
-void clearProgress() {
-  if (::isatty(STDERR_FILENO)) std::cerr << "\r\033[K" << std::flush;
-}
-
+// The gradients worst first; the ones whose agreement proves nothing are counted by kind, not listed.
 void writeVerification(const Verification& p, std::ostream& out) {
+  constexpr size_t kListed = 10;
   out << "verification  forward " << (p.forwardOk ? "ok" : "FAILED") << ": max |diff| " << p.maxAbsDiff
       << " (" << p.toleranceRule << ", bound " << p.tolerance << ")\n";
-  out << "gradients     cosine " << p.overallCosine << " over all trainable gradients not reparameterised ("
-      << p.gradients.size() << " trainable)";
-  if (!p.worstParameter.empty()) {
-    out << "; lowest " << p.worstCosine << " on " << p.worstParameter << ", whose gradient norm is "
-        << p.worstRelativeNorm << " of the largest";
-  }
-  out << "\n";
+  std::map<GradientAgreement, size_t> flagged;
+  std::vector<const GradientCheck*> compared;
   for (const auto& g : p.gradients) {
-    out << "  " << g.parameter << "  cos " << g.cosine << "  rel " << g.relError
-        << (g.note.empty() ? "" : "  (" + g.note + ")") << "\n";
+    if (g.agreement == GradientAgreement::kCompared) {
+      compared.push_back(&g);
+    } else {
+      ++flagged[g.agreement];
+    }
   }
+  const size_t reparameterised = flagged.count(GradientAgreement::kReparameterised)
+                                     ? flagged.at(GradientAgreement::kReparameterised)
+                                     : 0;
+  out << "gradients     cosine " << p.overallCosine << " over the " << p.gradients.size() - reparameterised
+      << " trainable gradients taken together (the step's direction";
+  if (reparameterised > 0) out << "; " << reparameterised << " reparameterised by a fold left out";
+  out << ")\n";
+  if (!p.worstParameter.empty()) {
+    out << "              lowest " << p.worstCosine << " on " << p.worstParameter
+        << ", whose gradient norm is " << p.worstRelativeNorm << " of the largest\n";
+  }
+  if (!compared.empty()) {
+    out << "  worst first: cos = cosine with the original's gradient, rel = |g_patched - g_original| / "
+           "|g_original|, norm = |g_original| / the largest\n";
+  }
+  for (size_t i = 0; i < compared.size() && i < kListed; ++i) {
+    const auto& g = *compared[i];
+    out << "  " << g.parameter << "  cos " << g.cosine << "  rel " << g.relError << "  norm "
+        << g.relativeNorm << "\n";
+  }
+  if (compared.size() > kListed)
+    out << "  ... " << compared.size() - kListed << " more (--json lists every one)\n";
+  static const std::map<GradientAgreement, const char*> kWhy = {
+      {GradientAgreement::kNearZero, "near zero (under 1e-4 of the largest: their cosine is rounding)"},
+      {GradientAgreement::kBothZero,
+       "zero in both models (e.g. a LoRA A while its B is zero: proves nothing)"},
+      {GradientAgreement::kReparameterised, "reparameterised by a fold (another quantity, not compared)"},
+      {GradientAgreement::kMissing, "without a gradient in the patched model (unused after a fold)"}};
+  for (const auto& [agreement, count] : flagged)
+    out << "  not compared: " << count << " " << kWhy.at(agreement) << "\n";
 }
-
-}  // namespace
-
-ProgressFn cliProgress() {
-  return terminalProgress();
-}
-void endProgress() {
-  clearProgress();
-}
-
-namespace {
 
 // `lowmem suggest`: profile, plan and predict; nothing is written.
 void addSuggestCommand(CLI::App& app, Action& action) {
@@ -74,8 +81,8 @@ void addSuggestCommand(CLI::App& app, Action& action) {
   suggest->callback([s, &action] {
     action = [s] {
       const auto spec = resolveSpec(s->spec);
-      const auto r = suggestForModel(s->model, spec, {s->only, s->bits}, terminalProgress());
-      clearProgress();
+      const auto r = suggestForModel(s->model, spec, {s->only, s->bits}, cliProgress());
+      endProgress();
       if (s->json) {
         std::cout << suggestionsJson(r.suggestions).dump(2) << "\n";
       } else {
@@ -97,6 +104,9 @@ void printPatch(const PatchComparison& run, const std::string& output, const std
                                 {"folded_parameters", r.foldedParameters},
                                 {"verification", verificationJson(r.verification)},
                                 {"output", output},
+                                {"saved_dtype",
+                                 r.savedDtype ? nlohmann::json(nameOf(*r.savedDtype)) : nlohmann::json()},
+                                {"saved_input_hint", r.savedInputHint},
                                 {"comparison", comparison}}
                      .dump(2)
               << "\n";
@@ -105,6 +115,13 @@ void printPatch(const PatchComparison& run, const std::string& output, const std
     std::cout << "\n";
     writeVerification(r.verification, std::cout);
     std::cout << "\nwrote " << output << " (" << r.rewrites.size() << " sites rewritten)\n";
+    if (r.savedDtype) {
+      // The cast is saved with the model: float32 inputs would no longer match its parameters.
+      std::cout << "note: its parameters are " << nameOf(*r.savedDtype) << " (--dtype); it takes "
+                << nameOf(*r.savedDtype) << " inputs"
+                << (r.savedInputHint.empty() ? "" : " (recorded input spec now " + r.savedInputHint + ")")
+                << "\n";
+    }
     if (!comparison.is_null()) {
       std::cout << "\n";
       writeComparison(comparison, ReportFormat::kText, std::cout);
@@ -151,12 +168,12 @@ void addPatchCommand(CLI::App& app, Action& action) {
       const SwapSelection selection{p->only, p->bits};
       PatchComparison run;
       if (p->session.empty()) {
-        run.patch = patchModelFile(p->model, p->output, spec, selection, terminalProgress());
+        run.patch = patchModelFile(p->model, p->output, spec, selection, cliProgress());
       } else {
         run = patchAndCompare(p->model, p->output, spec, selection, p->session, p->timingRounds,
-                              SessionWrite::kAppend, terminalProgress());
+                              SessionWrite::kAppend, cliProgress());
       }
-      clearProgress();
+      endProgress();
       printPatch(run, p->output, p->session, p->json);
       return 0;
     };

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/profile_report.h"
 #include "core/session_store.h"
+#include "core/validation.h"
 #include "service/profile_run.h"
 
 namespace lowmem::cli {
@@ -56,6 +57,7 @@ void addProfileCommands(CLI::App& app, Action& action) {
       auto inputs = specInputs(a->spec, spec);
       inputs.push_back({"the model", a->model});
       checkOutputs(inputs, {{"the session (-o)", a->output}, {"--chrome-trace", a->chromeTracePath}});
+      checkSessionToAppend(a->output, {a->label});
       const auto progress = cliProgress();
       const auto run = profileModel(a->model, spec, a->label, progress);
       progress("writing session");
@@ -109,7 +111,20 @@ void addProfileCommands(CLI::App& app, Action& action) {
                          std::cout);
         }
       }
-      if (r->format == "json") std::cout << all.dump(2) << "\n";
+      if (r->format == "json") {
+        std::cout << all.dump(2) << "\n";
+      } else if (r->run.empty()) {
+        // A session written by `validate -o` holds validations and maybe no run: show them, never nothing.
+        const auto validations = reader.validations();
+        for (size_t i = 0; i < validations.size(); ++i) {
+          if (!labels.empty() || i) std::cout << "\n";
+          std::cout << (r->format == "markdown" ? "## Validation " : "validation  ") << i + 1 << " of "
+                    << validations.size() << "\n";
+          writeValidationSummary(validations[i], std::cout);
+        }
+        if (labels.empty() && validations.empty())
+          std::cout << "the session holds no run and no validation\n";
+      }
       if (!r->chromeTracePath.empty()) writeChromeTrace(r->chromeTracePath, reader.load(r->run));
       return 0;
     };

@@ -11,29 +11,10 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/session_store.h"
+#include "core/validation.h"
 #include "service/validate_run.h"
 
 namespace lowmem::cli {
-namespace {
-
-void printSummary(const Validation& v) {
-  const auto& first = v.steps.front();
-  const auto& last = v.steps.back();
-  std::printf("task        %s\n", v.task.c_str());
-  std::printf("patched     %zu sites, activation codes of %d bits\n", v.rewrites.size(), v.bits);
-  std::printf("loss        original %.4f -> %.4f, patched %.4f -> %.4f over %zu steps\n", first.baselineLoss,
-              last.baselineLoss, first.patchedLoss, last.patchedLoss, v.steps.size());
-  std::printf("gradients   cosine %.4f at step 1, %.4f mean, %.4f at worst\n", first.gradientCosine,
-              meanGradientCosine(v), minGradientCosine(v));
-  std::printf("weights     relative divergence %.3g at the end\n", last.weightDivergence);
-  std::printf("verdict     %s: final-%d-step mean loss ratio patched/original %.4f (|ratio - 1| <= %.3f%s)\n",
-              v.passed ? "PASS" : "FAIL", v.window, v.lossRatio, v.tolerance,
-              v.baselineLearned && v.patchedLearned ? ""
-              : !v.baselineLearned                  ? "; the original did not learn: raise --steps or --lr"
-                                                    : "; the patched model did not learn");
-}
-
-}  // namespace
 
 void addValidateCommand(CLI::App& app, Action& action) {
   struct Args {
@@ -76,6 +57,7 @@ void addValidateCommand(CLI::App& app, Action& action) {
                                    {"the patched model (--patched)", a->options.patchedPath},
                                    {"the data (--data)", a->options.dataPath}});
       checkOutputs(inputs, {{"the session (-o)", a->session}, {"--png", a->png}});
+      if (!a->session.empty()) checkSessionToAppend(a->session);
       a->options.selection.only = a->only;
       const auto v = validateModel(a->model, spec, a->options, cliProgress());
       endProgress();
@@ -86,7 +68,7 @@ void addValidateCommand(CLI::App& app, Action& action) {
       if (a->json) {
         std::cout << validationJson(v).dump(2) << "\n";
       } else {
-        printSummary(v);
+        writeValidationSummary(v, std::cout);
         if (!a->session.empty()) std::printf("wrote       %s\n", a->session.c_str());
         if (!a->png.empty()) std::printf("wrote       %s\n", a->png.c_str());
       }

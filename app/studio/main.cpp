@@ -6,8 +6,10 @@
 #include <QDir>
 #include <QTabWidget>
 #include <iostream>
+#include <string>
 
 #include "ui/main_window.h"
+#include "ui/qt_log.h"
 #include "ui/session_view.h"
 
 namespace {
@@ -36,15 +38,55 @@ int screenshots(lowmem::ui::MainWindow& window, const QString& dir, const QStrin
   return 0;
 }
 
+constexpr const char* kUsage =
+    "usage: lowmem-studio [FILE]\n"
+    "       lowmem-studio --screenshots DIR SESSION.db\n"
+    "\n"
+    "Inspect, patch and compare the memory of a model's fine-tuning step.\n"
+    "  FILE                 a TorchScript model (.pt) or a lowmem session (.db) to open\n"
+    "  --screenshots DIR S  render each view of session S to DIR/studio-VIEW.png and exit\n"
+    "  -h, --help           print this and exit\n"
+    "  --version            print the version and exit\n"
+    "Qt's own options (-platform offscreen, -style ...) are accepted too.\n";
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before QApplication, which needs a display: --help must work where there is none.
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      std::cout << kUsage;
+      return 0;
+    }
+    if (arg == "--version") {
+      std::cout << "lowmem-studio " << LOWMEM_VERSION << "\n";
+      return 0;
+    }
+  }
+  lowmem::ui::routeQtMessagesToLog();
   QApplication app(argc, argv);
   QApplication::setApplicationName("lowmem-studio");
   QApplication::setApplicationVersion(LOWMEM_VERSION);
-  lowmem::ui::MainWindow window;
+  // Qt has taken its own options out of the arguments by now; what is left is ours.
   const auto args = QApplication::arguments();
-  if (args.size() == 4 && args.at(1) == "--screenshots") return screenshots(window, args.at(2), args.at(3));
+  const bool screenshotRun = args.size() > 1 && args.at(1) == "--screenshots";
+  for (int i = 1; i < args.size(); ++i) {
+    if (args.at(i).startsWith('-') && !(i == 1 && screenshotRun)) {
+      std::cerr << "lowmem-studio: unknown option '" << args.at(i).toStdString() << "' (see --help)\n";
+      return 2;
+    }
+  }
+  if (screenshotRun && args.size() != 4) {
+    std::cerr << "lowmem-studio: --screenshots takes DIR and SESSION.db (see --help)\n";
+    return 2;
+  }
+  if (!screenshotRun && args.size() > 2) {
+    std::cerr << "lowmem-studio: one file at a time (see --help)\n";
+    return 2;
+  }
+  lowmem::ui::MainWindow window;
+  if (screenshotRun) return screenshots(window, args.at(2), args.at(3));
   window.show();
   if (args.size() > 1) window.openFile(args.at(1));
   return QApplication::exec();

@@ -11,10 +11,12 @@
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "core/session_store.h"
 #include "models/configs.h"
+#include "tests/cli/cli_fixture.h"
 #include "tests/support/run_process.h"
 
 namespace lowmem {
@@ -25,55 +27,10 @@ using testing::lineCount;
 using testing::ProcessResult;
 using testing::runProcess;
 
-ProcessResult lowmemCli(std::vector<std::string> args) {
-  args.insert(args.begin(), LOWMEM_BIN);
-  return runProcess(args);
-}
-
-class CliTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    dir_ = fs::temp_directory_path() / ("lowmem-cli-test-" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  static void TearDownTestSuite() { fs::remove_all(dir_); }
-
-  static std::string path(const std::string& name) { return (dir_ / name).string(); }
-
-  // Builds a preset once per suite.
-  static std::string built(const std::string& preset) {
-    const auto p = path(preset + ".pt");
-    if (!fs::exists(p)) {
-      auto r = lowmemCli({"-q", "models", "build", preset, "-o", p});
-      EXPECT_EQ(r.exitCode, 0) << r.err;
-    }
-    return p;
-  }
-
-  static nlohmann::json infoJson(const std::string& model, const std::string& trainable) {
-    auto r = lowmemCli({"-q", "info", model, "--json", "--trainable", trainable});
-    EXPECT_EQ(r.exitCode, 0) << r.err;
-    return nlohmann::json::parse(r.out);
-  }
-
-  // The contract for every bad input: exit 2, one line on stderr, naming `subject` and saying `problem`.
-  static void expectBadInput(const ProcessResult& r, const std::string& subject, const std::string& problem) {
-    EXPECT_EQ(r.exitCode, 2) << r.err;
-    EXPECT_EQ(lineCount(r.err), 1) << r.err;
-    EXPECT_EQ(r.err.rfind("lowmem: ", 0), 0u) << r.err;
-    EXPECT_NE(r.err.find(subject), std::string::npos) << r.err;
-    EXPECT_NE(r.err.find(problem), std::string::npos) << r.err;
-  }
-
-  static fs::path dir_;
-};
-
-fs::path CliTest::dir_;
-
 TEST_F(CliTest, ModelsListNamesEveryPreset) {
   auto r = lowmemCli({"models", "list"});
   ASSERT_EQ(r.exitCode, 0);
-  for (const char* name : {"vit-tiny", "vit-b16", "llama-tiny", "llama-small", "bert-tiny"}) {
+  for (const char* name : {"vit-s16", "vit-tiny", "vit-b16", "llama-tiny", "llama-small", "bert-tiny"}) {
     EXPECT_NE(r.out.find(name), std::string::npos) << name;
   }
 }
@@ -212,7 +169,7 @@ TEST_F(CliTest, UnknownOptionAndMissingArgument) {
 
 TEST_F(CliTest, ModelsBuildRefusesUnknownPreset) {
   expectBadInput(lowmemCli({"models", "build", "vit-huge", "-o", path("x.pt")}), "vit-huge",
-                 "unknown model preset (known: vit-tiny");
+                 "unknown model preset (known: vit-s16, vit-tiny");
   EXPECT_FALSE(fs::exists(path("x.pt")));
 }
 
@@ -263,14 +220,22 @@ TEST_F(CliTest, ProfileWritesASessionThatReportReadsIdentically) {
       lowmemCli({"report", session, "--run", "baseline", "--chrome-trace", path("trace.json")}).exitCode, 0);
   std::ifstream traceFile(path("trace.json"));
   auto trace = nlohmann::json::parse(traceFile);
-  int64_t maxTotal = 0, completeEvents = 0;
+  int64_t maxTotal = 0, completeEvents = 0, bareForwards = 0;
+  std::set<std::string> moduleSpans;
   for (const auto& e : trace["traceEvents"]) {
     if (e["ph"] == "C" && e["name"] == "memory total (bytes)")
       maxTotal = std::max(maxTotal, e["args"]["total"].get<int64_t>());
-    if (e["ph"] == "X") ++completeEvents;
+    if (e["ph"] != "X") continue;
+    ++completeEvents;
+    if (e["cat"] == "torchscript") moduleSpans.insert(e["name"].get<std::string>());
+    if (e["name"] == "forward") ++bareForwards;
   }
   EXPECT_EQ(maxTotal, profiled["peak_bytes"].get<int64_t>());
   EXPECT_GT(completeEvents, 100);
+  // Module spans carry their path: one per module instance, none a bare "forward".
+  EXPECT_EQ(bareForwards, 0);
+  EXPECT_TRUE(moduleSpans.count("encoder.layer_0.mlp.forward")) << nlohmann::json(moduleSpans).dump();
+  EXPECT_TRUE(moduleSpans.count("encoder.layer_1.attn.forward")) << nlohmann::json(moduleSpans).dump();
   auto md = lowmemCli({"report", session, "--format", "markdown", "--run", "again"});
   EXPECT_EQ(md.exitCode, 0);
   EXPECT_NE(md.out.find("## Run `again`"), std::string::npos);
@@ -314,7 +279,7 @@ TEST_F(CliTest, ProfileBadInputsFailWithoutWritingASession) {
   // Wrong shape: the model itself fails while running, exit 3, one line.
   auto r = lowmemCli({"profile", model, "-o", session, "--input", "x:float32[2,3,31,31]"});
   EXPECT_EQ(r.exitCode, 3) << r.err;
-  EXPECT_EQ(lineCount(r.err), 1) << r.err;
+  EXPECT_EQ(lineCount(withoutProgress(r.err)), 1) << r.err;
   EXPECT_NE(r.err.find("model failed"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(session));
 }
@@ -414,6 +379,8 @@ TEST_F(CliTest, ProfileRefusesBadSpecsDevicesAndInputFiles) {
       "inputs_one_entry_dict.pt", "save the tensor itself or a tuple");
   expectBadInput(lowmemCli({"profile", model, "-o", session, "--inputs-file", py + "/inputs_extra_entry.pt"}),
                  "inputs_extra_entry.pt", "does not take");
+  expectBadInput(lowmemCli({"profile", model, "-o", session, "--inputs-file", py + "/inputs_empty_batch.pt"}),
+                 "inputs_empty_batch.pt", "input 'x' has no elements (shape [0, 3, 32, 32])");
   expectBadInput(lowmemCli({"profile", model, "-o", session, "--inputs-file", py + "/state_dict.pt"}),
                  "state_dict.pt", "not a torch.save file of tensors");
   expectBadInput(lowmemCli({"profile", model, "-o", session, "--inputs-file", py + "/inputs_tuple.pt",
@@ -444,7 +411,7 @@ TEST_F(CliTest, DemoWritesSessionReportAndChart) {
   // (issue 19.9): under -q stderr stays empty.
   const std::string runtimeDir = std::getenv("XDG_RUNTIME_DIR") ? std::getenv("XDG_RUNTIME_DIR") : "";
   ::unsetenv("XDG_RUNTIME_DIR");
-  auto r = lowmemCli({"-q", "demo", "-o", dir, "--timing-rounds", "1"});
+  auto r = lowmemCli({"-q", "demo", "--model", "vit-tiny", "-o", dir, "--timing-rounds", "1"});
   if (!runtimeDir.empty()) ::setenv("XDG_RUNTIME_DIR", runtimeDir.c_str(), 1);
   ASSERT_EQ(r.exitCode, 0) << r.err;
   EXPECT_EQ(r.err, "");

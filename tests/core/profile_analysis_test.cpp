@@ -162,5 +162,40 @@ TEST(PriceCheckpointing, DropsEachBlocksActivationsButItsOutputAndRecomputesItsF
   EXPECT_NE(none.why.find("no repeated module"), std::string::npos);
 }
 
+// Two runs of one step whose phases took different numbers of events (and any wall time): on the
+// phase-aligned axis each phase boundary falls on the same x, and a point halfway through a phase at the same
+// fraction.
+TEST(TimelineSeries, PhaseAlignedRunsOfDifferentLengthsShareTheAxis) {
+  const std::vector<PhaseMark> shortRun = {
+      {Phase::kForward, 0, 0}, {Phase::kBackward, 10, 5}, {Phase::kOptimizer, 20, 9}};
+  const std::vector<PhaseMark> longRun = {
+      {Phase::kForward, 0, 0}, {Phase::kBackward, 100, 800}, {Phase::kOptimizer, 400, 9000}};
+  EXPECT_DOUBLE_EQ(phaseAlignedX(shortRun, 10, 30), 1.0);
+  EXPECT_DOUBLE_EQ(phaseAlignedX(longRun, 100, 500), 1.0);
+  EXPECT_DOUBLE_EQ(phaseAlignedX(shortRun, 5, 30), 0.5);
+  EXPECT_DOUBLE_EQ(phaseAlignedX(longRun, 50, 500), 0.5);
+  EXPECT_DOUBLE_EQ(phaseAlignedX(shortRun, 15, 30), 1.5);
+  EXPECT_DOUBLE_EQ(phaseAlignedX(longRun, 250, 500), 1.5);
+  // The last phase runs to the end of the timeline.
+  EXPECT_DOUBLE_EQ(phaseAlignedX(shortRun, 25, 30), 2.5);
+  EXPECT_DOUBLE_EQ(phaseAlignedX(longRun, 450, 500), 2.5);
+  EXPECT_DOUBLE_EQ(phaseAlignedX(shortRun, -1, 30), 0.0);
+  EXPECT_DOUBLE_EQ(phaseAlignedX({}, 7, 30), 0.0);
+  // A whole hand-built run: x climbs from 0 to the number of phases and the peak keeps its total.
+  const auto t = testing::normSiteTrace();
+  const auto p = analyseTrace(t);
+  const auto points = phaseAlignedTimeline(t, p);
+  ASSERT_FALSE(points.empty());
+  double last = -1;
+  int64_t highest = 0;
+  for (const auto& point : points) {
+    EXPECT_GE(point.x, last);
+    last = point.x;
+    highest = std::max(highest, point.total);
+  }
+  EXPECT_LE(last, static_cast<double>(t.phases.size()));
+  EXPECT_EQ(highest, p.peak().total);
+}
+
 }  // namespace
 }  // namespace lowmem

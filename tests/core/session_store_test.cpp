@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "core/peak_breakdown.h"
 
 namespace lowmem {
 namespace {
@@ -388,6 +389,56 @@ TEST_F(SessionStoreTest, ALabelWithControlCharactersIsRefused) {
     EXPECT_EQ(e.setting(), "label");
     EXPECT_EQ(e.problem(), "'base\\x1b[2Jline' is empty or holds control characters");
   }
+}
+
+// The SQL views answer docs/session-format.md's example questions with the analysis's own figures: the peak
+// (1,668 bytes at seq 10, in backward: the parameter 400, gelu's output 800, the output 4, the gradient 400
+// and the temporary 64 alive together) and what is alive at it, by category.
+TEST_F(SessionStoreTest, QueryViewsAgreeWithTheAnalysis) {
+  const auto file = writeSample("views.db");
+  const auto t = sampleTrace();
+  const auto p = analyseTrace(t);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  auto rows = [&](const std::string& sql) {
+    std::vector<std::vector<std::string>> out;
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db) << ": " << sql;
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+      std::vector<std::string> row;
+      for (int c = 0; c < sqlite3_column_count(st); ++c) {
+        const auto* text = sqlite3_column_text(st, c);
+        row.push_back(text ? reinterpret_cast<const char*>(text) : "NULL");
+      }
+      out.push_back(row);
+    }
+    sqlite3_finalize(st);
+    return out;
+  };
+  ASSERT_EQ(p.peak().total, 1668);
+  EXPECT_EQ(rows("SELECT label, peak_bytes, seq, phase FROM peak"),
+            (std::vector<std::vector<std::string>>{
+                {"baseline", "1668", std::to_string(p.peak().seq), "backward"}}));
+  // Question 1: what is alive at the peak, by category.
+  std::vector<std::vector<std::string>> expected;
+  for (const auto& [category, bytes] : peakBreakdown(t, p).byCategory)
+    expected.push_back({category, std::to_string(bytes)});
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(
+      rows("SELECT category, sum(bytes) FROM storages_at_peak WHERE label = 'baseline' GROUP BY category "
+           "ORDER BY category"),
+      expected);
+  // Question 2: which backward nodes hold the most activation bytes, with the forward op and module.
+  EXPECT_EQ(rows("SELECT holder_op, holder_forward_op, module, bytes FROM holders ORDER BY bytes DESC"),
+            (std::vector<std::vector<std::string>>{{"GeluBackward0", "aten::gelu", "mlp", "800"}}));
+  EXPECT_EQ(rows("SELECT module, parent, activation_bytes FROM modules"),
+            (std::vector<std::vector<std::string>>{{"mlp", "", "800"}}));
+  EXPECT_EQ(
+      rows("SELECT CASE WHEN instr(m, '.') = 0 THEN '' ELSE rtrim(rtrim(m, replace(m, '.', '')), '.') END "
+           "FROM (SELECT 'encoder.layer_10.mlp.fc1' AS m)"),
+      (std::vector<std::vector<std::string>>{{"encoder.layer_10.mlp"}}));
+  sqlite3_close(db);
 }
 
 }  // namespace

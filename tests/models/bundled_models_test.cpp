@@ -224,21 +224,29 @@ TEST(Presets, EveryPresetIsListedAndUnknownNamesAreRefused) {
   std::vector<std::string> names;
   for (const auto& p : modelPresets())
     names.push_back(p.name);
-  EXPECT_EQ(names,
-            (std::vector<std::string>{"vit-tiny", "vit-b16", "llama-tiny", "llama-small", "bert-tiny"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"vit-s16", "vit-tiny", "vit-b16", "llama-tiny", "llama-small",
+                                             "bert-tiny"}));
   EXPECT_THROW(findPreset("vit-huge"), InputError);
   EXPECT_EQ(&findPreset(kDemoPreset), &modelPresets()[0]);
 }
 
-TEST(Presets, VitB16HasThePapersShape) {
-  const auto c = vitB16();
-  EXPECT_EQ(c.hidden, 768);
-  EXPECT_EQ(c.layers, 12);
-  EXPECT_EQ(c.heads, 12);
-  EXPECT_EQ(c.mlpDim, 3072);
-  EXPECT_EQ(c.tokens(), 197);
-  EXPECT_EQ(c.lora.rank, 4);
-  EXPECT_EQ(c.lora.targets, (std::vector<std::string>{"q", "k", "v", "proj", "fc1", "fc2"}));
+// ViT-S/16 (DeiT-S, the demo's) and ViT-B/16 (the paper's) at 224 px: 197 tokens, 12 layers, LoRA r4 on
+// every attention and MLP linear.
+TEST(Presets, VitS16AndB16HaveTheirPublishedShapes) {
+  struct Shape {
+    VitConfig config;
+    int64_t hidden, heads, mlpDim;
+  };
+  for (const auto& [c, hidden, heads, mlpDim] :
+       {Shape{vitS16(), 384, 6, 1536}, Shape{vitB16(), 768, 12, 3072}}) {
+    EXPECT_EQ(c.hidden, hidden);
+    EXPECT_EQ(c.heads, heads);
+    EXPECT_EQ(c.mlpDim, mlpDim);
+    EXPECT_EQ(c.layers, 12);
+    EXPECT_EQ(c.tokens(), 197);
+    EXPECT_EQ(c.lora.rank, 4);
+    EXPECT_EQ(c.lora.targets, (std::vector<std::string>{"q", "k", "v", "proj", "fc1", "fc2"}));
+  }
 }
 
 }  // namespace lowmem::models

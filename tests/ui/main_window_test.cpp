@@ -14,6 +14,7 @@
 #include <QMenuBar>
 #include <QProcess>
 #include <QPushButton>
+#include <QScatterSeries>
 #include <QSignalSpy>
 #include <QTabWidget>
 #include <QTableView>
@@ -131,6 +132,25 @@ class MainWindowTest : public QObject {
     QVERIFY(selected != nullptr);
     QCOMPARE(selected->count(), 2);
     QVERIFY(selected->at(1).x() >= selected->at(0).x());
+    // ... inside the plot: above the peak, below the axis's top (it was drawn above the axis).
+    auto* valueAxis = qobject_cast<QValueAxis*>(chart->axes(Qt::Vertical).front());
+    QVERIFY(valueAxis != nullptr);
+    QCOMPARE(valueAxis->min(), 0.0);
+    QVERIFY(selected->at(0).y() > top);
+    QVERIFY2(selected->at(0).y() < valueAxis->max(),
+             qPrintable(QString("%1 >= %2").arg(selected->at(0).y()).arg(valueAxis->max())));
+    // Every legend entry that is not a phase line has a colour of its own.
+    QList<QColor> colours;
+    for (auto* s : chart->series()) {
+      if (auto* area = qobject_cast<QAreaSeries*>(s)) colours << area->color();
+      if (auto* peak = qobject_cast<QScatterSeries*>(s)) colours << peak->color();
+    }
+    colours << selected->pen().color();
+    for (int i = 0; i < colours.size(); ++i) {
+      for (int j = i + 1; j < colours.size(); ++j)
+        QVERIFY2(colours[i] != colours[j],
+                 qPrintable(QString("legend colours %1 and %2 repeat").arg(i).arg(j)));
+    }
     // The filter hides rows that do not match.
     auto* filter = view->findChild<QLineEdit*>("activationFilter");
     const int unfiltered = rows->rowCount();
@@ -231,6 +251,10 @@ class MainWindowTest : public QObject {
     QVERIFY(page != nullptr);
     auto* inputs = page->findChild<QLineEdit*>("inputs");
     auto* profile = page->findChild<QPushButton*>("profileButton");
+    // The form starts where the CLI does: the model's recorded input, the saved trainable flags.
+    QVERIFY2(inputs->text().startsWith("x:float32["), qPrintable(inputs->text()));
+    QCOMPARE(page->findChild<QComboBox*>("trainable")->currentText(), QString("saved"));
+    QCOMPARE(page->findChild<QComboBox*>("dtype")->currentText(), QString("as saved"));
     // Validated as you type.
     inputs->setText("x:float32[2,3,32");
     // Said by the form's own label, not by a flag the GUI user never typed.
@@ -262,6 +286,9 @@ class MainWindowTest : public QObject {
     QCOMPARE(done.takeFirst().at(0).toBool(), true);
     auto* sites = page->findChild<QTableWidget*>("sites");
     QCOMPARE(sites->rowCount(), 7);
+    // The predicted peak and the checkpointing price, as `lowmem suggest` prints them under its table.
+    const QString summary = page->findChild<QLabel*>("suggestionSummary")->text();
+    QVERIFY2(summary.contains("Predicted peak") && summary.contains("checkpointing"), qPrintable(summary));
     int checked = 0;
     for (int r = 0; r < sites->rowCount(); ++r)
       checked += sites->item(r, 0)->checkState() == Qt::Checked;

@@ -1,0 +1,90 @@
+// Mistakes a new user makes, each answered at once in one line (issue 14, item 5), and the conveniences that
+// make them rarer: global flags anywhere on the line, usage from the studio, validations in `report`.
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tests/cli/cli_fixture.h"
+
+namespace lowmem {
+namespace {
+
+TEST_F(CliTest, AnInputNameForwardDoesNotTakeIsRefusedNotStored) {
+  const auto model = built("vit-tiny");
+  expectBadInput(lowmemCli({"profile", model, "-o", path("img.db"), "--input", "img:float32[2,3,32,32]"}),
+                 "'img'", "forward(Tensor x) -> Tensor has no argument 'img'");
+  EXPECT_FALSE(std::filesystem::exists(path("img.db")));
+}
+
+TEST_F(CliTest, ATrainableSelectionThatMatchesNothingIsRefusedByName) {
+  const auto model = built("vit-tiny");
+  // Was autograd's "element 0 of tensors does not require grad", exit 3, after the model ran.
+  expectBadInput(lowmemCli({"profile", model, "-o", path("lroa.db"), "--trainable", "lroa"}), "--trainable",
+                 "'lroa' matches none of the model's 64 parameters (e.g. patch_embed.weight)");
+  expectBadInput(lowmemCli({"info", model, "--trainable", "lroa"}), "--trainable", "'lroa' matches none");
+  // `none` is a fine thing to ask `info`, not a step.
+  EXPECT_EQ(lowmemCli({"-q", "info", model, "--trainable", "none"}).exitCode, 0);
+  expectBadInput(lowmemCli({"suggest", model, "--trainable", "none"}), "--trainable",
+                 "'none' trains nothing");
+  EXPECT_FALSE(std::filesystem::exists(path("lroa.db")));
+}
+
+TEST_F(CliTest, GlobalFlagsAreAcceptedAfterTheCommand) {
+  const auto model = built("vit-tiny");
+  auto r = lowmemCli({"info", model, "-q"});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  r = lowmemCli({"models", "list", "--verbose"});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  // -q after the command silences the log as before it: nothing on stderr for a clean run.
+  r = lowmemCli({"profile", model, "-o", path("quiet.db"), "--trainable", "lora", "-q"});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(CliTest, ReportShowsTheValidationsASessionHolds) {
+  const auto model = built("vit-tiny");
+  const auto session = path("validations.db");
+  // Four steps decide little: the verdict may pass (0) or fail (1); either way the validation is stored.
+  const auto v = lowmemCli(
+      {"-q", "validate", model, "--trainable", "lora", "--steps", "4", "--tolerance", "1", "-o", session});
+  ASSERT_TRUE(v.exitCode == 0 || v.exitCode == 1) << v.err;
+  const auto r = lowmemCli({"report", session});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("validation  1 of 1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("verdict     "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("over 4 steps"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, ProgressIsALogLinePerStageWhenStderrIsNotATerminal) {
+  const auto model = built("vit-tiny");
+  auto r = lowmemCli({"validate", model, "--trainable", "lora", "--steps", "8", "--tolerance", "1"});
+  ASSERT_TRUE(r.exitCode == 0 || r.exitCode == 1) << r.err;
+  // Every stage once, with the time since the command began; a counted stage at each quarter.
+  EXPECT_NE(r.err.find(" s: loading model\n"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" s: training step 1 of 8 (12%)\n"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" s: training step 2 of 8 (25%)\n"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(" s: training step 3 of 8"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" s: training step 8 of 8 (100%)\n"), std::string::npos) << r.err;
+  EXPECT_EQ(withoutProgress(r.err), "") << r.err;
+  // -q keeps stderr to errors.
+  r = lowmemCli({"-q", "validate", model, "--trainable", "lora", "--steps", "4", "--tolerance", "1"});
+  EXPECT_EQ(r.err, "");
+}
+
+#ifdef LOWMEM_STUDIO_BIN
+TEST_F(CliTest, StudioHelpPrintsUsageWithoutADisplay) {
+  // No display and no offscreen platform: QApplication would abort; --help must not need one.
+  const auto r = testing::runProcess({"/usr/bin/env", "-u", "DISPLAY", "-u", "WAYLAND_DISPLAY", "-u",
+                                      "QT_QPA_PLATFORM", LOWMEM_STUDIO_BIN, "--help"});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("usage: lowmem-studio [FILE]", 0), 0u) << r.out;
+  const auto bad = testing::runProcess({"/usr/bin/env", "QT_QPA_PLATFORM=offscreen", "XDG_RUNTIME_DIR=/tmp",
+                                        LOWMEM_STUDIO_BIN, "--no-such-flag"});
+  EXPECT_EQ(bad.exitCode, 2);
+  EXPECT_EQ(bad.err, "lowmem-studio: unknown option '--no-such-flag' (see --help)\n");
+}
+#endif
+
+}  // namespace
+}  // namespace lowmem
