@@ -121,6 +121,9 @@ nlohmann::json comparisonJson(const SessionRun& base, const SessionRun& patched,
   const int64_t predicted = sug.value("predicted_peak", pb);
   return {{"baseline", base.info.label},
           {"patched", patched.info.label},
+          {"baseline_model", base.info.modelPath},
+          {"patched_model", patched.info.modelPath},
+          {"has_prediction", sug.contains("predicted_peak")},
           {"peak_before", pb},
           {"peak_after", pp},
           {"peak_predicted", predicted},
@@ -156,8 +159,14 @@ void writeSummary(const nlohmann::json& c, bool md, std::ostream& out) {
     out << "## Baseline `" << printable(c["baseline"].get<std::string>()) << "` vs patched `"
         << printable(c["patched"].get<std::string>()) << "`\n\n";
   line("peak", formatBytes(pb) + " -> " + formatBytes(pa) + " (" + percentChange(pb, pa) + ")");
-  line("predicted peak", formatBytes(pp) + " (" + percentChange(pb, pp) + "); measured reduction " +
-                             formatBytes(measured) + " = " + accuracy);
+  if (c.value("has_prediction", true)) {
+    line("predicted peak", formatBytes(pp) + " (" + percentChange(pb, pp) + "); measured reduction " +
+                               formatBytes(measured) + " = " + accuracy);
+  } else {
+    // Two runs that no patch joined (compare --with): what changed, without a prediction to hold it to.
+    line("models", printable(c.value("baseline_model", std::string())) + " -> " +
+                       printable(c.value("patched_model", std::string())));
+  }
   line("activations", formatBytes(c["activations_before"]) + " -> " + formatBytes(c["activations_after"]));
   line("step time ratio", stepTimingText(c["timing"]));
   if (c["verification"].contains("forward_ok")) {

@@ -48,6 +48,9 @@ void MainWindow::createMenus() {
   open->setObjectName("actionOpen");
   recentMenu_ = file->addMenu("Open &Recent");
   fillRecentMenu();
+  auto* diff = file->addAction("&Compare with another session...", this, &MainWindow::compareWithDialog);
+  diff->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_D));
+  diff->setObjectName("actionCompareWith");
   auto* saveSession = file->addAction("&Save session as...", this, &MainWindow::saveSessionAs);
   saveSession->setObjectName("actionSaveSession");
   auto* saveModel = file->addAction("Save &patched model as...", this, &MainWindow::savePatchedModelAs);
@@ -100,6 +103,19 @@ void MainWindow::openDialog() {
   const QString path = QFileDialog::getOpenFileName(this, "Open a model or a session", QString(),
                                                     "Models and sessions (*.pt *.db);;All files (*)");
   if (!path.isEmpty()) openFile(path);
+}
+
+void MainWindow::compareWithDialog() {
+  auto* view = qobject_cast<SessionView*>(centralWidget());
+  if (!view) {
+    QMessageBox::information(this, "lowmem-studio", "Open a session first: its shown run is compared.");
+    return;
+  }
+  const QString other = QFileDialog::getOpenFileName(this, "Compare with another session", QString(),
+                                                     "Sessions (*.db);;All files (*)");
+  if (other.isEmpty()) return;
+  const QString error = view->compareWith(other);
+  if (!error.isEmpty()) QMessageBox::warning(this, "lowmem-studio", error);
 }
 
 void MainWindow::saveSessionAs() {

@@ -32,6 +32,7 @@ class MainWindow : public QMainWindow {
   void createMenus();
   void showAbout();
   void openDialog();
+  void compareWithDialog();
   void saveSessionAs();
   void savePatchedModelAs();
   void rememberRecent(const QString& path);

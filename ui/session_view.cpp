@@ -6,10 +6,13 @@
 #include <QComboBox>
 #include <QCursor>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QFontDatabase>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
+#include <QLegend>
+#include <QLegendMarker>
 #include <QLineEdit>
 #include <QLineSeries>
 #include <QMessageBox>
@@ -335,6 +338,15 @@ void SessionView::fillTimeline() {
   chart->axes(Qt::Vertical).front()->setTitleText("MiB");
   // From zero, with room above the peak for the selected storage's lifetime bar (drawn inside the plot).
   chart->axes(Qt::Vertical).front()->setRange(0, top * kHeadroom);
+  // Clicking a legend entry hides that category (or line) and greys the entry; clicking again shows it.
+  for (auto* marker : chart->legend()->markers()) {
+    connect(marker, &QLegendMarker::clicked, this, [marker] {
+      auto* series = marker->series();
+      series->setVisible(!series->isVisible());
+      marker->setVisible(true);  // hiding a series hides its marker too; keep it to click again
+      marker->setLabelBrush(series->isVisible() ? QBrush(Qt::black) : QBrush(Qt::gray));
+    });
+  }
   auto* old = timeline_->chart();
   timeline_->setChart(chart);
   delete old;
@@ -440,43 +452,70 @@ void SessionView::comparisonLoaded() {
     if (!c.error.empty()) stage_->setText(q("comparison not shown: " + c.error));
     return;
   }
+  addComparisonTab("Compare", "comparePage", q(c.text), c.baseline, c.patched);
+}
+
+QWidget* SessionView::addComparisonTab(const QString& title, const QString& name, const QString& text,
+                                       const SessionRun& baseline, const SessionRun& patched) {
   auto* page = new QWidget;
-  page->setObjectName("comparePage");
+  page->setObjectName(name);
   auto* layout = new QHBoxLayout(page);
-  auto* text = new QTextBrowser;
-  text->setObjectName("compareText");
-  text->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
-  text->setLineWrapMode(QTextEdit::NoWrap);
-  text->setPlainText(q(c.text));
-  layout->addWidget(text, 2);
+  auto* textView = new QTextBrowser;
+  textView->setObjectName(name == "comparePage" ? "compareText" : name + "Text");
+  textView->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+  textView->setLineWrapMode(QTextEdit::NoWrap);
+  textView->setPlainText(text);
+  layout->addWidget(textView, 2);
   auto* right = new QVBoxLayout;
-  charts_ = makeComparisonCharts(c.baseline, c.patched);
-  right->addWidget(charts_, 1);
+  auto* charts = makeComparisonCharts(baseline, patched);
+  if (name == "comparePage") charts_ = charts;
+  right->addWidget(charts, 1);
   auto* exportButton = new QPushButton("Export chart as PNG or SVG...");
   exportButton->setObjectName("exportChart");
-  connect(exportButton, &QPushButton::clicked, this, [this] {
+  connect(exportButton, &QPushButton::clicked, this, [this, charts] {
     const QString file = QFileDialog::getSaveFileName(this, "Export chart", "peak-before-after.png",
                                                       "PNG (*.png);;SVG (*.svg)");
-    if (!file.isEmpty() && !exportComparisonChart(file))
+    if (!file.isEmpty() && !exportChart(charts, file))
       QMessageBox::warning(this, "lowmem-studio", file + ": cannot write the image");
   });
   right->addWidget(exportButton, 0, Qt::AlignRight);
   layout->addLayout(right, 3);
-  tabs_->addTab(page, "Compare");
+  tabs_->addTab(page, title);
+  return page;
+}
+
+QString SessionView::compareWith(const QString& otherSession) {
+  if (!loaded_.run) return "no run is shown yet";
+  try {
+    // The shown run against the other session's first run: two profiles no patch joined, so no prediction.
+    const auto other = SessionReader(otherSession.toStdString()).load("");
+    const auto j = comparisonJson(*loaded_.run, other, nlohmann::json::object());
+    std::ostringstream text;
+    writeComparison(j, ReportFormat::kText, text);
+    auto* page = addComparisonTab("Diff: " + QFileInfo(otherSession).fileName(), "diffPage", q(text.str()),
+                                  *loaded_.run, other);
+    tabs_->setCurrentWidget(page);
+  } catch (const std::exception& e) {
+    return otherSession + ": " + QString::fromStdString(firstLine(e.what()));
+  }
+  return {};
 }
 
 bool SessionView::exportComparisonChart(const QString& file) const {
-  if (!charts_) return false;
-  if (!file.endsWith(".svg", Qt::CaseInsensitive)) return charts_->grab().save(file, "PNG");
+  return charts_ && exportChart(charts_, file);
+}
+
+bool SessionView::exportChart(QWidget* charts, const QString& file) {
+  if (!file.endsWith(".svg", Qt::CaseInsensitive)) return charts->grab().save(file, "PNG");
   // Vector output: the charts paint themselves into the SVG generator.
   QSvgGenerator svg;
   svg.setFileName(file);
-  svg.setSize(charts_->size());
-  svg.setViewBox(QRect(QPoint(0, 0), charts_->size()));
+  svg.setSize(charts->size());
+  svg.setViewBox(QRect(QPoint(0, 0), charts->size()));
   svg.setTitle("lowmem: peak before and after");
   QPainter painter;
   if (!painter.begin(&svg)) return false;
-  charts_->render(&painter);
+  charts->render(&painter);
   return painter.end();
 }
 

@@ -74,6 +74,9 @@ class SessionView : public QWidget {
   QTabWidget* tabs() const { return tabs_; }
   // The compare view's charts as a PNG; false when there is no comparison or the file cannot be written.
   bool exportComparisonChart(const QString& file) const;
+  // Adds a "Diff" tab: the shown run against the first run of another session (two profiles no patch
+  // joined: no prediction). The error line, naming the file, or "" when shown.
+  QString compareWith(const QString& otherSession);
 
  Q_SIGNALS:
   // A run's views are filled (or its error shown).
@@ -82,6 +85,9 @@ class SessionView : public QWidget {
  private:
   void runLoaded();
   void comparisonLoaded();
+  QWidget* addComparisonTab(const QString& title, const QString& name, const QString& text,
+                            const SessionRun& baseline, const SessionRun& patched);
+  static bool exportChart(QWidget* charts, const QString& file);
   void fillSummary();
   void fillTimeline();
   void fillModules();

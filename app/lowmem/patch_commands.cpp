@@ -185,6 +185,9 @@ void addCompareCommand(CLI::App& app, Action& action) {
   struct CompareArgs {
     std::string session;
     std::string format = "text";
+    std::string with;  // a second session: diff its run against this one's
+    std::string run;
+    std::string withRun;
   };
   auto c = std::make_shared<CompareArgs>();
   auto* compare =
@@ -194,8 +197,27 @@ void addCompareCommand(CLI::App& app, Action& action) {
   compare->add_option("--format", c->format, "text, json or markdown")
       ->check(CLI::IsMember({"text", "json", "markdown"}))
       ->capture_default_str();
+  compare->add_option(
+      "--with", c->with,
+      "Another session (.db): diff its run against this session's (two profiles of any models)");
+  compare->add_option("--run", c->run, "With --with: this session's run (default: its first)");
+  compare->add_option("--with-run", c->withRun, "With --with: the other session's run (default: its first)");
   compare->callback([c, &action] {
     action = [c] {
+      const auto format = c->format == "markdown" ? ReportFormat::kMarkdown : ReportFormat::kText;
+      if (!c->with.empty()) {
+        // Two separate sessions: no patch record, so no prediction, timing or verification to show.
+        const auto j = comparisonJson(SessionReader(c->session).load(c->run),
+                                      SessionReader(c->with).load(c->withRun), nlohmann::json::object());
+        if (c->format == "json") {
+          std::cout << j.dump(2) << "\n";
+        } else {
+          writeComparison(j, format, std::cout);
+        }
+        return 0;
+      }
+      if (!c->run.empty() || !c->withRun.empty())
+        throw SettingError("run", "--run and --with-run choose the runs of a diff; give --with SESSION");
       SessionReader reader(c->session);
       const auto stored = reader.comparisons();
       if (stored.empty()) {

@@ -28,6 +28,7 @@ const std::string& flagOf(const std::string& setting) {
       {"bits", "--bits"},
       {"steps", "--steps"},
       {"label", "--label"},
+      {"run", "--run"},
   };
   const auto it = flags.find(setting);
   return it == flags.end() ? setting : it->second;

@@ -72,6 +72,35 @@ TEST_F(CliTest, ProgressIsALogLinePerStageWhenStderrIsNotATerminal) {
   EXPECT_EQ(r.err, "");
 }
 
+// Two profiles that no patch joined (two models, two machines, two days) diff like a patch session's runs.
+TEST_F(CliTest, CompareDiffsTheRunsOfTwoSeparateSessions) {
+  const auto model = built("vit-tiny");
+  const auto patched = path("diff-patched.pt");
+  ASSERT_EQ(lowmemCli({"-q", "patch", model, "-o", patched, "--trainable", "lora"}).exitCode, 0);
+  ASSERT_EQ(lowmemCli({"-q", "profile", model, "-o", path("diff-a.db"), "--trainable", "lora"}).exitCode, 0);
+  ASSERT_EQ(
+      lowmemCli({"-q", "profile", patched, "-o", path("diff-b.db"), "--trainable", "lora", "--label", "p"})
+          .exitCode,
+      0);
+  auto r = lowmemCli({"compare", path("diff-a.db"), "--with", path("diff-b.db"), "--format", "json"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_FALSE(j["has_prediction"].get<bool>());
+  EXPECT_EQ(j["patched"], "p");
+  const auto a = nlohmann::json::parse(lowmemCli({"report", path("diff-a.db"), "--format", "json"}).out)[0];
+  const auto b = nlohmann::json::parse(lowmemCli({"report", path("diff-b.db"), "--format", "json"}).out)[0];
+  EXPECT_EQ(j["peak_before"], a["peak_bytes"]);
+  EXPECT_EQ(j["peak_after"], b["peak_bytes"]);
+  EXPECT_LT(j["peak_after"].get<int64_t>(), j["peak_before"].get<int64_t>());
+  r = lowmemCli({"compare", path("diff-a.db"), "--with", path("diff-b.db"), "--with-run", "p"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("models              " + model + " -> " + patched), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("predicted peak"), std::string::npos) << r.out;
+  expectBadInput(lowmemCli({"compare", path("diff-a.db"), "--with", path("diff-b.db"), "--with-run", "nope"}),
+                 path("diff-b.db"), "nope");
+  expectBadInput(lowmemCli({"compare", path("diff-a.db"), "--run", "baseline"}), "--run", "give --with");
+}
+
 #ifdef LOWMEM_STUDIO_BIN
 TEST_F(CliTest, StudioHelpPrintsUsageWithoutADisplay) {
   // No display and no offscreen platform: QApplication would abort; --help must not need one.

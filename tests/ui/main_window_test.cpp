@@ -9,6 +9,8 @@
 #include <QComboBox>
 #include <QDir>
 #include <QLabel>
+#include <QLegend>
+#include <QLegendMarker>
 #include <QLineEdit>
 #include <QLineSeries>
 #include <QMenuBar>
@@ -71,6 +73,16 @@ class MainWindowTest : public QObject {
     for (int i = 0; i < tabs->count(); ++i)
       names << tabs->tabText(i);
     QCOMPARE(names, QStringList({"Summary", "Timeline", "Modules", "Activations", "Compare"}));
+    // Another session's run diffs against the shown one in a tab of its own; a bad file is one line naming
+    // it.
+    QCOMPARE(view->compareWith(fixture("session.db")), QString());
+    QCOMPARE(tabs->tabText(tabs->count() - 1), QString("Diff: session.db"));
+    const QString diff = view->findChild<QTextBrowser*>("diffPageText")->toPlainText();
+    QVERIFY2(diff.contains("peak") && diff.contains("(+0.0%)") && !diff.contains("predicted peak"),
+             qPrintable(diff));
+    const QString refusal = view->compareWith(fixture("vit-tiny.pt"));
+    QVERIFY2(refusal.startsWith(fixture("vit-tiny.pt")) && !refusal.contains('\n'), qPrintable(refusal));
+    tabs->removeTab(tabs->count() - 1);
     auto* table = view->findChild<QTableView*>("activations");
     auto* rows = table->model();
     QVERIFY(rows->rowCount() > 0);
@@ -151,6 +163,19 @@ class MainWindowTest : public QObject {
         QVERIFY2(colours[i] != colours[j],
                  qPrintable(QString("legend colours %1 and %2 repeat").arg(i).arg(j)));
     }
+    // A category is hidden by clicking its legend entry, and shown again by a second click.
+    QAbstractSeries* activations = nullptr;
+    for (auto* s : chart->series()) {
+      if (s->name() == "activation") activations = s;
+    }
+    QVERIFY(activations != nullptr);
+    auto markers = chart->legend()->markers(activations);
+    QCOMPARE(markers.size(), 1);
+    Q_EMIT markers.front()->clicked();
+    QVERIFY(!activations->isVisible());
+    QVERIFY(markers.front()->isVisible());
+    Q_EMIT markers.front()->clicked();
+    QVERIFY(activations->isVisible());
     // The filter hides rows that do not match.
     auto* filter = view->findChild<QLineEdit*>("activationFilter");
     const int unfiltered = rows->rowCount();
