@@ -183,9 +183,25 @@ int addFoldedBias(torch::jit::Block* block, Value* self, const std::string& weig
 }
 
 // gamma and beta into one consumer, in float64: W' = W diag(gamma), b' = b + W beta (a transposed Conv1D
+// A buffer registered on one instance adds an attribute to its type, which every instance shares: the
+// others would have one slot fewer than their type says, and any walk over them (named_modules, attributes)
+// reads past their slots (LibTorch checks that only in debug builds; ASan's build caught it). So the first
+// fold into a type's bias-less linear gives every instance of the type a zero bias at once, found before the
+// type changes.
+void giveEveryInstanceABias(torch::jit::Module& root, const torch::jit::Module& owner,
+                            const std::string& weight) {
+  std::vector<torch::jit::Module> instances;
+  for (const auto& path : instancePaths(root, owner.type()))
+    instances.push_back(submoduleAt(root, path));
+  for (auto& m : instances) {
+    const auto w = m.attr(weight).toTensor();
+    m.register_buffer(biasName(weight), at::zeros({w.size(0)}, w.options().requires_grad(false)));
+  }
+}
+
 // weight: W' = diag(gamma) W, b' = b + W^T beta; a bias-less linear: W beta becomes its bias buffer).
 void fold(torch::jit::Module& root, const FoldTarget& f, const at::Tensor& gamma, const at::Tensor& beta,
-          std::set<BiasSlot>& slots, std::set<const c10::ivalue::Object*>& withBias) {
+          std::set<BiasSlot>& slots) {
   torch::NoGradGuard noGrad;
   at::Tensor w = parameter(root, f.weight);
   const auto w64 = w.to(at::kDouble);
@@ -199,8 +215,8 @@ void fold(torch::jit::Module& root, const FoldTarget& f, const at::Tensor& gamma
     auto [ownerPath, attr] = splitLastComponent(f.weight);
     auto owner = submoduleAt(root, ownerPath);
     slots.insert({owner.type(), attr});
+    if (!owner.hasattr(biasName(attr))) giveEveryInstanceABias(root, owner, attr);
     owner.register_buffer(biasName(attr), shift.to(w.scalar_type()));
-    withBias.insert(owner._ivalue().get());
     return;
   }
   at::Tensor b = parameter(root, f.bias);
@@ -296,8 +312,7 @@ void rewriteActivations(std::shared_ptr<torch::jit::Graph>& graph,
 }
 
 struct FoldState {
-  std::set<BiasSlot> biasSlots;                   // linears that received a folded bias, by type
-  std::set<const c10::ivalue::Object*> withBias;  // the instances whose bias holds a fold
+  std::set<BiasSlot> biasSlots;  // linears that received a folded bias, by type
 };
 
 // The norm calls of one piece of code become MS-norm calls; each norm's affine is folded into its consumers
@@ -313,7 +328,7 @@ void rewriteNorms(torch::jit::Module& module, std::shared_ptr<torch::jit::Graph>
     at::Tensor gamma = plan->gamma.empty() ? at::Tensor() : parameter(module, plan->gamma);
     at::Tensor beta = plan->beta.empty() ? at::Tensor() : parameter(module, plan->beta);
     for (const auto& f : plan->folds) {
-      fold(module, f, gamma, beta, folds.biasSlots, folds.withBias);
+      fold(module, f, gamma, beta, folds.biasSlots);
       result.foldedParameters.push_back(f.weight);
       if (!f.bias.empty() && beta.defined()) result.foldedParameters.push_back(f.bias);
     }
@@ -325,18 +340,11 @@ void rewriteNorms(torch::jit::Module& module, std::shared_ptr<torch::jit::Graph>
   }
 }
 
-// Types whose linear received a bias: every instance gets the buffer (zeros where nothing was folded), then
-// the type's code uses it.
+// Types whose linear received a bias (every instance holds the buffer since the first fold, zeros where
+// nothing was folded): the type's code now uses it.
 void addFoldedBiases(torch::jit::Module& module, const FoldState& folds) {
   for (const auto& slot : folds.biasSlots) {
     const auto paths = instancePaths(module, slot.type);
-    for (const auto& path : paths) {
-      auto m = submoduleAt(module, path);
-      if (!folds.withBias.count(m._ivalue().get())) {
-        const auto w = m.attr(slot.weight).toTensor();
-        m.register_buffer(biasName(slot.weight), at::zeros({w.size(0)}, w.options().requires_grad(false)));
-      }
-    }
     auto graph = submoduleAt(module, paths.front()).get_method("forward").graph();
     if (addFoldedBias(graph->block(), graph->inputs()[0], slot.weight) == 0)
       throw InputError("patch", "module type " + slot.type->name()->name() + " has no linear(x, self." +
