@@ -13,12 +13,16 @@ nlohmann::json chromeTrace(const SessionRun& run) {
   for (const auto& op : t.ops) {
     if (op.endSeq < 0) continue;
     nlohmann::json args = {{"phase", phaseName(op.phase)}, {"scope", opScopeName(op.scope)}};
+    const std::string& type = t.moduleType(t.str(op.module));
     if (op.module) args["module"] = t.str(op.module);
+    if (!type.empty()) args["module_type"] = type;
     if (op.seqNr >= 0) args["seq_nr"] = op.seqNr;
-    // A module's method span reads "encoder.layer_0.mlp.forward", not one "forward" among hundreds.
+    // A module's method span reads "encoder.layer_0.mlp (MLP.forward)", not one "forward" among hundreds.
     std::string name = t.str(op.name);
-    if (op.scope == OpScope::kTorchScript)
-      name = (op.module ? t.str(op.module) : std::string("(root)")) + "." + name;
+    if (op.scope == OpScope::kTorchScript) {
+      const std::string path = op.module ? t.str(op.module) : std::string("(root)");
+      name = type.empty() ? path + "." + name : path + " (" + type + "." + name + ")";
+    }
     // Forward and backward run on the caller's thread here; one track keeps nesting intact.
     events.push_back({{"ph", "X"},
                       {"name", name},

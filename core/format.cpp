@@ -2,6 +2,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
+#include <utility>
 
 namespace lowmem {
 
@@ -18,6 +20,39 @@ std::string formatBytes(int64_t bytes) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%s%.2f %s", sign, value, kUnits[unit]);
   return buf;
+}
+
+std::optional<int64_t> parseByteSize(const std::string& text) {
+  size_t end = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &end);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  std::string unit = text.substr(end);
+  unit.erase(0, unit.find_first_not_of(' '));
+  static const std::pair<const char*, double> kUnits[] = {{"", 1},
+                                                          {"B", 1},
+                                                          {"K", 1024.0},
+                                                          {"KiB", 1024.0},
+                                                          {"M", 1048576.0},
+                                                          {"MiB", 1048576.0},
+                                                          {"G", 1073741824.0},
+                                                          {"GiB", 1073741824.0},
+                                                          {"T", 1099511627776.0},
+                                                          {"TiB", 1099511627776.0},
+                                                          {"KB", 1e3},
+                                                          {"MB", 1e6},
+                                                          {"GB", 1e9},
+                                                          {"TB", 1e12}};
+  for (const auto& [name, scale] : kUnits) {
+    if (unit != name) continue;
+    const double bytes = value * scale;
+    if (!(bytes >= 1) || bytes > 1152921504606846976.0) return std::nullopt;
+    return static_cast<int64_t>(bytes);
+  }
+  return std::nullopt;
 }
 
 std::string printable(const std::string& text) {

@@ -35,11 +35,8 @@ PeakBreakdown peakBreakdown(const Trace& t, const Profile& p) {
 }
 
 int32_t requestingOp(const Trace& t, int32_t op) {
-  static const std::set<std::string> kHelpers = {
-      "aten::empty",     "aten::empty_strided",     "aten::empty_like",
-      "aten::new_empty", "aten::new_empty_strided", "aten::resize_"};
   int32_t at = op;
-  while (at >= 0 && kHelpers.count(t.opName(at))) {
+  while (at >= 0 && isAllocationHelper(t.opName(at))) {
     const int32_t parent = t.ops[static_cast<size_t>(at)].parent;
     // Called by the model's own code (no enclosing ATen op or autograd node): the helper is the asker.
     if (parent < 0 || t.ops[static_cast<size_t>(parent)].scope == OpScope::kTorchScript) return at;
@@ -102,12 +99,13 @@ PeakMoment peakMoment(const Trace& t, const Profile& p) {
   return m;
 }
 
-std::string peakMomentText(const PeakMoment& m) {
+std::string peakMomentText(const PeakMoment& m, bool withTime) {
   if (m.op.empty() && m.phase == Phase::kBefore) return "before the step (what it starts with)";
   std::string text = std::string(phaseName(m.phase)) + ": ";
   text += m.op.empty() ? "outside any op" : m.op;
   if (!m.module.empty()) text += " in " + m.module;
   if (!m.backwardNode.empty()) text += " (" + m.backwardNode + ")";
+  if (!withTime) return text;
   char secs[48];
   std::snprintf(secs, sizeof secs, ", %.3f s into the step", m.secondsIntoStep);
   return text + secs;

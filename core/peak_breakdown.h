@@ -42,7 +42,8 @@ struct PeakMoment {
 PeakMoment peakMoment(const Trace& trace, const Profile& profile);
 
 // "backward: aten::mm in encoder.layer_0.mlp.fc2 (MmBackward0), 0.061 s into the step".
-std::string peakMomentText(const PeakMoment& moment);
+// `withTime`: the seconds into the step too (not for a predicted step, whose timing is the traced one's).
+std::string peakMomentText(const PeakMoment& moment, bool withTime = true);
 
 // Largest first, ties by name; at most `limit` rows (0: all).
 void sortRows(ByteRows& rows, size_t limit = 0);

@@ -49,6 +49,18 @@ CREATE TABLE comparisons(id INTEGER PRIMARY KEY, baseline_run INTEGER NOT NULL, 
   record TEXT NOT NULL, created TEXT DEFAULT (datetime('now')));
 )sql";
 
+// Added after schema 3 was fixed: created by every writer (old files gain them on append); a reader of a
+// file without them finds no module types and no op outputs.
+const char* kLaterTables = R"sql(
+CREATE TABLE IF NOT EXISTS module_types(run INTEGER NOT NULL, path TEXT NOT NULL, type TEXT NOT NULL,
+  PRIMARY KEY(run, path)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS op_outputs(run INTEGER NOT NULL, op INTEGER NOT NULL, addr INTEGER,
+  shape INTEGER, dtype INTEGER);
+CREATE INDEX IF NOT EXISTS op_outputs_run_addr ON op_outputs(run, addr);
+CREATE TABLE IF NOT EXISTS plans(id INTEGER PRIMARY KEY, model_path TEXT, record TEXT NOT NULL,
+  created TEXT DEFAULT (datetime('now')));
+)sql";
+
 // Views for questions users ask of a session in SQL (docs/session-format.md). Derived from `storages`, so a
 // view's peak is the analysis's peak by construction; created by every writer, old files gain them on append.
 const char* kQueryViews = R"sql(
@@ -69,18 +81,30 @@ CREATE VIEW IF NOT EXISTS storages_at_peak AS
   FROM storages s JOIN peak p ON p.run = s.run
   LEFT JOIN reasons rs ON rs.run = s.run AND rs.id = s.reason
   WHERE s.alloc_seq <= p.seq AND (s.free_seq < 0 OR s.free_seq > p.seq);
+CREATE VIEW IF NOT EXISTS storage_tensors AS
+  SELECT run, storage, bytes, category, module, shape, dtype FROM (
+    SELECT s.run, s.id AS storage, s.bytes, s.category, s.module, sh.text AS shape, dt.text AS dtype,
+      row_number() OVER (PARTITION BY s.run, s.id ORDER BY p.end_seq, o.rowid) AS k
+    FROM storages s
+    JOIN op_outputs o ON o.run = s.run AND o.addr = s.addr
+    JOIN ops p ON p.run = o.run AND p.id = o.op
+    JOIN strings sh ON sh.run = o.run AND sh.id = o.shape
+    JOIN strings dt ON dt.run = o.run AND dt.id = o.dtype
+    WHERE p.end_seq >= s.alloc_seq AND (s.free_seq < 0 OR p.end_seq < s.free_seq))
+  WHERE k = 1;
 CREATE VIEW IF NOT EXISTS holders AS
   SELECT s.run, r.label, s.holder_op, s.holder_forward_op, s.module, count(*) AS storages, sum(s.bytes) AS bytes
   FROM storages s JOIN runs r ON r.id = s.run
   WHERE s.category = 'activation'
   GROUP BY s.run, s.holder_op, s.holder_forward_op, s.module;
 CREATE VIEW IF NOT EXISTS modules AS
-  SELECT s.run, r.label, s.module,
+  SELECT s.run, r.label, s.module, mt.type,
     CASE WHEN instr(s.module, '.') = 0 THEN '' ELSE rtrim(rtrim(s.module, replace(s.module, '.', '')), '.') END
       AS parent,
     count(*) AS storages, sum(s.bytes) AS bytes,
     sum(CASE WHEN s.category = 'activation' THEN s.bytes ELSE 0 END) AS activation_bytes
   FROM storages s JOIN runs r ON r.id = s.run
+  LEFT JOIN module_types mt ON mt.run = s.run AND mt.path = s.module
   WHERE s.module IS NOT NULL AND s.module <> ''
   GROUP BY s.run, s.module;
 )sql";
@@ -303,6 +327,20 @@ class Transaction {
   bool committed_ = false;
 };
 
+// The tables and views later than the file (each idempotent): a `modules` view from before module types is
+// replaced.
+void bringSchemaUpToDate(sqlite3* db, const std::string& path) {
+  execSql(db, kLaterTables, path);
+  std::string modules;
+  {
+    Statement view(db, "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'modules'", path);
+    if (view.next()) modules = view.text(0);
+  }
+  if (!modules.empty() && modules.find("module_types") == std::string::npos)
+    execSql(db, "DROP VIEW modules", path);
+  execSql(db, kQueryViews, path);
+}
+
 }  // namespace
 
 SessionWriter::SessionWriter(const std::string& path) : path_(path) {
@@ -320,14 +358,16 @@ SessionWriter::SessionWriter(const std::string& path) : path_(path) {
       Transaction tx(db_, path);
       execSql(db_, kSchema, path);
       execSql(db_, kValidationTables, path);
+      execSql(db_, kLaterTables, path);
       execSql(db_, kQueryViews, path);
       Statement meta(db_, "INSERT INTO meta(key, value) VALUES (?, ?)", path);
       meta.bind(1, std::string("schema_version")).bind(2, std::to_string(kSessionSchemaVersion)).exec();
       meta.bind(1, std::string("tool")).bind(2, std::string("lowmem " LOWMEM_CORE_VERSION)).exec();
       tx.commit();
     } else {
+      // Tables and views added since the file was written come with the first write's transaction: a write
+      // that is refused leaves the file as it was.
       checkVersion(db_, path, kSessionSchemaVersion);
-      execSql(db_, kQueryViews, path);
     }
   } catch (...) {
     sqlite3_close(db_);
@@ -408,6 +448,16 @@ void insertTraceRows(sqlite3* db, const std::string& path, int64_t id, const Tra
     r.bind(1, id).bindStatic(2, deviceActivityKindName(d.kind)).bind(3, i64(d.name)).bind(4, d.startNs);
     r.bind(5, d.endNs).bind(6, d.bytes).bind(7, i64(d.op));
   });
+  std::vector<const std::pair<const std::string, std::string>*> types;
+  for (const auto& entry : t.moduleTypes)
+    types.push_back(&entry);
+  insertRows(db, path, "module_types", 3, types.size(), [&](RowBinder& r, size_t i) {
+    r.bind(1, id).bindStatic(2, types[i]->first).bindStatic(3, types[i]->second);
+  });
+  insertRows(db, path, "op_outputs", 5, t.outputs.size(), [&](RowBinder& r, size_t i) {
+    const auto& o = t.outputs[i];
+    r.bind(1, id).bind(2, i64(o.op)).bind(3, i64(o.addr)).bind(4, i64(o.shape)).bind(5, i64(o.dtype));
+  });
 }
 
 void insertProfileRows(sqlite3* db, const std::string& path, int64_t id, const Trace& t, const Profile& p) {
@@ -433,6 +483,7 @@ void insertProfileRows(sqlite3* db, const std::string& path, int64_t id, const T
 
 void SessionWriter::inOneTransaction(const std::function<void()>& body) {
   Transaction tx(db_, path_);
+  bringSchemaUpToDate(db_, path_);
   body();
   tx.commit();
 }
@@ -441,6 +492,7 @@ int64_t SessionWriter::writeRun(const RunInfo& info, const Trace& t, const Profi
   if (info.label.empty() || printable(info.label) != info.label)
     throw SettingError("label", "'" + printable(info.label) + "' is empty or holds control characters");
   Transaction tx(db_, path_);
+  bringSchemaUpToDate(db_, path_);
   {
     Statement exists(db_, "SELECT count(*) FROM runs WHERE label = ?", path_);
     exists.bind(1, info.label);
@@ -464,6 +516,7 @@ void SessionWriter::writeComparison(const std::string& baselineLabel, const std:
   };
   const int64_t base = runId(baselineLabel), patched = runId(patchedLabel);
   Transaction tx(db_, path_);
+  bringSchemaUpToDate(db_, path_);
   Statement ins(db_, "INSERT INTO comparisons(baseline_run, patched_run, record) VALUES (?,?,?)", path_);
   ins.bind(1, base).bind(2, patched).bind(3, record.dump()).exec();
   tx.commit();
@@ -471,6 +524,7 @@ void SessionWriter::writeComparison(const std::string& baselineLabel, const std:
 
 int64_t SessionWriter::writeValidation(const Validation& v) {
   Transaction tx(db_, path_);
+  bringSchemaUpToDate(db_, path_);
   Statement ins(
       db_, "INSERT INTO validations(model_path, task, bits, loss_ratio, passed, record) VALUES (?,?,?,?,?,?)",
       path_);
@@ -703,6 +757,30 @@ void readDeviceActivities(sqlite3* db, const std::string& path, const RunInfo& r
   t.droppedDeviceRecords = run.droppedDeviceRecords;
 }
 
+bool hasTable(sqlite3* db, const std::string& path, const char* name) {
+  Statement has(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", path);
+  has.bind(1, std::string(name));
+  return has.next() && has.i64(0) > 0;
+}
+
+// Tables later than the schema's first version: absent from older files, whose runs have neither.
+void readLaterTables(sqlite3* db, const std::string& path, int64_t run, Trace& t) {
+  if (hasTable(db, path, "module_types")) {
+    Statement s(db, "SELECT path, type FROM module_types WHERE run = ?", path);
+    s.bind(1, run);
+    while (s.next())
+      t.moduleTypes.emplace(s.text(0), s.text(1));
+  }
+  if (hasTable(db, path, "op_outputs")) {
+    Statement s(db, "SELECT op, addr, shape, dtype FROM op_outputs WHERE run = ? ORDER BY rowid", path);
+    s.bind(1, run);
+    while (s.next()) {
+      t.outputs.push_back({static_cast<int32_t>(s.i64(0)), static_cast<uint64_t>(s.i64(1)),
+                           static_cast<StringId>(s.i64(2)), static_cast<StringId>(s.i64(3))});
+    }
+  }
+}
+
 // What the analysis indexes by must be in range, and its walks must end: a damaged file is refused, not read
 // out of bounds or looped on.
 void checkTrace(const RunInfo& run, const Trace& t, const std::string& path) {
@@ -729,6 +807,7 @@ Trace SessionReader::checkedTrace(const RunInfo& info) const {
   readOps(db_, path_, info.id, t);
   readPhasesAndKnown(db_, path_, info.id, t);
   readDeviceActivities(db_, path_, info, t);
+  readLaterTables(db_, path_, info.id, t);
   checkTrace(info, t, path_);
   return t;
 }
@@ -738,6 +817,26 @@ void SessionReader::checkWhole() const {
     checkedTrace(info);
   comparisons();
   validations();
+  plans();
+}
+
+std::vector<nlohmann::json> SessionReader::plans() const {
+  std::vector<nlohmann::json> out;
+  if (!hasTable(db_, path_, "plans")) return out;
+  Statement s(db_, "SELECT record FROM plans ORDER BY id", path_);
+  while (s.next())
+    out.push_back(parseBoundedJson(s.text(0), path_, "corrupt session: a plan record", kMaxRecordBytes));
+  return out;
+}
+
+int64_t SessionWriter::writePlan(const std::string& modelPath, const nlohmann::json& record) {
+  Transaction tx(db_, path_);
+  bringSchemaUpToDate(db_, path_);
+  Statement ins(db_, "INSERT INTO plans(model_path, record) VALUES (?, ?)", path_);
+  ins.bind(1, modelPath).bind(2, record.dump()).exec();
+  const int64_t id = sqlite3_last_insert_rowid(db_);
+  tx.commit();
+  return id;
 }
 
 void checkSessionToAppend(const std::string& path, const std::vector<std::string>& newLabels) {

@@ -61,6 +61,8 @@ class SessionWriter {
                        const nlohmann::json& record);
   // A `lowmem validate` result: its record (JSON) and one row per training step. Returns its id.
   int64_t writeValidation(const Validation& v);
+  // A `lowmem plan` record (core/plan_report.h's planJson).
+  int64_t writePlan(const std::string& modelPath, const nlohmann::json& record);
   // `body`'s writes (any of the above) as one transaction: all of them land or none.
   void inOneTransaction(const std::function<void()>& body);
 
@@ -97,6 +99,7 @@ class SessionReader {
   };
   std::vector<StoredComparison> comparisons() const;
   std::vector<Validation> validations() const;  // oldest first; empty when none was stored
+  std::vector<nlohmann::json> plans() const;    // planJson records, oldest first
 
   // Reads and checks every run, comparison and validation without analysing them: InputError naming the file
   // and what is wrong, as load() would give.

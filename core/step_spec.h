@@ -42,7 +42,7 @@ struct StepSpec {
   std::optional<Dtype> dtype;  // none: the model's own; a floating dtype casts the model and floating inputs
   DeviceKind device = DeviceKind::kCpu;
   std::optional<AmpKind> amp;  // none: full precision
-  bool recordShapes = false;   // record ATen ops' input shapes (slower tracing)
+  bool recordShapes = false;   // record ATen ops' input shapes and returned tensors (slower)
 
   // Checks what the types leave open (ranges, combinations); SettingError naming the field by its JSON key.
   void validate() const;

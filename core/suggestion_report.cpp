@@ -93,7 +93,15 @@ void writeSuggestions(const Suggestions& s, ReportFormat f, std::ostream& out) {
           << percentChange(s.baselinePeak, site.predictedPeak) << ")";
     out << "\n";
   }
-  out << "\nbaseline peak   " << formatBytes(s.baselinePeak);
+  out << "\n";
+  writeSuggestionSummary(s, out);
+}
+
+void writeSuggestionSummary(const Suggestions& s, std::ostream& out) {
+  int chosen = 0;
+  for (const auto& site : s.sites)
+    chosen += site.chosen;
+  out << "baseline peak   " << formatBytes(s.baselinePeak);
   if (!s.baselinePeakAt.empty()) out << " at " << s.baselinePeakAt;
   out << "\npredicted peak  " << formatBytes(s.predictedPeak) << " ("
       << percentChange(s.baselinePeak, s.predictedPeak) << ") with the " << chosen << " sites marked *\n";

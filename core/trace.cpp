@@ -1,5 +1,7 @@
 #include "core/trace.h"
 
+#include <set>
+
 namespace lowmem {
 
 const char* phaseName(Phase phase) {
@@ -66,6 +68,19 @@ const char* deviceActivityKindName(DeviceActivity::Kind kind) {
       return "memory";
   }
   return "?";
+}
+
+bool isAllocationHelper(const std::string& opName) {
+  static const std::set<std::string> kHelpers = {
+      "aten::empty",     "aten::empty_strided",     "aten::empty_like",
+      "aten::new_empty", "aten::new_empty_strided", "aten::resize_"};
+  return kHelpers.count(opName) != 0;
+}
+
+const std::string& Trace::moduleType(const std::string& path) const {
+  static const std::string kNone;
+  const auto it = moduleTypes.find(path);
+  return it == moduleTypes.end() ? kNone : it->second;
 }
 
 StringInterner::StringInterner(std::vector<std::string>& table) : table_(table) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -56,6 +57,16 @@ struct OpEvent {
   uint64_t inputStorage = 0;
 };
 
+// With shapes: a tensor an ATen op returned, by the storage it lives in, which gives a storage its shape and
+// dtype. Ops that only allocate (aten::empty and kin, see isAllocationHelper) are not recorded: the op that
+// called them returns the tensor the model uses.
+struct OpOutput {
+  int32_t op = -1;     // index into Trace::ops
+  uint64_t addr = 0;   // the storage's data pointer, as memory events name it
+  StringId shape = 0;  // "[2,197,768]"
+  StringId dtype = 0;  // "float32"
+};
+
 struct PhaseMark {
   Phase phase = Phase::kBefore;
   int64_t seq = 0;
@@ -85,6 +96,10 @@ struct DeviceActivity {
 };
 const char* deviceActivityKindName(DeviceActivity::Kind kind);
 
+// ATen ops that only allocate for their caller ("aten::empty", "aten::empty_strided", "aten::resize_", ...):
+// memory is charged to, and tensors named by, the op that called them.
+bool isAllocationHelper(const std::string& opName);
+
 struct Trace {
   std::vector<std::string> strings{""};
   std::vector<MemoryEvent> memory;
@@ -92,13 +107,20 @@ struct Trace {
   std::vector<PhaseMark> phases;
   std::vector<KnownStorage> known;
   std::vector<DeviceActivity> device;
+  std::vector<OpOutput> outputs;  // in the order the ops ended; empty without --record-shapes
   // "cupti: ..." when GPU tracing ran, or why it did not ("unavailable: ...", "not built: ...").
   std::string deviceTracing = "not used: CPU step";
   int64_t droppedDeviceRecords = 0;
+  // The model's modules by dotted path ("" the root) and class name without its namespace ("Attention"), as
+  // the traced model held them: module types for reports, Chrome trace spans and the studio's tree. Empty
+  // for sessions written before they were recorded.
+  std::map<std::string, std::string> moduleTypes;
 
   const std::string& str(StringId id) const { return strings[static_cast<size_t>(id)]; }
   // The name of op `op` ("aten::gelu"); "" for -1 (no op).
   const std::string& opName(int32_t op) const { return str(op >= 0 ? ops[static_cast<size_t>(op)].name : 0); }
+  // The class of the module at `path`; "" when not recorded.
+  const std::string& moduleType(const std::string& path) const;
 };
 
 // Interns strings into a Trace's table while recording. Looked up by string_view, so finding a string already

@@ -64,6 +64,15 @@ std::string othersProblem(const Trace& t) {
     if (d.op < -1 || d.op >= static_cast<int64_t>(t.ops.size()))
       return of("device activity", i, "op", d.op, t.ops.size());
   }
+  for (size_t i = 0; i < t.outputs.size(); ++i) {
+    const auto& o = t.outputs[i];
+    if (o.op < 0 || o.op >= static_cast<int64_t>(t.ops.size()))
+      return of("op output", i, "op", o.op, t.ops.size());
+    if (o.shape < 0 || static_cast<size_t>(o.shape) >= strings)
+      return of("op output", i, "string", o.shape, strings);
+    if (o.dtype < 0 || static_cast<size_t>(o.dtype) >= strings)
+      return of("op output", i, "string", o.dtype, strings);
+  }
   for (size_t i = 1; i < t.phases.size(); ++i) {
     if (t.phases[i].seq < t.phases[i - 1].seq) return "phase mark " + std::to_string(i) + " is out of order";
   }

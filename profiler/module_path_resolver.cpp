@@ -48,6 +48,13 @@ void findChild(const torch::jit::Module& m, const Piece& piece, const std::strin
 
 }  // namespace
 
+std::map<std::string, std::string> moduleTypesOf(const torch::jit::Module& root) {
+  std::map<std::string, std::string> types;
+  for (const auto& m : root.named_modules())
+    types.emplace(m.name, typeName(m.value));
+  return types;
+}
+
 ModulePathResolver::ModulePathResolver(const torch::jit::Module& root) : root_(root) {}
 
 std::string ModulePathResolver::resolve(const std::string& frames) {

@@ -8,10 +8,14 @@
 
 #include <torch/script.h>
 
+#include <map>
 #include <string>
 #include <unordered_map>
 
 namespace lowmem {
+
+// Every module of `root` by dotted path ("" the root) with its class name, unqualified.
+std::map<std::string, std::string> moduleTypesOf(const torch::jit::Module& root);
 
 class ModulePathResolver {
  public:

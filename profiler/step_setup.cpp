@@ -94,6 +94,15 @@ c10::IValue readTorchSave(const std::string& path, const std::string& what) {
   }
 }
 
+std::vector<InputSpec> inputSpecsOf(const torch::jit::Module& module, const std::string& modelPath,
+                                    const StepSpec& spec) {
+  if (!spec.inputs.empty()) return spec.inputs;
+  if (!spec.inputsFile.empty())
+    throw InputError(spec.inputsFile,
+                     "an inputs file has fixed sizes; give input specs NAME:DTYPE[dims] instead");
+  return recordedSpecs(module, modelPath);
+}
+
 void placeModule(torch::jit::Module& module, const StepSpec& spec) {
   if (spec.device == DeviceKind::kCuda && !at::hasCUDA()) {
     throw SettingError("device",

@@ -22,6 +22,11 @@ void placeModule(torch::jit::Module& module, const StepSpec& spec);
 std::vector<c10::IValue> stepInputs(const torch::jit::Module& module, const std::string& modelPath,
                                     const StepSpec& spec);
 
+// The input specs the step draws from: spec.inputs, else the model's recorded input hint. InputError naming
+// `modelPath` when it records none, and for an inputs file (its sizes are fixed).
+std::vector<InputSpec> inputSpecsOf(const torch::jit::Module& module, const std::string& modelPath,
+                                    const StepSpec& spec);
+
 // The device spec.device names.
 at::Device stepDevice(const StepSpec& spec);
 

@@ -8,6 +8,8 @@
 
 #include "core/large_vector.h"
 #include "core/module_path.h"
+#include "core/step_choices.h"
+#include "profiler/scalar_type.h"
 
 namespace lowmem {
 namespace {
@@ -100,6 +102,38 @@ RecordedInputs recordInputs(const at::RecordFunction& fn) {
   return r;
 }
 
+// The op's own results: a boxed call's "outputs" are the interpreter's whole stack after the call, whose last
+// entries are the results (the schema says how many).
+std::vector<RecordedOutput> recordOutputs(const at::RecordFunction& fn) {
+  std::vector<RecordedOutput> out;
+  c10::ArrayRef<c10::IValue> values = fn.outputs();
+  if (const auto schema = fn.operator_schema()) {
+    const size_t n = schema->returns().size();
+    if (values.size() > n) values = values.slice(values.size() - n);
+  }
+  const auto add = [&](const at::Tensor& t) {
+    if (!t.defined() || !t.has_storage() || !t.storage().data()) return;
+    RecordedOutput r;
+    r.addr = reinterpret_cast<uint64_t>(t.storage().data());
+    r.shape = '[';
+    for (int64_t d = 0; d < t.dim(); ++d)
+      r.shape += (d ? "," : "") + std::to_string(t.size(d));
+    r.shape += ']';
+    const auto dtype = dtypeOf(t.scalar_type());
+    r.dtype = dtype ? nameOf(*dtype) : std::string(c10::toString(t.scalar_type()));
+    out.push_back(std::move(r));
+  };
+  for (const auto& v : values) {
+    if (v.isTensor()) {
+      add(v.toTensor());
+    } else if (v.isTensorList()) {
+      for (const at::Tensor& t : v.toTensorVector())
+        add(t);
+    }
+  }
+  return out;
+}
+
 std::unique_ptr<at::ObserverContext> onOpStart(const at::RecordFunction& fn) {
   StepTracer* tracer = gActive.load(std::memory_order_acquire);
   if (!tracer) return nullptr;
@@ -110,10 +144,13 @@ std::unique_ptr<at::ObserverContext> onOpStart(const at::RecordFunction& fn) {
       tracer->beginOp(fn.name(), scope, fn.seqNr(), inputs.shapes, inputs.firstStorage));
 }
 
-void onOpEnd(const at::RecordFunction&, at::ObserverContext* ctx) {
+void onOpEnd(const at::RecordFunction& fn, at::ObserverContext* ctx) {
   StepTracer* tracer = gActive.load(std::memory_order_acquire);
   if (!tracer || !ctx) return;
-  tracer->endOp(static_cast<OpContext*>(ctx)->op);
+  const int32_t op = static_cast<OpContext*>(ctx)->op;
+  if (tracer->recordsShapes() && fn.scope() == at::RecordScope::FUNCTION)
+    tracer->addOutputs(op, recordOutputs(fn));
+  tracer->endOp(op);
 }
 
 }  // namespace
@@ -152,7 +189,8 @@ void StepTracer::start() {
       at::addGlobalCallback(at::RecordFunctionCallback(onOpStart, onOpEnd)
                                 .scopes({at::RecordScope::FUNCTION, at::RecordScope::BACKWARD_FUNCTION,
                                          at::RecordScope::TORCHSCRIPT_FUNCTION})
-                                .needsInputs(recordShapes_));
+                                .needsInputs(recordShapes_)
+                                .needsOutputs(recordShapes_));
   running_ = true;
 }
 
@@ -254,6 +292,14 @@ int32_t StepTracer::beginOp(const char* name, OpScope scope, int64_t seqNr, cons
   tOpenOps.push_back(index);
   CuptiBackend::pushOp(index);
   return index;
+}
+
+void StepTracer::addOutputs(int32_t op, const std::vector<RecordedOutput>& outputs) {
+  if (outputs.empty()) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (isAllocationHelper(trace_.opName(op))) return;
+  for (const auto& o : outputs)
+    trace_.outputs.push_back({op, o.addr, interner_.intern(o.shape), interner_.intern(o.dtype)});
 }
 
 void StepTracer::endOp(int32_t op) {

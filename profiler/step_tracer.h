@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "core/trace.h"
 #include "profiler/cupti_backend.h"
@@ -29,9 +30,17 @@ using ReporterTotal = size_t;  // the allocator's totals became size_t in LibTor
 using ReporterTotal = int64_t;
 #endif
 
+// A tensor an op returned, as the callback reads it (interned when added to the trace).
+struct RecordedOutput {
+  uint64_t addr = 0;
+  std::string shape;
+  std::string dtype;
+};
+
 class StepTracer : public c10::MemoryReportingInfoBase {
  public:
-  // recordShapes: ATen ops' input shapes too (RecordFunction then copies every op's inputs: slower).
+  // recordShapes: ATen ops' input shapes and returned tensors too (RecordFunction then copies every op's
+  // inputs and outputs: slower).
   explicit StepTracer(bool recordShapes = false, size_t reserveEvents = 1 << 20);
   ~StepTracer() override;
 
@@ -58,6 +67,8 @@ class StepTracer : public c10::MemoryReportingInfoBase {
   int32_t beginOp(const char* name, OpScope scope, int64_t seqNr, const std::string& inputShapes,
                   uint64_t inputStorage);
   bool recordsShapes() const { return recordShapes_; }
+  // Before endOp: the tensors op `op` returned (nothing for the allocation helpers).
+  void addOutputs(int32_t op, const std::vector<RecordedOutput>& outputs);
   void endOp(int32_t op);
 
  private:

@@ -239,6 +239,7 @@ TracedStep traceTrainingStep(torch::jit::Module& module, const std::vector<c10::
   ModulePathResolver paths(module);
   tracer.resolveModulePaths([&paths](const std::string& frames) { return paths.resolve(frames); });
   traced.trace = std::move(tracer.trace());
+  traced.trace.moduleTypes = moduleTypesOf(module);
   return traced;
 }
 

@@ -18,6 +18,10 @@ namespace lowmem {
 SessionRun profileLoadedModel(torch::jit::Module& module, const std::string& modelPath, const StepSpec& spec,
                               const std::string& label, const ProgressFn& progress = {});
 
+// Bytes per element of the model's floating parameters (4 when it has none): the activations' width where
+// the trace recorded no shapes.
+int elementBytesOf(const torch::jit::Module& m);
+
 // The original and the patched model as verification loaded them: fresh from their files, placed, run
 // forward and backward only (no optimizer step), under the spec's executor mode. Timing both needs no more.
 struct VerifiedModels {

@@ -31,14 +31,14 @@ void say(const ProgressFn& progress, const std::string& what) {
   if (progress) progress(what);
 }
 
+}  // namespace
+
 int elementBytesOf(const torch::jit::Module& m) {
   for (const auto& p : m.parameters()) {
     if (at::isFloatingType(p.scalar_type())) return static_cast<int>(p.element_size());
   }
   return 4;
 }
-
-}  // namespace
 
 SuggestRun suggestForModel(const std::string& modelPath, const StepSpec& spec, const SwapSelection& selection,
                            const ProgressFn& progress) {

@@ -1,6 +1,9 @@
 #include "ui/activations_model.h"
 
 #include "core/format.h"
+#include "core/module_path.h"
+#include "core/peak_breakdown.h"
+#include "core/storage_tensors.h"
 
 namespace lowmem::ui {
 
@@ -15,10 +18,12 @@ std::vector<size_t> ActivationsModel::activationsBySize(const SessionRun& run) {
   return rows;
 }
 
-void ActivationsModel::setRun(std::shared_ptr<const SessionRun> run, std::vector<size_t> rows) {
+void ActivationsModel::setRun(std::shared_ptr<const SessionRun> run, std::vector<size_t> rows,
+                              std::vector<int32_t> tensors) {
   beginResetModel();
   run_ = std::move(run);
   rows_ = std::move(rows);
+  tensors_ = std::move(tensors);
   endResetModel();
 }
 
@@ -40,8 +45,13 @@ QVariant ActivationsModel::data(const QModelIndex& index, int role) const {
       return role == kSortRole ? QVariant(static_cast<qlonglong>(s.bytes)) : text(formatBytes(s.bytes));
     case kCategory:
       return QString(categoryName(s.category));
+    case kTensor: {
+      const size_t i = storageAt(index.row());
+      return text(i < tensors_.size() ? tensorText(t, tensors_[i]) : std::string());
+    }
     case kAllocatingOp:
-      return text(t.opName(s.allocOp));
+      // The op that asked for the memory, not the aten::empty it called (as the reports charge it).
+      return text(t.opName(requestingOp(t, s.allocOp)));
     case kModule:
       return text(t.str(s.module));
     case kHolder:
@@ -59,8 +69,8 @@ QVariant ActivationsModel::data(const QModelIndex& index, int role) const {
 
 QVariant ActivationsModel::headerData(int section, Qt::Orientation orientation, int role) const {
   if (orientation != Qt::Horizontal || role != Qt::DisplayRole) return {};
-  static const char* const names[kColumnCount] = {"bytes",  "category",       "allocating op", "module",
-                                                  "holder", "lifetime (seq)", "reason"};
+  static const char* const names[kColumnCount] = {"bytes",  "category", "tensor",         "allocating op",
+                                                  "module", "holder",   "lifetime (seq)", "reason"};
   return section >= 0 && section < kColumnCount ? QString(names[section]) : QVariant();
 }
 
@@ -74,7 +84,16 @@ void ActivationsFilter::setText(const QString& text) {
   invalidateFilter();
 }
 
+void ActivationsFilter::setModule(const QString& path) {
+  module_ = path.toStdString();
+  invalidateFilter();
+}
+
 bool ActivationsFilter::filterAcceptsRow(int sourceRow, const QModelIndex& sourceParent) const {
+  if (!module_.empty()) {
+    const auto module = sourceModel()->index(sourceRow, ActivationsModel::kModule, sourceParent).data();
+    if (!isWithin(module.toString().toStdString(), module_)) return false;
+  }
   const QString& text = text_;
   if (text.isEmpty()) return true;
   for (int c = ActivationsModel::kAllocatingOp; c < ActivationsModel::kColumnCount; ++c) {

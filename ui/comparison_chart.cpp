@@ -6,11 +6,13 @@
 #include <QCategoryAxis>
 #include <QChart>
 #include <QChartView>
+#include <QCheckBox>
 #include <QLineSeries>
 #include <QScatterSeries>
 #include <QVBoxLayout>
 #include <QValueAxis>
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 #include "core/format.h"
@@ -23,12 +25,52 @@ namespace {
 
 constexpr double kMiB = 1048576.0;
 
-QLineSeries* timelineSeries(const SessionRun& run, const QString& name, QScatterSeries* peaks) {
+// What the before/after chart draws, computed once from the runs: both x axes' points (a few thousand), so
+// the wall-time toggle redraws without holding the runs.
+struct Curve {
+  QString name;
+  std::vector<AlignedPoint> byPhase;  // x in phase units (phaseAlignedTimeline)
+  std::vector<AlignedPoint> byTime;   // x in ms of wall time from the run's first event
+  double lastMs = 0;                  // the run's last event (decimation keeps bucket maxima, not the end)
+};
+
+struct Curves {
+  Curve baseline;
+  Curve patched;
+  QStringList phases;  // the baseline's, up to the last memory event
+  double topMiB = 0;
+};
+
+Curve curveOf(const SessionRun& run, const QString& name) {
+  Curve c;
+  c.name = name + " (peak " + QString::fromStdString(formatBytes(run.profile.peak().total)) + ")";
+  c.byPhase = phaseAlignedTimeline(run.trace, run.profile);
+  for (const auto& p : decimatedTimeline(run.profile))
+    c.byTime.push_back({p.ms, p.total});
+  const auto& tl = run.profile.timeline;
+  if (!tl.empty()) c.lastMs = static_cast<double>(tl.back().timeNs - tl.front().timeNs) / 1e6;
+  return c;
+}
+
+Curves curvesOf(const SessionRun& base, const SessionRun& patched) {
+  Curves c{curveOf(base, "baseline"), curveOf(patched, "patched"), {}, 0};
+  // Phases that start after the last memory event (an optimizer step that allocates nothing) would only be
+  // empty space.
+  const int64_t last = base.profile.timeline.empty() ? 0 : base.profile.timeline.back().seq;
+  for (const auto& mark : base.trace.phases) {
+    if (!c.phases.isEmpty() && mark.seq > last) break;
+    c.phases << phaseName(mark.phase);
+  }
+  c.topMiB = static_cast<double>(std::max(base.profile.peak().total, patched.profile.peak().total)) / kMiB;
+  return c;
+}
+
+QLineSeries* timelineSeries(const Curve& curve, QScatterSeries* peaks, bool wallTime) {
   auto* s = new QLineSeries;
-  s->setName(name + " (peak " + QString::fromStdString(formatBytes(run.profile.peak().total)) + ")");
+  s->setName(curve.name);
   double peakX = 0;
   int64_t peak = -1;
-  for (const auto& p : phaseAlignedTimeline(run.trace, run.profile)) {
+  for (const auto& p : wallTime ? curve.byTime : curve.byPhase) {
     s->append(p.x, static_cast<double>(p.total) / kMiB);
     if (p.total > peak) {
       peak = p.total;
@@ -39,56 +81,75 @@ QLineSeries* timelineSeries(const SessionRun& run, const QString& name, QScatter
   return s;
 }
 
-// The step's phases as labelled ranges of the x axis, one unit each; phases that start after the last memory
-// event (an optimizer step that allocates nothing) would only be empty space.
-QCategoryAxis* phaseAxis(const SessionRun& run) {
+// The step's phases as labelled ranges of the x axis, one unit each.
+QCategoryAxis* phaseAxis(const QStringList& phases) {
   auto* x = new QCategoryAxis;
   x->setLabelsPosition(QCategoryAxis::AxisLabelsPositionCenter);
-  const int64_t last = run.profile.timeline.empty() ? 0 : run.profile.timeline.back().seq;
   int k = 0;
-  for (const auto& mark : run.trace.phases) {
-    if (k > 0 && mark.seq > last) break;
-    x->append(phaseName(mark.phase), ++k);
-  }
+  for (const auto& name : phases)
+    x->append(name, ++k);
   x->setRange(0, std::max(1, k));
   x->setTitleText("step progress: each phase drawn the same width, whatever its wall time");
   return x;
 }
 
-QChartView* timelineChart(const SessionRun& base, const SessionRun& patched) {
+QChart* timelineChart(const Curves& curves, bool wallTime) {
   auto* chart = new QChart;
-  chart->setTitle("Memory during one training step: baseline vs patched, aligned by phase");
+  chart->setTitle(wallTime ? "Memory during one training step: baseline vs patched, on wall time"
+                           : "Memory during one training step: baseline vs patched, aligned by phase");
   auto* peaks = new QScatterSeries;
   peaks->setName("peaks");
   peaks->setMarkerSize(9);
-  const std::vector<QAbstractSeries*> series = {timelineSeries(base, "baseline", peaks),
-                                                timelineSeries(patched, "patched", peaks), peaks};
+  const std::vector<QAbstractSeries*> series = {timelineSeries(curves.baseline, peaks, wallTime),
+                                                timelineSeries(curves.patched, peaks, wallTime), peaks};
   for (auto* s : series)
     chart->addSeries(s);
-  auto* x = phaseAxis(base);
+  QAbstractAxis* x = nullptr;
+  if (wallTime) {
+    auto* ms = new QValueAxis;
+    ms->setTitleText("wall time in the step (ms; a traced step's length varies several times run to run)");
+    x = ms;
+  } else {
+    x = phaseAxis(curves.phases);
+  }
   chart->addAxis(x, Qt::AlignBottom);
   // From zero: an axis starting at the lower curve's minimum would enlarge the saving.
   auto* y = new QValueAxis;
-  const double top =
-      static_cast<double>(std::max(base.profile.peak().total, patched.profile.peak().total)) / kMiB;
-  y->setRange(0, top * 1.08 + 1e-9);
+  y->setRange(0, curves.topMiB * 1.08 + 1e-9);
+  y->applyNiceNumbers();
   y->setTitleText("allocated (MiB, from zero)");
   chart->addAxis(y, Qt::AlignLeft);
   for (auto* s : series) {
     s->attachAxis(x);
     s->attachAxis(y);
   }
-  auto* view = new QChartView(chart);
-  view->setRenderHint(QPainter::Antialiasing);
-  return view;
+  if (wallTime) {
+    auto* ms = static_cast<QValueAxis*>(x);
+    // After attaching: attaching sets the axis to the series' extent, and decimation keeps bucket maxima, so
+    // the last drawn point can be well before the step's end.
+    double last = 0;
+    for (const auto* curve : {&curves.baseline, &curves.patched})
+      last = std::max(last, curve->lastMs);
+    ms->setRange(0, last > 0 ? last : 1);
+    ms->applyNiceNumbers();
+  }
+  return chart;
 }
 
 QChartView* categoryChart(const SessionRun& base, const SessionRun& patched) {
   const auto before = peakBreakdown(base.trace, base.profile).byCategory;
   const auto after = peakBreakdown(patched.trace, patched.profile).byCategory;
+  // Only categories either run has at its peak: eight bars in a third of a window cut their labels short.
   QStringList names;
-  for (int c = 0; c < kCategoryCount; ++c)
-    names << categoryName(static_cast<Category>(c));
+  for (int c = 0; c < kCategoryCount; ++c) {
+    const std::string name = categoryName(static_cast<Category>(c));
+    bool any = false;
+    for (const auto* side : {&before, &after}) {
+      for (const auto& [k, v] : *side)
+        any = any || (k == name && v != 0);
+    }
+    if (any) names << QString::fromStdString(name);
+  }
   auto* a = new QBarSet("baseline");
   auto* b = new QBarSet("patched");
   double top = 0;
@@ -114,6 +175,7 @@ QChartView* categoryChart(const SessionRun& base, const SessionRun& patched) {
   series->attachAxis(x);
   auto* y = new QValueAxis;
   y->setRange(0, top * 1.1 + 1e-9);
+  y->applyNiceNumbers();
   y->setTitleText("MiB");
   chart->addAxis(y, Qt::AlignLeft);
   series->attachAxis(y);
@@ -127,13 +189,31 @@ QChartView* categoryChart(const SessionRun& base, const SessionRun& patched) {
 QWidget* makeComparisonCharts(const SessionRun& baseline, const SessionRun& patched, QWidget* parent) {
   auto* w = new QWidget(parent);
   auto* layout = new QVBoxLayout(w);
-  layout->addWidget(timelineChart(baseline, patched), 3);
+  auto* wallTime = new QCheckBox("x on wall time (default: each phase the same width)");
+  wallTime->setObjectName("wallTime");
+  layout->addWidget(wallTime, 0, Qt::AlignRight);
+  auto curves = std::make_shared<const Curves>(curvesOf(baseline, patched));
+  auto* timeline = new QChartView(timelineChart(*curves, false));
+  timeline->setObjectName("compareTimeline");
+  timeline->setRenderHint(QPainter::Antialiasing);
+  layout->addWidget(timeline, 3);
   layout->addWidget(categoryChart(baseline, patched), 2);
+  QObject::connect(wallTime, &QCheckBox::toggled, w, [timeline, curves](bool on) {
+    auto* old = timeline->chart();
+    timeline->setChart(timelineChart(*curves, on));
+    delete old;
+  });
   return w;
 }
 
 void saveComparisonPng(const SessionRun& baseline, const SessionRun& patched, const std::string& path) {
-  saveWidgetPng([&] { return makeComparisonCharts(baseline, patched); }, 1200, 900, path);
+  saveWidgetPng(
+      [&] {
+        auto* charts = makeComparisonCharts(baseline, patched);
+        charts->findChild<QCheckBox*>("wallTime")->hide();  // a control, not part of the figure
+        return charts;
+      },
+      1200, 900, path);
 }
 
 }  // namespace lowmem::ui

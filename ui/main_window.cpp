@@ -60,6 +60,10 @@ void MainWindow::createMenus() {
   quit->setShortcut(QKeySequence::Quit);
   quit->setObjectName("actionQuit");
   auto* help = menuBar()->addMenu("&Help");
+  auto* keys = help->addAction("&Keyboard shortcuts", this, [this] {
+    QMessageBox::information(this, "Keyboard shortcuts", SessionView::shortcutsText());
+  });
+  keys->setObjectName("actionShortcuts");
   help->addAction("&About lowmem-studio", this, &MainWindow::showAbout);
 }
 
@@ -67,6 +71,9 @@ QString MainWindow::tryOpen(const QString& path) {
   try {
     if (path.endsWith(".db", Qt::CaseInsensitive)) {
       auto* view = new SessionView(path.toStdString(), this);
+      connect(view, &SessionView::diffShown, this, [this](const QString& error) {
+        if (!error.isEmpty()) QMessageBox::warning(this, "lowmem-studio", error);
+      });
       setCentralWidget(view);
     } else {
       QFileInfo info(path);

@@ -1,9 +1,11 @@
 #include "ui/model_page.h"
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDateTime>
 #include <QDoubleSpinBox>
 #include <QFileInfo>
+#include <QFontDatabase>
 #include <QFormLayout>
 #include <QFutureWatcher>
 #include <QHBoxLayout>
@@ -15,11 +17,13 @@
 #include <QPushButton>
 #include <QSpinBox>
 #include <QTableWidget>
+#include <QTextBrowser>
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <sstream>
 
 #include "core/error.h"
 #include "core/format.h"
@@ -27,8 +31,10 @@
 #include "core/suggestion_report.h"
 #include "core/trainable.h"
 #include "service/model_description.h"
+#include "service/plan_run.h"
 #include "service/profile_run.h"
 #include "service/swap_run.h"
+#include "ui/plan_chart.h"
 #include "ui/session_view.h"
 
 namespace lowmem::ui {
@@ -59,29 +65,6 @@ QString formError(const Error& e) {
 
 // "Baseline peak 876 KiB (backward: ...). Predicted 786 KiB (-10.2%) with the checked sites. Checkpointing
 // per block: 770 KiB (-12.1%), recomputing 0.014 s of forward a step."
-QString suggestionSummaryText(const nlohmann::json& j) {
-  const int64_t base = j.value("baseline_peak", int64_t{0});
-  const int64_t predicted = j.value("predicted_peak", base);
-  QString text = QString("Baseline peak %1 at %2. Predicted peak %3 (%4) with the sites checked by default.")
-                     .arg(QString::fromStdString(formatBytes(base)),
-                          QString::fromStdString(j.value("baseline_peak_at", std::string("?"))),
-                          QString::fromStdString(formatBytes(predicted)),
-                          QString::fromStdString(percentChange(base, predicted)));
-  const auto c = j.value("checkpointing", nlohmann::json::object());
-  if (c.value("found", false)) {
-    const int64_t peak = c.value("predicted_peak", base);
-    text +=
-        QString(
-            " Activation checkpointing per block (%1) instead: %2 (%3), recomputing %4 s of forward a step.")
-            .arg(QString::fromStdString(c.value("level", std::string())),
-                 QString::fromStdString(formatBytes(peak)), QString::fromStdString(percentChange(base, peak)))
-            .arg(c.value("recompute_seconds", 0.0), 0, 'f', 3);
-  } else {
-    text += " Checkpointing: not priced (" + QString::fromStdString(c.value("why", std::string())) + ").";
-  }
-  return text;
-}
-
 }  // namespace
 
 ModelPage::ModelPage(const std::string& modelPath, QWidget* parent)
@@ -137,6 +120,9 @@ ModelPage::ModelPage(const std::string& modelPath, QWidget* parent)
   seed_->setObjectName("seed");
   seed_->setRange(0, std::numeric_limits<int>::max());
   form->addRow("Seed", seed_);
+  recordShapes_ = new QCheckBox("record tensor shapes and dtypes (slower tracing)");
+  recordShapes_->setObjectName("recordShapes");
+  form->addRow("Shapes", recordShapes_);
   bits_ = new QSpinBox;
   bits_->setObjectName("bits");
   bits_->setRange(2, 4);
@@ -150,6 +136,18 @@ ModelPage::ModelPage(const std::string& modelPath, QWidget* parent)
   threads_->setRange(0, 4096);
   threads_->setSpecialValueText("every core");
   form->addRow("Threads", threads_);
+  auto* planRow = new QHBoxLayout;
+  planBatches_ = new QLineEdit("16 32");
+  planBatches_->setObjectName("planBatches");
+  planBatches_->setToolTip("Batch sizes to predict, separated by spaces (traced at 2, 4 and 8 and fitted)");
+  planBudget_ = new QLineEdit;
+  planBudget_->setObjectName("planBudget");
+  planBudget_->setPlaceholderText("budget, e.g. 24GiB (optional)");
+  planRow->addWidget(new QLabel("batches"));
+  planRow->addWidget(planBatches_);
+  planRow->addWidget(new QLabel("per-device memory"));
+  planRow->addWidget(planBudget_);
+  form->addRow("Plan", planRow);
   specError_ = new QLabel;
   specError_->setObjectName("specError");
   specError_->setStyleSheet("color: #b00020");
@@ -161,6 +159,9 @@ ModelPage::ModelPage(const std::string& modelPath, QWidget* parent)
   profileButton_->setObjectName("profileButton");
   suggestButton_ = new QPushButton("Suggest");
   suggestButton_->setObjectName("suggestButton");
+  planButton_ = new QPushButton("Plan");
+  planButton_->setObjectName("planButton");
+  planButton_->setToolTip("Predict the peak at the Plan row's batches, before and after the swaps");
   patchButton_ = new QPushButton("Apply checked sites and compare");
   patchButton_->setObjectName("patchButton");
   cancelButton_ = new QPushButton("Cancel");
@@ -177,6 +178,7 @@ ModelPage::ModelPage(const std::string& modelPath, QWidget* parent)
   buttons->addWidget(profileButton_);
   buttons->addWidget(suggestButton_);
   buttons->addWidget(patchButton_);
+  buttons->addWidget(planButton_);
   buttons->addWidget(cancelButton_);
   buttons->addWidget(progress_, 1);
   buttons->addWidget(stage_, 1);
@@ -194,7 +196,8 @@ ModelPage::ModelPage(const std::string& modelPath, QWidget* parent)
   // What the table adds up to, and the alternative: the figures `lowmem suggest` prints under its table.
   suggestionSummary_ = new QLabel;
   suggestionSummary_->setObjectName("suggestionSummary");
-  suggestionSummary_->setWordWrap(true);
+  // The CLI's own lines under its table, column-aligned.
+  suggestionSummary_->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
   suggestionSummary_->setTextInteractionFlags(Qt::TextSelectableByMouse);
   suggestionSummary_->setVisible(false);
   layout->addWidget(suggestionSummary_);
@@ -204,6 +207,7 @@ ModelPage::ModelPage(const std::string& modelPath, QWidget* parent)
   connect(profileButton_, &QPushButton::clicked, this, &ModelPage::profile);
   connect(suggestButton_, &QPushButton::clicked, this, &ModelPage::suggest);
   connect(patchButton_, &QPushButton::clicked, this, &ModelPage::patchAndCompare);
+  connect(planButton_, &QPushButton::clicked, this, &ModelPage::plan);
   connect(cancelButton_, &QPushButton::clicked, this, &ModelPage::cancel);
   for (auto* box : {trainable_, loss_, optimizer_, dtype_})
     connect(box, &QComboBox::currentTextChanged, this, &ModelPage::validate);
@@ -220,6 +224,7 @@ StepSpec ModelPage::spec() const {
   if (dtype_->currentIndex() > 0) s.dtype = choiceFrom<Dtype>(dtype_->currentText().toStdString(), "dtype");
   s.lr = lr_->value();
   s.seed = seed_->value();
+  s.recordShapes = recordShapes_->isChecked();
   for (const auto& text : inputs_->text().split(' ', Qt::SkipEmptyParts))
     s.inputs.push_back(parseInputSpec(text.toStdString(), "inputs"));
   s.validate();
@@ -230,11 +235,11 @@ void ModelPage::validate() {
   try {
     spec();
     specError_->clear();
-    for (auto* b : {profileButton_, suggestButton_, patchButton_})
+    for (auto* b : {profileButton_, suggestButton_, patchButton_, planButton_})
       b->setEnabled(!busy_);
   } catch (const Error& e) {
     specError_->setText(formError(e));
-    for (auto* b : {profileButton_, suggestButton_, patchButton_})
+    for (auto* b : {profileButton_, suggestButton_, patchButton_, planButton_})
       b->setEnabled(false);
   }
 }
@@ -250,7 +255,7 @@ void ModelPage::run(const QString& what,
   }
   busy_ = true;
   cancelled_ = std::make_shared<std::atomic<bool>>(false);
-  for (auto* b : {profileButton_, suggestButton_, patchButton_})
+  for (auto* b : {profileButton_, suggestButton_, patchButton_, planButton_})
     b->setEnabled(false);
   cancelButton_->setEnabled(true);
   progress_->setRange(0, 0);  // busy: the steps have no known length
@@ -290,8 +295,13 @@ void ModelPage::run(const QString& what,
       return;
     }
     stage_->setText(error.isEmpty() ? "done" : "failed");
-    if (error.isEmpty() && !sessionFile_.isEmpty()) showSession(sessionFile_);
-    if (error.isEmpty() && sessionFile_.isEmpty()) showSuggestions();
+    if (error.isEmpty() && plan_) {
+      showPlan();
+    } else if (error.isEmpty() && !sessionFile_.isEmpty()) {
+      showSession(sessionFile_);
+    } else if (error.isEmpty()) {
+      showSuggestions();
+    }
     Q_EMIT finished(error.isEmpty(), error);
   });
   watcher->setFuture(QtConcurrent::run([job, progress]() -> QString {
@@ -325,6 +335,9 @@ void ModelPage::suggest() {
   run("suggesting", [this, s, model, result, bits](const auto& progress) {
     const auto r = suggestForModel(model, s, SwapSelection(std::vector<std::string>{}, bits), progress);
     *result = suggestionsJson(r.suggestions);
+    std::ostringstream summary;
+    writeSuggestionSummary(r.suggestions, summary);
+    (*result)["summary_text"] = summary.str();
     // Read on the GUI thread only after the worker finished (the watcher's signal).
     QMetaObject::invokeMethod(
         this, [this, result] { suggestions_ = *result; }, Qt::BlockingQueuedConnection);
@@ -355,7 +368,8 @@ void ModelPage::showSuggestions() {
   }
   sites_->resizeColumnsToContents();
   sites_->setVisible(true);
-  suggestionSummary_->setText(suggestionSummaryText(suggestions_));
+  suggestionSummary_->setText(
+      QString::fromStdString(suggestions_.value("summary_text", std::string())).trimmed());
   suggestionSummary_->setVisible(true);
 }
 
@@ -398,14 +412,70 @@ void ModelPage::cancel() {
   stage_->setText("cancelling (the running step finishes in the background)...");
 }
 
-void ModelPage::showSession(const QString& file) {
-  if (view_) {
-    resultArea_->removeWidget(view_);
-    view_->deleteLater();
-    view_ = nullptr;
+void ModelPage::showResult(QWidget* widget) {
+  if (result_) {
+    resultArea_->removeWidget(result_);
+    result_->deleteLater();
   }
-  view_ = new SessionView(file.toStdString(), this);
-  resultArea_->addWidget(view_);
+  view_ = qobject_cast<SessionView*>(widget);
+  result_ = widget;
+  resultArea_->addWidget(widget);
+}
+
+void ModelPage::showSession(const QString& file) {
+  showResult(new SessionView(file.toStdString(), this));
+}
+
+void ModelPage::plan() {
+  PlanRequest request;
+  for (const auto& text : planBatches_->text().split(' ', Qt::SkipEmptyParts)) {
+    bool ok = false;
+    const auto b = text.toLongLong(&ok);
+    if (!ok || b < 1) {
+      Q_EMIT finished(false, "Plan batches: '" + text + "' is not a batch size");
+      return;
+    }
+    request.batches.push_back(b);
+  }
+  if (!planBudget_->text().trimmed().isEmpty()) {
+    const auto bytes = parseByteSize(planBudget_->text().trimmed().toStdString());
+    if (!bytes) {
+      Q_EMIT finished(false,
+                      "Plan budget: '" + planBudget_->text() + "' is not a size such as 24GiB or 80GB");
+      return;
+    }
+    request.budgetBytes = *bytes;
+  }
+  request.selection.bits = bits_->value();
+  const StepSpec s = spec();
+  const std::string model = model_;
+  sessionFile_.clear();
+  plan_.reset();
+  auto result = std::make_shared<Plan>();
+  run("planning", [this, s, model, request, result](const auto& progress) {
+    *result = planModel(model, s, request, progress);
+    QMetaObject::invokeMethod(
+        this, [this, result] { plan_ = result; }, Qt::BlockingQueuedConnection);
+  });
+}
+
+void ModelPage::showPlan() {
+  auto* page = new QWidget(this);
+  page->setObjectName("planPage");
+  auto* layout = new QHBoxLayout(page);
+  auto* text = new QTextBrowser;
+  text->setObjectName("planText");
+  text->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+  text->setLineWrapMode(QTextEdit::NoWrap);
+  std::ostringstream out;
+  writePlanText(*plan_, out);
+  text->setPlainText(QString::fromStdString(out.str()));
+  layout->addWidget(text, 1);
+  auto* chart = makePlanChart(*plan_);
+  chart->setObjectName("planChart");
+  layout->addWidget(chart, 1);
+  showResult(page);
+  plan_.reset();
 }
 
 }  // namespace lowmem::ui

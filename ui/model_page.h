@@ -8,13 +8,16 @@
 #include <QWidget>
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "core/plan_report.h"
 #include "core/step_spec.h"
 
+class QCheckBox;
 class QComboBox;
 class QDoubleSpinBox;
 class QLabel;
@@ -52,6 +55,8 @@ class ModelPage : public QWidget {
   // Patches the checked sites (all suggested ones when called before suggest), verifies, re-profiles,
   // compares.
   void patchAndCompare();
+  // `lowmem plan` on the form's spec at the batches and budget of the Plan row: the chart and the text.
+  void plan();
   void cancel();
 
  Q_SIGNALS:
@@ -62,9 +67,12 @@ class ModelPage : public QWidget {
   void run(const QString& what, std::function<void(const std::function<void(const std::string&)>&)> job);
   void showSession(const QString& file);
   void showSuggestions();
+  void showPlan();
+  // Replaces what the result area shows.
+  void showResult(QWidget* widget);
   std::vector<std::string> checkedSites() const;
 
-  nlohmann::json suggestions_;  // the last suggest run's sites
+  nlohmann::json suggestions_;  // the last suggest run's sites, and "summary_text": its lines under the table
 
   std::string model_;
   QTemporaryDir work_;
@@ -76,6 +84,7 @@ class ModelPage : public QWidget {
   QComboBox* dtype_ = nullptr;
   QDoubleSpinBox* lr_ = nullptr;
   QSpinBox* seed_ = nullptr;
+  QCheckBox* recordShapes_ = nullptr;
   QSpinBox* bits_ = nullptr;
   QLabel* suggestionSummary_ = nullptr;
   QLabel* specError_ = nullptr;
@@ -88,6 +97,11 @@ class ModelPage : public QWidget {
   QTableWidget* sites_ = nullptr;
   QPushButton* suggestButton_ = nullptr;
   SessionView* view_ = nullptr;
+  QWidget* result_ = nullptr;  // what the result area shows: view_ or a plan
+  QLineEdit* planBatches_ = nullptr;
+  QLineEdit* planBudget_ = nullptr;
+  QPushButton* planButton_ = nullptr;
+  std::shared_ptr<Plan> plan_;  // the last plan, set when planning finished
   QString sessionFile_;
   QString patchedFile_;
   bool busy_ = false;

@@ -3,6 +3,7 @@
 #include <QAreaSeries>
 #include <QChart>
 #include <QChartView>
+#include <QCheckBox>
 #include <QComboBox>
 #include <QCursor>
 #include <QFileDialog>
@@ -20,7 +21,9 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QScatterSeries>
+#include <QShortcut>
 #include <QSignalBlocker>
+#include <QSplitter>
 #include <QStyledItemDelegate>
 #include <QSvgGenerator>
 #include <QTabWidget>
@@ -28,10 +31,12 @@
 #include <QTextBrowser>
 #include <QToolTip>
 #include <QTreeWidget>
+#include <QTreeWidgetItemIterator>
 #include <QVBoxLayout>
 #include <QValueAxis>
 #include <QtConcurrent/QtConcurrentRun>
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <sstream>
 
@@ -39,11 +44,16 @@
 #include "core/error.h"
 #include "core/format.h"
 #include "core/module_path.h"
+#include "core/peak_breakdown.h"
 #include "core/profile_report.h"
+#include "core/storage_tensors.h"
 #include "core/timeline_series.h"
 #include "ui/activations_model.h"
+#include "ui/category_colors.h"
 #include "ui/comparison_chart.h"
+#include "ui/icicle_view.h"
 #include "ui/pannable_chart_view.h"
+#include "ui/storage_bands_view.h"
 
 namespace lowmem::ui {
 namespace {
@@ -51,12 +61,16 @@ namespace {
 constexpr double kMiB = 1048576.0;
 constexpr size_t kMaxPoints = 2000;
 
+// The module tree's columns: module, type, then the byte columns.
+constexpr int kTypeColumn = 1;
+constexpr int kFirstBytesColumn = 2;
+
 class BytesTreeItem : public QTreeWidgetItem {
  public:
   using QTreeWidgetItem::QTreeWidgetItem;
   bool operator<(const QTreeWidgetItem& other) const override {
     const int c = treeWidget() ? treeWidget()->sortColumn() : 0;
-    if (c == 0) return text(0) < other.text(0);
+    if (c < kFirstBytesColumn) return text(c) < other.text(c);
     return data(c, Qt::UserRole).toLongLong() < other.data(c, Qt::UserRole).toLongLong();
   }
 };
@@ -65,12 +79,12 @@ class BytesTreeItem : public QTreeWidgetItem {
 constexpr double kHeadroom = 1.08;
 constexpr double kLifetimeLevel = 1.04;
 
-// One colour per category, none repeated and none the peak's (black) or the selection's (purple).
-QColor categoryColor(Category c) {
-  static const QColor colors[kCategoryCount] = {
-      QColor(78, 121, 167), QColor(89, 161, 79),   QColor(156, 117, 95), QColor(242, 142, 43),
-      QColor(225, 87, 89),  QColor(118, 183, 178), QColor(237, 201, 72), QColor(186, 176, 172)};
-  return colors[static_cast<size_t>(c) % kCategoryCount];
+// The phase lines' colours: dark, distinct from each other and from every category, the peak and the
+// selection.
+QColor phaseColor(Phase phase) {
+  static const QColor colors[kPhaseCount] = {QColor(60, 60, 60),  QColor(0, 90, 110), QColor(130, 20, 20),
+                                             QColor(30, 40, 140), QColor(95, 95, 0),  QColor(110, 110, 110)};
+  return colors[static_cast<size_t>(phase) % kPhaseCount];
 }
 
 QString q(const std::string& s) {
@@ -105,6 +119,8 @@ LoadedRun loadRun(std::shared_ptr<SharedReader> shared, const std::string& label
       seqs.push_back(run->profile.timeline[i].seq);
     out.largest = largestAliveAt(run->profile, seqs, 5);
     out.activations = ActivationsModel::activationsBySize(*run);
+    out.bands = storageBands(run->profile);
+    out.tensors = storageTensors(run->trace, run->profile);
     out.run = std::move(run);
   } catch (const std::exception& e) {
     out.error = firstLine(e.what());
@@ -159,6 +175,9 @@ SessionView::SessionView(const std::string& path, QWidget* parent)
   top->addWidget(progress_);
   top->addWidget(stage_);
   top->addStretch();
+  filterLabel_ = new QLabel;
+  filterLabel_->setObjectName("moduleFilter");
+  top->addWidget(filterLabel_);
   layout->addLayout(top);
   tabs_ = new QTabWidget;
   tabs_->setObjectName("sessionTabs");
@@ -177,13 +196,26 @@ SessionView::SessionView(const std::string& path, QWidget* parent)
       "keys pan; 0 resets");
   timeline_->setRenderHint(QPainter::Antialiasing);
   tabs_->addTab(timeline_, "Timeline");
+  bands_ = new StorageBandsView;
+  bands_->setObjectName("bands");
+  tabs_->addTab(bands_, "Bands");
+  icicle_ = new IcicleView;
+  icicle_->setObjectName("icicle");
+  tabs_->addTab(icicle_, "Flame");
+  auto* modulesPage = new QWidget;
+  auto* modulesLayout = new QVBoxLayout(modulesPage);
+  moduleSearch_ = new QLineEdit;
+  moduleSearch_->setObjectName("moduleSearch");
+  moduleSearch_->setPlaceholderText("search modules by path or type");
+  modulesLayout->addWidget(moduleSearch_);
   modules_ = new QTreeWidget;
   modules_->setObjectName("modules");
-  modules_->setHeaderLabels({"module", "activations (inclusive)", "exclusive"});
+  modules_->setHeaderLabels({"module", "type", "activations (inclusive)", "exclusive"});
   modules_->setSortingEnabled(true);
-  modules_->setItemDelegateForColumn(1, new ShareBarDelegate(modules_));
-  modules_->setItemDelegateForColumn(2, new ShareBarDelegate(modules_));
-  tabs_->addTab(modules_, "Modules");
+  modules_->setItemDelegateForColumn(kFirstBytesColumn, new ShareBarDelegate(modules_));
+  modules_->setItemDelegateForColumn(kFirstBytesColumn + 1, new ShareBarDelegate(modules_));
+  modulesLayout->addWidget(modules_);
+  tabs_->addTab(modulesPage, "Modules");
   auto* acts = new QWidget;
   auto* actsLayout = new QVBoxLayout(acts);
   filter_ = new QLineEdit;
@@ -212,6 +244,12 @@ SessionView::SessionView(const std::string& path, QWidget* parent)
   connect(filter_, &QLineEdit::textChanged, activationsFilter_, &ActivationsFilter::setText);
   connect(activations_->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
           [this](const QModelIndex& current, const QModelIndex&) { markLifetime(current); });
+  connect(icicle_, &IcicleView::moduleClicked, this, &SessionView::filterToModule);
+  connect(bands_, &StorageBandsView::storageClicked, this, &SessionView::selectStorage);
+  connect(moduleSearch_, &QLineEdit::textChanged, this, &SessionView::searchModules);
+  connect(modules_, &QTreeWidget::itemClicked, this,
+          [this](QTreeWidgetItem* item) { filterToModule(item->data(0, Qt::UserRole).toString()); });
+  addShortcuts();
   pendingComparison_ = true;
   comparisonWatcher_->setFuture(QtConcurrent::run(loadComparison, reader_));
   showRun(0);
@@ -260,6 +298,9 @@ void SessionView::runLoaded() {
   fillTimeline();
   fillModules();
   fillActivations();
+  bands_->setRun(loaded_.run, loaded_.bands, loaded_.tensors);
+  icicle_->setModules(loaded_.run->profile.moduleActivations, loaded_.run->trace.moduleTypes);
+  filterToModule({});
   Q_EMIT runShown(requested_);
 }
 
@@ -306,7 +347,7 @@ void SessionView::fillTimeline() {
   chart->addSeries(peak);
   lifetime_ = new QLineSeries;
   lifetime_->setName("selected storage");
-  QPen selected(QColor(176, 122, 161));  // a colour no category uses
+  QPen selected(selectionColor());
   selected.setWidth(4);
   lifetime_->setPen(selected);
   chart->addSeries(lifetime_);
@@ -320,7 +361,8 @@ void SessionView::fillTimeline() {
     line->append(x, 0);
     line->append(x, top);
     QPen pen(Qt::DashLine);
-    pen.setColor(QColor(80, 80, 80));
+    pen.setWidth(2);
+    pen.setColor(phaseColor(mark.phase));
     line->setPen(pen);
     chart->addSeries(line);
   }
@@ -376,7 +418,8 @@ QString SessionView::hoverText(double timeNs) const {
     const auto& t = loaded_.run->trace;
     text += QString("\n  %1  %2  %3")
                 .arg(q(formatBytes(st.bytes)), q(categoryName(st.category)),
-                     q(st.allocOp >= 0 ? t.opName(st.allocOp) + " " + t.str(st.module) : p.reasonOf(st)));
+                     q(st.allocOp >= 0 ? t.opName(requestingOp(t, st.allocOp)) + " " + t.str(st.module)
+                                       : p.reasonOf(st)));
   }
   return text;
 }
@@ -397,27 +440,31 @@ void SessionView::fillModules() {
     }
     auto* item = parent ? new BytesTreeItem(parent) : new BytesTreeItem(modules_);
     item->setText(0, q(path.empty() ? "(root)" : leaf));
+    item->setData(0, Qt::UserRole, q(path));
     item->setToolTip(0, q(path));
-    item->setText(1, q(formatBytes(a.inclusive)));
-    item->setData(1, Qt::UserRole, static_cast<qlonglong>(a.inclusive));
-    item->setText(2, q(formatBytes(a.exclusive)));
-    item->setData(2, Qt::UserRole, static_cast<qlonglong>(a.exclusive));
-    item->setData(1, Qt::UserRole + 1, static_cast<double>(a.inclusive) / whole);
-    item->setData(2, Qt::UserRole + 1, static_cast<double>(a.exclusive) / whole);
+    item->setText(kTypeColumn, q(loaded_.run->trace.moduleType(path)));
+    const int64_t bytes[2] = {a.inclusive, a.exclusive};
+    for (int k = 0; k < 2; ++k) {
+      item->setText(kFirstBytesColumn + k, q(formatBytes(bytes[k])));
+      item->setData(kFirstBytesColumn + k, Qt::UserRole, static_cast<qlonglong>(bytes[k]));
+      item->setData(kFirstBytesColumn + k, Qt::UserRole + 1, static_cast<double>(bytes[k]) / whole);
+    }
     items[path] = item;
   }
   modules_->expandAll();
-  modules_->sortByColumn(1, Qt::DescendingOrder);
+  modules_->sortByColumn(kFirstBytesColumn, Qt::DescendingOrder);
   modules_->resizeColumnToContents(0);
-  modules_->setColumnWidth(1, 260);
-  modules_->setColumnWidth(2, 260);
+  modules_->resizeColumnToContents(kTypeColumn);
+  modules_->setColumnWidth(kFirstBytesColumn, 240);
+  modules_->setColumnWidth(kFirstBytesColumn + 1, 240);
+  searchModules(moduleSearch_->text());
 }
 
 void SessionView::fillActivations() {
   // Rows come largest first; the header shows that order without the proxy sorting them again (the user's
   // clicks sort through it).
   activationsFilter_->sort(-1);
-  activationsModel_->setRun(loaded_.run, loaded_.activations);
+  activationsModel_->setRun(loaded_.run, loaded_.activations, loaded_.tensors);
   const QSignalBlocker quiet(activations_->horizontalHeader());
   activations_->horizontalHeader()->setSortIndicator(ActivationsModel::kBytes, Qt::DescendingOrder);
   // Every column but the reason as wide as its text; the reason takes the rest.
@@ -425,12 +472,89 @@ void SessionView::fillActivations() {
     activations_->resizeColumnToContents(c);
 }
 
+void SessionView::filterToModule(const QString& path) {
+  moduleFilter_ = path;
+  activationsFilter_->setModule(path);
+  bands_->setModuleFilter(path);
+  icicle_->select(path);
+  filterLabel_->setText(path.isEmpty() ? QString() : "Module filter: " + path + " (Esc clears)");
+  // The tree shows where it is, without filtering itself (its search box does that).
+  for (QTreeWidgetItemIterator it(modules_); *it; ++it) {
+    if ((*it)->data(0, Qt::UserRole).toString() == path && !path.isEmpty()) {
+      const QSignalBlocker quiet(modules_);
+      modules_->setCurrentItem(*it);
+      modules_->scrollToItem(*it);
+    }
+  }
+}
+
+void SessionView::searchModules(const QString& text) {
+  // A module shows when its path or type matches, or when one below it does (so a match keeps its place).
+  std::function<bool(QTreeWidgetItem*)> show = [&](QTreeWidgetItem* item) {
+    bool any = text.isEmpty() || item->data(0, Qt::UserRole).toString().contains(text, Qt::CaseInsensitive) ||
+               item->text(kTypeColumn).contains(text, Qt::CaseInsensitive);
+    for (int i = 0; i < item->childCount(); ++i)
+      any = show(item->child(i)) || any;
+    item->setHidden(!any);
+    return any;
+  };
+  for (int i = 0; i < modules_->topLevelItemCount(); ++i)
+    show(modules_->topLevelItem(i));
+}
+
+void SessionView::selectStorage(qint64 storage) {
+  if (storage < 0) return;
+  // An activation's row, if the table (as filtered) shows it; selecting it marks its lifetime everywhere.
+  for (int r = 0; r < activationsModel_->rowCount(); ++r) {
+    if (static_cast<qint64>(activationsModel_->storageAt(r)) != storage) continue;
+    const auto index = activationsFilter_->mapFromSource(activationsModel_->index(r, 0));
+    if (index.isValid()) activations_->setCurrentIndex(index);
+    return;
+  }
+}
+
+QString SessionView::shortcutsText() {
+  return "Ctrl+1 .. Ctrl+9\tshow the first .. ninth view (Summary, Timeline, Bands, Flame, Modules, "
+         "Activations, Compare)\n"
+         "Ctrl+F\tsearch the shown view (modules or activations)\n"
+         "Escape\tclear the module filter\n"
+         "Timeline: drag\tzoom in; right-click zooms out, wheel zooms, arrows pan, 0 resets\n"
+         "Ctrl+D\tcompare with another session";
+}
+
+void SessionView::addShortcuts() {
+  for (int i = 0; i < 9; ++i) {
+    auto* key = new QShortcut(QKeySequence(Qt::CTRL | static_cast<Qt::Key>(Qt::Key_1 + i)), this);
+    key->setContext(Qt::WidgetWithChildrenShortcut);
+    connect(key, &QShortcut::activated, this, [this, i] {
+      if (i < tabs_->count()) tabs_->setCurrentIndex(i);
+    });
+  }
+  auto* find = new QShortcut(QKeySequence::Find, this);
+  find->setContext(Qt::WidgetWithChildrenShortcut);
+  connect(find, &QShortcut::activated, this, [this] {
+    if (tabs_->currentWidget() == activations_->parentWidget()) {
+      filter_->setFocus();
+      filter_->selectAll();
+    } else {
+      tabs_->setCurrentWidget(modules_->parentWidget());
+      moduleSearch_->setFocus();
+      moduleSearch_->selectAll();
+    }
+  });
+  auto* clear = new QShortcut(QKeySequence(Qt::Key_Escape), this);
+  clear->setContext(Qt::WidgetWithChildrenShortcut);
+  connect(clear, &QShortcut::activated, this, [this] { filterToModule({}); });
+}
+
 void SessionView::markLifetime(const QModelIndex& current) {
   if (!lifetime_) return;
   lifetime_->clear();
   if (!current.isValid() || !loaded_.run) return;
   const auto row = activationsFilter_->mapToSource(current).row();
-  const auto& s = loaded_.run->profile.storages[activationsModel_->storageAt(row)];
+  const auto storage = activationsModel_->storageAt(row);
+  bands_->selectStorage(static_cast<int64_t>(storage));
+  const auto& s = loaded_.run->profile.storages[storage];
   const auto& tl = loaded_.run->profile.timeline;
   if (tl.empty()) return;
   const int64_t t0 = tl.front().timeNs;
@@ -457,16 +581,23 @@ void SessionView::comparisonLoaded() {
 
 QWidget* SessionView::addComparisonTab(const QString& title, const QString& name, const QString& text,
                                        const SessionRun& baseline, const SessionRun& patched) {
-  auto* page = new QWidget;
+  auto* page = new QSplitter(Qt::Horizontal);
   page->setObjectName(name);
-  auto* layout = new QHBoxLayout(page);
   auto* textView = new QTextBrowser;
   textView->setObjectName(name == "comparePage" ? "compareText" : name + "Text");
   textView->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
-  textView->setLineWrapMode(QTextEdit::NoWrap);
+  // Lines longer than the pane wrap rather than run out of sight; the pane starts as wide as the widest line
+  // (up to half the page) and the splitter moves.
+  textView->setLineWrapMode(QTextEdit::WidgetWidth);
+  textView->setWordWrapMode(QTextOption::WrapAtWordBoundaryOrAnywhere);
   textView->setPlainText(text);
-  layout->addWidget(textView, 2);
-  auto* right = new QVBoxLayout;
+  int widest = 0;
+  const QFontMetrics metrics(textView->font());
+  for (const auto& line : text.split('\n'))
+    widest = std::max(widest, metrics.horizontalAdvance(line));
+  page->addWidget(textView);
+  auto* rightPane = new QWidget;
+  auto* right = new QVBoxLayout(rightPane);
   auto* charts = makeComparisonCharts(baseline, patched);
   if (name == "comparePage") charts_ = charts;
   right->addWidget(charts, 1);
@@ -479,25 +610,57 @@ QWidget* SessionView::addComparisonTab(const QString& title, const QString& name
       QMessageBox::warning(this, "lowmem-studio", file + ": cannot write the image");
   });
   right->addWidget(exportButton, 0, Qt::AlignRight);
-  layout->addLayout(right, 3);
+  page->addWidget(rightPane);
+  const int pageWidth = std::max(800, tabs_->width());
+  const int textWidth = std::min(widest + 40, pageWidth / 2);
+  page->setSizes({textWidth, pageWidth - textWidth});
+  page->setStretchFactor(1, 1);
   tabs_->addTab(page, title);
   return page;
 }
 
 QString SessionView::compareWith(const QString& otherSession) {
   if (!loaded_.run) return "no run is shown yet";
+  const std::string other = otherSession.toStdString();
   try {
-    // The shown run against the other session's first run: two profiles no patch joined, so no prediction.
-    const auto other = SessionReader(otherSession.toStdString()).load("");
-    const auto j = comparisonJson(*loaded_.run, other, nlohmann::json::object());
-    std::ostringstream text;
-    writeComparison(j, ReportFormat::kText, text);
-    auto* page = addComparisonTab("Diff: " + QFileInfo(otherSession).fileName(), "diffPage", q(text.str()),
-                                  *loaded_.run, other);
-    tabs_->setCurrentWidget(page);
+    SessionReader check(other);  // schema and pages: quick, and a bad file is refused at once
   } catch (const std::exception& e) {
     return otherSession + ": " + QString::fromStdString(firstLine(e.what()));
   }
+  // Reading and re-analysing the other run takes as long as opening it: on a worker, like every run.
+  struct Diff {
+    std::shared_ptr<const SessionRun> other;
+    std::string text;
+    std::string error;
+  };
+  auto* watcher = new QFutureWatcher<Diff>(this);
+  connect(watcher, &QFutureWatcher<Diff>::finished, this, [this, watcher, otherSession] {
+    const Diff d = watcher->result();
+    watcher->deleteLater();
+    if (!d.error.empty()) {
+      const QString error = otherSession + ": " + QString::fromStdString(d.error);
+      stage_->setText(error);
+      Q_EMIT diffShown(error);
+      return;
+    }
+    auto* page = addComparisonTab("Diff: " + QFileInfo(otherSession).fileName(), "diffPage", q(d.text),
+                                  *loaded_.run, *d.other);
+    tabs_->setCurrentWidget(page);
+    Q_EMIT diffShown({});
+  });
+  watcher->setFuture(QtConcurrent::run([shown = loaded_.run, other] {
+    Diff d;
+    try {
+      // The shown run against the other session's first run: two profiles no patch joined, no prediction.
+      d.other = std::make_shared<SessionRun>(SessionReader(other).load(""));
+      std::ostringstream text;
+      writeComparison(comparisonJson(*shown, *d.other, nlohmann::json::object()), ReportFormat::kText, text);
+      d.text = text.str();
+    } catch (const std::exception& e) {
+      d.error = firstLine(e.what());
+    }
+    return d;
+  }));
   return {};
 }
 
@@ -506,6 +669,16 @@ bool SessionView::exportComparisonChart(const QString& file) const {
 }
 
 bool SessionView::exportChart(QWidget* charts, const QString& file) {
+  // The wall-time toggle is a control, not part of the figure.
+  auto* toggle = charts->findChild<QCheckBox*>("wallTime");
+  const bool shown = toggle && toggle->isVisible();
+  if (toggle) toggle->hide();
+  const bool ok = renderChart(charts, file);
+  if (toggle && shown) toggle->show();
+  return ok;
+}
+
+bool SessionView::renderChart(QWidget* charts, const QString& file) {
   if (!file.endsWith(".svg", Qt::CaseInsensitive)) return charts->grab().save(file, "PNG");
   // Vector output: the charts paint themselves into the SVG generator.
   QSvgGenerator svg;

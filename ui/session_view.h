@@ -1,7 +1,10 @@
 #pragma once
-// A session's runs in linked views: summary, memory timeline (stacked by category, peak marked), module tree
-// (inclusive/exclusive activation bytes), activations table (filter, sort; selecting a row marks its lifetime
-// on the timeline) and, when the session holds a patch comparison, the before/after view. Read through the
+// A session's runs in linked views: summary, memory timeline (stacked by category, peak marked), the largest
+// storages as bands, activations by module as an icicle, the module tree (type, inclusive/exclusive
+// activation bytes, searchable), the activations table (filter, sort; selecting a row marks its lifetime on
+// the timeline and the bands) and, when the session holds a patch comparison, the before/after view.
+// Clicking a module in the icicle or the tree filters the bands and the table to it (Escape clears);
+// Ctrl+1.. switch views, Ctrl+F searches the shown one. Read through the
 // same SessionReader as the CLI; nothing is re-run. Reading and re-analysing a run happens on a worker
 // thread (a progress bar shows it); the views fill when it is done.
 
@@ -13,6 +16,7 @@
 #include <vector>
 
 #include "core/session_store.h"
+#include "core/storage_bands.h"
 
 class QComboBox;
 class QLabel;
@@ -29,6 +33,8 @@ namespace lowmem::ui {
 
 class ActivationsModel;
 class ActivationsFilter;
+class IcicleView;
+class StorageBandsView;
 
 // The view's one connection to the file, opened (and checked) once: a SQLite connection serves one thread at
 // a time, so the workers take turns.
@@ -45,7 +51,9 @@ struct LoadedRun {
   std::vector<size_t> points;
   std::vector<std::vector<size_t>> largest;
   std::vector<size_t> activations;  // the activations table's rows, largest first
-  std::string error;                // one line, when the run could not be read
+  StorageBands bands;
+  std::vector<int32_t> tensors;  // storageTensors: each storage's shape and dtype, when recorded
+  std::string error;             // one line, when the run could not be read
 };
 
 // The session's last stored comparison, read and rendered as text on the worker.
@@ -72,15 +80,24 @@ class SessionView : public QWidget {
   bool loading() const;
   QString hoverTextAt(double msFromStart) const;
   QTabWidget* tabs() const { return tabs_; }
+  // Restricts the bands, the table and the tree's selection to module `path` ("" clears), as a click in the
+  // icicle or the tree does.
+  void filterToModule(const QString& path);
+  QString moduleFilter() const { return moduleFilter_; }
+  // Shows the views' keyboard shortcuts, one per line.
+  static QString shortcutsText();
   // The compare view's charts as a PNG; false when there is no comparison or the file cannot be written.
   bool exportComparisonChart(const QString& file) const;
   // Adds a "Diff" tab: the shown run against the first run of another session (two profiles no patch
-  // joined: no prediction). The error line, naming the file, or "" when shown.
+  // joined: no prediction), read on a worker; diffShown tells when. Returns at once the error line, naming
+  // the file, for a file that is not a readable session; "" when reading started.
   QString compareWith(const QString& otherSession);
 
  Q_SIGNALS:
   // A run's views are filled (or its error shown).
   void runShown(int index);
+  // A Diff tab was added (error "") or could not be (the one-line error, naming the file).
+  void diffShown(const QString& error);
 
  private:
   void runLoaded();
@@ -88,10 +105,14 @@ class SessionView : public QWidget {
   QWidget* addComparisonTab(const QString& title, const QString& name, const QString& text,
                             const SessionRun& baseline, const SessionRun& patched);
   static bool exportChart(QWidget* charts, const QString& file);
+  static bool renderChart(QWidget* charts, const QString& file);
   void fillSummary();
   void fillTimeline();
   void fillModules();
   void fillActivations();
+  void addShortcuts();
+  void searchModules(const QString& text);
+  void selectStorage(qint64 storage);
   void markLifetime(const QModelIndex& current);
   // The tooltip over the timeline at `timeNs` (trace clock): time, total, the five largest live storages.
   QString hoverText(double timeNs) const;
@@ -114,6 +135,11 @@ class SessionView : public QWidget {
   QChartView* timeline_ = nullptr;
   QLineSeries* lifetime_ = nullptr;
   QTreeWidget* modules_ = nullptr;
+  QLineEdit* moduleSearch_ = nullptr;
+  IcicleView* icicle_ = nullptr;
+  StorageBandsView* bands_ = nullptr;
+  QLabel* filterLabel_ = nullptr;
+  QString moduleFilter_;
   QLineEdit* filter_ = nullptr;
   QTableView* activations_ = nullptr;
   ActivationsModel* activationsModel_ = nullptr;

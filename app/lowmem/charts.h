@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "core/plan_report.h"
 #include "core/session_store.h"
 #include "core/validation.h"
 
@@ -18,5 +19,6 @@ inline constexpr const char* kNoChartsReason = "this lowmem was built without th
 // Both throw lowmem::InputError naming `path`: when it cannot be written, or when charts are not available.
 void saveComparisonPng(const SessionRun& baseline, const SessionRun& patched, const std::string& path);
 void saveValidationPng(const Validation& v, const std::string& path);
+void savePlanPng(const Plan& plan, const std::string& path);
 
 }  // namespace lowmem::cli

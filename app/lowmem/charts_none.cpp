@@ -17,4 +17,8 @@ void saveValidationPng(const Validation&, const std::string& path) {
   throw InputError(path, std::string("cannot draw a PNG: ") + kNoChartsReason);
 }
 
+void savePlanPng(const Plan&, const std::string& path) {
+  throw InputError(path, std::string("cannot draw a PNG: ") + kNoChartsReason);
+}
+
 }  // namespace lowmem::cli

@@ -2,6 +2,7 @@
 
 #include "app/lowmem/charts.h"
 #include "ui/comparison_chart.h"
+#include "ui/plan_chart.h"
 #include "ui/validation_chart.h"
 
 namespace lowmem::cli {
@@ -16,6 +17,10 @@ void saveComparisonPng(const SessionRun& baseline, const SessionRun& patched, co
 
 void saveValidationPng(const Validation& v, const std::string& path) {
   ui::saveValidationPng(v, path);
+}
+
+void savePlanPng(const Plan& plan, const std::string& path) {
+  ui::savePlanPng(plan, path);
 }
 
 }  // namespace lowmem::cli

@@ -23,5 +23,6 @@ void addProfileCommands(CLI::App& app, Action& action);
 void addPatchCommands(CLI::App& app, Action& action);
 void addDemoCommand(CLI::App& app, Action& action);
 void addValidateCommand(CLI::App& app, Action& action);
+void addPlanCommand(CLI::App& app, Action& action);
 
 }  // namespace lowmem::cli

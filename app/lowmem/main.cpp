@@ -80,6 +80,7 @@ int main(int argc, char** argv) {
   lowmem::cli::addPatchCommands(app, action);
   lowmem::cli::addDemoCommand(app, action);
   lowmem::cli::addValidateCommand(app, action);
+  lowmem::cli::addPlanCommand(app, action);
 
   if (auto unknown = unknownCommand(app, argc, argv); !unknown.empty()) {
     return fail(lowmem::ExitCode::kBadInput, unknown);

@@ -7,6 +7,7 @@
 #include "core/atomic_file.h"
 #include "core/chrome_trace.h"
 #include "core/error.h"
+#include "core/plan_report.h"
 #include "core/profile_report.h"
 #include "core/session_store.h"
 #include "core/validation.h"
@@ -100,11 +101,11 @@ void addProfileCommands(CLI::App& app, Action& action) {
         for (const auto& info : reader.runs())
           labels.push_back(info.label);
       }
-      nlohmann::json all = nlohmann::json::array();
+      nlohmann::json runs = nlohmann::json::array();
       for (size_t i = 0; i < labels.size(); ++i) {
         const auto run = reader.load(labels[i]);
         if (r->format == "json") {
-          all.push_back(runReportJson(run));
+          runs.push_back(runReportJson(run));
         } else {
           if (i) std::cout << "\n";
           writeRunReport(run, r->format == "markdown" ? ReportFormat::kMarkdown : ReportFormat::kText,
@@ -112,7 +113,16 @@ void addProfileCommands(CLI::App& app, Action& action) {
         }
       }
       if (r->format == "json") {
-        std::cout << all.dump(2) << "\n";
+        // What the text shows: the runs and, unless one run was asked for, the validations.
+        nlohmann::json validations = nlohmann::json::array(), plans = nlohmann::json::array();
+        if (r->run.empty()) {
+          for (const auto& v : reader.validations())
+            validations.push_back(validationJson(v));
+          for (const auto& p : reader.plans())
+            plans.push_back(p);
+        }
+        std::cout << nlohmann::json{{"runs", runs}, {"validations", validations}, {"plans", plans}}.dump(2)
+                  << "\n";
       } else if (r->run.empty()) {
         // A session written by `validate -o` holds validations and maybe no run: show them, never nothing.
         const auto validations = reader.validations();
@@ -122,8 +132,15 @@ void addProfileCommands(CLI::App& app, Action& action) {
                     << validations.size() << "\n";
           writeValidationSummary(validations[i], std::cout);
         }
-        if (labels.empty() && validations.empty())
-          std::cout << "the session holds no run and no validation\n";
+        const auto plans = reader.plans();
+        for (size_t i = 0; i < plans.size(); ++i) {
+          if (!labels.empty() || !validations.empty() || i) std::cout << "\n";
+          std::cout << (r->format == "markdown" ? "## Plan " : "plan        ") << i + 1 << " of "
+                    << plans.size() << "\n";
+          writePlanText(planFromJson(plans[i], r->session), std::cout);
+        }
+        if (labels.empty() && validations.empty() && plans.empty())
+          std::cout << "the session holds no run, validation or plan\n";
       }
       if (!r->chromeTracePath.empty()) writeChromeTrace(r->chromeTracePath, reader.load(r->run));
       return 0;

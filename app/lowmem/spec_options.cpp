@@ -29,6 +29,12 @@ const std::string& flagOf(const std::string& setting) {
       {"steps", "--steps"},
       {"label", "--label"},
       {"run", "--run"},
+      {"batch", "--batch"},
+      {"seq", "--seq"},
+      {"fit-batch", "--fit-batch"},
+      {"fit-seq", "--fit-seq"},
+      {"shard", "--shard"},
+      {"budget", "--budget"},
   };
   const auto it = flags.find(setting);
   return it == flags.end() ? setting : it->second;
@@ -97,7 +103,8 @@ void addSpecOptions(CLI::App* cmd, SpecArgs& a) {
                   "Mixed precision: autocast in forward and loss, float32 master weights");
   field(a,
         cmd->add_flag(flagOf("record_shapes"), a.spec.recordShapes,
-                      "Record every ATen op's input shapes (slower tracing)"),
+                      "Record every ATen op's input shapes and returned tensors (storages get shapes and "
+                      "dtypes; slower tracing)"),
         &StepSpec::recordShapes);
   field(a,
         cmd->add_flag(flagOf("graph_executor_optimize"), a.spec.graphExecutorOptimize,

@@ -196,8 +196,9 @@ TEST_F(CliTest, ProfileWritesASessionThatReportReadsIdentically) {
   auto profiled = nlohmann::json::parse(p.out);
   auto r = lowmemCli({"report", session, "--format", "json"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  auto reported = nlohmann::json::parse(r.out);
+  auto reported = nlohmann::json::parse(r.out)["runs"];
   ASSERT_EQ(reported.size(), 1u);
+  EXPECT_EQ(nlohmann::json::parse(r.out)["validations"], nlohmann::json::array());
   for (const char* key : {"peak_bytes", "baseline_bytes", "activation_bytes", "categories_at_peak",
                           "modules_at_peak", "ops_at_peak", "top_modules", "top_holders", "spec"}) {
     EXPECT_EQ(reported[0][key], profiled[key]) << key;
@@ -213,7 +214,7 @@ TEST_F(CliTest, ProfileWritesASessionThatReportReadsIdentically) {
       0);
   expectBadInput(lowmemCli({"-q", "profile", model, "-o", session, "--trainable", "lora"}), session,
                  "already has a run labelled 'baseline'");
-  auto both = nlohmann::json::parse(lowmemCli({"report", session, "--format", "json"}).out);
+  auto both = nlohmann::json::parse(lowmemCli({"report", session, "--format", "json"}).out)["runs"];
   EXPECT_EQ(both.size(), 2u);
   // Chrome trace: ops as complete events and memory counters whose maximum is the peak.
   ASSERT_EQ(
@@ -232,10 +233,11 @@ TEST_F(CliTest, ProfileWritesASessionThatReportReadsIdentically) {
   }
   EXPECT_EQ(maxTotal, profiled["peak_bytes"].get<int64_t>());
   EXPECT_GT(completeEvents, 100);
-  // Module spans carry their path: one per module instance, none a bare "forward".
+  // Module spans carry their path and type: one per module instance, none a bare "forward".
   EXPECT_EQ(bareForwards, 0);
-  EXPECT_TRUE(moduleSpans.count("encoder.layer_0.mlp.forward")) << nlohmann::json(moduleSpans).dump();
-  EXPECT_TRUE(moduleSpans.count("encoder.layer_1.attn.forward")) << nlohmann::json(moduleSpans).dump();
+  EXPECT_TRUE(moduleSpans.count("encoder.layer_0.mlp (MLP.forward)")) << nlohmann::json(moduleSpans).dump();
+  EXPECT_TRUE(moduleSpans.count("encoder.layer_1.attn (Attention.forward)"))
+      << nlohmann::json(moduleSpans).dump();
   auto md = lowmemCli({"report", session, "--format", "markdown", "--run", "again"});
   EXPECT_EQ(md.exitCode, 0);
   EXPECT_NE(md.out.find("## Run `again`"), std::string::npos);
@@ -622,7 +624,7 @@ TEST_F(CliTest, ConcurrentProfilesIntoOneSessionLoseNoRun) {
       EXPECT_EQ(r.exitCode, 0) << r.err;
     const auto report = lowmemCli({"-q", "report", session, "--format", "json"});
     ASSERT_EQ(report.exitCode, 0) << report.err;
-    EXPECT_EQ(nlohmann::json::parse(report.out).size(), 2u) << "pair " << pair;
+    EXPECT_EQ(nlohmann::json::parse(report.out)["runs"].size(), 2u) << "pair " << pair;
   }
 }
 

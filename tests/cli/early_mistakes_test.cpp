@@ -54,6 +54,15 @@ TEST_F(CliTest, ReportShowsTheValidationsASessionHolds) {
   EXPECT_NE(r.out.find("validation  1 of 1"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("verdict     "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("over 4 steps"), std::string::npos) << r.out;
+  // ... and in JSON, the same record `validate --json` gives, beside no runs.
+  const auto j = lowmemCli({"report", session, "--format", "json"});
+  ASSERT_EQ(j.exitCode, 0) << j.err;
+  const auto reported = nlohmann::json::parse(j.out);
+  EXPECT_EQ(reported["runs"], nlohmann::json::array());
+  ASSERT_EQ(reported["validations"].size(), 1u);
+  EXPECT_EQ(reported["validations"][0]["steps"].size(), 4u) << reported.dump();
+  EXPECT_EQ(reported["validations"][0]["model"], model);
+  EXPECT_EQ(reported["validations"][0]["passed"].get<bool>(), v.exitCode == 0);
 }
 
 TEST_F(CliTest, ProgressIsALogLinePerStageWhenStderrIsNotATerminal) {
@@ -87,8 +96,10 @@ TEST_F(CliTest, CompareDiffsTheRunsOfTwoSeparateSessions) {
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_FALSE(j["has_prediction"].get<bool>());
   EXPECT_EQ(j["patched"], "p");
-  const auto a = nlohmann::json::parse(lowmemCli({"report", path("diff-a.db"), "--format", "json"}).out)[0];
-  const auto b = nlohmann::json::parse(lowmemCli({"report", path("diff-b.db"), "--format", "json"}).out)[0];
+  const auto a =
+      nlohmann::json::parse(lowmemCli({"report", path("diff-a.db"), "--format", "json"}).out)["runs"][0];
+  const auto b =
+      nlohmann::json::parse(lowmemCli({"report", path("diff-b.db"), "--format", "json"}).out)["runs"][0];
   EXPECT_EQ(j["peak_before"], a["peak_bytes"]);
   EXPECT_EQ(j["peak_after"], b["peak_bytes"]);
   EXPECT_LT(j["peak_after"].get<int64_t>(), j["peak_before"].get<int64_t>());

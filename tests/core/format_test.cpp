@@ -28,4 +28,15 @@ TEST(Printable, WritesControlCharactersAsEscapes) {
   EXPECT_EQ(printable("caf\xc3\xa9 \x7f"), "caf\xc3\xa9 \\x7f");  // UTF-8 stays, DEL does not
 }
 
+TEST(ParseByteSize, BinaryUnitsDecimalVendorUnitsAndRefusals) {
+  EXPECT_EQ(parseByteSize("24GiB"), int64_t{24} << 30);
+  EXPECT_EQ(parseByteSize("24 GiB"), int64_t{24} << 30);
+  EXPECT_EQ(parseByteSize("1.5G"), int64_t{3} << 29);
+  EXPECT_EQ(parseByteSize("80GB"), int64_t{80000000000});
+  EXPECT_EQ(parseByteSize("512"), 512);
+  EXPECT_EQ(parseByteSize("512B"), 512);
+  for (const char* bad : {"", "GiB", "24 gigs", "-1G", "0", "nan", "inf", "1e30", "0.5"})
+    EXPECT_EQ(parseByteSize(bad), std::nullopt) << bad;
+}
+
 }  // namespace lowmem

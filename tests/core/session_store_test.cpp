@@ -2,6 +2,7 @@
 // file fails with one InputError naming it; a failed write leaves the previous runs intact.
 
 #include "core/session_store.h"
+#include "core/storage_tensors.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -32,6 +33,10 @@ Trace sampleTrace() {
   t.memory = {{2, 20, 0x2000, 800, 0, -1},  {6, 60, 0x3000, 4, -1, -1},    {9, 90, 0x4000, 400, 1, -1},
               {10, 100, 0x5000, 64, 1, -1}, {11, 110, 0x5000, -64, 1, -1}, {13, 130, 0x2000, -800, -1, -1}};
   t.known.push_back({0x4000, 400, KnownRole::kGradient, in.intern("w.grad"), false});
+  t.moduleTypes = {{"", "Net"}, {"mlp", "MLP"}};
+  // gelu returned its output in 0x2000; the backward node's gradient in 0x4000 (while alive: seq 12 >= 9).
+  t.outputs = {{0, 0x2000, in.intern("[2,100]"), in.intern("float32")},
+               {1, 0x4000, in.intern("[100]"), in.intern("float32")}};
   return t;
 }
 
@@ -81,6 +86,12 @@ TEST_F(SessionStoreTest, RoundTripGivesTheSameAnalysis) {
   const auto original = analyseTrace(sampleTrace());
   EXPECT_EQ(run.trace.memory.size(), 6u);
   EXPECT_EQ(run.trace.strings, sampleTrace().strings);
+  EXPECT_EQ(run.trace.moduleTypes, sampleTrace().moduleTypes);
+  ASSERT_EQ(run.trace.outputs.size(), 2u);
+  EXPECT_EQ(run.trace.str(run.trace.outputs[1].shape), "[100]");
+  EXPECT_EQ(run.trace.outputs[1].addr, 0x4000u);
+  EXPECT_EQ(run.trace.moduleType("mlp"), "MLP");
+  EXPECT_EQ(run.trace.moduleType("nothing"), "");
   EXPECT_EQ(run.profile.peak().total, original.peak().total);
   EXPECT_EQ(run.profile.peak().total, 400 + 800 + 4 + 400 + 64);
   EXPECT_EQ(run.info.peakBytes, original.peak().total);
@@ -391,6 +402,50 @@ TEST_F(SessionStoreTest, ALabelWithControlCharactersIsRefused) {
   }
 }
 
+// A file written before module types, op outputs and plans gains them with its next write, and its old
+// `modules` view is replaced; a write that is refused (a duplicate label) leaves the old file untouched.
+TEST_F(SessionStoreTest, AnOlderFileGainsTheLaterTablesWithItsNextWriteOnly) {
+  const auto file = writeSample("older.db");
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP VIEW storage_tensors; DROP VIEW modules; DROP TABLE module_types; DROP TABLE "
+                         "op_outputs; DROP TABLE plans; CREATE VIEW modules AS SELECT module FROM storages",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  const auto bytes = [&] {
+    std::ifstream in(file, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const auto before = bytes();
+  {
+    SessionWriter w(file);
+    auto t = sampleTrace();
+    RunInfo info;
+    info.label = "baseline";
+    EXPECT_THROW(w.writeRun(info, t, analyseTrace(t)), InputError);
+  }
+  EXPECT_EQ(bytes(), before);
+  EXPECT_TRUE(SessionReader(file).load("baseline").trace.moduleTypes.empty());  // read as it was
+  {
+    SessionWriter w(file);
+    auto t = sampleTrace();
+    RunInfo info;
+    info.label = "again";
+    w.writeRun(info, t, analyseTrace(t));
+  }
+  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT type FROM modules WHERE label = 'again'", -1, &st, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "MLP");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  EXPECT_EQ(SessionReader(file).load("again").trace.moduleType("mlp"), "MLP");
+}
+
 // The SQL views answer docs/session-format.md's example questions with the analysis's own figures: the peak
 // (1,668 bytes at seq 10, in backward: the parameter 400, gelu's output 800, the output 4, the gradient 400
 // and the temporary 64 alive together) and what is alive at it, by category.
@@ -432,8 +487,18 @@ TEST_F(SessionStoreTest, QueryViewsAgreeWithTheAnalysis) {
   // Question 2: which backward nodes hold the most activation bytes, with the forward op and module.
   EXPECT_EQ(rows("SELECT holder_op, holder_forward_op, module, bytes FROM holders ORDER BY bytes DESC"),
             (std::vector<std::vector<std::string>>{{"GeluBackward0", "aten::gelu", "mlp", "800"}}));
-  EXPECT_EQ(rows("SELECT module, parent, activation_bytes FROM modules"),
-            (std::vector<std::vector<std::string>>{{"mlp", "", "800"}}));
+  EXPECT_EQ(rows("SELECT module, type, parent, activation_bytes FROM modules"),
+            (std::vector<std::vector<std::string>>{{"mlp", "MLP", "", "800"}}));
+  // Shapes and dtypes: the view gives each storage the tensor storageTensors gives it.
+  std::vector<std::vector<std::string>> tensors;
+  const auto byStorage = storageTensors(t, p);
+  for (size_t i = 0; i < byStorage.size(); ++i) {
+    if (byStorage[i] < 0) continue;
+    const auto& o = t.outputs[static_cast<size_t>(byStorage[i])];
+    tensors.push_back({std::to_string(i), t.str(o.shape), t.str(o.dtype)});
+  }
+  EXPECT_EQ(tensors.size(), 2u);
+  EXPECT_EQ(rows("SELECT storage, shape, dtype FROM storage_tensors ORDER BY storage"), tensors);
   EXPECT_EQ(
       rows("SELECT CASE WHEN instr(m, '.') = 0 THEN '' ELSE rtrim(rtrim(m, replace(m, '.', '')), '.') END "
            "FROM (SELECT 'encoder.layer_10.mlp.fc1' AS m)"),

@@ -6,12 +6,14 @@
 #include <torch/script.h>
 
 #include <map>
+#include <sstream>
 
 #include "core/checkpoint_pricing.h"
 #include "core/error.h"
 #include "core/module_path.h"
 #include "core/peak_breakdown.h"
 #include "core/profile.h"
+#include "core/storage_tensors.h"
 #include "models/families.h"
 #include "profiler/training_step.h"
 
@@ -280,6 +282,36 @@ TEST(TracedStep, RecordsInputShapesWhenAsked) {
       ASSERT_EQ(op.inputShapes, 0) << t.str(op.name);
     }
   }
+  // Every activation holds a tensor an op returned, and that tensor fits in it; the conv returns the patch
+  // grid.
+  const auto p = analyseTrace(t);
+  const auto tensors = storageTensors(t, p);
+  const std::string grid = std::to_string(c.imageSize / c.patchSize);
+  int activations = 0;
+  for (size_t s = 0; s < p.storages.size(); ++s) {
+    const auto& st = p.storages[s];
+    if (st.category != Category::kActivation) continue;
+    ++activations;
+    ASSERT_GE(tensors[s], 0) << p.reasonOf(st);
+    const auto& out = t.outputs[static_cast<size_t>(tensors[s])];
+    int64_t numel = 1;
+    std::istringstream dims(t.str(out.shape).substr(1));
+    for (int64_t d = 0; dims >> d; dims.ignore(1))
+      numel *= d;
+    EXPECT_EQ(t.str(out.dtype), "float32");
+    EXPECT_LE(numel * 4, st.bytes) << t.str(out.shape) << " in " << st.bytes << " bytes";
+  }
+  EXPECT_GT(activations, 0);
+  int convOutputs = 0;
+  for (const auto& out : t.outputs) {
+    if (t.opName(out.op) != "aten::conv2d") continue;
+    ++convOutputs;
+    EXPECT_EQ(t.str(out.shape), "[2," + std::to_string(c.hidden) + "," + grid + "," + grid + "]");
+  }
+  EXPECT_EQ(convOutputs, 1);
+  // Allocation helpers return no recorded tensors.
+  for (const auto& out : t.outputs)
+    EXPECT_FALSE(isAllocationHelper(t.opName(out.op))) << t.opName(out.op);
 }
 
 // Out of memory inside the model is the step's size, not a bug in the model: exit code 2 and what to change.

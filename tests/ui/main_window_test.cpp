@@ -4,8 +4,10 @@
 
 #include <QAction>
 #include <QAreaSeries>
+#include <QCategoryAxis>
 #include <QChart>
 #include <QChartView>
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDir>
 #include <QLabel>
@@ -24,15 +26,22 @@
 #include <QTemporaryDir>
 #include <QTextBrowser>
 #include <QTreeWidget>
+#include <QTreeWidgetItemIterator>
 #include <QValueAxis>
 #include <QtTest/QtTest>
+#include <algorithm>
 #include <cmath>
 
 #include "core/format.h"
+#include "core/module_path.h"
 #include "core/session_store.h"
+#include "core/storage_bands.h"
+#include "ui/activations_model.h"
+#include "ui/icicle_view.h"
 #include "ui/main_window.h"
 #include "ui/model_page.h"
 #include "ui/session_view.h"
+#include "ui/storage_bands_view.h"
 
 namespace {
 
@@ -72,17 +81,21 @@ class MainWindowTest : public QObject {
     QStringList names;
     for (int i = 0; i < tabs->count(); ++i)
       names << tabs->tabText(i);
-    QCOMPARE(names, QStringList({"Summary", "Timeline", "Modules", "Activations", "Compare"}));
+    QCOMPARE(names,
+             QStringList({"Summary", "Timeline", "Bands", "Flame", "Modules", "Activations", "Compare"}));
     // Another session's run diffs against the shown one in a tab of its own; a bad file is one line naming
     // it.
+    QSignalSpy diffs(view, &lowmem::ui::SessionView::diffShown);
     QCOMPARE(view->compareWith(fixture("session.db")), QString());
+    QVERIFY(diffs.wait(60000));
+    QCOMPARE(diffs.takeFirst().at(0).toString(), QString());
     QCOMPARE(tabs->tabText(tabs->count() - 1), QString("Diff: session.db"));
     const QString diff = view->findChild<QTextBrowser*>("diffPageText")->toPlainText();
     QVERIFY2(diff.contains("peak") && diff.contains("(+0.0%)") && !diff.contains("predicted peak"),
              qPrintable(diff));
     const QString refusal = view->compareWith(fixture("vit-tiny.pt"));
     QVERIFY2(refusal.startsWith(fixture("vit-tiny.pt")) && !refusal.contains('\n'), qPrintable(refusal));
-    tabs->removeTab(tabs->count() - 1);
+    delete tabs->widget(tabs->count() - 1);  // removeTab would keep the page (and its charts) as a child
     auto* table = view->findChild<QTableView*>("activations");
     auto* rows = table->model();
     QVERIFY(rows->rowCount() > 0);
@@ -113,7 +126,7 @@ class MainWindowTest : public QObject {
       if (modules->topLevelItem(i)->text(0) == "(root)") root = modules->topLevelItem(i);
     }
     QVERIFY(root != nullptr);
-    QCOMPARE(root->data(1, Qt::UserRole).toLongLong(),
+    QCOMPARE(root->data(2, Qt::UserRole).toLongLong(),
              static_cast<qlonglong>(run.profile.moduleActivations.at("").inclusive));
     // Hovering at the peak names the total there and the largest storages alive.
     const double peakMs =
@@ -151,13 +164,14 @@ class MainWindowTest : public QObject {
     QVERIFY(selected->at(0).y() > top);
     QVERIFY2(selected->at(0).y() < valueAxis->max(),
              qPrintable(QString("%1 >= %2").arg(selected->at(0).y()).arg(valueAxis->max())));
-    // Every legend entry that is not a phase line has a colour of its own.
+    // Every legend entry has a colour of its own: categories, the peak, the selection and each phase line.
     QList<QColor> colours;
     for (auto* s : chart->series()) {
       if (auto* area = qobject_cast<QAreaSeries*>(s)) colours << area->color();
       if (auto* peak = qobject_cast<QScatterSeries*>(s)) colours << peak->color();
+      if (auto* line = qobject_cast<QLineSeries*>(s)) colours << line->pen().color();
     }
-    colours << selected->pen().color();
+    QVERIFY(colours.size() >= 8);  // at least 3 categories, the peak, the selection and 3 phases
     for (int i = 0; i < colours.size(); ++i) {
       for (int j = i + 1; j < colours.size(); ++j)
         QVERIFY2(colours[i] != colours[j],
@@ -185,7 +199,8 @@ class MainWindowTest : public QObject {
     filter->setText("RELEASED BY");
     QVERIFY(rows->rowCount() > 0);
     for (int r = 0; r < rows->rowCount(); ++r)
-      QVERIFY(rows->index(r, 6).data().toString().contains("released by"));
+      QVERIFY(
+          rows->index(r, lowmem::ui::ActivationsModel::kReason).data().toString().contains("released by"));
     filter->clear();
     QCOMPARE(rows->rowCount(), unfiltered);
     // The compare view's chart exports as PNG.
@@ -199,6 +214,29 @@ class MainWindowTest : public QObject {
     const QByteArray svgText = svg.readAll();
     QVERIFY(svgText.contains("<svg"));
     QVERIFY(svgText.contains("baseline"));
+    // The before/after chart is aligned by phase; wall time is an option, and back.
+    auto* comparePage = view->findChild<QWidget*>("comparePage");
+    auto* compareTimeline = comparePage->findChild<QChartView*>("compareTimeline");
+    QVERIFY(compareTimeline != nullptr);
+    auto* phases = qobject_cast<QCategoryAxis*>(compareTimeline->chart()->axes(Qt::Horizontal).front());
+    QVERIFY(phases != nullptr);
+    // One unit a phase, each labelled: the axis spans exactly the phases it names.
+    QCOMPARE(phases->min(), 0.0);
+    QCOMPARE(phases->max(), static_cast<double>(phases->count()));
+    QVERIFY(phases->count() >= 3);
+    comparePage->findChild<QCheckBox*>("wallTime")->setChecked(true);
+    auto* msAxis = qobject_cast<QValueAxis*>(compareTimeline->chart()->axes(Qt::Horizontal).front());
+    QVERIFY(msAxis != nullptr);
+    QVERIFY(msAxis->titleText().startsWith("wall time"));
+    // Both curves end within the axis: the longer run's last event, in ms, is inside it.
+    const auto patchedRun = reader.load("patched");
+    const double longest =
+        std::max(run.profile.timeline.back().timeNs - run.profile.timeline.front().timeNs,
+                 patchedRun.profile.timeline.back().timeNs - patchedRun.profile.timeline.front().timeNs) /
+        1e6;
+    QVERIFY2(msAxis->max() >= longest, qPrintable(QString("%1 < %2").arg(msAxis->max()).arg(longest)));
+    comparePage->findChild<QCheckBox*>("wallTime")->setChecked(false);
+    QVERIFY(qobject_cast<QCategoryAxis*>(compareTimeline->chart()->axes(Qt::Horizontal).front()) != nullptr);
     // The patched run has fewer activations to list.
     const int baselineRows = rows->rowCount();
     QSignalSpy shown(view, &lowmem::ui::SessionView::runShown);
@@ -207,6 +245,119 @@ class MainWindowTest : public QObject {
     QVERIFY(shown.wait(60000));
     QCOMPARE(shown.takeFirst().at(0).toInt(), 1);
     QVERIFY(rows->rowCount() < baselineRows);
+  }
+
+  // The views beyond the chart: bands of the largest storages whose top is the total, an icicle whose click
+  // filters the table and the bands, a module tree with types and search, shortcuts; and every view renders
+  // something (not a blank page) at the screenshot size.
+  void bandsFlameModulesAndShortcuts() {
+    lowmem::ui::MainWindow window;
+    QCOMPARE(window.tryOpen(fixture("session.db")), QString());
+    window.resize(1400, 900);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    auto* view = window.findChild<lowmem::ui::SessionView*>("sessionView");
+    QTRY_VERIFY_WITH_TIMEOUT(!view->loading(), 60000);
+    lowmem::SessionReader reader(fixture("session.db").toStdString());
+    const auto run = reader.load("baseline");
+    auto* tabs = view->tabs();
+
+    // Bands: at the peak the highest band's top is the total, computed here from the profile.
+    auto* bands = view->findChild<lowmem::ui::StorageBandsView*>("bands");
+    QVERIFY(bands != nullptr);
+    const auto& b = bands->bands();
+    QVERIFY(!b.bands.empty());
+    const size_t peak = run.profile.peakPoint;
+    int64_t top = 0;
+    for (const auto& s : b.others)
+      if (s.point <= peak) top = s.bottom;
+    for (const auto& band : b.bands) {
+      if (band.firstPoint <= peak && peak < band.endPoint) top += run.profile.storages[band.storage].bytes;
+    }
+    QCOMPARE(top, run.profile.peak().total);
+    // Hovering the largest band at its first point names its bytes.
+    tabs->setCurrentWidget(bands);
+    const auto& first = *std::max_element(b.bands.begin(), b.bands.end(), [&](const auto& x, const auto& y) {
+      return run.profile.storages[x.storage].bytes < run.profile.storages[y.storage].bytes;
+    });
+    const auto& storage = run.profile.storages[first.storage];
+    const QPointF inside =
+        bands->toWidget(static_cast<double>(first.firstPoint) + 0.5,
+                        static_cast<double>(lowmem::bandBottomAt(first, first.firstPoint)) +
+                            static_cast<double>(storage.bytes) / 2);
+    QVERIFY(storage.bytes * 100 > run.profile.peak().total);  // tall enough to aim at
+    const QString tip = bands->toolTipAt(inside);
+    QVERIFY2(tip.startsWith(QString::fromStdString(lowmem::formatBytes(storage.bytes))), qPrintable(tip));
+    // Clicking it selects the storage (and its row, when it is an activation).
+    QTest::mouseClick(bands, Qt::LeftButton, {}, inside.toPoint());
+    QCOMPARE(bands->selectedStorage(), static_cast<int64_t>(first.storage));
+
+    // Flame: clicking the largest child of the root filters the table and the bands to that module.
+    auto* icicle = view->findChild<lowmem::ui::IcicleView*>("icicle");
+    tabs->setCurrentWidget(icicle);
+    QVERIFY(icicle->boxes().size() > 2);
+    const auto& child = icicle->boxes()[1];
+    QCOMPARE(child.depth, 1);
+    QTest::mouseClick(icicle, Qt::LeftButton, {}, icicle->boxRect(1).center().toPoint());
+    const QString path = QString::fromStdString(child.path);
+    QCOMPARE(view->moduleFilter(), path);
+    auto* rows = view->findChild<QTableView*>("activations")->model();
+    QVERIFY(rows->rowCount() > 0);
+    int64_t listed = 0;
+    for (int r = 0; r < rows->rowCount(); ++r) {
+      QVERIFY(lowmem::isWithin(
+          rows->index(r, lowmem::ui::ActivationsModel::kModule).data().toString().toStdString(), child.path));
+      listed += rows->index(r, 0).data(Qt::UserRole).toLongLong();
+    }
+    // The table lists every activation of the module (alive at backward's start or not): at least its share.
+    QVERIFY(listed >= child.inclusive);
+    QVERIFY(icicle->toolTipAt(icicle->boxRect(1).center()).startsWith(path));
+    QTest::keyClick(view->findChild<QTableView*>("activations"), Qt::Key_Escape);
+    QTRY_COMPARE(view->moduleFilter(), QString());
+
+    // Modules: types shown, search keeps matches and their ancestors.
+    auto* modules = view->findChild<QTreeWidget*>("modules");
+    QStringList types;
+    for (QTreeWidgetItemIterator it(modules); *it; ++it)
+      if (!(*it)->text(1).isEmpty()) types << (*it)->text(1);
+    QVERIFY2(!types.isEmpty(), "no module types shown");
+    const QString type = types.last();
+    view->findChild<QLineEdit*>("moduleSearch")->setText(type);
+    int shown = 0;
+    for (QTreeWidgetItemIterator it(modules); *it; ++it) {
+      if ((*it)->isHidden()) continue;
+      ++shown;
+      bool matchBelow = (*it)->text(1).contains(type, Qt::CaseInsensitive) ||
+                        (*it)->data(0, Qt::UserRole).toString().contains(type, Qt::CaseInsensitive);
+      for (QTreeWidgetItemIterator below(*it); *below && !matchBelow; ++below)
+        matchBelow = (*below)->text(1).contains(type, Qt::CaseInsensitive);
+      QVERIFY(matchBelow);
+    }
+    QVERIFY(shown > 0);
+    view->findChild<QLineEdit*>("moduleSearch")->clear();
+
+    // Ctrl+N shows the N-th view.
+    window.activateWindow();
+    QVERIFY(QTest::qWaitForWindowActive(&window));
+    tabs->setCurrentIndex(0);
+    view->findChild<QComboBox*>("runBox")->setFocus();
+    QTest::keyClick(view->findChild<QComboBox*>("runBox"), Qt::Key_3, Qt::ControlModifier);
+    QCOMPARE(tabs->currentIndex(), 2);
+    QVERIFY(lowmem::ui::SessionView::shortcutsText().contains("Ctrl+F"));
+
+    // Each view paints more than a background.
+    for (int i = 0; i < tabs->count(); ++i) {
+      tabs->setCurrentIndex(i);
+      QApplication::processEvents();
+      const QImage image = tabs->currentWidget()->grab().toImage();
+      QVERIFY(image.width() > 400 && image.height() > 300);
+      QSet<QRgb> colours;
+      for (int y = 0; y < image.height(); y += 7)
+        for (int x = 0; x < image.width(); x += 7)
+          colours.insert(image.pixel(x, y));
+      QVERIFY2(colours.size() > 8,
+               qPrintable(tabs->tabText(i) + QString(": %1 colours").arg(colours.size())));
+    }
   }
 
   void savesCopiesWithoutTouchingInputs() {
@@ -298,6 +449,22 @@ class MainWindowTest : public QObject {
     QVERIFY(page->sessionView() != nullptr);
     QCOMPARE(static_cast<int>(page->sessionView()->runLabels().size()), 1);
 
+    // Plan predicts the asked batches and shows the chart and the text `lowmem plan` prints.
+    page->findChild<QLineEdit*>("planBatches")->setText("6 12");
+    page->findChild<QLineEdit*>("planBudget")->setText("8MiB");
+    page->findChild<QPushButton*>("planButton")->click();
+    QVERIFY(done.wait(120000));
+    const auto planned = done.takeFirst();
+    QVERIFY2(planned.at(0).toBool(), qPrintable(planned.at(1).toString()));
+    auto* planText = page->findChild<QTextBrowser*>("planText");
+    QVERIFY(planText != nullptr);
+    QVERIFY2(
+        planText->toPlainText().contains("batch 12") && planText->toPlainText().contains("largest     batch"),
+        qPrintable(planText->toPlainText()));
+    auto* planChart = page->findChild<QChartView*>("planChart");
+    QVERIFY(planChart != nullptr);
+    QCOMPARE(planChart->chart()->series().size(), 4);  // as it is, with swaps, traced, budget
+    QVERIFY(page->sessionView() == nullptr);
     // A cancelled run leaves the page usable and shows nothing new.
     page->findChild<QPushButton*>("profileButton")->click();
     page->cancel();
@@ -313,7 +480,9 @@ class MainWindowTest : public QObject {
     QCOMPARE(sites->rowCount(), 7);
     // The predicted peak and the checkpointing price, as `lowmem suggest` prints them under its table.
     const QString summary = page->findChild<QLabel*>("suggestionSummary")->text();
-    QVERIFY2(summary.contains("Predicted peak") && summary.contains("checkpointing"), qPrintable(summary));
+    QVERIFY2(summary.startsWith("baseline peak") && summary.contains("predicted peak") &&
+                 summary.contains("checkpointing"),
+             qPrintable(summary));
     int checked = 0;
     for (int r = 0; r < sites->rowCount(); ++r)
       checked += sites->item(r, 0)->checkState() == Qt::Checked;
