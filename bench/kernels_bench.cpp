@@ -16,6 +16,7 @@
 #include <map>
 #include <thread>
 
+#include "bench/bench_common.h"
 #include "kernels/ops_library.h"
 #include "tests/support/memory_counter.h"
 
@@ -149,18 +150,12 @@ class Collector : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (const auto& r : runs) {
-      // With --benchmark_repetitions the median aggregate stands for the benchmark; single runs otherwise.
-      const bool aggregate = r.run_type == Run::RT_Aggregate;
-      if (aggregate && r.aggregate_name != "median") continue;
-      std::string name = r.run_name.str();
-      const std::string suffix = "/real_time";
-      if (name.size() > suffix.size() &&
-          name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
-        name.resize(name.size() - suffix.size());
-      }
+      const auto named = lowmem::bench::summaryName(r);
+      if (!named) continue;
+      const std::string& name = *named;
       const auto slash = name.rfind('/');
       auto it = gRows.find(name.substr(0, slash));
-      if (it == gRows.end() || (!aggregate && (r.iterations == 0 || r.repetitions > 1))) continue;
+      if (it == gRows.end()) continue;
       const double ms = r.GetAdjustedRealTime();  // in the benchmark's unit (ms)
       const std::string impl = name.substr(slash + 1);
       (impl == "aten" ? it->second.atenMs : impl == "lowmem" ? it->second.oursMs : it->second.memcpyMs) = ms;
@@ -192,22 +187,11 @@ void printSummary() {
 
 int main(int argc, char** argv) {
   lowmem::kernels::ensureOpsRegistered();
-  bool ci = false;
-  std::vector<char*> args;
-  for (int i = 0; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--ci") == 0) {
-      ci = true;
-    } else {
-      args.push_back(argv[i]);
-    }
-  }
-  // LibTorch here defaults to one thread; measure on every core, as a training run would.
-  at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  auto parsed = lowmem::bench::parseArgs(argc, argv);
+  auto& args = parsed.forBenchmark;
   std::vector<Shape> shapes;
-  if (ci) {
+  if (parsed.ci) {
     shapes = {{"act 2x197x768", {2, 197, 768}}, {"norm 2x197x768", {2, 197, 768}}};
-    static char minTime[] = "--benchmark_min_time=0.02";
-    args.push_back(minTime);
   } else {
     shapes = {{"act 8x197x3072", {8, 197, 3072}},
               {"norm 8x197x768", {8, 197, 768}},

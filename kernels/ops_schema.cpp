@@ -18,6 +18,15 @@ TORCH_LIBRARY(lowmem, m) {
   m.def("ms_rms_norm(Tensor x, int[] normalized_shape, float eps=1e-06) -> Tensor");
   m.def("norm_forward(Tensor x, int[] normalized_shape, float eps, bool rms) -> (Tensor, Tensor)");
   m.def("norm_backward(Tensor grad, Tensor y, Tensor rstd, int[] normalized_shape, bool rms) -> Tensor");
+  m.def(
+      "attention(Tensor q, Tensor k, Tensor v, Tensor? attn_mask=None, float? scale=None, bool "
+      "is_causal=False) -> Tensor");
+  m.def(
+      "attention_forward(Tensor q, Tensor k, Tensor v, Tensor? attn_mask, float scale, bool is_causal) -> "
+      "(Tensor, Tensor)");
+  m.def(
+      "attention_backward(Tensor grad, Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse, Tensor? "
+      "attn_mask, float scale, bool is_causal) -> (Tensor, Tensor, Tensor)");
   m.def("pack(Tensor codes, int bits) -> Tensor");
   m.def("unpack(Tensor packed, int n, int bits) -> Tensor");
   m.def("pack2(Tensor codes) -> Tensor");

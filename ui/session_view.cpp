@@ -380,6 +380,10 @@ void SessionView::fillTimeline() {
   chart->axes(Qt::Vertical).front()->setTitleText("MiB");
   // From zero, with room above the peak for the selected storage's lifetime bar (drawn inside the plot).
   chart->axes(Qt::Vertical).front()->setRange(0, top * kHeadroom);
+  // Round ticks (the range only grows, so the selection's bar stays inside the plot).
+  for (auto* axis : chart->axes()) {
+    if (auto* value = qobject_cast<QValueAxis*>(axis)) value->applyNiceNumbers();
+  }
   // Clicking a legend entry hides that category (or line) and greys the entry; clicking again shows it.
   for (auto* marker : chart->legend()->markers()) {
     connect(marker, &QLegendMarker::clicked, this, [marker] {

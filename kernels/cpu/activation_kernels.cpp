@@ -339,6 +339,13 @@ void normForward(const at::Tensor& x, int64_t cols, double eps, bool rms, const 
                  const at::Tensor& rstd);
 void normBackward(const at::Tensor& grad, const at::Tensor& y, const at::Tensor& rstd, int64_t cols, bool rms,
                   const at::Tensor& dx);
+// Defined in attention_kernels.cpp of the same capability.
+void attentionForward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                      const AttentionMask& mask, double scale, bool causal, const at::Tensor& o,
+                      const at::Tensor& lse);
+void attentionBackward(const at::Tensor& grad, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                       const at::Tensor& o, const at::Tensor& lse, const AttentionMask& mask, double scale,
+                       bool causal, const at::Tensor& dq, const at::Tensor& dk, const at::Tensor& dv);
 
 const CpuKernels& kernels() {
   static const CpuKernels k = {C10_STRINGIZE(CPU_CAPABILITY),
@@ -346,7 +353,9 @@ const CpuKernels& kernels() {
                                activationBackward,
                                activationCodes,
                                normForward,
-                               normBackward};
+                               normBackward,
+                               attentionForward,
+                               attentionBackward};
   return k;
 }
 }  // namespace CPU_CAPABILITY

@@ -9,6 +9,15 @@
 
 namespace lowmem::kernels::cpu {
 
+// An additive mask read in place, broadcast without copies: element (slice n, query i, key j) is
+// data[offsets[n] + i * strideQ + j * strideK]; data null for none.
+struct AttentionMask {
+  const float* data = nullptr;
+  const int64_t* offsets = nullptr;
+  int64_t strideQ = 0;
+  int64_t strideK = 0;
+};
+
 struct CpuKernels {
   const char* capability;
   // y = h(x) exactly; packed (optional, may be undefined) receives the k-bit codes.
@@ -25,6 +34,16 @@ struct CpuKernels {
   // dx = rstd * (g - mean(g) - y * mean(g * y)); RMSNorm drops the mean(g) term.
   void (*normBackward)(const at::Tensor& grad, const at::Tensor& y, const at::Tensor& rstd, int64_t cols,
                        bool rms, const at::Tensor& dx);
+  // q [n, sq, d], k [n, sk, d], v [n, sk, dv] contiguous: o [n, sq, dv] and lse [n, sq] (fp32; fp64 for
+  // fp64).
+  void (*attentionForward)(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                           const AttentionMask& mask, double scale, bool causal, const at::Tensor& o,
+                           const at::Tensor& lse);
+  // dq, dk, dv from the output's gradient, recomputing the probabilities from q, k and lse.
+  void (*attentionBackward)(const at::Tensor& grad, const at::Tensor& q, const at::Tensor& k,
+                            const at::Tensor& v, const at::Tensor& o, const at::Tensor& lse,
+                            const AttentionMask& mask, double scale, bool causal, const at::Tensor& dq,
+                            const at::Tensor& dk, const at::Tensor& dv);
 };
 
 const CpuKernels& cpuKernels();

@@ -8,6 +8,7 @@
 #include <functional>
 
 #include "core/profile.h"
+#include "core/state_sharding.h"
 
 namespace lowmem {
 namespace {
@@ -111,6 +112,23 @@ TEST(SizeFit, WhatCannotBeFittedIsRefusedWithTheReason) {
   odd.memory[0].bytes += 4096;
   odd.memory[4].bytes -= 4096;
   EXPECT_GT(SizeFit({{{1, 0}, at(1)}, {{2, 0}, at(2)}, {{4, 0}, odd}}).worstResidualBytes(), 200);
+}
+
+TEST(StateSharding, ParametersGradientsAndOptimizerStateAreSplitActivationsAreNot) {
+  // stepWith: parameter 400 (before the step), gradient 400 (made in backward), input 96, activation 1064,
+  // temporary 2000. Over 4 ranks the parameter and its gradient are 100 each; nothing else changes.
+  const Trace t = stepWith(96, 1064, 2000);
+  const Profile p = analyseTrace(t);
+  const Trace sharded = shardedState(t, p, 4);
+  const Profile q = analyseTrace(sharded);
+  EXPECT_EQ(q.baselineBytes, p.baselineBytes - 300);
+  // The peak (forward: parameter, input, activation, temporary) loses 300 bytes of parameter.
+  EXPECT_EQ(q.peak().total, p.peak().total - 300);
+  EXPECT_EQ(sharded.memory[3].bytes, 100);   // the gradient's allocation
+  EXPECT_EQ(sharded.memory[0].bytes, 1064);  // the activation, whole
+  EXPECT_EQ(analyseTrace(shardedState(t, p, 1)).peak().total, p.peak().total);
+  // Rounded up: 400 over 3 ranks is 134 a rank.
+  EXPECT_EQ(analyseTrace(shardedState(t, p, 3)).baselineBytes, p.baselineBytes - 400 + 134);
 }
 
 }  // namespace

@@ -70,6 +70,34 @@ class EagerOps(unittest.TestCase):
         self.assertTrue(torch.equal(ops.pack2(ops.activation_codes(x, "gelu", 2)), packed))
 
 
+class Attention(unittest.TestCase):
+    def test_matches_float64_chain_with_padding_mask(self):
+        torch.manual_seed(0)
+        q, k, v = (torch.randn(2, 3, 9, 8, dtype=torch.float64) for _ in range(3))
+        mask = torch.zeros(2, 1, 1, 9, dtype=torch.float64)
+        mask[1, ..., -3:] = -1e9
+        leaves = [t.clone().float().requires_grad_() for t in (q, k, v)]
+        out = ops.attention(*leaves, mask.float(), None, False)
+        refs = [t.clone().requires_grad_() for t in (q, k, v)]
+        ref = torch.softmax(refs[0] @ refs[1].transpose(-2, -1) / math.sqrt(8) + mask, -1) @ refs[2]
+        g = torch.randn_like(ref)
+        out.backward(g.float())
+        ref.backward(g)
+        self.assertTrue(torch.allclose(out.double(), ref, atol=2e-5))
+        for mine, theirs in zip(leaves, refs):
+            self.assertTrue(torch.allclose(mine.grad.double(), theirs.grad, atol=2e-5))
+
+    def test_causal_in_a_scripted_function(self):
+        @torch.jit.script
+        def f(q, k, v):
+            return torch.ops.lowmem.attention(q, k, v, None, None, True)
+
+        q, k, v = (torch.randn(1, 2, 6, 4) for _ in range(3))
+        keep = torch.ones(6, 6, dtype=torch.bool).tril()
+        scores = (q @ k.transpose(-2, -1) / 2).masked_fill(~keep, float("-inf"))
+        self.assertTrue(torch.allclose(f(q, k, v), torch.softmax(scores, -1) @ v, atol=1e-6))
+
+
 class Scripted(unittest.TestCase):
     def test_script_function(self):
         @torch.jit.script

@@ -1,0 +1,153 @@
+// lowmem::attention against the unfused ATen chain softmax(q kᵀ · scale (+ causal mask)) v, forward+backward
+// in one run, at ViT-B/16 and LLaMA shapes, fp32 and bf16, with the bytes each keeps for backward (measured).
+//
+//   attention_bench          full shapes: ViT-B/16 (batch 4, 12 heads, s 197, d 64), LLaMA (8 heads, d 64,
+//                            s 512 and 2,048, causal)
+//   attention_bench --ci     small shapes, short runs: the form CTest runs
+// Google Benchmark flags pass through; the summary prints time ratios (lowmem / ATen) and saved bytes.
+
+#include <ATen/Parallel.h>
+#include <benchmark/benchmark.h>
+#include <torch/script.h>
+
+#include <cmath>
+#include <cstring>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <thread>
+
+#include "bench/bench_common.h"
+#include "kernels/ops_library.h"
+#include "tests/support/memory_counter.h"
+
+namespace {
+
+struct Shape {
+  std::string name;
+  int64_t batch, heads, seq, dim;
+  bool causal;
+};
+
+at::Tensor ours(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal) {
+  static const auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("lowmem::attention", "")
+          .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                            const c10::optional<at::Tensor>&, c10::optional<double>, bool)>();
+  return op.call(q, k, v, c10::nullopt, c10::nullopt, causal);
+}
+
+// The chain as HF eager attention writes it.
+at::Tensor unfused(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal) {
+  auto s = at::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(q.size(-1)));
+  if (causal) {
+    const auto drop = at::ones({q.size(-2), k.size(-2)}, at::kBool).triu(1);
+    s = s.masked_fill(drop, -INFINITY);
+  }
+  return at::matmul(at::softmax(s, -1, at::kFloat).to(q.scalar_type()), v);
+}
+
+struct Row {
+  double atenMs = 0, oursMs = 0;
+  int64_t atenSaved = 0, oursSaved = 0;
+};
+std::map<std::string, Row> gRows;
+
+struct Inputs {
+  at::Tensor q, k, v, g;
+};
+
+Inputs inputs(const Shape& s, at::ScalarType dtype) {
+  const std::vector<int64_t> dims = {s.batch, s.heads, s.seq, s.dim};
+  const auto leaf = [&](double sd) { return (at::randn(dims) * sd).to(dtype).requires_grad_(); };
+  return {leaf(1), leaf(1), leaf(1), at::randn(dims).to(dtype)};
+}
+
+void step(const Inputs& in, bool mine, bool causal) {
+  auto out = mine ? ours(in.q, in.k, in.v, causal) : unfused(in.q, in.k, in.v, causal);
+  out.backward(in.g);
+  for (const auto* t : {&in.q, &in.k, &in.v})
+    const_cast<at::Tensor&>(*t).mutable_grad().reset();
+}
+
+// Bytes alive after forward, beyond the inputs: what the graph keeps for backward (and the output).
+int64_t savedBytes(const Shape& s, at::ScalarType dtype, bool mine) {
+  const auto in = inputs(s, dtype);
+  lowmem::testing::CountingScope scope;
+  auto out = mine ? ours(in.q, in.k, in.v, s.causal) : unfused(in.q, in.k, in.v, s.causal);
+  return scope.counter().liveBytes();
+}
+
+void registerAll(const std::vector<Shape>& shapes) {
+  for (const auto& s : shapes) {
+    for (auto dtype : {at::kFloat, at::kBFloat16}) {
+      const std::string key = s.name + "/" + (dtype == at::kFloat ? "fp32" : "bf16");
+      gRows[key] = {0, 0, savedBytes(s, dtype, false), savedBytes(s, dtype, true)};
+      for (bool mine : {false, true}) {
+        benchmark::RegisterBenchmark((key + (mine ? "/lowmem" : "/aten")).c_str(),
+                                     [s, dtype, mine](benchmark::State& state) {
+                                       const auto in = inputs(s, dtype);
+                                       for (auto _ : state)
+                                         step(in, mine, s.causal);
+                                     })
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
+      }
+    }
+  }
+}
+
+class Collector : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const auto& r : runs) {
+      const auto named = lowmem::bench::summaryName(r);
+      if (!named) continue;
+      const std::string& name = *named;
+      const auto slash = name.rfind('/');
+      auto it = gRows.find(name.substr(0, slash));
+      if (it == gRows.end()) continue;
+      (name.substr(slash + 1) == "aten" ? it->second.atenMs : it->second.oursMs) = r.GetAdjustedRealTime();
+    }
+  }
+};
+
+void printSummary() {
+  std::cout << "\nforward+backward, lowmem::attention vs the unfused ATen chain (ratio < 1: lowmem faster)\n"
+            << std::left << std::setw(34) << "shape/dtype" << std::right << std::setw(10) << "ATen ms"
+            << std::setw(11) << "lowmem ms" << std::setw(8) << "ratio" << std::setw(16) << "kept ATen B"
+            << std::setw(16) << "kept lowmem B"
+            << "\n";
+  for (const auto& [key, r] : gRows) {
+    if (r.atenMs <= 0 || r.oursMs <= 0) continue;
+    std::cout << std::left << std::setw(34) << key << std::right << std::fixed << std::setprecision(2)
+              << std::setw(10) << r.atenMs << std::setw(11) << r.oursMs << std::setw(8) << r.oursMs / r.atenMs
+              << std::setw(16) << r.atenSaved << std::setw(16) << r.oursSaved << "\n";
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  lowmem::kernels::ensureOpsRegistered();
+  auto parsed = lowmem::bench::parseArgs(argc, argv);
+  auto& args = parsed.forBenchmark;
+  std::vector<Shape> shapes;
+  if (parsed.ci) {
+    shapes = {{"vit 1x2x33x16", 1, 2, 33, 16, false}, {"llama 1x2x64x16 causal", 1, 2, 64, 16, true}};
+  } else {
+    shapes = {{"vit-b16 4x12x197x64", 4, 12, 197, 64, false},
+              {"llama 1x8x512x64 causal", 1, 8, 512, 64, true},
+              {"llama 1x8x2048x64 causal", 1, 8, 2048, 64, true}};
+  }
+  int n = static_cast<int>(args.size());
+  benchmark::Initialize(&n, args.data());
+  registerAll(shapes);
+  Collector collector;
+  benchmark::RunSpecifiedBenchmarks(&collector);
+  printSummary();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,184 @@
+// lowmem::attention: softmax(q kᵀ · scale + mask) v with causal masking as torch's is_causal (top-left),
+// keeping for backward q, k, v, the returned output (the same storages, no copies) and one log-sum-exp per
+// query row, instead of the s×s probabilities the unfused chain keeps. A row whose every key is masked gives
+// 0 and no gradient (the unfused chain gives NaN there).
+
+#include <torch/autograd.h>
+#include <torch/library.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/ops_common.h"
+
+namespace lowmem::kernels {
+namespace {
+
+constexpr const char* kOp = "lowmem::attention";
+
+using ForwardSig = std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                                      const c10::optional<at::Tensor>&, double, bool);
+using BackwardSig = std::tuple<at::Tensor, at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&,
+                                                                   const at::Tensor&, const at::Tensor&,
+                                                                   const at::Tensor&, const at::Tensor&,
+                                                                   const c10::optional<at::Tensor>&, double,
+                                                                   bool);
+
+void checkShapes(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  for (const auto* t : {&q, &k, &v}) {
+    checkFloating(*t, kOp);
+    TORCH_CHECK(t->dim() >= 2, kOp, ": q, k and v need at least 2 dimensions (..., seq, dim), got ",
+                t->sizes());
+  }
+  TORCH_CHECK(k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(), kOp,
+              ": q, k and v must share a dtype, got ", q.scalar_type(), ", ", k.scalar_type(), ", ",
+              v.scalar_type());
+  TORCH_CHECK(k.size(-1) == q.size(-1), kOp, ": q and k must have the same last dimension, got ", q.sizes(),
+              " and ", k.sizes());
+  TORCH_CHECK(v.size(-2) == k.size(-2), kOp, ": k and v must have the same sequence length, got ", k.sizes(),
+              " and ", v.sizes());
+  const auto batch = q.sizes().slice(0, q.dim() - 2);
+  TORCH_CHECK(k.sizes().slice(0, k.dim() - 2).equals(batch) && v.sizes().slice(0, v.dim() - 2).equals(batch),
+              kOp, ": q, k and v must have the same leading dimensions, got ", q.sizes(), ", ", k.sizes(),
+              ", ", v.sizes());
+}
+
+// The mask as fp32 additive values (a boolean mask: true takes part, false is -inf), broadcast to
+// [..., sq, sk] without copying, with each (batch × head) slice's offset.
+struct PreparedMask {
+  at::Tensor values;
+  std::vector<int64_t> offsets;
+  cpu::AttentionMask view;
+};
+
+PreparedMask prepareMask(const c10::optional<at::Tensor>& mask, const at::Tensor& q, const at::Tensor& k) {
+  PreparedMask out;
+  if (!mask || !mask->defined()) return out;
+  TORCH_CHECK(!mask->requires_grad(), kOp, ": attn_mask takes no gradient; detach it");
+  at::Tensor m = *mask;
+  if (m.scalar_type() == at::kBool) {
+    m = at::zeros(m.sizes(), m.options().dtype(at::kFloat))
+            .masked_fill(m.logical_not(), -std::numeric_limits<float>::infinity());
+  } else {
+    checkFloating(m, kOp);
+    m = m.to(at::kFloat);
+  }
+  std::vector<int64_t> full(q.sizes().begin(), q.sizes().end() - 1);
+  full.push_back(k.size(-2));
+  TORCH_CHECK(m.dim() <= static_cast<int64_t>(full.size()), kOp, ": attn_mask ", m.sizes(),
+              " does not broadcast to ", at::IntArrayRef(full));
+  at::Tensor e;
+  try {
+    e = m.expand(full);
+  } catch (const c10::Error&) {
+    TORCH_CHECK(false, kOp, ": attn_mask ", m.sizes(), " does not broadcast to ", at::IntArrayRef(full));
+  }
+  const int64_t batchDims = e.dim() - 2;
+  int64_t slices = 1;
+  for (int64_t d = 0; d < batchDims; ++d)
+    slices *= e.size(d);
+  out.offsets.resize(static_cast<size_t>(slices));
+  for (int64_t n = 0; n < slices; ++n) {
+    int64_t rest = n, offset = e.storage_offset();
+    for (int64_t d = batchDims - 1; d >= 0; --d) {
+      offset += (rest % e.size(d)) * e.stride(d);
+      rest /= e.size(d);
+    }
+    out.offsets[static_cast<size_t>(n)] = offset;
+  }
+  out.values = m;
+  out.view = {m.data_ptr<float>() - m.storage_offset(), out.offsets.data(), e.stride(-2), e.stride(-1)};
+  return out;
+}
+
+at::ScalarType lseType(const at::Tensor& q) {
+  return q.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+}
+
+std::tuple<at::Tensor, at::Tensor> forwardCpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                              const c10::optional<at::Tensor>& mask, double scale,
+                                              bool causal) {
+  checkShapes(q, k, v);
+  const auto mk = prepareMask(mask, q, k);
+  const auto qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
+  std::vector<int64_t> oShape(q.sizes().begin(), q.sizes().end() - 1);
+  oShape.push_back(v.size(-1));
+  auto o = at::empty(oShape, q.options());
+  auto lse = at::empty(q.sizes().slice(0, q.dim() - 1), q.options().dtype(lseType(q)));
+  if (o.numel() > 0) cpu::cpuKernels().attentionForward(qc, kc, vc, mk.view, scale, causal, o, lse);
+  return {o, lse};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> backwardCpu(const at::Tensor& grad, const at::Tensor& q,
+                                                           const at::Tensor& k, const at::Tensor& v,
+                                                           const at::Tensor& o, const at::Tensor& lse,
+                                                           const c10::optional<at::Tensor>& mask,
+                                                           double scale, bool causal) {
+  checkShapes(q, k, v);
+  TORCH_CHECK(grad.sizes().equals(o.sizes()) && grad.scalar_type() == o.scalar_type(),
+              "lowmem::attention_backward: grad ", grad.sizes(), " does not match the output ", o.sizes());
+  TORCH_CHECK(lse.scalar_type() == lseType(q) && lse.numel() == q.numel() / std::max<int64_t>(1, q.size(-1)),
+              "lowmem::attention_backward: lse must hold one ", lseType(q), " per query row");
+  const auto mk = prepareMask(mask, q, k);
+  const auto qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
+  auto dq = at::empty_like(qc), dk = at::empty_like(kc), dv = at::empty_like(vc);
+  if (q.numel() > 0 && k.numel() > 0) {
+    cpu::cpuKernels().attentionBackward(grad.contiguous(), qc, kc, vc, o.contiguous(), lse.contiguous(),
+                                        mk.view, scale, causal, dq, dk, dv);
+  } else {
+    dq.zero_();
+    dk.zero_();
+    dv.zero_();
+  }
+  return {dq, dk, dv};
+}
+
+class AttentionFunction : public torch::autograd::Function<AttentionFunction> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k,
+                            const at::Tensor& v, const c10::optional<at::Tensor>& mask, double scale,
+                            bool causal) {
+    static const auto op = lowmemOp<ForwardSig>("lowmem::attention_forward");
+    auto [o, lse] = op.call(q, k, v, mask, scale, causal);
+    ctx->saved_data["scale"] = scale;
+    ctx->saved_data["causal"] = causal;
+    ctx->saved_data["mask"] = mask ? c10::IValue(*mask) : c10::IValue();
+    // q, k, v as given and o as returned: saved by reference to their storages, nothing copied.
+    ctx->save_for_backward({q, k, v, o, lse});
+    return o;
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    static const auto op = lowmemOp<BackwardSig>("lowmem::attention_backward");
+    const auto s = ctx->get_saved_variables();
+    const auto maskValue = ctx->saved_data["mask"];
+    const c10::optional<at::Tensor> mask =
+        maskValue.isTensor() ? c10::optional<at::Tensor>(maskValue.toTensor()) : c10::nullopt;
+    auto [dq, dk, dv] = op.call(grads[0], s[0], s[1], s[2], s[3], s[4], mask,
+                                ctx->saved_data["scale"].toDouble(), ctx->saved_data["causal"].toBool());
+    return {dq, dk, dv, at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     const c10::optional<at::Tensor>& mask, c10::optional<double> scale, bool causal) {
+  checkShapes(q, k, v);
+  const double s = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  return AttentionFunction::apply(q, k, v, mask, s, causal);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(lowmem, CPU, m) {
+  m.impl("attention_forward", forwardCpu);
+  m.impl("attention_backward", backwardCpu);
+}
+
+TORCH_LIBRARY_IMPL(lowmem, CompositeImplicitAutograd, m) {
+  m.impl("attention", attention);
+}
+
+}  // namespace lowmem::kernels
