@@ -125,6 +125,8 @@ TEST_F(BadInputCorpus, OutputsNamingAnInputAreRefusedBeforeAnyWork) {
       {{"patch", "@m.pt", "-o", "@out.pt", "--session", "@out.pt"}, "@out.pt", "is also the patched model"},
       {{"patch", "@m.pt", "-o", "@out.pt", "--session", "@m.pt"}, "@m.pt", "is also the model"},
       {{"demo", "-o", "@notes.txt"}, "@notes.txt", "cannot create the output directory"},
+      {{"plan", "@m.pt", "-o", "@m.pt"}, "@m.pt", "is also the model"},
+      {{"plan", "@m.pt", "--png", "@m.pt"}, "@m.pt", "is also the model"},
   });
 }
 
@@ -143,6 +145,7 @@ TEST_F(BadInputCorpus, DamagedOrForeignSessionsAreRefusedByEveryReaderAndWriter)
        "@orphan-event.db",
        "corrupt session"},
       {{"validate", "@m.pt", "-o", "@notes.txt"}, "@notes.txt", "file is not a database"},
+      {{"plan", "@m.pt", "-o", "@cycle.db"}, "@cycle.db", "corrupt session"},
   });
 }
 
@@ -189,6 +192,9 @@ TEST_F(BadInputCorpus, NumbersNamesAndInputsOutOfRange) {
       {{"validate", "@m.pt", "--steps", "3"}, "--steps", "3"},
       {{"patch", "@m.pt", "-o", "@out.pt", "--bits", "9"}, "--bits", "expected 2, 3 or 4"},
       {{"info", "@m.pt", "--trainable", "lroa"}, "--trainable", "'lroa' matches none of the model's"},
+      {{"plan", "@m.pt", "--budget", "-3GiB"}, "--budget", "is not a size"},
+      {{"plan", "@m.pt", "--fit-batch", "4", "--batch", "8"}, "@m.pt", "two sizes or more"},
+      {{"plan", "@m.pt", "--inputs-file", "@notes.txt"}, "@notes.txt", "fixed sizes"},
       {{"profile", "@m.pt", "-o", "@new.db", "--trainable", "none"}, "--trainable", "'none' trains nothing"},
   });
 }
