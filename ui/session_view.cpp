@@ -45,15 +45,19 @@
 #include "core/format.h"
 #include "core/module_path.h"
 #include "core/peak_breakdown.h"
+#include "core/plan_report.h"
 #include "core/profile_report.h"
 #include "core/storage_tensors.h"
 #include "core/timeline_series.h"
+#include "core/validation.h"
 #include "ui/activations_model.h"
 #include "ui/category_colors.h"
 #include "ui/comparison_chart.h"
 #include "ui/icicle_view.h"
 #include "ui/pannable_chart_view.h"
+#include "ui/plan_chart.h"
 #include "ui/storage_bands_view.h"
+#include "ui/validation_chart.h"
 
 namespace lowmem::ui {
 namespace {
@@ -157,7 +161,12 @@ SessionView::SessionView(const std::string& path, QWidget* parent)
   // Opening checked the file (schema, version, pages) here, so a bad file is refused before any view exists.
   for (const auto& r : reader_->reader.runs())
     labels_.push_back(r.label);
-  if (labels_.empty()) throw InputError(path, "session has no runs");
+  // Plans and validations are small records: read here, shown in tabs of their own (a session written by
+  // `plan -o` or `validate -o` may hold nothing else).
+  const auto plans = reader_->reader.plans();
+  const auto validations = reader_->reader.validations();
+  if (labels_.empty() && plans.empty() && validations.empty())
+    throw InputError(path, "session has no runs, validations or plans");
   auto* layout = new QVBoxLayout(this);
   auto* top = new QHBoxLayout;
   top->addWidget(new QLabel("Run:"));
@@ -250,6 +259,15 @@ SessionView::SessionView(const std::string& path, QWidget* parent)
   connect(modules_, &QTreeWidget::itemClicked, this,
           [this](QTreeWidgetItem* item) { filterToModule(item->data(0, Qt::UserRole).toString()); });
   addShortcuts();
+  addRecordTabs(plans, validations, path);
+  if (labels_.empty()) {
+    // No run to read on a worker: only the records' tabs (the run views would stay empty).
+    while (tabs_->count() > 0 && tabs_->widget(0) != firstRecordTab_)
+      tabs_->removeTab(0);
+    runBox_->setEnabled(false);
+    setBusy({});
+    return;
+  }
   pendingComparison_ = true;
   comparisonWatcher_->setFuture(QtConcurrent::run(loadComparison, reader_));
   showRun(0);
@@ -621,6 +639,41 @@ QWidget* SessionView::addComparisonTab(const QString& title, const QString& name
   page->setStretchFactor(1, 1);
   tabs_->addTab(page, title);
   return page;
+}
+
+void SessionView::addRecordTabs(const std::vector<nlohmann::json>& plans,
+                                const std::vector<Validation>& validations, const std::string& path) {
+  const auto textView = [](const std::string& text, const QString& name) {
+    auto* view = new QTextBrowser;
+    view->setObjectName(name);
+    view->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+    view->setLineWrapMode(QTextEdit::NoWrap);
+    view->setPlainText(q(text));
+    return view;
+  };
+  const auto addPage = [this](QWidget* text, QWidget* chart, const QString& title) {
+    auto* page = new QSplitter(Qt::Horizontal);
+    page->addWidget(text);
+    page->addWidget(chart);
+    page->setStretchFactor(1, 1);
+    tabs_->addTab(page, title);
+    if (!firstRecordTab_) firstRecordTab_ = page;
+  };
+  for (size_t i = 0; i < plans.size(); ++i) {
+    const auto plan = planFromJson(plans[i], path);
+    std::ostringstream text;
+    writePlanText(plan, text);
+    auto* chart = makePlanChart(plan);
+    chart->setObjectName("planChart");
+    addPage(textView(text.str(), "planText"), chart,
+            plans.size() > 1 ? QString("Plan %1").arg(i + 1) : "Plan");
+  }
+  for (size_t i = 0; i < validations.size(); ++i) {
+    std::ostringstream text;
+    writeValidationSummary(validations[i], text);
+    addPage(textView(text.str(), "validationText"), makeValidationCharts(validations[i]),
+            validations.size() > 1 ? QString("Validation %1").arg(i + 1) : "Validation");
+  }
 }
 
 QString SessionView::compareWith(const QString& otherSession) {

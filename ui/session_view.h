@@ -69,7 +69,8 @@ class SessionView : public QWidget {
   Q_OBJECT
 
  public:
-  // Throws lowmem::InputError for a file that is not a readable session (checked here, before any worker).
+  // Throws lowmem::InputError for a file that is not a readable session (checked here, before any worker), or
+  // one that holds no run, validation or plan. A session of only plans or validations shows just their tabs.
   explicit SessionView(const std::string& path, QWidget* parent = nullptr);
   ~SessionView() override;
 
@@ -111,6 +112,9 @@ class SessionView : public QWidget {
   void fillModules();
   void fillActivations();
   void addShortcuts();
+  // A tab for each stored plan and validation: its text and chart.
+  void addRecordTabs(const std::vector<nlohmann::json>& plans, const std::vector<Validation>& validations,
+                     const std::string& path);
   void searchModules(const QString& text);
   void selectStorage(qint64 storage);
   void markLifetime(const QModelIndex& current);
@@ -140,6 +144,7 @@ class SessionView : public QWidget {
   StorageBandsView* bands_ = nullptr;
   QLabel* filterLabel_ = nullptr;
   QString moduleFilter_;
+  QWidget* firstRecordTab_ = nullptr;
   QLineEdit* filter_ = nullptr;
   QTableView* activations_ = nullptr;
   ActivationsModel* activationsModel_ = nullptr;

@@ -360,6 +360,33 @@ class MainWindowTest : public QObject {
     }
   }
 
+  // A session written only by `plan -o` and `validate -o` opens in their tabs: text and chart each.
+  void opensASessionOfOnlyAPlanAndAValidation() {
+    QTemporaryDir dir;
+    const QString session = dir.filePath("records.db");
+    const QString model = fixture("vit-tiny.pt");
+    QProcess cli;
+    cli.start(QString(qgetenv("LOWMEM_BIN")),
+              {"-q", "plan", model, "--trainable", "lora", "--batch", "6", "-o", session});
+    QVERIFY(cli.waitForFinished(120000));
+    QCOMPARE(cli.exitCode(), 0);
+    cli.start(QString(qgetenv("LOWMEM_BIN")), {"-q", "validate", model, "--trainable", "lora", "--steps", "4",
+                                               "--tolerance", "1", "-o", session});
+    QVERIFY(cli.waitForFinished(120000));
+    QVERIFY2(cli.exitCode() == 0 || cli.exitCode() == 1, cli.readAllStandardError().constData());
+    lowmem::ui::MainWindow window;
+    QCOMPARE(window.tryOpen(session), QString());
+    auto* view = window.findChild<lowmem::ui::SessionView*>("sessionView");
+    QVERIFY(!view->loading());
+    QStringList names;
+    for (int i = 0; i < view->tabs()->count(); ++i)
+      names << view->tabs()->tabText(i);
+    QCOMPARE(names, QStringList({"Plan", "Validation"}));
+    QVERIFY(view->findChild<QTextBrowser*>("planText")->toPlainText().contains("batch 6"));
+    QCOMPARE(view->findChild<QChartView*>("planChart")->chart()->series().size(), 3);  // no budget line
+    QVERIFY(view->findChild<QTextBrowser*>("validationText")->toPlainText().contains("over 4 steps"));
+  }
+
   void savesCopiesWithoutTouchingInputs() {
     QTemporaryDir dir;
     const auto write = [&](const QString& name, const QByteArray& bytes) {
