@@ -21,20 +21,36 @@ struct Dims {
 };
 
 // Query rows per block: the block's scores (rows × keys, the arithmetic type) are the only scratch, never
-// kept. About 64K scores a block (256 KiB in fp32, within L2): a whole ViT slice (197 × 197) is one block,
-// a 2,048-token one 32 rows, so short sequences make few calls and long ones bounded scratch.
+// kept. About 64K scores a slice's block (256 KiB in fp32, within L2): a whole ViT slice (197 × 197) is one
+// block, a 2,048-token one 32 rows, so long sequences keep bounded scratch.
 int64_t rowsPerBlock(int64_t keys) {
   return std::max<int64_t>(16, (int64_t{1} << 16) / std::max<int64_t>(1, keys));
 }
 
-// Matrix products in the storage dtype for bf16 (BLAS's bf16 path accumulates in fp32 and is several times
+// How the work is cut: tasks of `group` slices, each in blocks of `block` query rows. A slice that fits one
+// block is grouped with others (up to about a million scores a task, one batched product each instead of one
+// per slice: ViT-B/16's 48 slices of 197 × 197 take two calls, not 48), as many tasks as threads if possible.
+struct Tiling {
+  int64_t group;
+  int64_t block;
+};
+
+Tiling tilingFor(const Dims& z) {
+  const int64_t block = std::min(z.sq, rowsPerBlock(z.sk));
+  if (block < z.sq) return {1, block};
+  const int64_t cap = std::max<int64_t>(1, (int64_t{1} << 20) / std::max<int64_t>(1, z.sq * z.sk));
+  const int64_t perThread = (z.n + at::get_num_threads() - 1) / std::max(1, at::get_num_threads());
+  return {std::max<int64_t>(1, std::min(cap, perThread)), block};
+}
+
+// Batched products in the storage dtype for bf16 (BLAS's bf16 path accumulates in fp32 and is several times
 // faster here than converting to fp32 first, as the unfused chain runs too), in the arithmetic type
 // otherwise; everything between them (scores, softmax, sums) in the arithmetic type.
 struct Math {
   at::ScalarType acc;
   at::ScalarType prod;
-  at::Tensor mm(const at::Tensor& a, const at::Tensor& b) const {
-    return at::mm(a.to(prod), b.to(prod)).to(acc);
+  at::Tensor bmm(const at::Tensor& a, const at::Tensor& b) const {
+    return at::bmm(a.to(prod), b.to(prod)).to(acc);
   }
 };
 
@@ -43,21 +59,29 @@ Math mathFor(at::ScalarType storage) {
   return {acc, storage == at::kBFloat16 ? at::kBFloat16 : acc};
 }
 
-// The scores of query rows [i0, i0 + rows) of slice n against keys [0, keys): q kᵀ · scale + mask, -inf where
-// the causal mask removes a key (top-left aligned, as torch's is_causal).
-at::Tensor blockScores(const Math& math, const at::Tensor& qb, const at::Tensor& k, int64_t n, int64_t i0,
-                       int64_t keys, const AttentionMask& mask, double scale, bool causal) {
-  auto s = math.mm(qb, k.narrow(0, 0, keys).t()).mul_(scale);
+// A block of work: slices [n0, n0 + count), query rows [i0, i0 + rows), keys [0, keys).
+struct Block {
+  int64_t n0, count, i0, rows, keys;
+  at::Tensor of(const at::Tensor& t) const { return t.narrow(0, n0, count).narrow(1, i0, rows); }
+  at::Tensor keysOf(const at::Tensor& t) const { return t.narrow(0, n0, count).narrow(1, 0, keys); }
+};
+
+// The block's scores: q kᵀ · scale + mask, -inf where the causal mask removes a key (top-left aligned, as
+// torch's is_causal).
+at::Tensor blockScores(const Math& math, const Block& b, const at::Tensor& q, const at::Tensor& k,
+                       const AttentionMask& mask, double scale, bool causal) {
+  auto s = math.bmm(b.of(q), b.keysOf(k).transpose(1, 2)).mul_(scale);
   if (mask.data) {
-    // The mask's rows in place, broadcast by strides (a view, no copy).
-    auto* base = const_cast<float*>(mask.data) + mask.offsets[n] + i0 * mask.strideQ;
-    const auto m = at::from_blob(base, {qb.size(0), keys}, {mask.strideQ, mask.strideK}, at::kFloat);
-    s.add_(m.to(s.scalar_type()));
+    // Each slice's mask rows in place, broadcast by strides (views, no copy).
+    for (int64_t j = 0; j < b.count; ++j) {
+      auto* base = const_cast<float*>(mask.data) + mask.offsets[b.n0 + j] + b.i0 * mask.strideQ;
+      s[j].add_(at::from_blob(base, {b.rows, b.keys}, {mask.strideQ, mask.strideK}, at::kFloat)
+                    .to(s.scalar_type()));
+    }
   }
   if (causal) {
-    // Row r keeps keys j <= i0 + r.
-    const auto rows = at::arange(i0, i0 + qb.size(0), s.options().dtype(at::kLong)).unsqueeze(1);
-    const auto cols = at::arange(keys, s.options().dtype(at::kLong)).unsqueeze(0);
+    const auto rows = at::arange(b.i0, b.i0 + b.rows, s.options().dtype(at::kLong)).unsqueeze(1);
+    const auto cols = at::arange(b.keys, s.options().dtype(at::kLong)).unsqueeze(0);
     s.masked_fill_(cols > rows, -std::numeric_limits<double>::infinity());
   }
   return s;
@@ -68,36 +92,47 @@ int64_t keysFor(int64_t i1, const Dims& z, bool causal) {
   return causal ? std::min(z.sk, i1) : z.sk;
 }
 
+// Calls `body(block)` for every block of every task, tasks in parallel. A pool thread starts with default
+// dispatch state: the products here are the kernel's own arithmetic, not part of any autograd graph (the op's
+// autograd is AttentionFunction's).
+template <typename TaskStart, typename Body>
+void forEachBlock(const Dims& z, bool causal, TaskStart&& start, Body&& body) {
+  const Tiling t = tilingFor(z);
+  const int64_t tasks = (z.n + t.group - 1) / t.group;
+  at::parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
+    at::AutoDispatchBelowADInplaceOrView belowAutograd;
+    for (int64_t task = t0; task < t1; ++task) {
+      const int64_t n0 = task * t.group, count = std::min(t.group, z.n - n0);
+      auto state = start(n0, count);
+      for (int64_t i0 = 0; i0 < z.sq; i0 += t.block) {
+        const int64_t rows = std::min(z.sq, i0 + t.block) - i0;
+        body(Block{n0, count, i0, rows, keysFor(i0 + rows, z, causal)}, state);
+      }
+    }
+  });
+}
+
 void forwardSlices(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& o,
                    const at::Tensor& lse, const Dims& z, const AttentionMask& mask, double scale,
                    bool causal) {
   const Math math = mathFor(q.scalar_type());
-  at::parallel_for(0, z.n, 1, [&](int64_t n0, int64_t n1) {
-    // A pool thread starts with default dispatch state: the products here are the kernel's own arithmetic,
-    // not part of any autograd graph (the op's autograd is AttentionFunction's).
-    at::AutoDispatchBelowADInplaceOrView belowAutograd;
-    for (int64_t n = n0; n < n1; ++n) {
-      const auto kn = k[n].to(math.prod), vn = v[n].to(math.prod);
-      const int64_t block = rowsPerBlock(z.sk);
-      for (int64_t i0 = 0; i0 < z.sq; i0 += block) {
-        const int64_t rows = std::min(z.sq, i0 + block) - i0, keys = keysFor(i0 + rows, z, causal);
-        const auto qb = q[n].narrow(0, i0, rows);
-        auto s = blockScores(math, qb, kn, n, i0, keys, mask, scale, causal);
-        auto mx = std::get<0>(s.max(1, true));
+  forEachBlock(
+      z, causal, [](int64_t, int64_t) { return 0; },
+      [&](const Block& b, int) {
+        auto s = blockScores(math, b, q, k, mask, scale, causal);
+        auto mx = std::get<0>(s.max(2, true));
         // A row with every key masked has no distribution: output 0 and lse -inf (no gradient), as PyTorch's
         // fused kernels do; the unfused chain gives NaN.
         const auto empty = mx.isinf().logical_and(mx < 0);
         mx.masked_fill_(empty, 0);
         auto p = s.sub_(mx).exp_();
-        auto sum = p.sum(1, true);
-        auto out = math.mm(p, vn.narrow(0, 0, keys)).div_(sum.clamp_min(std::numeric_limits<float>::min()));
+        auto sum = p.sum(2, true);
+        auto out = math.bmm(p, b.keysOf(v)).div_(sum.clamp_min(std::numeric_limits<float>::min()));
         out.masked_fill_(empty, 0);
-        o[n].narrow(0, i0, rows).copy_(out);
+        b.of(o).copy_(out);
         auto l = mx.add_(sum.log_()).masked_fill_(empty, -std::numeric_limits<double>::infinity());
-        lse[n].narrow(0, i0, rows).copy_(l.squeeze(1));
-      }
-    }
-  });
+        b.of(lse.unsqueeze(2)).copy_(l);
+      });
 }
 
 void backwardSlices(const at::Tensor& grad, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
@@ -105,33 +140,34 @@ void backwardSlices(const at::Tensor& grad, const at::Tensor& q, const at::Tenso
                     const at::Tensor& dv, const Dims& z, const AttentionMask& mask, double scale,
                     bool causal) {
   const Math math = mathFor(q.scalar_type());
-  at::parallel_for(0, z.n, 1, [&](int64_t n0, int64_t n1) {
-    at::AutoDispatchBelowADInplaceOrView belowAutograd;  // as in forwardSlices
-    for (int64_t n = n0; n < n1; ++n) {
-      const auto kn = k[n].to(math.prod), vn = v[n].to(math.prod);
-      auto dkn = at::zeros(kn.sizes(), kn.options().dtype(math.acc));
-      auto dvn = at::zeros(vn.sizes(), vn.options().dtype(math.acc));
-      const int64_t block = rowsPerBlock(z.sk);
-      for (int64_t i0 = 0; i0 < z.sq; i0 += block) {
-        const int64_t rows = std::min(z.sq, i0 + block) - i0, keys = keysFor(i0 + rows, z, causal);
-        const auto qb = q[n].narrow(0, i0, rows).to(math.prod);
-        const auto gb = grad[n].narrow(0, i0, rows).to(math.prod);
-        const auto lb = lse[n].narrow(0, i0, rows).unsqueeze(1).to(math.acc);
+  struct Grads {
+    int64_t n0, count;
+    at::Tensor dk, dv;  // the task's accumulators, in the arithmetic type
+  };
+  const auto flush = [&](const Grads& g) {
+    dk.narrow(0, g.n0, g.count).copy_(g.dk);
+    dv.narrow(0, g.n0, g.count).copy_(g.dv);
+  };
+  forEachBlock(
+      z, causal,
+      [&](int64_t n0, int64_t count) {
+        return Grads{n0, count, at::zeros({count, z.sk, z.d}, k.options().dtype(math.acc)),
+                     at::zeros({count, z.sk, z.dv}, v.options().dtype(math.acc))};
+      },
+      [&](const Block& b, Grads& g) {
+        const auto qb = b.of(q).to(math.prod), gb = b.of(grad).to(math.prod);
+        const auto lb = b.of(lse.unsqueeze(2)).to(math.acc);
         // The probabilities again, from the scores and the saved log-sum-exp (exp(-inf) = 0 for empty rows).
-        auto p = blockScores(math, qb, kn, n, i0, keys, mask, scale, causal).sub_(lb).exp_();
+        auto p = blockScores(math, b, q, k, mask, scale, causal).sub_(lb).exp_();
         p.masked_fill_(lb.isinf(), 0);
-        const auto kk = kn.narrow(0, 0, keys), vk = vn.narrow(0, 0, keys);
         // dS = P ∘ (dO vᵀ − rowsum(dO ∘ O)) · scale: the softmax's backward without storing P.
-        const auto di = (gb.to(math.acc) * o[n].narrow(0, i0, rows).to(math.acc)).sum(1, true);
-        auto ds = math.mm(gb, vk.t()).sub_(di).mul_(p).mul_(scale);
-        dq[n].narrow(0, i0, rows).copy_(math.mm(ds, kk));
-        dkn.narrow(0, 0, keys).add_(math.mm(ds.t(), qb));
-        dvn.narrow(0, 0, keys).add_(math.mm(p.t(), gb));
-      }
-      dk[n].copy_(dkn);
-      dv[n].copy_(dvn);
-    }
-  });
+        const auto di = (gb.to(math.acc) * b.of(o).to(math.acc)).sum(2, true);
+        auto ds = math.bmm(gb, b.keysOf(v).transpose(1, 2)).sub_(di).mul_(p).mul_(scale);
+        b.of(dq).copy_(math.bmm(ds, b.keysOf(k)));
+        g.dk.narrow(1, 0, b.keys).add_(math.bmm(ds.transpose(1, 2), qb));
+        g.dv.narrow(1, 0, b.keys).add_(math.bmm(p.transpose(1, 2), gb));
+        if (b.i0 + b.rows == z.sq) flush(g);  // the task's last block
+      });
 }
 
 Dims dimsOf(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
