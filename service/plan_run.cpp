@@ -175,8 +175,9 @@ std::vector<std::string> assumptions(const PlanRequest& r) {
 
 }  // namespace
 
-Plan planModel(const std::string& modelPath, const StepSpec& spec, const PlanRequest& request,
-               const ProgressFn& progress) {
+namespace {
+
+void checkRequest(const PlanRequest& request) {
   if (request.shard < 1)
     throw SettingError("shard", "must be 1 or more ranks, not " + std::to_string(request.shard));
   const std::pair<const char*, const std::vector<int64_t>*> lists[] = {{"batch", &request.batches},
@@ -190,20 +191,14 @@ Plan planModel(const std::string& modelPath, const StepSpec& spec, const PlanReq
     }
   }
   request.selection.validate();
-  kernels::ensureOpsRegistered();
-  say(progress, "loading model");
-  auto module = loadModel(modelPath);
-  placeModule(module, spec);
-  const auto inputs = inputSpecsOf(module, modelPath, spec);
-  const StepSize base = specSize(inputs, !request.seqs.empty(), modelPath);
-  Plan plan;
-  plan.modelPath = modelPath;
-  plan.budgetBytes = request.budgetBytes;
-  plan.shard = request.shard;
-  plan.assumptions = assumptions(request);
+}
 
+// The step traced at each of the fit's sizes, fitted; each traced size's measured peak into `plan`.
+SizeFit traceAndFit(torch::jit::Module& module, const std::string& modelPath, const StepSpec& spec,
+                    const std::vector<InputSpec>& inputs, const std::vector<StepSize>& sizes, Plan& plan,
+                    const ProgressFn& progress) {
   std::vector<std::pair<StepSize, Trace>> traced;
-  for (const auto& size : tracedSizes(request, base)) {
+  for (const auto& size : sizes) {
     say(progress, "tracing " + stepSizeText(size));
     SessionRun run;
     try {
@@ -219,25 +214,65 @@ Plan planModel(const std::string& modelPath, const StepSpec& spec, const PlanReq
     traced.emplace_back(size, std::move(run.trace));
   }
   say(progress, "fitting");
-  std::optional<SizeFit> fit;
   try {
-    fit.emplace(std::move(traced));
+    SizeFit fit(std::move(traced));
+    plan.terms = fit.terms();
+    plan.worstResidualBytes = fit.worstResidualBytes();
+    for (auto& t : plan.traced)
+      t.fittedPeak = analyseTrace(fit.at(t.size)).peak().total;
+    return fit;
   } catch (const std::invalid_argument& e) {
     throw InputError(modelPath, std::string("cannot plan: ") + e.what());
   }
-  plan.terms = fit->terms();
-  plan.worstResidualBytes = fit->worstResidualBytes();
-  for (auto& t : plan.traced)
-    t.fittedPeak = analyseTrace(fit->at(t.size)).peak().total;
+}
+
+// The largest batch (or sequence) under the budget at each of the other dimension's sizes.
+void fillCapacity(const Predictor& predictor, const PlanRequest& request, const StepSize& base,
+                  const std::vector<int64_t>& seqs, bool alongSeq, Plan& plan, const ProgressFn& progress) {
+  const StepSize smallest = alongSeq ? StepSize{base.batch, 1} : StepSize{1, seqs.front()};
+  const auto atOne = predictor.at(smallest, false);
+  if (atOne.resident > request.budgetBytes) {
+    throw SettingError("budget", formatBytes(request.budgetBytes) +
+                                     " is below what the step holds before it starts (" +
+                                     formatBytes(atOne.resident) + " at " + stepSizeText(smallest) +
+                                     ": parameters, optimizer state, inputs)");
+  }
+  for (int64_t at : alongSeq ? std::vector<int64_t>{base.batch} : seqs) {
+    say(progress, alongSeq ? "searching the largest sequence" : "searching the largest batch");
+    plan.capacity.push_back({alongSeq, at,
+                             largestFitting(predictor, alongSeq, at, request.budgetBytes, false),
+                             largestFitting(predictor, alongSeq, at, request.budgetBytes, true)});
+  }
+}
+
+}  // namespace
+
+Plan planModel(const std::string& modelPath, const StepSpec& spec, const PlanRequest& request,
+               const ProgressFn& progress) {
+  checkRequest(request);
+  kernels::ensureOpsRegistered();
+  say(progress, "loading model");
+  auto module = loadModel(modelPath);
+  placeModule(module, spec);
+  const auto inputs = inputSpecsOf(module, modelPath, spec);
+  const StepSize base = specSize(inputs, !request.seqs.empty(), modelPath);
+  Plan plan;
+  plan.modelPath = modelPath;
+  plan.budgetBytes = request.budgetBytes;
+  plan.shard = request.shard;
+  plan.assumptions = assumptions(request);
+  const SizeFit fit =
+      traceAndFit(module, modelPath, spec, inputs, tracedSizes(request, base), plan, progress);
 
   say(progress, "planning sites");
   auto plans = planSites(module, trainableParameters(module, spec.trainable));
   for (auto& p : plans)
     p.bits = request.selection.bits;
-  const Predictor predictor(*fit, plans, elementBytesOf(module), request);
+  const Predictor predictor(fit, plans, elementBytesOf(module), request);
   const std::vector<int64_t> batches =
       request.batches.empty() ? std::vector<int64_t>{base.batch} : request.batches;
   const std::vector<int64_t> seqs = request.seqs.empty() ? std::vector<int64_t>{base.seq} : request.seqs;
+  const bool alongSeq = request.batches.empty() && !request.seqs.empty();
   try {
     for (int64_t s : seqs) {
       for (int64_t b : batches) {
@@ -247,23 +282,7 @@ Plan planModel(const std::string& modelPath, const StepSpec& spec, const PlanReq
         plan.points.push_back({{b, s}, p.baselinePeak, p.patchedPeak, p.resident, p.peakAt});
       }
     }
-    const bool alongSeq = request.batches.empty() && !request.seqs.empty();
-    if (request.budgetBytes > 0) {
-      const StepSize smallest = alongSeq ? StepSize{base.batch, 1} : StepSize{1, seqs.front()};
-      const auto atOne = predictor.at(smallest, false);
-      if (atOne.resident > request.budgetBytes) {
-        throw SettingError("budget", formatBytes(request.budgetBytes) +
-                                         " is below what the step holds before it starts (" +
-                                         formatBytes(atOne.resident) + " at " + stepSizeText(smallest) +
-                                         ": parameters, optimizer state, inputs)");
-      }
-      for (int64_t at : alongSeq ? std::vector<int64_t>{base.batch} : seqs) {
-        say(progress, alongSeq ? "searching the largest sequence" : "searching the largest batch");
-        plan.capacity.push_back({alongSeq, at,
-                                 largestFitting(predictor, alongSeq, at, request.budgetBytes, false),
-                                 largestFitting(predictor, alongSeq, at, request.budgetBytes, true)});
-      }
-    }
+    if (request.budgetBytes > 0) fillCapacity(predictor, request, base, seqs, alongSeq, plan, progress);
     say(progress, "drawing the curve");
     plan.curve = curve(
         predictor, plan,

@@ -168,6 +168,30 @@ SessionView::SessionView(const std::string& path, QWidget* parent)
   if (labels_.empty() && plans.empty() && validations.empty())
     throw InputError(path, "session has no runs, validations or plans");
   auto* layout = new QVBoxLayout(this);
+  layout->addLayout(buildTopBar());
+  tabs_ = new QTabWidget;
+  tabs_->setObjectName("sessionTabs");
+  layout->addWidget(tabs_);
+
+  buildRunViews();
+
+  connectViews();
+  addShortcuts();
+  addRecordTabs(plans, validations, path);
+  if (labels_.empty()) {
+    // No run to read on a worker: only the records' tabs (the run views would stay empty).
+    while (tabs_->count() > 0 && tabs_->widget(0) != firstRecordTab_)
+      tabs_->removeTab(0);
+    runBox_->setEnabled(false);
+    setBusy({});
+    return;
+  }
+  pendingComparison_ = true;
+  comparisonWatcher_->setFuture(QtConcurrent::run(loadComparison, reader_));
+  showRun(0);
+}
+
+QHBoxLayout* SessionView::buildTopBar() {
   auto* top = new QHBoxLayout;
   top->addWidget(new QLabel("Run:"));
   runBox_ = new QComboBox;
@@ -187,11 +211,11 @@ SessionView::SessionView(const std::string& path, QWidget* parent)
   filterLabel_ = new QLabel;
   filterLabel_->setObjectName("moduleFilter");
   top->addWidget(filterLabel_);
-  layout->addLayout(top);
-  tabs_ = new QTabWidget;
-  tabs_->setObjectName("sessionTabs");
-  layout->addWidget(tabs_);
+  return top;
+}
 
+// The views of one run, in their tabs; filled when a run is read.
+void SessionView::buildRunViews() {
   summary_ = new QTextBrowser;
   summary_->setObjectName("summary");
   // Reports are column-aligned text: a fixed-pitch font, no wrapping.
@@ -243,7 +267,9 @@ SessionView::SessionView(const std::string& path, QWidget* parent)
   activations_->horizontalHeader()->setStretchLastSection(true);
   actsLayout->addWidget(activations_);
   tabs_->addTab(acts, "Activations");
+}
 
+void SessionView::connectViews() {
   runWatcher_ = new QFutureWatcher<LoadedRun>(this);
   comparisonWatcher_ = new QFutureWatcher<LoadedComparison>(this);
   connect(runWatcher_, &QFutureWatcher<LoadedRun>::finished, this, &SessionView::runLoaded);
@@ -258,19 +284,6 @@ SessionView::SessionView(const std::string& path, QWidget* parent)
   connect(moduleSearch_, &QLineEdit::textChanged, this, &SessionView::searchModules);
   connect(modules_, &QTreeWidget::itemClicked, this,
           [this](QTreeWidgetItem* item) { filterToModule(item->data(0, Qt::UserRole).toString()); });
-  addShortcuts();
-  addRecordTabs(plans, validations, path);
-  if (labels_.empty()) {
-    // No run to read on a worker: only the records' tabs (the run views would stay empty).
-    while (tabs_->count() > 0 && tabs_->widget(0) != firstRecordTab_)
-      tabs_->removeTab(0);
-    runBox_->setEnabled(false);
-    setBusy({});
-    return;
-  }
-  pendingComparison_ = true;
-  comparisonWatcher_->setFuture(QtConcurrent::run(loadComparison, reader_));
-  showRun(0);
 }
 
 SessionView::~SessionView() {
@@ -328,6 +341,35 @@ void SessionView::fillSummary() {
   summary_->setPlainText(q(text.str()));
 }
 
+// Phase boundaries as vertical lines from zero to `top`, named in the legend, each in its own colour.
+void SessionView::addPhaseLines(QChart* chart, int64_t t0, double top) const {
+  for (const auto& mark : loaded_.run->trace.phases) {
+    if (mark.phase == Phase::kBefore || loaded_.run->profile.timeline.empty()) continue;
+    auto* line = new QLineSeries;
+    line->setName(QString("%1 starts").arg(phaseName(mark.phase)));
+    const double x = static_cast<double>(std::max<int64_t>(0, mark.timeNs - t0)) / 1e6;
+    line->append(x, 0);
+    line->append(x, top);
+    QPen pen(Qt::DashLine);
+    pen.setWidth(2);
+    pen.setColor(phaseColor(mark.phase));
+    line->setPen(pen);
+    chart->addSeries(line);
+  }
+}
+
+void SessionView::makeLegendToggle(QChart* chart) {
+  // Clicking a legend entry hides that category (or line) and greys the entry; clicking again shows it.
+  for (auto* marker : chart->legend()->markers()) {
+    connect(marker, &QLegendMarker::clicked, this, [marker] {
+      auto* series = marker->series();
+      series->setVisible(!series->isVisible());
+      marker->setVisible(true);  // hiding a series hides its marker too; keep it to click again
+      marker->setLabelBrush(series->isVisible() ? QBrush(Qt::black) : QBrush(Qt::gray));
+    });
+  }
+}
+
 void SessionView::fillTimeline() {
   const auto& tl = loaded_.run->profile.timeline;
   auto* chart = new QChart;
@@ -369,21 +411,8 @@ void SessionView::fillTimeline() {
   selected.setWidth(4);
   lifetime_->setPen(selected);
   chart->addSeries(lifetime_);
-  // Phase boundaries as vertical lines from zero to the peak, named in the legend.
   const double top = static_cast<double>(p.total) / kMiB;
-  for (const auto& mark : loaded_.run->trace.phases) {
-    if (mark.phase == Phase::kBefore || tl.empty()) continue;
-    auto* line = new QLineSeries;
-    line->setName(QString("%1 starts").arg(phaseName(mark.phase)));
-    const double x = static_cast<double>(std::max<int64_t>(0, mark.timeNs - t0)) / 1e6;
-    line->append(x, 0);
-    line->append(x, top);
-    QPen pen(Qt::DashLine);
-    pen.setWidth(2);
-    pen.setColor(phaseColor(mark.phase));
-    line->setPen(pen);
-    chart->addSeries(line);
-  }
+  addPhaseLines(chart, t0, top);
   // Hovering an area shows the time, the total there and the largest storages alive.
   for (auto* series : chart->series()) {
     auto* area = qobject_cast<QAreaSeries*>(series);
@@ -402,15 +431,7 @@ void SessionView::fillTimeline() {
   for (auto* axis : chart->axes()) {
     if (auto* value = qobject_cast<QValueAxis*>(axis)) value->applyNiceNumbers();
   }
-  // Clicking a legend entry hides that category (or line) and greys the entry; clicking again shows it.
-  for (auto* marker : chart->legend()->markers()) {
-    connect(marker, &QLegendMarker::clicked, this, [marker] {
-      auto* series = marker->series();
-      series->setVisible(!series->isVisible());
-      marker->setVisible(true);  // hiding a series hides its marker too; keep it to click again
-      marker->setLabelBrush(series->isVisible() ? QBrush(Qt::black) : QBrush(Qt::gray));
-    });
-  }
+  makeLegendToggle(chart);
   auto* old = timeline_->chart();
   timeline_->setChart(chart);
   delete old;

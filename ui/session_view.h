@@ -19,6 +19,7 @@
 #include "core/storage_bands.h"
 
 class QComboBox;
+class QHBoxLayout;
 class QLabel;
 class QLineEdit;
 class QProgressBar;
@@ -26,6 +27,7 @@ class QTabWidget;
 class QTableView;
 class QTextBrowser;
 class QTreeWidget;
+class QChart;
 class QChartView;
 class QLineSeries;
 
@@ -109,8 +111,14 @@ class SessionView : public QWidget {
   static bool renderChart(QWidget* charts, const QString& file);
   void fillSummary();
   void fillTimeline();
+  void addPhaseLines(QChart* chart, int64_t t0, double top) const;
+  // Clicking a legend entry hides that category (or line) and greys the entry; clicking again shows it.
+  void makeLegendToggle(QChart* chart);
   void fillModules();
   void fillActivations();
+  QHBoxLayout* buildTopBar();
+  void buildRunViews();
+  void connectViews();
   void addShortcuts();
   // A tab for each stored plan and validation: its text and chart.
   void addRecordTabs(const std::vector<nlohmann::json>& plans, const std::vector<Validation>& validations,
