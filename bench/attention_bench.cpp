@@ -98,22 +98,6 @@ void registerAll(const std::vector<Shape>& shapes) {
   }
 }
 
-class Collector : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const auto& r : runs) {
-      const auto named = lowmem::bench::summaryName(r);
-      if (!named) continue;
-      const std::string& name = *named;
-      const auto slash = name.rfind('/');
-      auto it = gRows.find(name.substr(0, slash));
-      if (it == gRows.end()) continue;
-      (name.substr(slash + 1) == "aten" ? it->second.atenMs : it->second.oursMs) = r.GetAdjustedRealTime();
-    }
-  }
-};
-
 void printSummary() {
   std::cout << "\nforward+backward, lowmem::attention vs the unfused ATen chain (ratio < 1: lowmem faster)\n"
             << std::left << std::setw(34) << "shape/dtype" << std::right << std::setw(10) << "ATen ms"
@@ -145,7 +129,10 @@ int main(int argc, char** argv) {
   int n = static_cast<int>(args.size());
   benchmark::Initialize(&n, args.data());
   registerAll(shapes);
-  Collector collector;
+  lowmem::bench::SummaryCollector collector([](const std::string& key, const std::string& impl, double ms) {
+    auto it = gRows.find(key);
+    if (it != gRows.end()) (impl == "aten" ? it->second.atenMs : it->second.oursMs) = ms;
+  });
   benchmark::RunSpecifiedBenchmarks(&collector);
   printSummary();
   benchmark::Shutdown();

@@ -7,6 +7,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <string>
 #include <thread>
@@ -49,5 +50,26 @@ inline std::optional<std::string> summaryName(const benchmark::BenchmarkReporter
     name.resize(name.size() - suffix.size());
   return name;
 }
+
+// Prints as the console reporter does and hands each run that stands for its benchmark to `record` as
+// (row key, implementation, milliseconds): "gelu/act 8x197x3072/fp32/lowmem" is ("gelu/act 8x197x3072/fp32",
+// "lowmem").
+class SummaryCollector : public benchmark::ConsoleReporter {
+ public:
+  using Record = std::function<void(const std::string& key, const std::string& impl, double ms)>;
+  explicit SummaryCollector(Record record) : record_(std::move(record)) {}
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const auto& r : runs) {
+      const auto name = summaryName(r);
+      if (!name) continue;
+      const auto slash = name->rfind('/');
+      record_(name->substr(0, slash), name->substr(slash + 1), r.GetAdjustedRealTime());  // in ms, the unit
+    }
+  }
+
+ private:
+  Record record_;
+};
 
 }  // namespace lowmem::bench

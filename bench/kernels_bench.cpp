@@ -145,24 +145,6 @@ void registerAll(const std::vector<Shape>& shapes) {
   }
 }
 
-class Collector : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const auto& r : runs) {
-      const auto named = lowmem::bench::summaryName(r);
-      if (!named) continue;
-      const std::string& name = *named;
-      const auto slash = name.rfind('/');
-      auto it = gRows.find(name.substr(0, slash));
-      if (it == gRows.end()) continue;
-      const double ms = r.GetAdjustedRealTime();  // in the benchmark's unit (ms)
-      const std::string impl = name.substr(slash + 1);
-      (impl == "aten" ? it->second.atenMs : impl == "lowmem" ? it->second.oursMs : it->second.memcpyMs) = ms;
-    }
-  }
-};
-
 void printSummary() {
   std::cout
       << "\nforward+backward, lowmem vs ATen (ratio < 1: lowmem faster); bandwidth = minimal bytes / time\n";
@@ -201,7 +183,11 @@ int main(int argc, char** argv) {
   int n = static_cast<int>(args.size());
   benchmark::Initialize(&n, args.data());
   registerAll(shapes);
-  Collector collector;
+  lowmem::bench::SummaryCollector collector([](const std::string& key, const std::string& impl, double ms) {
+    auto it = gRows.find(key);
+    if (it == gRows.end()) return;
+    (impl == "aten" ? it->second.atenMs : impl == "lowmem" ? it->second.oursMs : it->second.memcpyMs) = ms;
+  });
   benchmark::RunSpecifiedBenchmarks(&collector);
   printSummary();
   benchmark::Shutdown();

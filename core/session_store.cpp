@@ -239,10 +239,15 @@ void execSql(sqlite3* db, const char* sql, const std::string& path) {
   }
 }
 
+bool hasTable(sqlite3* db, const std::string& path, const char* name) {
+  Statement has(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", path);
+  has.bind(1, std::string(name));
+  return has.next() && has.i64(0) > 0;
+}
+
 // meta.schema_version, or -1 when the file has no meta table (not a lowmem session).
 int schemaVersion(sqlite3* db, const std::string& path) {
-  Statement has(db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'", path);
-  if (!has.next() || has.i64(0) == 0) return -1;
+  if (!hasTable(db, path, "meta")) return -1;
   Statement v(db, "SELECT value FROM meta WHERE key='schema_version'", path);
   if (!v.next()) return -1;
   const std::string text = v.text(0);
@@ -651,8 +656,7 @@ std::vector<SessionReader::StoredComparison> SessionReader::comparisons() const 
 
 std::vector<Validation> SessionReader::validations() const {
   std::vector<Validation> out;
-  Statement has(db_, "SELECT count(*) FROM sqlite_master WHERE name = 'validations'", path_);
-  if (!has.next() || has.i64(0) == 0) return out;
+  if (!hasTable(db_, path_, "validations")) return out;
   Statement s(db_, "SELECT record FROM validations ORDER BY id", path_);
   while (s.next()) {
     const auto j =
@@ -755,12 +759,6 @@ void readDeviceActivities(sqlite3* db, const std::string& path, const RunInfo& r
   }
   t.deviceTracing = run.deviceTracing;
   t.droppedDeviceRecords = run.droppedDeviceRecords;
-}
-
-bool hasTable(sqlite3* db, const std::string& path, const char* name) {
-  Statement has(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", path);
-  has.bind(1, std::string(name));
-  return has.next() && has.i64(0) > 0;
 }
 
 // Tables later than the schema's first version: absent from older files, whose runs have neither.

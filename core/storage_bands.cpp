@@ -7,14 +7,6 @@
 namespace lowmem {
 namespace {
 
-// The first timeline point at or after `seq` (a storage is alive at points from its allocation's on, and not
-// at its free's).
-size_t pointAt(const std::vector<TimelinePoint>& tl, int64_t seq) {
-  return static_cast<size_t>(std::lower_bound(tl.begin(), tl.end(), seq,
-                                              [](const TimelinePoint& p, int64_t v) { return p.seq < v; }) -
-                             tl.begin());
-}
-
 std::vector<size_t> largestAllocatedInStep(const Profile& profile, size_t maxBands) {
   std::vector<size_t> picked;
   for (size_t i = 0; i < profile.storages.size(); ++i) {
@@ -53,8 +45,8 @@ StorageBands storageBands(const Profile& profile, size_t maxBands, size_t maxPoi
     const auto& st = profile.storages[s];
     StorageBand band;
     band.storage = s;
-    band.firstPoint = pointAt(tl, st.allocSeq);
-    band.endPoint = st.freeSeq < 0 ? tl.size() : pointAt(tl, st.freeSeq);
+    band.firstPoint = timelinePointAt(profile, st.allocSeq);
+    band.endPoint = st.freeSeq < 0 ? tl.size() : timelinePointAt(profile, st.freeSeq);
     if (band.firstPoint >= band.endPoint) continue;  // freed before any event showed it
     points.push_back(band.firstPoint);
     if (band.endPoint < tl.size()) points.push_back(band.endPoint);

@@ -92,4 +92,11 @@ std::vector<std::vector<size_t>> largestAliveAt(const Profile& p, const std::vec
   return out;
 }
 
+size_t timelinePointAt(const Profile& profile, int64_t seq) {
+  const auto& tl = profile.timeline;
+  return static_cast<size_t>(std::lower_bound(tl.begin(), tl.end(), seq,
+                                              [](const TimelinePoint& p, int64_t v) { return p.seq < v; }) -
+                             tl.begin());
+}
+
 }  // namespace lowmem

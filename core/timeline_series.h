@@ -31,6 +31,10 @@ struct AlignedPoint {
 std::vector<AlignedPoint> phaseAlignedTimeline(const Trace& trace, const Profile& profile,
                                                size_t maxPoints = 2000);
 
+// The first timeline point at or after `seq` (timeline.size() past the end): where a storage allocated at
+// `seq` first counts, and the first point where one freed at `seq` no longer does.
+size_t timelinePointAt(const Profile& profile, int64_t seq);
+
 // The timeline points behind decimatedTimeline: each bucket's maximum, in order (for charts that need more of
 // a point than its total, such as the per-category stack).
 std::vector<size_t> decimatedIndices(const Profile& profile, size_t maxPoints = 2000);

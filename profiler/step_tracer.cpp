@@ -56,6 +56,14 @@ std::string moduleFrames() {
   return path;
 }
 
+// "[2,197,768]": a tensor by its sizes.
+std::string shapeText(const at::Tensor& t) {
+  std::string text = "[";
+  for (int64_t d = 0; d < t.dim(); ++d)
+    text += (d ? "," : "") + std::to_string(t.size(d));
+  return text + "]";
+}
+
 struct RecordedInputs {
   std::string shapes;         // "[2,197,768] [768] 1": tensors by their sizes, scalars by value, else kinds
   uint64_t firstStorage = 0;  // the storage of the first tensor argument
@@ -85,10 +93,7 @@ RecordedInputs recordInputs(const at::RecordFunction& fn) {
       }
       if (r.firstStorage == 0 && t.has_storage())
         r.firstStorage = reinterpret_cast<uint64_t>(t.storage().data());
-      text += '[';
-      for (int64_t d = 0; d < t.dim(); ++d)
-        text += (d ? "," : "") + std::to_string(t.size(d));
-      text += ']';
+      text += shapeText(t);
     } else if (v.isInt()) {
       text += std::to_string(v.toInt());
     } else if (v.isDouble()) {
@@ -115,10 +120,7 @@ std::vector<RecordedOutput> recordOutputs(const at::RecordFunction& fn) {
     if (!t.defined() || !t.has_storage() || !t.storage().data()) return;
     RecordedOutput r;
     r.addr = reinterpret_cast<uint64_t>(t.storage().data());
-    r.shape = '[';
-    for (int64_t d = 0; d < t.dim(); ++d)
-      r.shape += (d ? "," : "") + std::to_string(t.size(d));
-    r.shape += ']';
+    r.shape = shapeText(t);
     const auto dtype = dtypeOf(t.scalar_type());
     r.dtype = dtype ? nameOf(*dtype) : std::string(c10::toString(t.scalar_type()));
     out.push_back(std::move(r));

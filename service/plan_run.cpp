@@ -121,7 +121,8 @@ class Predictor {
 // is over it. Peaks grow with the size, so a doubling search then a bisection.
 int64_t largestFitting(const Predictor& predictor, bool alongSeq, int64_t at, int64_t budget, bool patched) {
   const auto fits = [&](int64_t v) {
-    const auto p = predictor.at(alongSeq ? StepSize{at, v} : StepSize{v, at});
+    // The baseline search needs no swap predictions (suggestSwaps is most of a prediction's cost).
+    const auto p = predictor.at(alongSeq ? StepSize{at, v} : StepSize{v, at}, patched);
     return (patched ? p.patchedPeak : p.baselinePeak) <= budget;
   };
   if (!fits(1)) return 0;

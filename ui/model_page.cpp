@@ -460,21 +460,7 @@ void ModelPage::plan() {
 }
 
 void ModelPage::showPlan() {
-  auto* page = new QWidget(this);
-  page->setObjectName("planPage");
-  auto* layout = new QHBoxLayout(page);
-  auto* text = new QTextBrowser;
-  text->setObjectName("planText");
-  text->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
-  text->setLineWrapMode(QTextEdit::NoWrap);
-  std::ostringstream out;
-  writePlanText(*plan_, out);
-  text->setPlainText(QString::fromStdString(out.str()));
-  layout->addWidget(text, 1);
-  auto* chart = makePlanChart(*plan_);
-  chart->setObjectName("planChart");
-  layout->addWidget(chart, 1);
-  showResult(page);
+  showResult(makePlanPage(*plan_, this));
   plan_.reset();
 }
 

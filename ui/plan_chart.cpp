@@ -1,10 +1,14 @@
 #include "ui/plan_chart.h"
 
 #include <QChart>
+#include <QFontDatabase>
 #include <QLineSeries>
 #include <QScatterSeries>
+#include <QSplitter>
+#include <QTextBrowser>
 #include <QValueAxis>
 #include <algorithm>
+#include <sstream>
 
 #include "core/format.h"
 #include "ui/headless_png.h"
@@ -82,6 +86,24 @@ QChartView* makePlanChart(const Plan& plan, QWidget* parent) {
   auto* view = new QChartView(chart, parent);
   view->setRenderHint(QPainter::Antialiasing);
   return view;
+}
+
+QWidget* makePlanPage(const Plan& plan, QWidget* parent) {
+  auto* page = new QSplitter(Qt::Horizontal, parent);
+  page->setObjectName("planPage");
+  auto* text = new QTextBrowser;
+  text->setObjectName("planText");
+  text->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+  text->setLineWrapMode(QTextEdit::NoWrap);
+  std::ostringstream out;
+  writePlanText(plan, out);
+  text->setPlainText(QString::fromStdString(out.str()));
+  page->addWidget(text);
+  auto* chart = makePlanChart(plan);
+  chart->setObjectName("planChart");
+  page->addWidget(chart);
+  page->setStretchFactor(1, 1);
+  return page;
 }
 
 void savePlanPng(const Plan& plan, const std::string& path) {

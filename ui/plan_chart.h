@@ -12,6 +12,10 @@ namespace lowmem::ui {
 
 QChartView* makePlanChart(const Plan& plan, QWidget* parent = nullptr);
 
+// The plan's text (as `lowmem plan` prints it, "planText") beside its chart ("planChart"): what the model
+// page and a session's Plan tab show.
+QWidget* makePlanPage(const Plan& plan, QWidget* parent = nullptr);
+
 // plan.png; InputError naming `path` when it cannot be written.
 void savePlanPng(const Plan& plan, const std::string& path);
 

@@ -602,9 +602,8 @@ void SessionView::markLifetime(const QModelIndex& current) {
   if (tl.empty()) return;
   const int64_t t0 = tl.front().timeNs;
   auto timeAt = [&](int64_t seq) {
-    auto it = std::lower_bound(tl.begin(), tl.end(), seq,
-                               [](const TimelinePoint& p, int64_t v) { return p.seq < v; });
-    return static_cast<double>((it == tl.end() ? tl.back() : *it).timeNs - t0) / 1e6;
+    const size_t i = std::min(timelinePointAt(loaded_.run->profile, seq), tl.size() - 1);
+    return static_cast<double>(tl[i].timeNs - t0) / 1e6;
   };
   const double y = static_cast<double>(loaded_.run->profile.peak().total) / kMiB * kLifetimeLevel;
   lifetime_->append(timeAt(s.allocSeq), y);
@@ -664,37 +663,26 @@ QWidget* SessionView::addComparisonTab(const QString& title, const QString& name
 
 void SessionView::addRecordTabs(const std::vector<nlohmann::json>& plans,
                                 const std::vector<Validation>& validations, const std::string& path) {
-  const auto textView = [](const std::string& text, const QString& name) {
-    auto* view = new QTextBrowser;
-    view->setObjectName(name);
-    view->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
-    view->setLineWrapMode(QTextEdit::NoWrap);
-    view->setPlainText(q(text));
-    return view;
-  };
-  const auto addPage = [this](QWidget* text, QWidget* chart, const QString& title) {
-    auto* page = new QSplitter(Qt::Horizontal);
-    page->addWidget(text);
-    page->addWidget(chart);
-    page->setStretchFactor(1, 1);
-    tabs_->addTab(page, title);
-    if (!firstRecordTab_) firstRecordTab_ = page;
-  };
+  const int first = tabs_->count();
   for (size_t i = 0; i < plans.size(); ++i) {
-    const auto plan = planFromJson(plans[i], path);
-    std::ostringstream text;
-    writePlanText(plan, text);
-    auto* chart = makePlanChart(plan);
-    chart->setObjectName("planChart");
-    addPage(textView(text.str(), "planText"), chart,
-            plans.size() > 1 ? QString("Plan %1").arg(i + 1) : "Plan");
+    tabs_->addTab(makePlanPage(planFromJson(plans[i], path)),
+                  plans.size() > 1 ? QString("Plan %1").arg(i + 1) : "Plan");
   }
   for (size_t i = 0; i < validations.size(); ++i) {
-    std::ostringstream text;
-    writeValidationSummary(validations[i], text);
-    addPage(textView(text.str(), "validationText"), makeValidationCharts(validations[i]),
-            validations.size() > 1 ? QString("Validation %1").arg(i + 1) : "Validation");
+    std::ostringstream summary;
+    writeValidationSummary(validations[i], summary);
+    auto* text = new QTextBrowser;
+    text->setObjectName("validationText");
+    text->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+    text->setLineWrapMode(QTextEdit::NoWrap);
+    text->setPlainText(q(summary.str()));
+    auto* page = new QSplitter(Qt::Horizontal);
+    page->addWidget(text);
+    page->addWidget(makeValidationCharts(validations[i]));
+    page->setStretchFactor(1, 1);
+    tabs_->addTab(page, validations.size() > 1 ? QString("Validation %1").arg(i + 1) : "Validation");
   }
+  firstRecordTab_ = tabs_->widget(first);  // nullptr when there are none
 }
 
 QString SessionView::compareWith(const QString& otherSession) {

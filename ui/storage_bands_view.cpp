@@ -11,6 +11,7 @@
 #include "core/module_path.h"
 #include "core/peak_breakdown.h"
 #include "core/storage_tensors.h"
+#include "core/timeline_series.h"
 #include "ui/category_colors.h"
 #include "ui/tool_tip_event.h"
 
@@ -171,16 +172,12 @@ void StorageBandsView::paintEvent(QPaintEvent*) {
 }
 
 void StorageBandsView::paintPhases(QPainter& painter, const QRectF& area) const {
-  const auto& tl = run_->profile.timeline;
   painter.setPen(QPen(QColor(80, 80, 80), 1, Qt::DashLine));
   const QFontMetricsF metrics(font());
   double labelEnd[2] = {-1e9, -1e9};  // where each of the two label rows is taken up to
   for (const auto& mark : run_->trace.phases) {
     if (mark.phase == Phase::kBefore) continue;
-    const auto point =
-        static_cast<double>(std::lower_bound(tl.begin(), tl.end(), mark.seq,
-                                             [](const TimelinePoint& p, int64_t v) { return p.seq < v; }) -
-                            tl.begin());
+    const auto point = static_cast<double>(timelinePointAt(run_->profile, mark.seq));
     const double x = toWidget(point, 0).x();
     painter.drawLine(QPointF(x, area.top()), QPointF(x, area.bottom()));
     // A phase with few events puts its line close to the next: labels take a second row rather than overlap,
