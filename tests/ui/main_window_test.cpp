@@ -476,6 +476,17 @@ class MainWindowTest : public QObject {
     QVERIFY(page->sessionView() != nullptr);
     QCOMPARE(static_cast<int>(page->sessionView()->runLabels().size()), 1);
 
+    // The Plan row's own mistakes are refused at once, naming the field.
+    page->findChild<QLineEdit*>("planBatches")->setText("6 x");
+    page->findChild<QPushButton*>("planButton")->click();
+    QCOMPARE(done.count(), 1);
+    QCOMPARE(done.takeFirst().at(1).toString(), QString("Plan batches: 'x' is not a batch size"));
+    page->findChild<QLineEdit*>("planBatches")->setText("6");
+    page->findChild<QLineEdit*>("planBudget")->setText("lots");
+    page->findChild<QPushButton*>("planButton")->click();
+    QCOMPARE(done.count(), 1);
+    QCOMPARE(done.takeFirst().at(1).toString(),
+             QString("Plan budget: 'lots' is not a size such as 24GiB or 80GB"));
     // Plan predicts the asked batches and shows the chart and the text `lowmem plan` prints.
     page->findChild<QLineEdit*>("planBatches")->setText("6 12");
     page->findChild<QLineEdit*>("planBudget")->setText("8MiB");
