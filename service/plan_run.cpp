@@ -53,11 +53,21 @@ StepSize specSize(const std::vector<InputSpec>& inputs, bool seqAsked, const std
   return size;
 }
 
+// Sequence lengths to fit, from the spec's own: a quarter, a half and three quarters of it. Lengths the model
+// takes (rotary or position tables may allow no longer one), and not the spec's length itself, which may be
+// the model's whole context: llama-tiny makes 894 allocation events at every length up to 48 and 896 at 64,
+// its context, so a fit through 64 cannot align. A spec shorter than 8 fits on its length and two multiples.
+std::vector<int64_t> sequencesFromSpec(int64_t seq) {
+  if (seq < 8) return {seq, 2 * seq, 3 * seq};
+  return {seq / 4, seq / 2, seq * 3 / 4};
+}
+
 std::vector<StepSize> tracedSizes(const PlanRequest& r, const StepSize& spec) {
   // Not batch 1: size-1 dimensions send ATen down other paths (views where copies were), so a step at batch 1
-  // allocates differently from one at 2 (vit-tiny: 504 events against 526 at 2, 4 and 8).
+  // allocates differently from one at 2 (vit-tiny: 504 events against 526 at 2, 4 and 8). The batch has no
+  // limit in the model, so its defaults do not depend on the spec.
   const std::vector<int64_t> fitB = r.fitBatches.empty() ? std::vector<int64_t>{2, 4, 8} : r.fitBatches;
-  const std::vector<int64_t> fitS = r.fitSeqs.empty() ? std::vector<int64_t>{32, 64, 128} : r.fitSeqs;
+  const std::vector<int64_t> fitS = r.fitSeqs.empty() ? sequencesFromSpec(spec.seq) : r.fitSeqs;
   const bool seq = !r.seqs.empty(), batch = !r.batches.empty() || !seq;
   std::vector<StepSize> out;
   if (batch && seq) {

@@ -20,7 +20,7 @@ struct PlanRequest {
   std::vector<int64_t> batches;     // sizes asked for; empty: the spec's batch
   std::vector<int64_t> seqs;        // token models' sequence lengths; empty: the spec's
   std::vector<int64_t> fitBatches;  // traced; empty: 2, 4, 8
-  std::vector<int64_t> fitSeqs;     // traced; empty: 32, 64, 128
+  std::vector<int64_t> fitSeqs;     // traced; empty: 1/4, 1/2 and 3/4 of the spec's sequence length
   int64_t budgetBytes = 0;          // 0: no budget
   int shard = 1;                    // ranks that share parameters, gradients and optimizer state
   SwapSelection selection;

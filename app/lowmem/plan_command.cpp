@@ -35,7 +35,7 @@ void addPlanCommand(CLI::App& app, Action& action) {
   cmd->add_option(flagOf("fit-batch"), a->request.fitBatches,
                   "Batch sizes to trace and fit (default: 2 4 8; batch 1 often allocates differently)");
   cmd->add_option(flagOf("fit-seq"), a->request.fitSeqs,
-                  "Sequence lengths to trace and fit (default: 32 64 128)");
+                  "Sequence lengths to trace and fit (default: 1/4, 1/2 and 3/4 of the spec's)");
   cmd->add_option(
       flagOf("budget"), a->budget,
       "Memory per device, e.g. 24GiB or 80GB: the largest batch that fits, before and after the swaps");
