@@ -40,7 +40,16 @@ function(lowmem_target_defaults target)
   endif()
 endfunction()
 
-# A precompiled <torch/script.h> takes a LibTorch-heavy file from ~17 s to ~7 s on these machines.
+# A precompiled <torch/script.h> takes a LibTorch-heavy file from ~17 s to ~7 s on these machines. It is built
+# once, in lowmem_torch_pch_host, and every other target reuses it: one copy is 416 MB, and a copy per target
+# (11 of them, twice with the GPU rehearsal's build) filled a CI machine's disk before the tests were built.
+# Reuse needs the same code-generation flags, which every user has: static libraries and executables, no -fPIC.
 function(lowmem_torch_pch target)
-  target_precompile_headers(${target} PRIVATE <torch/script.h>)
+  if(NOT TARGET lowmem_torch_pch_host)
+    add_library(lowmem_torch_pch_host OBJECT ${PROJECT_SOURCE_DIR}/cmake/torch_pch_host.cpp)
+    target_link_libraries(lowmem_torch_pch_host PRIVATE lowmem_torch)
+    lowmem_target_defaults(lowmem_torch_pch_host)
+    target_precompile_headers(lowmem_torch_pch_host PRIVATE <torch/script.h>)
+  endif()
+  target_precompile_headers(${target} REUSE_FROM lowmem_torch_pch_host)
 endfunction()
