@@ -15,7 +15,8 @@ struct OpFamily {
 constexpr OpFamily kFamilies[] = {{SiteKind::kGelu, "regelu", true},
                                   {SiteKind::kSilu, "resilu", true},
                                   {SiteKind::kLayerNorm, "ms_layer_norm", false},
-                                  {SiteKind::kRmsNorm, "ms_rms_norm", false}};
+                                  {SiteKind::kRmsNorm, "ms_rms_norm", false},
+                                  {SiteKind::kAttention, "attention", false}};
 
 const OpFamily* familyOf(SiteKind kind) {
   for (const auto& f : kFamilies) {

@@ -5,6 +5,9 @@
 #include <set>
 #include <unordered_map>
 
+#include "core/attention_prediction.h"
+#include "core/site_span.h"
+
 namespace lowmem {
 namespace {
 
@@ -105,43 +108,6 @@ int64_t gradientStorage(const Trace& t, const Profile& p, const std::string& par
 
 namespace {
 
-// The site's forward ops and the backward nodes autograd joined to them by sequence number.
-struct SiteSpan {
-  std::set<int32_t> forward;
-  int64_t forwardEnd = 0;
-  std::set<int32_t> backwardNodes;
-  std::vector<int32_t> backwardCalls;  // ATen ops the site's backward nodes ran
-  int64_t backwardEnd = -1;
-
-  bool allocatedBySite(const Trace& t, const StorageLife& s) const {
-    return s.allocOp >= 0 &&
-           (forward.count(s.allocOp) || forward.count(t.ops[static_cast<size_t>(s.allocOp)].parent));
-  }
-  bool heldBySite(const StorageLife& s) const {
-    return s.holderForwardOp >= 0 && forward.count(s.holderForwardOp);
-  }
-};
-
-SiteSpan siteSpan(const Trace& t, const std::vector<int32_t>& ops) {
-  SiteSpan span;
-  span.forward.insert(ops.begin(), ops.end());
-  std::set<int64_t> seqNrs;
-  for (auto i : ops) {
-    span.forwardEnd = std::max(span.forwardEnd, t.ops[static_cast<size_t>(i)].endSeq);
-    if (t.ops[static_cast<size_t>(i)].seqNr >= 0) seqNrs.insert(t.ops[static_cast<size_t>(i)].seqNr);
-  }
-  for (size_t i = 0; i < t.ops.size(); ++i) {
-    const auto& op = t.ops[i];
-    if (op.scope == OpScope::kBackward && seqNrs.count(op.seqNr)) {
-      span.backwardEnd = std::max(span.backwardEnd, op.endSeq);
-      span.backwardNodes.insert(static_cast<int32_t>(i));
-    } else if (op.parent >= 0 && span.backwardNodes.count(op.parent)) {
-      span.backwardCalls.push_back(static_cast<int32_t>(i));
-    }
-  }
-  return span;
-}
-
 // The site's output: the largest storage its forward made that outlives it (and that its backward does not
 // keep); -1 when none.
 int64_t outputStorage(const Trace& t, const Profile& p, const SiteSpan& span) {
@@ -154,19 +120,6 @@ int64_t outputStorage(const Trace& t, const Profile& p, const SiteSpan& span) {
     }
   }
   return index;
-}
-
-// What the site's backward made and freed again (the gradients an HF RMSNorm chain passes between its own
-// nodes, their intermediates): the replacement's backward is one kernel, which makes none of them.
-void dropBackwardTemporaries(const Trace& t, const Profile& p, const SiteSpan& span, SiteEffect& e) {
-  for (size_t i = 0; i < p.storages.size(); ++i) {
-    const auto& s = p.storages[i];
-    if (s.allocOp < 0 || s.freeSeq < 0 || s.freeSeq > span.backwardEnd) continue;
-    int32_t node = s.allocOp;
-    while (node >= 0 && !span.backwardNodes.count(node))
-      node = t.ops[static_cast<size_t>(node)].parent;
-    if (node >= 0) e.newFree.emplace_back(i, s.allocSeq);
-  }
 }
 
 // A norm whose affine is folded into every consumer (none re-applies it on a residual) leaves gamma and beta
@@ -218,6 +171,7 @@ void releaseHeldStorages(const Trace& t, const Profile& p, const SiteSpan& span,
 
 SiteEffect siteEffect(const Trace& t, const Profile& p, const SitePlan& plan, int occurrence,
                       int elementBytes) {
+  if (plan.site.kind == SiteKind::kAttention) return attentionEffect(t, p, plan, occurrence);
   SiteEffect e;
   const auto ops = siteOps(t, plan, occurrence);
   if (ops.empty()) {

@@ -202,8 +202,10 @@ class Categoriser {
     for (size_t i = 0; i < t.ops.size(); ++i) {
       const auto& op = t.ops[i];
       if (op.scope == OpScope::kBackward && op.endSeq >= 0) backwardByEnd_.push_back(static_cast<int32_t>(i));
+      // Ops that make no autograd node (a slice of a buffer) record the same number as the op that makes the
+      // next one: that op is the last of them, and an op's callees with its number are part of it.
       if (op.scope == OpScope::kFunction && op.seqNr >= 0 && op.phase != Phase::kBackward &&
-          !forwardBySeqNr_.count(op.seqNr)) {
+          (op.parent < 0 || t.ops[static_cast<size_t>(op.parent)].seqNr != op.seqNr)) {
         forwardBySeqNr_[op.seqNr] = static_cast<int32_t>(i);
       }
     }

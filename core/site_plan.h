@@ -27,6 +27,15 @@ struct FoldTarget {
   bool viaDropout = false;
 };
 
+// Attention: the ATen ops the chain runs around its softmax, as a trace records them in its module (views
+// left out), which the prediction finds the site's ops by.
+struct AttentionForm {
+  std::vector<std::string> opsBefore;  // from matmul(q, kᵀ) (or q's scale) up to the softmax, forward order
+  std::vector<std::string> opsAfter;   // after the softmax, up to matmul(·, v)
+  bool scaledQ = false;                // the scale is applied to q before the first matmul
+  bool masked = false;
+};
+
 struct SitePlan {
   SwapSite site;
   bool valid = false;
@@ -48,6 +57,7 @@ struct SitePlan {
   int bits = 2;
   std::string parentPath;  // norms: the module whose code calls the norm, and the attribute it calls
   std::string attribute;
+  AttentionForm attention;
 };
 
 // The module whose code a plan rewrites: an activation's own module, a norm's parent (which calls it).

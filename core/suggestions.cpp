@@ -81,9 +81,10 @@ void checkEverySelectorMatches(const std::vector<SiteSuggestion>& sites,
     for (const auto& s : sites)
       any = any || selects(selector, s.plan);
     if (!any) {
-      throw SettingError("only", "'" + selector +
-                                     "' matches no site (give a kind: gelu, silu, layer_norm, rms_norm; a "
-                                     "module path; or #ORDINAL, as `lowmem suggest` lists them)");
+      throw SettingError("only",
+                         "'" + selector +
+                             "' matches no site (give a kind: gelu, silu, layer_norm, rms_norm, attention; a "
+                             "module path; or #ORDINAL, as `lowmem suggest` lists them)");
     }
   }
 }

@@ -14,13 +14,16 @@ const char* siteKindName(SiteKind kind) {
       return "layer_norm";
     case SiteKind::kRmsNorm:
       return "rms_norm";
+    case SiteKind::kAttention:
+      return "attention";
   }
   return "unknown";
 }
 
 const std::vector<SiteKind>& allSiteKinds() {
-  static const std::vector<SiteKind> kinds = {SiteKind::kGelu, SiteKind::kGeluTanh, SiteKind::kSilu,
-                                              SiteKind::kLayerNorm, SiteKind::kRmsNorm};
+  static const std::vector<SiteKind> kinds = {SiteKind::kGelu,    SiteKind::kGeluTanh,
+                                              SiteKind::kSilu,    SiteKind::kLayerNorm,
+                                              SiteKind::kRmsNorm, SiteKind::kAttention};
   return kinds;
 }
 

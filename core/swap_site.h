@@ -12,6 +12,9 @@ enum class SiteKind {
   kSilu,       // aten::silu -> ReSiLU2
   kLayerNorm,  // aten::layer_norm -> MS-LN
   kRmsNorm,    // the HF op chain or aten::rms_norm -> MS-RMSNorm
+  // matmul(q, kᵀ) · scale (+ mask) -> softmax -> (dropout) -> matmul(·, v), anchored at the softmax ->
+  // lowmem::attention, which keeps q, k, v, the output and a log-sum-exp a row instead of the probabilities
+  kAttention,
 };
 
 // The norms (rewritten at their call sites, MS-LN / MS-RMSNorm) and the activations that have a

@@ -55,6 +55,7 @@ struct OpEvent {
   // With shapes: the storage address of the first tensor argument, the data flow that tells an autocast
   // cast's source (peak prediction under --amp). Not stored in sessions: read from the live trace.
   uint64_t inputStorage = 0;
+  uint64_t secondInputStorage = 0;  // the second tensor argument's: an attention's k, v and mask
 };
 
 // With shapes: a tensor an ATen op returned, by the storage it lives in, which gives a storage its shape and

@@ -102,12 +102,16 @@ std::tuple<at::Tensor, at::Tensor> forwardCpu(const at::Tensor& q, const at::Ten
                                               bool causal) {
   checkShapes(q, k, v);
   const auto mk = prepareMask(mask, q, k);
-  const auto qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
   std::vector<int64_t> oShape(q.sizes().begin(), q.sizes().end() - 1);
   oShape.push_back(v.size(-1));
-  auto o = at::empty(oShape, q.options());
+  // Heads [B, H, S, D] give an output stored as [B, S, H, Dv] and returned transposed: the head merge that
+  // follows (o.transpose(1, 2).reshape(B, S, H·Dv)) is then a view, not a copy, and the layer after it
+  // saves the op's own output instead of a second one (FlashAttention returns this layout too).
+  auto o = q.dim() == 4 ? at::empty({oShape[0], oShape[2], oShape[1], oShape[3]}, q.options()).transpose(1, 2)
+                        : at::empty(oShape, q.options());
   auto lse = at::empty(q.sizes().slice(0, q.dim() - 1), q.options().dtype(lseType(q)));
-  if (o.numel() > 0) cpu::cpuKernels().attentionForward(qc, kc, vc, mk.view, scale, causal, o, lse);
+  // q, k and v are read in their own layouts (heads transposed out of a projection): nothing is copied whole.
+  if (o.numel() > 0) cpu::cpuKernels().attentionForward(q, k, v, mk.view, scale, causal, o, lse);
   return {o, lse};
 }
 
@@ -122,11 +126,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backwardCpu(const at::Tensor& gra
   TORCH_CHECK(lse.scalar_type() == lseType(q) && lse.numel() == q.numel() / std::max<int64_t>(1, q.size(-1)),
               "lowmem::attention_backward: lse must hold one ", lseType(q), " per query row");
   const auto mk = prepareMask(mask, q, k);
-  const auto qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
-  auto dq = at::empty_like(qc), dk = at::empty_like(kc), dv = at::empty_like(vc);
+  // The gradients in their inputs' layouts, everything read in place: the backward's only scratch is per
+  // block, so it holds no whole-tensor copies beside what the chain's backward would make.
+  auto dq = at::empty_like(q), dk = at::empty_like(k), dv = at::empty_like(v);
   if (q.numel() > 0 && k.numel() > 0) {
-    cpu::cpuKernels().attentionBackward(grad.contiguous(), qc, kc, vc, o.contiguous(), lse.contiguous(),
-                                        mk.view, scale, causal, dq, dk, dv);
+    cpu::cpuKernels().attentionBackward(grad, q, k, v, o, lse.contiguous(), mk.view, scale, causal, dq, dk,
+                                        dv);
   } else {
     dq.zero_();
     dk.zero_();

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/model_attributes.h"
 #include "kernels/ops_library.h"
+#include "patcher/attention_rewrite.h"
 #include "patcher/inlined_graph.h"
 #include "patcher/module_paths.h"
 #include "patcher/type_split.h"
@@ -311,6 +312,19 @@ void rewriteActivations(std::shared_ptr<torch::jit::Graph>& graph,
   }
 }
 
+// The attention chains of one piece of code become lowmem::attention; HF's attention function and F.softmax
+// are free functions its code calls, so those are inlined first.
+void rewriteAttention(const torch::jit::Module& holder, std::shared_ptr<torch::jit::Graph>& graph,
+                      size_t members, size_t holders, const std::string& code) {
+  inlineFunctionCalls(graph);
+  const int count = rewriteAttentionChains(holder, graph);
+  if (count == 0) throw InputError("patch", "no attention chain found in " + code);
+  if (static_cast<size_t>(count) * holders != members) {
+    throw InputError("patch",
+                     code + " has " + std::to_string(count) + " attention sites; select all of them or none");
+  }
+}
+
 struct FoldState {
   std::set<BiasSlot> biasSlots;  // linears that received a folded bias, by type
 };
@@ -394,6 +408,9 @@ RewriteResult applyRewrites(torch::jit::Module& module, const std::vector<SitePl
     auto graph = submoduleAt(module, rewriteHolder(first)).get_method("forward").graph();
     if (isSwappableActivationKind(first.site.kind)) {
       rewriteActivations(graph, members, holders.size(), code);
+    } else if (first.site.kind == SiteKind::kAttention) {
+      rewriteAttention(submoduleAt(module, rewriteHolder(first)), graph, members.size(), holders.size(),
+                       code);
     } else {
       rewriteNorms(module, graph, members, code, folds, result);
     }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <optional>
 
+#include "patcher/attention_chain.h"
 #include "patcher/inlined_graph.h"
 
 namespace lowmem {
@@ -204,6 +205,11 @@ void collect(torch::jit::Block* block, const std::string& rootType, std::vector<
       auto chain = matchRmsChain(n);
       if (!chain) continue;
       site.kind = SiteKind::kRmsNorm;
+      site.form = chain->form;
+    } else if (n->kind() == c10::aten::softmax) {
+      auto chain = matchAttentionChain(n);
+      if (!chain) continue;
+      site.kind = SiteKind::kAttention;
       site.form = chain->form;
     } else {
       continue;

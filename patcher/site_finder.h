@@ -1,5 +1,5 @@
 #pragma once
-// Finds every GELU, SiLU, LayerNorm and RMSNorm in a model's (inlined) forward graph.
+// Finds every GELU, SiLU, LayerNorm, RMSNorm and explicit attention in a model's (inlined) forward graph.
 
 #include <torch/script.h>
 
@@ -13,7 +13,8 @@ namespace lowmem {
 
 std::vector<SwapSite> findSwapSites(const torch::jit::Module& module);
 
-// A site with its anchor node in a graph: the op itself, or rsqrt for an HF RMSNorm chain.
+// A site with its anchor node in a graph: the op itself, rsqrt for an HF RMSNorm chain, softmax for
+// attention.
 struct FoundSite {
   SwapSite site;
   torch::jit::Node* anchor = nullptr;

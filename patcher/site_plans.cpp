@@ -5,6 +5,7 @@
 #include <optional>
 #include <tuple>
 
+#include "patcher/attention_plan.h"
 #include "patcher/inlined_graph.h"
 #include "patcher/module_paths.h"
 #include "patcher/site_finder.h"
@@ -469,6 +470,9 @@ std::vector<SitePlan> planSites(const torch::jit::Module& module, const std::set
       case SiteKind::kLayerNorm:
       case SiteKind::kRmsNorm:
         planNorm(module, found, self, rootType, trainable, plan);
+        break;
+      case SiteKind::kAttention:
+        planAttention(found, self, rootType, trainable, plan);
         break;
     }
     if (plan.unit.empty()) plan.unit = "type " + found.site.moduleType;

@@ -65,8 +65,9 @@ std::string shapeText(const at::Tensor& t) {
 }
 
 struct RecordedInputs {
-  std::string shapes;         // "[2,197,768] [768] 1": tensors by their sizes, scalars by value, else kinds
-  uint64_t firstStorage = 0;  // the storage of the first tensor argument
+  std::string shapes;          // "[2,197,768] [768] 1": tensors by their sizes, scalars by value, else kinds
+  uint64_t firstStorage = 0;   // the storage of the first tensor argument
+  uint64_t secondStorage = 0;  // and of the second
 };
 
 // The op's own arguments. LibTorch 1.13 hands a boxed call (every op the TorchScript interpreter runs) the
@@ -91,8 +92,14 @@ RecordedInputs recordInputs(const at::RecordFunction& fn) {
         text += "undefined";
         continue;
       }
-      if (r.firstStorage == 0 && t.has_storage())
-        r.firstStorage = reinterpret_cast<uint64_t>(t.storage().data());
+      if (t.has_storage()) {
+        const auto addr = reinterpret_cast<uint64_t>(t.storage().data());
+        if (r.firstStorage == 0) {
+          r.firstStorage = addr;
+        } else if (r.secondStorage == 0) {
+          r.secondStorage = addr;
+        }
+      }
       text += shapeText(t);
     } else if (v.isInt()) {
       text += std::to_string(v.toInt());
@@ -142,8 +149,8 @@ std::unique_ptr<at::ObserverContext> onOpStart(const at::RecordFunction& fn) {
   const auto scope = scopeOf(fn.scope());
   const bool shapes = tracer->recordsShapes() && scope == OpScope::kFunction;
   const auto inputs = shapes ? recordInputs(fn) : RecordedInputs{};
-  return std::make_unique<OpContext>(
-      tracer->beginOp(fn.name(), scope, fn.seqNr(), inputs.shapes, inputs.firstStorage));
+  return std::make_unique<OpContext>(tracer->beginOp(fn.name(), scope, fn.seqNr(), inputs.shapes,
+                                                     {inputs.firstStorage, inputs.secondStorage}));
 }
 
 void onOpEnd(const at::RecordFunction& fn, at::ObserverContext* ctx) {
@@ -258,7 +265,7 @@ void StepTracer::reportMemoryUsage(void* ptr, int64_t bytes, ReporterTotal, Repo
 }
 
 int32_t StepTracer::beginOp(const char* name, OpScope scope, int64_t seqNr, const std::string& inputShapes,
-                            uint64_t inputStorage) {
+                            std::array<uint64_t, 2> inputStorages) {
   std::lock_guard<std::mutex> lock(mutex_);
   const int32_t parent = tOpenOps.empty() ? -1 : tOpenOps.back();
   // Module paths come from the interpreter for the ops it calls directly; nested ATen ops inherit theirs,
@@ -286,7 +293,8 @@ int32_t StepTracer::beginOp(const char* name, OpScope scope, int64_t seqNr, cons
   op.module = wantModule ? interner_.intern(module)
                          : (parent >= 0 ? trace_.ops[static_cast<size_t>(parent)].module : 0);
   if (!inputShapes.empty()) op.inputShapes = interner_.intern(inputShapes);
-  op.inputStorage = inputStorage;
+  op.inputStorage = inputStorages[0];
+  op.secondInputStorage = inputStorages[1];
   op.beginSeq = seq_++;
   op.beginNs = nowNs();
   const auto index = static_cast<int32_t>(trace_.ops.size());

@@ -9,6 +9,7 @@
 #include <c10/util/ThreadLocalDebugInfo.h>
 #include <torch/version.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -65,7 +66,7 @@ class StepTracer : public c10::MemoryReportingInfoBase {
 
   // Called from the RecordFunction callbacks.
   int32_t beginOp(const char* name, OpScope scope, int64_t seqNr, const std::string& inputShapes,
-                  uint64_t inputStorage);
+                  std::array<uint64_t, 2> inputStorages);  // of the first two tensor arguments
   bool recordsShapes() const { return recordShapes_; }
   // Before endOp: the tensors op `op` returned (nothing for the allocation helpers).
   void addOutputs(int32_t op, const std::vector<RecordedOutput>& outputs);

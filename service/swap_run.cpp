@@ -31,6 +31,13 @@ void say(const ProgressFn& progress, const std::string& what) {
   if (progress) progress(what);
 }
 
+bool hasValidAttention(const std::vector<SitePlan>& plans) {
+  for (const auto& p : plans) {
+    if (p.valid && p.site.kind == SiteKind::kAttention) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 int elementBytesOf(const torch::jit::Module& m) {
@@ -45,19 +52,20 @@ SuggestRun suggestForModel(const std::string& modelPath, const StepSpec& spec, c
   selection.validate();
   kernels::ensureOpsRegistered();
   SuggestRun r;
-  // Under autocast each site's activations have their own dtype; the recorded input shapes say which.
-  StepSpec traced = spec;
-  traced.recordShapes = traced.recordShapes || spec.amp.has_value();
-  traced.validate();
   say(progress, "loading model");
-  // One load for the profile and the plans: the plans read the code and the trainable selection, which the
+  // One load for the plans and the profile: the plans read the code and the trainable selection, which the
   // profiled step does not change.
   auto module = loadModel(modelPath);
+  say(progress, "planning sites");
+  auto plans = planSites(module, trainableParameters(module, spec.trainable));
+  // Under autocast each site's activations have their own dtype, and an attention's prediction needs its
+  // tensors' sizes and storages: the recorded input shapes say which.
+  StepSpec traced = spec;
+  traced.recordShapes = traced.recordShapes || spec.amp.has_value() || hasValidAttention(plans);
+  traced.validate();
   placeModule(module, traced);
   r.baseline = profileLoadedModel(module, modelPath, traced, "baseline", progress);
-  say(progress, "planning sites");
   r.elementBytes = elementBytesOf(module);
-  auto plans = planSites(module, trainableParameters(module, spec.trainable));
   for (auto& plan : plans)
     plan.bits = selection.bits;
   r.suggestions = suggestSwaps(r.baseline.trace, r.baseline.profile, plans, r.elementBytes, selection.only);

@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "kernels/cpu/cpu_kernels.h"
 
@@ -59,16 +60,68 @@ Math mathFor(at::ScalarType storage) {
   return {acc, storage == at::kBFloat16 ? at::kBFloat16 : acc};
 }
 
+// A tensor's trailing [rows, cols] matrices, one a (batch × head) slice, in whatever layout it has: one
+// [n, rows, cols] view when the layout allows it, else a view a slice. Heads transposed out of their
+// projection ([B, S, H, D] seen as [B, H, S, D]) are read and written in place: no whole-tensor copies.
+class Slices {
+ public:
+  Slices(const at::Tensor& t, int64_t n) : options_(t.options()) {
+    if (t.is_contiguous()) {
+      flat_ = t.view({n, t.size(-2), t.size(-1)});
+      return;
+    }
+    views_.reserve(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {  // leading dimensions unravelled, last fastest
+      at::Tensor slice = t;
+      int64_t rest = i, stride = n;
+      for (int64_t d = 0; d < t.dim() - 2; ++d) {
+        stride /= t.size(d);
+        slice = slice[rest / stride];
+        rest %= stride;
+      }
+      views_.push_back(std::move(slice));
+    }
+  }
+
+  // Rows [i0, i0 + rows) of slices [n0, n0 + count): a view, or a [count, rows, cols] copy of the block only.
+  at::Tensor block(int64_t n0, int64_t count, int64_t i0, int64_t rows) const {
+    if (flat_.defined()) return flat_.narrow(0, n0, count).narrow(1, i0, rows);
+    std::vector<at::Tensor> parts;
+    parts.reserve(static_cast<size_t>(count));
+    for (int64_t j = 0; j < count; ++j)
+      parts.push_back(views_[static_cast<size_t>(n0 + j)].narrow(0, i0, rows));
+    return at::stack(parts);
+  }
+
+  void write(int64_t n0, int64_t i0, const at::Tensor& values) const {
+    if (flat_.defined()) {
+      flat_.narrow(0, n0, values.size(0)).narrow(1, i0, values.size(1)).copy_(values);
+      return;
+    }
+    for (int64_t j = 0; j < values.size(0); ++j)
+      views_[static_cast<size_t>(n0 + j)].narrow(0, i0, values.size(1)).copy_(values[j]);
+  }
+
+  const at::TensorOptions& options() const { return options_; }
+  at::ScalarType scalar_type() const { return c10::typeMetaToScalarType(options_.dtype()); }
+
+ private:
+  at::TensorOptions options_;
+  at::Tensor flat_;
+  std::vector<at::Tensor> views_;
+};
+
 // A block of work: slices [n0, n0 + count), query rows [i0, i0 + rows), keys [0, keys).
 struct Block {
   int64_t n0, count, i0, rows, keys;
+  at::Tensor of(const Slices& t) const { return t.block(n0, count, i0, rows); }
+  at::Tensor keysOf(const Slices& t) const { return t.block(n0, count, 0, keys); }
   at::Tensor of(const at::Tensor& t) const { return t.narrow(0, n0, count).narrow(1, i0, rows); }
-  at::Tensor keysOf(const at::Tensor& t) const { return t.narrow(0, n0, count).narrow(1, 0, keys); }
 };
 
 // The block's scores: q kᵀ · scale + mask, -inf where the causal mask removes a key (top-left aligned, as
 // torch's is_causal).
-at::Tensor blockScores(const Math& math, const Block& b, const at::Tensor& q, const at::Tensor& k,
+at::Tensor blockScores(const Math& math, const Block& b, const Slices& q, const Slices& k,
                        const AttentionMask& mask, double scale, bool causal) {
   auto s = math.bmm(b.of(q), b.keysOf(k).transpose(1, 2)).mul_(scale);
   if (mask.data) {
@@ -112,9 +165,8 @@ void forEachBlock(const Dims& z, bool causal, TaskStart&& start, Body&& body) {
   });
 }
 
-void forwardSlices(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& o,
-                   const at::Tensor& lse, const Dims& z, const AttentionMask& mask, double scale,
-                   bool causal) {
+void forwardSlices(const Slices& q, const Slices& k, const Slices& v, const Slices& o, const at::Tensor& lse,
+                   const Dims& z, const AttentionMask& mask, double scale, bool causal) {
   const Math math = mathFor(q.scalar_type());
   forEachBlock(
       z, causal, [](int64_t, int64_t) { return 0; },
@@ -129,24 +181,23 @@ void forwardSlices(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v
         auto sum = p.sum(2, true);
         auto out = math.bmm(p, b.keysOf(v)).div_(sum.clamp_min(std::numeric_limits<float>::min()));
         out.masked_fill_(empty, 0);
-        b.of(o).copy_(out);
+        o.write(b.n0, b.i0, out);
         auto l = mx.add_(sum.log_()).masked_fill_(empty, -std::numeric_limits<double>::infinity());
         b.of(lse.unsqueeze(2)).copy_(l);
       });
 }
 
-void backwardSlices(const at::Tensor& grad, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                    const at::Tensor& o, const at::Tensor& lse, const at::Tensor& dq, const at::Tensor& dk,
-                    const at::Tensor& dv, const Dims& z, const AttentionMask& mask, double scale,
-                    bool causal) {
+void backwardSlices(const Slices& grad, const Slices& q, const Slices& k, const Slices& v, const Slices& o,
+                    const at::Tensor& lse, const Slices& dq, const Slices& dk, const Slices& dv,
+                    const Dims& z, const AttentionMask& mask, double scale, bool causal) {
   const Math math = mathFor(q.scalar_type());
   struct Grads {
     int64_t n0, count;
     at::Tensor dk, dv;  // the task's accumulators, in the arithmetic type
   };
   const auto flush = [&](const Grads& g) {
-    dk.narrow(0, g.n0, g.count).copy_(g.dk);
-    dv.narrow(0, g.n0, g.count).copy_(g.dv);
+    dk.write(g.n0, 0, g.dk);
+    dv.write(g.n0, 0, g.dv);
   };
   forEachBlock(
       z, causal,
@@ -163,7 +214,7 @@ void backwardSlices(const at::Tensor& grad, const at::Tensor& q, const at::Tenso
         // dS = P ∘ (dO vᵀ − rowsum(dO ∘ O)) · scale: the softmax's backward without storing P.
         const auto di = (gb.to(math.acc) * b.of(o).to(math.acc)).sum(2, true);
         auto ds = math.bmm(gb, b.keysOf(v).transpose(1, 2)).sub_(di).mul_(p).mul_(scale);
-        b.of(dq).copy_(math.bmm(ds, b.keysOf(k)));
+        dq.write(b.n0, b.i0, math.bmm(ds, b.keysOf(k)));
         g.dk.narrow(1, 0, b.keys).add_(math.bmm(ds.transpose(1, 2), qb));
         g.dv.narrow(1, 0, b.keys).add_(math.bmm(p.transpose(1, 2), gb));
         if (b.i0 + b.rows == z.sq) flush(g);  // the task's last block
@@ -175,18 +226,13 @@ Dims dimsOf(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
   return {sq * d == 0 ? 0 : q.numel() / (sq * d), sq, sk, d, dv};
 }
 
-// [n, rows, cols] views of contiguous tensors, whatever their leading dimensions.
-at::Tensor slices(const at::Tensor& t, int64_t n) {
-  return t.view({n, t.size(-2), t.size(-1)});
-}
-
 }  // namespace
 
 void attentionForward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                       const AttentionMask& mask, double scale, bool causal, const at::Tensor& o,
                       const at::Tensor& lse) {
   const auto z = dimsOf(q, k, v);
-  forwardSlices(slices(q, z.n), slices(k, z.n), slices(v, z.n), slices(o, z.n), lse.view({z.n, z.sq}), z,
+  forwardSlices(Slices(q, z.n), Slices(k, z.n), Slices(v, z.n), Slices(o, z.n), lse.view({z.n, z.sq}), z,
                 mask, scale, causal);
 }
 
@@ -194,8 +240,8 @@ void attentionBackward(const at::Tensor& grad, const at::Tensor& q, const at::Te
                        const at::Tensor& o, const at::Tensor& lse, const AttentionMask& mask, double scale,
                        bool causal, const at::Tensor& dq, const at::Tensor& dk, const at::Tensor& dv) {
   const auto z = dimsOf(q, k, v);
-  backwardSlices(slices(grad, z.n), slices(q, z.n), slices(k, z.n), slices(v, z.n), slices(o, z.n),
-                 lse.view({z.n, z.sq}), slices(dq, z.n), slices(dk, z.n), slices(dv, z.n), z, mask, scale,
+  backwardSlices(Slices(grad, z.n), Slices(q, z.n), Slices(k, z.n), Slices(v, z.n), Slices(o, z.n),
+                 lse.view({z.n, z.sq}), Slices(dq, z.n), Slices(dk, z.n), Slices(dv, z.n), z, mask, scale,
                  causal);
 }
 

@@ -112,6 +112,32 @@ TEST(Attention, MatchesFloat64AutogradOfTheUnfusedChain) {
   }
 }
 
+// Heads as model code makes them: projections [B, S, H, D] transposed to [B, H, S, D], and the output stored
+// heads-inner so that the usual merge, o.transpose(1, 2).reshape(B, S, H·D), is a view. Read and written in
+// place, in float64 against the chain's autograd.
+TEST(Attention, TransposedHeadsAreReadInPlaceAndTheOutputMergesAsAView) {
+  at::manual_seed(4);
+  const int64_t B = 2, S = 37, H = 3, D = 8;
+  const auto heads = [&] { return at::randn({B, S, H, D}, at::kDouble).requires_grad_(); };
+  auto qs = heads(), ks = heads(), vs = heads();
+  const auto g = at::randn({B, S, H * D}, at::kDouble);
+  auto ref = unfused(qs.transpose(1, 2), ks.transpose(1, 2), vs.transpose(1, 2), c10::nullopt, 0.3, false)
+                 .transpose(1, 2)
+                 .reshape({B, S, H * D});
+  ref.backward(g);
+  const auto want = std::vector<at::Tensor>{ref.detach(), qs.grad(), ks.grad(), vs.grad()};
+  auto q = qs.detach().clone().requires_grad_(), k = ks.detach().clone().requires_grad_(),
+       v = vs.detach().clone().requires_grad_();
+  auto o = attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), c10::nullopt, 0.3, false);
+  const auto merged = o.transpose(1, 2).reshape({B, S, H * D});
+  EXPECT_EQ(merged.data_ptr(), o.data_ptr()) << "the merge copied the output";
+  merged.backward(g);
+  const auto got = std::vector<at::Tensor>{merged.detach(), q.grad(), k.grad(), v.grad()};
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_TRUE(at::allclose(got[i], want[i], 1e-10, 1e-10))
+        << i << " " << (got[i] - want[i]).abs().max().item<double>();
+}
+
 TEST(Attention, Bfloat16AgreesWithTheFloat64ChainToBfloat16Rounding) {
   at::manual_seed(1);
   auto q = at::randn({2, 4, 33, 32}, at::kDouble), k = at::randn({2, 4, 33, 32}, at::kDouble);

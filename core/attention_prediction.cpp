@@ -1,0 +1,256 @@
+#include "core/attention_prediction.h"
+
+#include <algorithm>
+#include <optional>
+#include <set>
+
+#include "core/site_span.h"
+
+namespace lowmem {
+namespace {
+
+// An op the interpreter ran for `module`'s own code in forward (not one such an op called).
+bool ranByModule(const Trace& t, const OpEvent& op, const std::string& module) {
+  return op.phase == Phase::kForward && op.scope == OpScope::kFunction && t.str(op.module) == module &&
+         (op.parent < 0 || t.ops[static_cast<size_t>(op.parent)].scope != OpScope::kFunction);
+}
+
+bool isMatmul(const std::string& name) {
+  return name == "aten::matmul" || name == "aten::bmm";
+}
+
+struct ChainOps {
+  std::set<int32_t> top;  // the chain's ops in the module's code
+  int32_t scores = -1;    // matmul(q, kᵀ)
+  int32_t qScale = -1;
+  int32_t mask = -1;  // the add
+  int32_t softmax = -1;
+  int32_t output = -1;  // matmul(·, v)
+};
+
+// The occurrence-th softmax the module ran, and around it the ops the plan says the chain runs: back to the
+// first matmul (and q's scale before it), on to the second.
+std::optional<ChainOps> findChain(const Trace& t, const SitePlan& plan, int occurrence) {
+  const auto& module = plan.site.modulePath;
+  ChainOps c;
+  int seen = 0;
+  for (size_t i = 0; i < t.ops.size() && c.softmax < 0; ++i) {
+    if (ranByModule(t, t.ops[i], module) && t.str(t.ops[i].name) == "aten::softmax" && seen++ == occurrence)
+      c.softmax = static_cast<int32_t>(i);
+  }
+  if (c.softmax < 0) return std::nullopt;
+  c.top.insert(c.softmax);
+  const std::set<std::string> before(plan.attention.opsBefore.begin(), plan.attention.opsBefore.end());
+  const std::set<std::string> after(plan.attention.opsAfter.begin(), plan.attention.opsAfter.end());
+  for (int32_t i = c.softmax - 1; i >= 0; --i) {
+    const auto& op = t.ops[static_cast<size_t>(i)];
+    if (!ranByModule(t, op, module)) continue;
+    const std::string& name = t.str(op.name);
+    if (c.scores >= 0) {
+      if (name != "aten::mul" && name != "aten::div") continue;
+      c.qScale = i;
+      c.top.insert(i);
+      break;
+    }
+    if (isMatmul(name)) {
+      c.scores = i;
+      c.top.insert(i);
+      if (!plan.attention.scaledQ) break;
+    } else if (before.count(name)) {
+      c.top.insert(i);
+      if (name == "aten::add" && plan.attention.masked) c.mask = i;
+    }
+  }
+  for (size_t i = static_cast<size_t>(c.softmax) + 1; i < t.ops.size() && c.output < 0; ++i) {
+    if (!ranByModule(t, t.ops[i], module)) continue;
+    const std::string& name = t.str(t.ops[i].name);
+    if (isMatmul(name)) c.output = static_cast<int32_t>(i);
+    if (isMatmul(name) || after.count(name)) c.top.insert(static_cast<int32_t>(i));
+  }
+  if (c.scores < 0 || c.output < 0 || (plan.attention.scaledQ && c.qScale < 0)) return std::nullopt;
+  return c;
+}
+
+bool under(const Trace& t, int32_t op, int32_t ancestor) {
+  for (; op >= 0; op = t.ops[static_cast<size_t>(op)].parent) {
+    if (op == ancestor) return true;
+  }
+  return false;
+}
+
+// The chain's ops and everything they called (matmul runs expand, reshape's copies and bmm).
+std::vector<int32_t> withCallees(const Trace& t, const ChainOps& c) {
+  std::vector<int32_t> ops;
+  const auto first = *c.top.begin();
+  const int64_t end = t.ops[static_cast<size_t>(c.output)].endSeq;
+  for (size_t i = static_cast<size_t>(first); i < t.ops.size() && t.ops[i].beginSeq <= end; ++i) {
+    for (int32_t op = static_cast<int32_t>(i); op >= 0; op = t.ops[static_cast<size_t>(op)].parent) {
+      if (c.top.count(op)) {
+        ops.push_back(static_cast<int32_t>(i));
+        break;
+      }
+    }
+  }
+  return ops;
+}
+
+// The storage at `addr` alive when `op` began; -1 when none.
+int64_t storageAt(const Trace& t, const Profile& p, uint64_t addr, int32_t op) {
+  if (addr == 0) return -1;
+  const int64_t seq = t.ops[static_cast<size_t>(op)].beginSeq;
+  for (size_t i = 0; i < p.storages.size(); ++i) {
+    const auto& s = p.storages[i];
+    if (s.addr == addr && s.allocSeq <= seq && (s.freeSeq < 0 || s.freeSeq >= seq))
+      return static_cast<int64_t>(i);
+  }
+  return -1;
+}
+
+// Query rows of the softmax's input ("[4,12,197,197] -1 ..."): all its dimensions but the last; -1 without
+// shapes.
+int64_t softmaxRows(const Trace& t, int32_t softmax) {
+  const std::string& shapes = t.str(t.ops[static_cast<size_t>(softmax)].inputShapes);
+  if (shapes.size() < 2 || shapes[0] != '[') return -1;
+  std::vector<int64_t> dims{0};
+  for (size_t i = 1; i < shapes.size() && shapes[i] != ']'; ++i) {
+    if (shapes[i] == ',') {
+      dims.push_back(0);
+    } else if (shapes[i] >= '0' && shapes[i] <= '9') {
+      dims.back() = dims.back() * 10 + (shapes[i] - '0');
+    } else {
+      return -1;
+    }
+  }
+  int64_t rows = 1;
+  for (size_t d = 0; d + 1 < dims.size(); ++d)
+    rows *= dims[d];
+  return rows;
+}
+
+// What the op keeps that the chain did not make: q (before its scale), k, v and the mask.
+std::set<size_t> keptInputs(const Trace& t, const Profile& p, const ChainOps& c, const SiteSpan& span) {
+  std::set<size_t> kept;
+  const auto keep = [&](uint64_t addr, int32_t op) {
+    const auto i = storageAt(t, p, addr, op);
+    if (i >= 0 && !span.allocatedBySite(t, p.storages[static_cast<size_t>(i)]))
+      kept.insert(static_cast<size_t>(i));
+  };
+  const auto& first = t.ops[static_cast<size_t>(c.qScale >= 0 ? c.qScale : c.scores)];
+  keep(first.inputStorage, c.qScale >= 0 ? c.qScale : c.scores);
+  keep(t.ops[static_cast<size_t>(c.scores)].secondInputStorage, c.scores);
+  keep(t.ops[static_cast<size_t>(c.output)].secondInputStorage, c.output);
+  if (c.mask >= 0) {
+    keep(t.ops[static_cast<size_t>(c.mask)].inputStorage, c.mask);
+    keep(t.ops[static_cast<size_t>(c.mask)].secondInputStorage, c.mask);
+  }
+  return kept;
+}
+
+// The output: the largest storage made under matmul(·, v) alive when the chain's forward ends that its
+// backward does not keep (that is v's contiguous copy).
+int64_t outputStorage(const Trace& t, const Profile& p, const ChainOps& c, const SiteSpan& span) {
+  int64_t index = -1, bytes = 0;
+  for (size_t i = 0; i < p.storages.size(); ++i) {
+    const auto& s = p.storages[i];
+    if (under(t, s.allocOp, c.output) && !span.heldBySite(s) && s.aliveAt(span.forwardEnd) &&
+        s.bytes > bytes) {
+      bytes = s.bytes;
+      index = static_cast<int64_t>(i);
+    }
+  }
+  return index;
+}
+
+// The copy the head merge after the chain makes of its 4-d output (transpose(1, 2), then reshape or
+// contiguous): the first op of the module that reads the output and allocates as many bytes; -1 when none.
+// lowmem::attention's output is laid out so that this merge is a view.
+int64_t mergeCopy(const Trace& t, const Profile& p, const ChainOps& c, const StorageLife& o) {
+  for (size_t i = static_cast<size_t>(c.output) + 1; i < t.ops.size(); ++i) {
+    const auto& op = t.ops[i];
+    if (o.freeSeq >= 0 && op.beginSeq > o.freeSeq) break;
+    if (!ranByModule(t, op, t.str(t.ops[static_cast<size_t>(c.output)].module)) || op.inputStorage != o.addr)
+      continue;
+    for (size_t j = 0; j < p.storages.size(); ++j) {
+      const auto& s = p.storages[j];
+      if (s.bytes == o.bytes && under(t, s.allocOp, static_cast<int32_t>(i))) return static_cast<int64_t>(j);
+    }
+  }
+  return -1;
+}
+
+int64_t rankOf(const std::string& shapes) {
+  if (shapes.empty() || shapes[0] != '[') return -1;
+  return 1 + static_cast<int64_t>(std::count(
+                 shapes.begin(), shapes.begin() + static_cast<std::ptrdiff_t>(shapes.find(']')), ','));
+}
+
+bool underAny(const Trace& t, int32_t op, const std::set<int32_t>& nodes) {
+  for (; op >= 0; op = t.ops[static_cast<size_t>(op)].parent) {
+    if (nodes.count(op)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+SiteEffect attentionEffect(const Trace& t, const Profile& p, const SitePlan& plan, int occurrence) {
+  SiteEffect e;
+  const auto chain = findChain(t, plan, occurrence);
+  if (!chain) {
+    e.note = "no attention chain of " +
+             (plan.site.modulePath.empty() ? std::string("the root") : plan.site.modulePath) +
+             " in the trace";
+    return e;
+  }
+  const auto span = siteSpan(t, withCallees(t, *chain));
+  const int64_t rows = softmaxRows(t, chain->softmax);
+  if (rows < 0) {
+    e.note = "the trace has no shapes for its softmax (profile with --record-shapes)";
+    return e;
+  }
+  e.found = true;
+  if (span.backwardEnd < 0) {
+    e.note = "its inputs need no gradient: no backward node keeps anything";
+    return e;
+  }
+  auto kept = keptInputs(t, p, *chain, span);
+  const auto o = outputStorage(t, p, *chain, span);
+  const auto merged = o >= 0 && rankOf(t.str(t.ops[static_cast<size_t>(chain->softmax)].inputShapes)) == 4
+                          ? mergeCopy(t, p, *chain, p.storages[static_cast<size_t>(o)])
+                          : -1;
+  if (merged >= 0) {
+    // The merge's readers keep the op's output instead of the copy: it lives as long as either would.
+    const auto& m = p.storages[static_cast<size_t>(merged)];
+    e.newFree.emplace_back(static_cast<size_t>(merged), m.allocSeq);
+    const int64_t until = m.freeSeq < 0 ? -1 : std::max(m.freeSeq, span.backwardEnd);
+    e.newFree.emplace_back(static_cast<size_t>(o), until);
+    e.sharedOutputBytes += p.storages[static_cast<size_t>(o)].bytes;
+  } else if (o >= 0) {
+    kept.insert(static_cast<size_t>(o));
+  }
+  for (size_t i = 0; i < p.storages.size(); ++i) {
+    const auto& s = p.storages[i];
+    if (merged >= 0 && (static_cast<int64_t>(i) == o || static_cast<int64_t>(i) == merged)) continue;
+    if (kept.count(i)) {
+      // Kept by the op until its backward ends; counted on both sides where the chain kept it too.
+      if (span.heldBySite(s)) e.releasedBytes += s.bytes;
+      if (s.freeSeq >= 0 && s.freeSeq <= span.backwardEnd) {
+        e.newFree.emplace_back(i, span.backwardEnd);
+        e.addedBytes += s.bytes;
+      }
+    } else if (span.heldBySite(s) && span.allocatedBySite(t, s)) {
+      e.newFree.emplace_back(i, std::max(span.forwardEnd, s.allocSeq + 1));
+      e.releasedBytes += s.bytes;
+    } else if (s.allocOp >= 0 && s.freeSeq >= 0 && s.freeSeq <= span.backwardEnd &&
+               underAny(t, s.allocOp, span.backwardNodes) && underAny(t, s.freeOp, span.backwardNodes)) {
+      // Made and freed by the chain's backward nodes (dP, dS): the op's backward makes its own, in tiles.
+      e.newFree.emplace_back(i, s.allocSeq);
+    }
+  }
+  const int64_t lse = rows * 4;
+  e.added.push_back({lse, span.forwardEnd, span.backwardEnd});
+  e.addedBytes += lse;
+  return e;
+}
+
+}  // namespace lowmem

@@ -1,0 +1,39 @@
+#pragma once
+// Explicit attention as model code writes it, matched from its softmax: matmul(q, kᵀ) [· or / scale]
+// [+ mask] [cast] → softmax(-1) [cast] [dropout] → matmul(·, v), with the scale possibly on q instead
+// (timm's `(q * self.scale) @ k.transpose(-2, -1)`). The same matcher reads the inlined graph the planner
+// analyses and a module's own graph the rewriter edits, where a dropout may be a submodule's call.
+
+#include <torch/csrc/jit/ir/ir.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace lowmem {
+
+struct AttentionChain {
+  torch::jit::Value* q = nullptr;  // as the op takes it: before any scale applied to q
+  torch::jit::Value* k = nullptr;  // before the transpose
+  torch::jit::Value* v = nullptr;
+  torch::jit::Value* mask = nullptr;   // the additive operand, nullptr when none
+  torch::jit::Value* scale = nullptr;  // the scalar the scores (or q) are multiplied or divided by
+  bool scaleDivides = false;
+  torch::jit::Node* dropout = nullptr;   // aten::dropout, or a dropout module's call (own graphs)
+  torch::jit::Node* output = nullptr;    // matmul(probabilities, v): the op's result replaces its output
+  std::vector<torch::jit::Node*> nodes;  // the chain's nodes in forward order (the transpose of k included)
+  std::vector<std::string> atenOps;      // the ATen ops those nodes run in a trace, forward order
+  std::string form;                      // "matmul/div/add mask/softmax/matmul"
+  std::string unsupported;  // a chain the op cannot stand in for (a masked_fill, a mask before the scale)
+};
+
+// Whether a node is a call of a dropout module (the rewriter's own graphs keep such calls).
+using DropoutCallTest = std::function<bool(const torch::jit::Node*)>;
+
+// The chain around `softmax`; nullopt when the node is not the softmax of an attention (no matmul on both
+// sides, or a value in between used elsewhere).
+std::optional<AttentionChain> matchAttentionChain(torch::jit::Node* softmax,
+                                                  const DropoutCallTest& isDropoutCall = nullptr);
+
+}  // namespace lowmem

@@ -1,0 +1,19 @@
+#pragma once
+// Whether an explicit attention may become lowmem::attention: the chain's form (an additive mask, a scalar
+// scale), no dropout on the probabilities in training, a mask that takes no gradient, all in one module's
+// code.
+
+#include <torch/script.h>
+
+#include <set>
+#include <string>
+
+#include "core/site_plan.h"
+#include "patcher/site_finder.h"
+
+namespace lowmem {
+
+void planAttention(const FoundSite& found, const torch::jit::Value* self, const std::string& rootType,
+                   const std::set<std::string>& trainable, SitePlan& plan);
+
+}  // namespace lowmem

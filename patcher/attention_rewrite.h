@@ -1,0 +1,12 @@
+#pragma once
+// Rewrites each explicit attention in a module's own code (free functions it calls inlined first) as one
+// lowmem::attention call; the chain's nodes, a dropout module's call included, are removed.
+
+#include <torch/script.h>
+
+namespace lowmem {
+
+// How many chains became lowmem::attention.
+int rewriteAttentionChains(const torch::jit::Module& holder, std::shared_ptr<torch::jit::Graph>& graph);
+
+}  // namespace lowmem

@@ -1,0 +1,157 @@
+// Explicit attention in the forms model code writes it: each is found (or not) with the reason that says what
+// the code does, and each valid one, rewritten to lowmem::attention, computes the same outputs and input
+// gradients as the original in float64.
+
+#include <gtest/gtest.h>
+#include <torch/csrc/jit/ir/ir.h>
+#include <torch/script.h>
+
+#include <string>
+#include <vector>
+
+#include "patcher/rewriter.h"
+#include "patcher/site_plans.h"
+
+namespace lowmem {
+namespace {
+
+constexpr int64_t B = 2, H = 3, S = 5, D = 4;
+
+struct Case {
+  const char* name;
+  std::string scores;  // `s = ...` from q, k (and mask), then the lines up to `o`
+  bool valid;
+  std::string words;  // in the form (valid) or the reason (invalid)
+  std::set<std::string> trainable = {};
+};
+
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.name;
+}
+
+torch::jit::Module dropoutModule(const std::string& type, double p) {
+  torch::jit::Module m(type);
+  m.register_attribute("training", c10::BoolType::get(), true);  // as nn.Module's: a fine-tuning step trains
+  m.register_attribute("p", c10::FloatType::get(), p);
+  m.define("def forward(self, x):\n    return torch.dropout(x, self.p, self.training)\n");
+  return m;
+}
+
+// q, k, v from x by cheap elementwise ops (each needs x's gradient), the case's chain, then the head merge.
+torch::jit::Module modelFor(const Case& c) {
+  torch::jit::Module m(std::string("Attn_") + c.name);
+  m.register_attribute("training", c10::BoolType::get(), true);
+  m.register_module("drop", dropoutModule(std::string("Drop_") + c.name, 0.0));
+  m.register_attribute("scale", c10::FloatType::get(), 0.5);
+  m.register_attribute("denominator", c10::FloatType::get(), 2.0);
+  m.register_parameter("table", at::zeros({S, S}, at::kDouble), false);
+  m.define(
+      "def forward(self, x, mask):\n"
+      "    q = x + 0.5\n"
+      "    k = x * 0.75\n"
+      "    v = x - 0.25\n" +
+      c.scores + "    return o.transpose(1, 2).reshape(" + std::to_string(B) + ", " + std::to_string(S) +
+      ", " + std::to_string(H * D) + ")\n");
+  m.to(at::kDouble);
+  return m;
+}
+
+const SitePlan* attentionPlan(const std::vector<SitePlan>& plans) {
+  for (const auto& p : plans) {
+    if (p.site.kind == SiteKind::kAttention) return &p;
+  }
+  return nullptr;
+}
+
+class AttentionSite : public ::testing::TestWithParam<Case> {};
+
+TEST_P(AttentionSite, IsFoundWithItsFormOrReasonAndRewritesExactly) {
+  const auto& c = GetParam();
+  auto original = modelFor(c);
+  const auto plans = planSites(original, c.trainable);
+  const auto* plan = attentionPlan(plans);
+  ASSERT_NE(plan, nullptr) << "no attention site found";
+  EXPECT_EQ(plan->valid, c.valid) << plan->reason;
+  const auto& text = c.valid ? plan->site.form : plan->reason;
+  EXPECT_NE(text.find(c.words), std::string::npos) << "'" << c.words << "' not in: " << text;
+  if (!c.valid) return;
+
+  auto patched = modelFor(c);
+  applyRewrites(patched, {*plan});
+  const auto graph = patched.get_method("forward").graph();
+  int ops = 0, softmaxes = 0;
+  for (const auto* n : graph->nodes()) {
+    ops += n->kind() == c10::Symbol::fromQualString("lowmem::attention");
+    softmaxes += n->kind() == c10::aten::softmax;
+  }
+  EXPECT_EQ(ops, 1);
+  EXPECT_EQ(softmaxes, 0);
+
+  at::manual_seed(3);
+  const auto x = at::randn({B, H, S, D}, at::kDouble);
+  const auto mask = at::where(at::rand({B, 1, 1, S}) < 0.3, -1e4, 0.0).to(at::kDouble);
+  const auto run = [&](torch::jit::Module& m) {
+    auto in = x.clone().requires_grad_(true);
+    auto out = m.forward({in, mask}).toTensor();
+    (out * at::linspace(-1, 1, out.numel(), at::kDouble).view(out.sizes())).sum().backward();
+    return std::make_pair(out.detach(), in.grad());
+  };
+  const auto [want, wantGrad] = run(original);
+  const auto [got, gotGrad] = run(patched);
+  EXPECT_TRUE(at::allclose(got, want, 1e-12, 1e-12)) << (got - want).abs().max().item<double>();
+  EXPECT_TRUE(at::allclose(gotGrad, wantGrad, 1e-12, 1e-12))
+      << (gotGrad - wantGrad).abs().max().item<double>();
+  // The output is stored heads-inner, so the merge above is a view of it.
+  EXPECT_TRUE(got.is_contiguous());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    CodeForms, AttentionSite,
+    ::testing::Values(
+        Case{"bundled",
+             "    p = torch.softmax(torch.matmul(q, k.transpose(-2, -1)) * 0.125, -1)\n"
+             "    o = torch.matmul(p, v)\n",
+             true, "matmul/mul/softmax/matmul"},
+        Case{"hf_llama",
+             "    s = torch.matmul(q, k.transpose(2, 3)) / self.denominator\n"
+             "    s = s + mask\n"
+             "    p = torch.softmax(s, -1, 7).to(q.dtype)\n"
+             "    o = torch.matmul(p, v)\n",
+             true, "matmul/div/add/softmax/to/matmul"},
+        Case{"timm",
+             "    p = self.drop.forward(((q * self.scale) @ k.transpose(-2, -1)).softmax(-1))\n"
+             "    o = p @ v\n",
+             true, "mul/matmul/softmax/dropout/matmul"},
+        Case{"unscaled_cast_in",
+             "    o = torch.matmul(torch.softmax(torch.matmul(q, k.transpose(-1, -2)).to(7), -1), v)\n", true,
+             "matmul/to/softmax/matmul"},
+        Case{"dropout",
+             "    p = torch.dropout(torch.softmax(torch.matmul(q, k.transpose(-2, -1)), -1), 0.1, "
+             "self.training)\n"
+             "    o = torch.matmul(p, v)\n",
+             false, "it drops attention probabilities (p=0.1) in training"},
+        Case{"masked_fill",
+             "    s = torch.matmul(q, k.transpose(-2, -1)).masked_fill(mask < -1.0, -1e4)\n"
+             "    o = torch.matmul(torch.softmax(s, -1), v)\n",
+             false, "its mask is a masked_fill"},
+        Case{"learned_mask",
+             "    s = torch.matmul(q, k.transpose(-2, -1)) + self.table\n"
+             "    o = torch.matmul(torch.softmax(s, -1), v)\n",
+             false,
+             "its mask is computed from table (trainable)",
+             {"table"}},
+        Case{"frozen_table_mask",
+             "    s = torch.matmul(q, k.transpose(-2, -1)) + self.table\n"
+             "    o = torch.matmul(torch.softmax(s, -1), v)\n",
+             true, "matmul/add/softmax/matmul"}));
+
+TEST(AttentionSite, ProbabilitiesUsedElsewhereAreNoSite) {
+  Case c{"returned_probs",
+         "    p = torch.softmax(torch.matmul(q, k.transpose(-2, -1)), -1)\n"
+         "    o = torch.matmul(p, v) + torch.sum(p)\n",
+         false, ""};
+  EXPECT_EQ(attentionPlan(planSites(modelFor(c), {})), nullptr);
+}
+
+}  // namespace
+}  // namespace lowmem
