@@ -27,6 +27,9 @@ struct Shape {
   std::string name;
   int64_t batch, heads, seq, dim;
   bool causal;
+  // Heads as model code makes them: projections [B, S, H, D] seen transposed, the output merged back with
+  // transpose(1, 2).reshape(B, S, H·D), as the patched models run the op.
+  bool fromProjection = false;
 };
 
 at::Tensor ours(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal) {
@@ -55,18 +58,28 @@ struct Row {
 std::map<std::string, Row> gRows;
 
 struct Inputs {
-  at::Tensor q, k, v, g;
+  at::Tensor q, k, v, g;  // leaves
+  bool fromProjection;
+  at::Tensor heads(const at::Tensor& leaf) const { return fromProjection ? leaf.transpose(1, 2) : leaf; }
 };
 
 Inputs inputs(const Shape& s, at::ScalarType dtype) {
-  const std::vector<int64_t> dims = {s.batch, s.heads, s.seq, s.dim};
+  const std::vector<int64_t> dims = s.fromProjection ? std::vector<int64_t>{s.batch, s.seq, s.heads, s.dim}
+                                                     : std::vector<int64_t>{s.batch, s.heads, s.seq, s.dim};
   const auto leaf = [&](double sd) { return (at::randn(dims) * sd).to(dtype).requires_grad_(); };
-  return {leaf(1), leaf(1), leaf(1), at::randn(dims).to(dtype)};
+  auto g = at::randn(dims).to(dtype);
+  if (s.fromProjection) g = g.reshape({s.batch, s.seq, s.heads * s.dim});
+  return {leaf(1), leaf(1), leaf(1), g, s.fromProjection};
+}
+
+at::Tensor forward(const Inputs& in, bool mine, bool causal) {
+  const auto q = in.heads(in.q), k = in.heads(in.k), v = in.heads(in.v);
+  auto out = mine ? ours(q, k, v, causal) : unfused(q, k, v, causal);
+  return in.fromProjection ? out.transpose(1, 2).reshape(in.g.sizes()) : out;
 }
 
 void step(const Inputs& in, bool mine, bool causal) {
-  auto out = mine ? ours(in.q, in.k, in.v, causal) : unfused(in.q, in.k, in.v, causal);
-  out.backward(in.g);
+  forward(in, mine, causal).backward(in.g);
   for (const auto* t : {&in.q, &in.k, &in.v})
     const_cast<at::Tensor&>(*t).mutable_grad().reset();
 }
@@ -75,7 +88,7 @@ void step(const Inputs& in, bool mine, bool causal) {
 int64_t savedBytes(const Shape& s, at::ScalarType dtype, bool mine) {
   const auto in = inputs(s, dtype);
   lowmem::testing::CountingScope scope;
-  auto out = mine ? ours(in.q, in.k, in.v, s.causal) : unfused(in.q, in.k, in.v, s.causal);
+  auto out = forward(in, mine, s.causal);
   return scope.counter().liveBytes();
 }
 
@@ -120,9 +133,13 @@ int main(int argc, char** argv) {
   auto& args = parsed.forBenchmark;
   std::vector<Shape> shapes;
   if (parsed.ci) {
-    shapes = {{"vit 1x2x33x16", 1, 2, 33, 16, false}, {"llama 1x2x64x16 causal", 1, 2, 64, 16, true}};
+    shapes = {{"vit 1x2x33x16", 1, 2, 33, 16, false},
+              {"vit 1x2x33x16 from projection", 1, 2, 33, 16, false, true},
+              {"llama 1x2x64x16 causal", 1, 2, 64, 16, true}};
   } else {
     shapes = {{"vit-b16 4x12x197x64", 4, 12, 197, 64, false},
+              {"vit-b16 4x12x197x64 from projection", 4, 12, 197, 64, false, true},
+              {"llama 1x8x512x64 causal, from projection", 1, 8, 512, 64, true, true},
               {"llama 1x8x512x64 causal", 1, 8, 512, 64, true},
               {"llama 1x8x2048x64 causal", 1, 8, 2048, 64, true}};
   }

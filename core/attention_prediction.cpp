@@ -106,11 +106,9 @@ int64_t storageAt(const Trace& t, const Profile& p, uint64_t addr, int32_t op) {
   return -1;
 }
 
-// Query rows of the softmax's input ("[4,12,197,197] -1 ..."): all its dimensions but the last; -1 without
-// shapes.
-int64_t softmaxRows(const Trace& t, int32_t softmax) {
-  const std::string& shapes = t.str(t.ops[static_cast<size_t>(softmax)].inputShapes);
-  if (shapes.size() < 2 || shapes[0] != '[') return -1;
+// The dimensions of the first tensor in a recorded shape text ("[4,12,197,197] -1 ..."); empty when none.
+std::vector<int64_t> firstDims(const std::string& shapes) {
+  if (shapes.size() < 2 || shapes[0] != '[') return {};
   std::vector<int64_t> dims{0};
   for (size_t i = 1; i < shapes.size() && shapes[i] != ']'; ++i) {
     if (shapes[i] == ',') {
@@ -118,9 +116,30 @@ int64_t softmaxRows(const Trace& t, int32_t softmax) {
     } else if (shapes[i] >= '0' && shapes[i] <= '9') {
       dims.back() = dims.back() * 10 + (shapes[i] - '0');
     } else {
-      return -1;
+      return {};
     }
   }
+  return dims;
+}
+
+int64_t elementBytesOf(const std::string& dtype) {
+  if (dtype == "float64" || dtype == "int64") return 8;
+  if (dtype == "float16" || dtype == "bfloat16") return 2;
+  return dtype == "float32" ? 4 : 0;
+}
+
+// Query rows: the output's bytes over one row's (its last dimension and element size, from what matmul(·, v)
+// returned), so that a plan's trace, whose bytes are fitted to another size, gives that size's rows; else the
+// softmax input's dimensions but the last. -1 without shapes.
+int64_t queryRows(const Trace& t, const ChainOps& c, const StorageLife* o) {
+  for (const auto& out : t.outputs) {
+    if (out.op != c.output || !o) continue;
+    const auto dims = firstDims(t.str(out.shape));
+    const int64_t row = dims.empty() ? 0 : dims.back() * elementBytesOf(t.str(out.dtype));
+    if (row > 0) return o->bytes / row;
+  }
+  const auto dims = firstDims(t.str(t.ops[static_cast<size_t>(c.softmax)].inputShapes));
+  if (dims.empty()) return -1;
   int64_t rows = 1;
   for (size_t d = 0; d + 1 < dims.size(); ++d)
     rows *= dims[d];
@@ -178,12 +197,6 @@ int64_t mergeCopy(const Trace& t, const Profile& p, const ChainOps& c, const Sto
   return -1;
 }
 
-int64_t rankOf(const std::string& shapes) {
-  if (shapes.empty() || shapes[0] != '[') return -1;
-  return 1 + static_cast<int64_t>(std::count(
-                 shapes.begin(), shapes.begin() + static_cast<std::ptrdiff_t>(shapes.find(']')), ','));
-}
-
 bool underAny(const Trace& t, int32_t op, const std::set<int32_t>& nodes) {
   for (; op >= 0; op = t.ops[static_cast<size_t>(op)].parent) {
     if (nodes.count(op)) return true;
@@ -203,7 +216,8 @@ SiteEffect attentionEffect(const Trace& t, const Profile& p, const SitePlan& pla
     return e;
   }
   const auto span = siteSpan(t, withCallees(t, *chain));
-  const int64_t rows = softmaxRows(t, chain->softmax);
+  const auto o = outputStorage(t, p, *chain, span);
+  const int64_t rows = queryRows(t, *chain, o >= 0 ? &p.storages[static_cast<size_t>(o)] : nullptr);
   if (rows < 0) {
     e.note = "the trace has no shapes for its softmax (profile with --record-shapes)";
     return e;
@@ -214,10 +228,10 @@ SiteEffect attentionEffect(const Trace& t, const Profile& p, const SitePlan& pla
     return e;
   }
   auto kept = keptInputs(t, p, *chain, span);
-  const auto o = outputStorage(t, p, *chain, span);
-  const auto merged = o >= 0 && rankOf(t.str(t.ops[static_cast<size_t>(chain->softmax)].inputShapes)) == 4
-                          ? mergeCopy(t, p, *chain, p.storages[static_cast<size_t>(o)])
-                          : -1;
+  const auto merged =
+      o >= 0 && firstDims(t.str(t.ops[static_cast<size_t>(chain->softmax)].inputShapes)).size() == 4
+          ? mergeCopy(t, p, *chain, p.storages[static_cast<size_t>(o)])
+          : -1;
   if (merged >= 0) {
     // The merge's readers keep the op's output instead of the copy: it lives as long as either would.
     const auto& m = p.storages[static_cast<size_t>(merged)];

@@ -60,6 +60,15 @@ struct SitePlan {
   AttentionForm attention;
 };
 
+// Whether any plan is a valid attention site, whose prediction needs the trace's shapes and argument
+// storages.
+inline bool anyValidAttention(const std::vector<SitePlan>& plans) {
+  for (const auto& p : plans) {
+    if (p.valid && p.site.kind == SiteKind::kAttention) return true;
+  }
+  return false;
+}
+
 // The module whose code a plan rewrites: an activation's own module, a norm's parent (which calls it).
 inline const std::string& rewriteHolder(const SitePlan& p) {
   return isNormKind(p.site.kind) ? p.parentPath : p.site.modulePath;

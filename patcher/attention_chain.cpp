@@ -168,7 +168,6 @@ std::optional<AttentionChain> matchAttentionChain(Node* softmax, const DropoutCa
   c.nodes.insert(c.nodes.end(), after.begin(), after.end());
   for (const Node* n : c.nodes) {
     if (n->kind() == c10::aten::transpose) continue;  // a view: nothing to find in a trace or a form
-    c.atenOps.push_back(n->kind() == c10::prim::CallMethod ? "aten::dropout" : n->kind().toQualString());
     c.form += (c.form.empty() ? "" : "/") + shortName(n);
   }
   return c;

@@ -23,7 +23,6 @@ struct AttentionChain {
   torch::jit::Node* dropout = nullptr;   // aten::dropout, or a dropout module's call (own graphs)
   torch::jit::Node* output = nullptr;    // matmul(probabilities, v): the op's result replaces its output
   std::vector<torch::jit::Node*> nodes;  // the chain's nodes in forward order (the transpose of k included)
-  std::vector<std::string> atenOps;      // the ATen ops those nodes run in a trace, forward order
   std::string form;                      // "matmul/div/add mask/softmax/matmul"
   std::string unsupported;  // a chain the op cannot stand in for (a masked_fill, a mask before the scale)
 };

@@ -272,13 +272,17 @@ Plan planModel(const std::string& modelPath, const StepSpec& spec, const PlanReq
   plan.budgetBytes = request.budgetBytes;
   plan.shard = request.shard;
   plan.assumptions = assumptions(request);
-  const SizeFit fit =
-      traceAndFit(module, modelPath, spec, inputs, tracedSizes(request, base), plan, progress);
-
   say(progress, "planning sites");
   auto plans = planSites(module, trainableParameters(module, spec.trainable));
   for (auto& p : plans)
     p.bits = request.selection.bits;
+  // An attention's prediction reads its tensors' sizes and storages from the trace (as `suggest` records
+  // them).
+  StepSpec traced = spec;
+  traced.recordShapes = traced.recordShapes || anyValidAttention(plans);
+  const SizeFit fit =
+      traceAndFit(module, modelPath, traced, inputs, tracedSizes(request, base), plan, progress);
+
   const Predictor predictor(fit, plans, elementBytesOf(module), request);
   const std::vector<int64_t> batches =
       request.batches.empty() ? std::vector<int64_t>{base.batch} : request.batches;

@@ -31,13 +31,6 @@ void say(const ProgressFn& progress, const std::string& what) {
   if (progress) progress(what);
 }
 
-bool hasValidAttention(const std::vector<SitePlan>& plans) {
-  for (const auto& p : plans) {
-    if (p.valid && p.site.kind == SiteKind::kAttention) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 int elementBytesOf(const torch::jit::Module& m) {
@@ -61,7 +54,7 @@ SuggestRun suggestForModel(const std::string& modelPath, const StepSpec& spec, c
   // Under autocast each site's activations have their own dtype, and an attention's prediction needs its
   // tensors' sizes and storages: the recorded input shapes say which.
   StepSpec traced = spec;
-  traced.recordShapes = traced.recordShapes || spec.amp.has_value() || hasValidAttention(plans);
+  traced.recordShapes = traced.recordShapes || spec.amp.has_value() || anyValidAttention(plans);
   traced.validate();
   placeModule(module, traced);
   r.baseline = profileLoadedModel(module, modelPath, traced, "baseline", progress);

@@ -89,13 +89,16 @@ TEST(VitModel, SitesAndParametersFollowTheConfig) {
 
 TEST(VitModel, SiteModulePathsNameTheInstances) {
   auto sites = findSwapSites(buildVit(vitTiny(), {}));
-  ASSERT_EQ(sites.size(), 7u);
+  ASSERT_EQ(sites.size(), 9u);  // per block: norm1, attention, norm2, GELU; then the final norm
   EXPECT_EQ(sites[0].modulePath, "encoder.layer_0.norm1");
   EXPECT_EQ(sites[0].moduleType, "LayerNorm");
-  EXPECT_EQ(sites[2].modulePath, "encoder.layer_0.mlp");
-  EXPECT_EQ(sites[2].moduleType, "MLP");
-  EXPECT_EQ(sites[2].form, "approximate=none");
-  EXPECT_EQ(sites[6].modulePath, "norm");
+  EXPECT_EQ(sites[1].kind, SiteKind::kAttention);
+  EXPECT_EQ(sites[1].modulePath, "encoder.layer_0.attn");
+  EXPECT_EQ(sites[1].form, "matmul/mul/softmax/matmul");
+  EXPECT_EQ(sites[3].modulePath, "encoder.layer_0.mlp");
+  EXPECT_EQ(sites[3].moduleType, "MLP");
+  EXPECT_EQ(sites[3].form, "approximate=none");
+  EXPECT_EQ(sites[8].modulePath, "norm");
 }
 
 TEST(VitModel, InstancesShareTheirTypeLikeScriptedModels) {

@@ -515,7 +515,13 @@ class MainWindowTest : public QObject {
     QVERIFY(done.wait(120000));
     QCOMPARE(done.takeFirst().at(0).toBool(), true);
     auto* sites = page->findChild<QTableWidget*>("sites");
-    QCOMPARE(sites->rowCount(), 7);
+    QCOMPARE(sites->rowCount(), 9);  // per block norm1, attention, norm2, GELU; the final norm
+    int attentionRows = 0;
+    for (int r = 0; r < sites->rowCount(); ++r) {
+      for (int c = 0; c < sites->columnCount(); ++c)
+        attentionRows += sites->item(r, c) && sites->item(r, c)->text() == "attention";
+    }
+    QCOMPARE(attentionRows, 2);
     // The predicted peak and the checkpointing price, as `lowmem suggest` prints them under its table.
     const QString summary = page->findChild<QLabel*>("suggestionSummary")->text();
     QVERIFY2(summary.startsWith("baseline peak") && summary.contains("predicted peak") &&
