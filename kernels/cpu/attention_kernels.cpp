@@ -19,6 +19,7 @@ namespace {
 
 struct Dims {
   int64_t n, sq, sk, d, dv;
+  int64_t heads;  // slices a batch index holds (4-d heads); groups of slices never cross one
 };
 
 // Query rows per block: the block's scores (rows × keys, the arithmetic type) are the only scratch, never
@@ -41,7 +42,11 @@ Tiling tilingFor(const Dims& z) {
   if (block < z.sq) return {1, block};
   const int64_t cap = std::max<int64_t>(1, (int64_t{1} << 20) / std::max<int64_t>(1, z.sq * z.sk));
   const int64_t perThread = (z.n + at::get_num_threads() - 1) / std::max(1, at::get_num_threads());
-  return {std::max<int64_t>(1, std::min(cap, perThread)), block};
+  int64_t group = std::max<int64_t>(1, std::min(cap, perThread));
+  // A group within one batch index is one strided view of heads laid out [B, S, H, D]: no gathering.
+  while (z.heads % group != 0)
+    --group;
+  return {group, block};
 }
 
 // Batched products in the storage dtype for bf16 (BLAS's bf16 path accumulates in fp32 and is several times
@@ -70,6 +75,7 @@ class Slices {
       flat_ = t.view({n, t.size(-2), t.size(-1)});
       return;
     }
+    if (t.dim() == 4) heads_ = t;  // blocks within one batch index are views of it
     views_.reserve(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) {  // leading dimensions unravelled, last fastest
       at::Tensor slice = t;
@@ -86,6 +92,7 @@ class Slices {
   // Rows [i0, i0 + rows) of slices [n0, n0 + count): a view, or a [count, rows, cols] copy of the block only.
   at::Tensor block(int64_t n0, int64_t count, int64_t i0, int64_t rows) const {
     if (flat_.defined()) return flat_.narrow(0, n0, count).narrow(1, i0, rows);
+    if (auto v = headsView(n0, count); v.defined()) return v.narrow(1, i0, rows);
     std::vector<at::Tensor> parts;
     parts.reserve(static_cast<size_t>(count));
     for (int64_t j = 0; j < count; ++j)
@@ -98,6 +105,10 @@ class Slices {
       flat_.narrow(0, n0, values.size(0)).narrow(1, i0, values.size(1)).copy_(values);
       return;
     }
+    if (auto v = headsView(n0, values.size(0)); v.defined()) {
+      v.narrow(1, i0, values.size(1)).copy_(values);
+      return;
+    }
     for (int64_t j = 0; j < values.size(0); ++j)
       views_[static_cast<size_t>(n0 + j)].narrow(0, i0, values.size(1)).copy_(values[j]);
   }
@@ -106,7 +117,16 @@ class Slices {
   at::ScalarType scalar_type() const { return c10::typeMetaToScalarType(options_.dtype()); }
 
  private:
+  // Slices [n0, n0 + count) of one batch index of a 4-d tensor, as one [count, rows, cols] view.
+  at::Tensor headsView(int64_t n0, int64_t count) const {
+    if (!heads_.defined()) return {};
+    const int64_t h = heads_.size(1), b = n0 / h;
+    if ((n0 + count - 1) / h != b) return {};
+    return heads_[b].narrow(0, n0 % h, count);
+  }
+
   at::TensorOptions options_;
+  at::Tensor heads_;
   at::Tensor flat_;
   std::vector<at::Tensor> views_;
 };
@@ -223,7 +243,7 @@ void backwardSlices(const Slices& grad, const Slices& q, const Slices& k, const 
 
 Dims dimsOf(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
   const int64_t d = q.size(-1), sq = q.size(-2), sk = k.size(-2), dv = v.size(-1);
-  return {sq * d == 0 ? 0 : q.numel() / (sq * d), sq, sk, d, dv};
+  return {sq * d == 0 ? 0 : q.numel() / (sq * d), sq, sk, d, dv, q.dim() == 4 ? q.size(1) : 1};
 }
 
 }  // namespace
