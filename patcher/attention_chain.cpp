@@ -16,8 +16,19 @@ bool isCast(const Node* n) {
   return n->kind() == c10::aten::to || n->kind() == c10::aten::type_as;
 }
 
+// Reads of a tensor's metadata, not its data: `w.dtype`, `w.device`, `w.size(-1)`, `type_as(w)`'s target.
+bool readsMetadata(const torch::jit::Use& use) {
+  const auto kind = use.user->kind();
+  return kind == c10::prim::dtype || kind == c10::prim::device || kind == c10::aten::size ||
+         kind == c10::aten::dim || (kind == c10::aten::type_as && use.offset == 1);
+}
+
+// One use reads the value's data (metadata reads aside): a value in the middle of the chain.
 bool singleUse(const Value* v) {
-  return v->uses().size() == 1;
+  int data = 0;
+  for (const auto& use : v->uses())
+    data += !readsMetadata(use);
+  return data == 1;
 }
 
 std::optional<int64_t> constantInt(const Value* v) {
@@ -128,15 +139,15 @@ bool matchScores(Value* x, AttentionChain& c, std::vector<Node*>& reversed) {
   return true;
 }
 
-// From softmax's output to matmul(probabilities, v).
+// From softmax's output to matmul(probabilities, v): every value on the way used once, metadata included.
 bool matchProbabilities(Value* p, AttentionChain& c, std::vector<Node*>& forward,
                         const DropoutCallTest& isDropoutCall) {
-  if (!singleUse(p)) return false;
+  if (p->uses().size() != 1) return false;
   Node* u = p->uses()[0].user;
   if (isCast(u) && p->uses()[0].offset == 0) {
     forward.push_back(u);
     p = u->output();
-    if (!singleUse(p)) return false;
+    if (p->uses().size() != 1) return false;
     u = p->uses()[0].user;
   }
   const bool dropoutCall = isDropoutCall && u->kind() == c10::prim::CallMethod && isDropoutCall(u);
@@ -144,7 +155,7 @@ bool matchProbabilities(Value* p, AttentionChain& c, std::vector<Node*>& forward
     c.dropout = u;
     forward.push_back(u);
     p = u->output();
-    if (!singleUse(p)) return false;
+    if (p->uses().size() != 1) return false;
     u = p->uses()[0].user;
   }
   if (!isMatmul(u) || p->uses()[0].offset != 0) return false;
