@@ -60,6 +60,16 @@ struct SitePlan {
   AttentionForm attention;
 };
 
+// lowmem::attention has kernels for the CPU only: on another device its sites are left as they are, with the
+// reason (a patched model would fail there at the op).
+inline void refuseAttentionOffCpu(std::vector<SitePlan>& plans, bool cpu) {
+  for (auto& p : plans) {
+    if (cpu || p.site.kind != SiteKind::kAttention || !p.valid) continue;
+    p.valid = false;
+    p.reason = "lowmem::attention has no CUDA kernel yet; the step runs on the GPU";
+  }
+}
+
 // Whether any plan is a valid attention site, whose prediction needs the trace's shapes and argument
 // storages.
 inline bool anyValidAttention(const std::vector<SitePlan>& plans) {

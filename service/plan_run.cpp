@@ -274,6 +274,7 @@ Plan planModel(const std::string& modelPath, const StepSpec& spec, const PlanReq
   plan.assumptions = assumptions(request);
   say(progress, "planning sites");
   auto plans = planSites(module, trainableParameters(module, spec.trainable));
+  refuseAttentionOffCpu(plans, spec.device == DeviceKind::kCpu);
   for (auto& p : plans)
     p.bits = request.selection.bits;
   // An attention's prediction reads its tensors' sizes and storages from the trace (as `suggest` records

@@ -51,6 +51,7 @@ SuggestRun suggestForModel(const std::string& modelPath, const StepSpec& spec, c
   auto module = loadModel(modelPath);
   say(progress, "planning sites");
   auto plans = planSites(module, trainableParameters(module, spec.trainable));
+  refuseAttentionOffCpu(plans, spec.device == DeviceKind::kCpu);
   // Under autocast each site's activations have their own dtype, and an attention's prediction needs its
   // tensors' sizes and storages: the recorded input shapes say which.
   StepSpec traced = spec;

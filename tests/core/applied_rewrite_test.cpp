@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "core/applied_rewrite.h"
+#include "core/site_plan.h"
 
 namespace lowmem {
 namespace {
@@ -50,5 +51,24 @@ TEST(AppliedRewrite, TheSameSiteWhateverTheBits) {
   EXPECT_FALSE(two.sameSite({SiteKind::kGelu, 2, "mlp2", 1}));
 }
 
+TEST(AppliedRewrite, AttentionRecordsReadBackAndItsSitesStayOffTheCpu) {
+  EXPECT_EQ(replacementOp(SiteKind::kAttention), "lowmem::attention");
+  const auto r = AppliedRewrite::parse("attention encoder.layer_0.attn #1");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->kind, SiteKind::kAttention);
+  EXPECT_EQ(r->text(), "attention encoder.layer_0.attn #1");
+  // The op has CPU kernels only: a step on the GPU leaves attention as it is and says why; the others stay.
+  std::vector<SitePlan> plans(2);
+  plans[0].site.kind = SiteKind::kAttention;
+  plans[1].site.kind = SiteKind::kGelu;
+  plans[0].valid = plans[1].valid = true;
+  auto cpu = plans;
+  refuseAttentionOffCpu(cpu, true);
+  EXPECT_TRUE(cpu[0].valid && cpu[1].valid);
+  refuseAttentionOffCpu(plans, false);
+  EXPECT_FALSE(plans[0].valid);
+  EXPECT_NE(plans[0].reason.find("no CUDA kernel"), std::string::npos) << plans[0].reason;
+  EXPECT_TRUE(plans[1].valid);
+}
 }  // namespace
 }  // namespace lowmem

@@ -25,6 +25,39 @@ const StorageLife& storageAt(const Profile& p, uint64_t addr) {
   throw std::logic_error("no storage at that address");
 }
 
+// Ops that make no autograd node record the number the next node will take: a mask sliced from a buffer just
+// before lowmem::attention carries the op's number. The node's forward op is the last outermost op with it
+// (an op's callees with its number are part of it), not the first.
+TEST(Categorise, ABackwardNodeJoinsTheLastOutermostForwardOpWithItsNumber) {
+  Trace t = normSiteTrace();
+  StringInterner in(t.strings);
+  // Before aten::layer_norm (seq 1..4): an aten::slice of a buffer at seq 0.5, which makes no node, with 5
+  // too.
+  OpEvent slice{
+      in.intern("aten::slice"), OpScope::kFunction, Phase::kForward, 5, in.intern("norm"), -1, 0, 0, 0, 5};
+  t.ops.insert(t.ops.begin(), slice);
+  for (auto& op : t.ops) {
+    if (op.parent >= 0) ++op.parent;
+  }
+  for (auto& e : t.memory) {
+    if (e.op >= 0) ++e.op;
+  }
+  // And a callee of aten::layer_norm with the same number (native_layer_norm under layer_norm).
+  OpEvent callee{in.intern("aten::native_layer_norm"),
+                 OpScope::kFunction,
+                 Phase::kForward,
+                 5,
+                 in.intern("norm"),
+                 1,
+                 2,
+                 3,
+                 20,
+                 30};
+  t.ops.push_back(callee);
+  const auto p = analyseTrace(t);
+  EXPECT_EQ(t.opName(storageAt(p, kInput).holderForwardOp), "aten::layer_norm");
+}
+
 TEST(Categorise, EachStoragesCategoryReasonAndHolderFollowFromItsEvents) {
   const auto t = normSiteTrace();
   const auto p = analyseTrace(t);
