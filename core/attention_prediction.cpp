@@ -122,12 +122,6 @@ std::vector<int64_t> firstDims(const std::string& shapes) {
   return dims;
 }
 
-int64_t elementBytesOf(const std::string& dtype) {
-  if (dtype == "float64" || dtype == "int64") return 8;
-  if (dtype == "float16" || dtype == "bfloat16") return 2;
-  return dtype == "float32" ? 4 : 0;
-}
-
 // Query rows: the output's bytes over one row's (its last dimension and element size, from what matmul(·, v)
 // returned), so that a plan's trace, whose bytes are fitted to another size, gives that size's rows; else the
 // softmax input's dimensions but the last. -1 without shapes.
@@ -135,7 +129,7 @@ int64_t queryRows(const Trace& t, const ChainOps& c, const StorageLife* o) {
   for (const auto& out : t.outputs) {
     if (out.op != c.output || !o) continue;
     const auto dims = firstDims(t.str(out.shape));
-    const int64_t row = dims.empty() ? 0 : dims.back() * elementBytesOf(t.str(out.dtype));
+    const int64_t row = dims.empty() ? 0 : dims.back() * dtypeElementBytes(t.str(out.dtype));
     if (row > 0) return o->bytes / row;
   }
   const auto dims = firstDims(t.str(t.ops[static_cast<size_t>(c.softmax)].inputShapes));

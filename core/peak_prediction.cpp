@@ -55,10 +55,17 @@ int64_t firstInputElements(const Trace& t, int32_t op) {
 }
 
 // Bytes per element of the site's output: measured where the tracer recorded shapes (under autocast one model
-// mixes 16- and 32-bit activations), else the model's parameter dtype. `ops` are the ATen calls of the site's
-// backward nodes, whose first input is the incoming gradient, shaped like the output (the shapes of ops that
-// the TorchScript interpreter calls in forward hold more than the op's own arguments on LibTorch 1.13).
-int siteElementBytes(const Trace& t, const std::vector<int32_t>& ops, int64_t outputBytes, int fallback) {
+// mixes 16- and 32-bit activations), else the model's parameter dtype. First the dtype the site's forward
+// returned the output storage with (it holds at any size: a plan's trace has one size's shapes and another's
+// bytes); else `ops`, the ATen calls of the site's backward nodes, whose first input is the incoming
+// gradient, shaped like the output (the shapes of ops that the TorchScript interpreter calls in forward hold
+// more than the op's own arguments on LibTorch 1.13).
+int siteElementBytes(const Trace& t, const std::set<int32_t>& forward, uint64_t outputAddr,
+                     const std::vector<int32_t>& ops, int64_t outputBytes, int fallback) {
+  for (const auto& out : t.outputs) {
+    if (out.addr != outputAddr || !forward.count(out.op)) continue;
+    if (const auto bytes = dtypeElementBytes(t.str(out.dtype)); bytes > 0) return static_cast<int>(bytes);
+  }
   for (auto op : ops) {
     const int64_t n = firstInputElements(t, op);
     if (n <= 0 || outputBytes % n != 0) continue;
@@ -197,7 +204,9 @@ SiteEffect siteEffect(const Trace& t, const Profile& p, const SitePlan& plan, in
   releaseHeldStorages(t, p, span, norm, casts, e);
   dropBackwardTemporaries(t, p, span, e);
   if (norm) dropFoldedGradients(t, p, plan, e);
-  const int outputElementBytes = siteElementBytes(t, span.backwardCalls, outputBytes, elementBytes);
+  const uint64_t outputAddr = outputIndex >= 0 ? p.storages[static_cast<size_t>(outputIndex)].addr : 0;
+  const int outputElementBytes =
+      siteElementBytes(t, span.forward, outputAddr, span.backwardCalls, outputBytes, elementBytes);
   if (!casts.empty()) {
     // Autocast's 16-bit types; a consumer may have cast only a slice (a class token), so not a cast's size.
     const int64_t lowered = outputBytes / std::max(1, outputElementBytes) * 2;

@@ -70,6 +70,14 @@ const char* deviceActivityKindName(DeviceActivity::Kind kind) {
   return "?";
 }
 
+int64_t dtypeElementBytes(const std::string& dtype) {
+  if (dtype == "float64" || dtype == "int64" || dtype == "complex64") return 8;
+  if (dtype == "float32" || dtype == "int32") return 4;
+  if (dtype == "float16" || dtype == "bfloat16" || dtype == "int16") return 2;
+  if (dtype == "bool" || dtype == "uint8" || dtype == "int8") return 1;
+  return 0;
+}
+
 bool isAllocationHelper(const std::string& opName) {
   static const std::set<std::string> kHelpers = {
       "aten::empty",     "aten::empty_strided",     "aten::empty_like",

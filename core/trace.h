@@ -68,6 +68,9 @@ struct OpOutput {
   StringId dtype = 0;  // "float32"
 };
 
+// Bytes of one element of a recorded dtype ("float32" -> 4); 0 for a name it does not know.
+int64_t dtypeElementBytes(const std::string& dtype);
+
 struct PhaseMark {
   Phase phase = Phase::kBefore;
   int64_t seq = 0;

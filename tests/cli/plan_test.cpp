@@ -54,6 +54,21 @@ TEST_F(PlanTest, PredictedPeaksAreTheMeasuredOnesAtAnUntracedBatch) {
   EXPECT_GT(std::filesystem::file_size(path("plan.png")), 10000u);
 }
 
+// A plan's trace has the shapes of one traced batch (8) and the bytes of the predicted one: at twice that
+// batch the element counts halve the bytes per element, so each site's element size must come from the dtype
+// its op returned. The swaps predicted at 16 from the fit are those `suggest` predicts from a step traced
+// at 16.
+TEST_F(PlanTest, SwapsAtTwiceATracedBatchArePredictedAsSuggestPredictsThemThere) {
+  const auto model = built("vit-tiny");
+  const auto r = lowmemCli({"-q", "plan", model, "--trainable", "lora", "--batch", "16", "--json"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  const auto planned = nlohmann::json::parse(r.out)["points"][0]["patched_peak"].get<int64_t>();
+  const auto s = lowmemCli(
+      {"-q", "suggest", model, "--trainable", "lora", "--input", "x:float32[16,3,32,32]", "--json"});
+  ASSERT_EQ(s.exitCode, 0) << s.err;
+  EXPECT_EQ(planned, nlohmann::json::parse(s.out)["predicted_peak"].get<int64_t>());
+}
+
 TEST_F(PlanTest, TheLargestBatchUnderABudgetFitsAndTheNextDoesNot) {
   const auto model = built("vit-tiny");
   // A budget between the peaks at batch 8 and 9, measured: the plan must say 8.
