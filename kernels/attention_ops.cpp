@@ -10,6 +10,7 @@
 #include <limits>
 #include <vector>
 
+#include "kernels/attention_mask.h"
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/ops_common.h"
 
@@ -18,15 +19,9 @@ namespace {
 
 constexpr const char* kOp = "lowmem::attention";
 
-using ForwardSig = std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                                      const c10::optional<at::Tensor>&, double, bool);
-using BackwardSig = std::tuple<at::Tensor, at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&,
-                                                                   const at::Tensor&, const at::Tensor&,
-                                                                   const at::Tensor&, const at::Tensor&,
-                                                                   const c10::optional<at::Tensor>&, double,
-                                                                   bool);
+}  // namespace
 
-void checkShapes(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+void checkAttentionShapes(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
   for (const auto* t : {&q, &k, &v}) {
     checkFloating(*t, kOp);
     TORCH_CHECK(t->dim() >= 2, kOp, ": q, k and v need at least 2 dimensions (..., seq, dim), got ",
@@ -45,15 +40,8 @@ void checkShapes(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) 
               ", ", v.sizes());
 }
 
-// The mask as fp32 additive values (a boolean mask: true takes part, false is -inf), broadcast to
-// [..., sq, sk] without copying, with each (batch × head) slice's offset.
-struct PreparedMask {
-  at::Tensor values;
-  std::vector<int64_t> offsets;
-  cpu::AttentionMask view;
-};
-
-PreparedMask prepareMask(const c10::optional<at::Tensor>& mask, const at::Tensor& q, const at::Tensor& k) {
+PreparedMask prepareAttentionMask(const c10::optional<at::Tensor>& mask, const at::Tensor& q,
+                                  const at::Tensor& k) {
   PreparedMask out;
   if (!mask || !mask->defined()) return out;
   TORCH_CHECK(!mask->requires_grad(), kOp, ": attn_mask takes no gradient; detach it");
@@ -93,6 +81,16 @@ PreparedMask prepareMask(const c10::optional<at::Tensor>& mask, const at::Tensor
   return out;
 }
 
+namespace {
+
+using ForwardSig = std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                                      const c10::optional<at::Tensor>&, double, bool);
+using BackwardSig = std::tuple<at::Tensor, at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&,
+                                                                   const at::Tensor&, const at::Tensor&,
+                                                                   const at::Tensor&, const at::Tensor&,
+                                                                   const c10::optional<at::Tensor>&, double,
+                                                                   bool);
+
 at::ScalarType lseType(const at::Tensor& q) {
   return q.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
 }
@@ -100,8 +98,8 @@ at::ScalarType lseType(const at::Tensor& q) {
 std::tuple<at::Tensor, at::Tensor> forwardCpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                               const c10::optional<at::Tensor>& mask, double scale,
                                               bool causal) {
-  checkShapes(q, k, v);
-  const auto mk = prepareMask(mask, q, k);
+  checkAttentionShapes(q, k, v);
+  const auto mk = prepareAttentionMask(mask, q, k);
   std::vector<int64_t> oShape(q.sizes().begin(), q.sizes().end() - 1);
   oShape.push_back(v.size(-1));
   // Heads [B, H, S, D] give an output stored as [B, S, H, Dv] and returned transposed: the head merge that
@@ -120,12 +118,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backwardCpu(const at::Tensor& gra
                                                            const at::Tensor& o, const at::Tensor& lse,
                                                            const c10::optional<at::Tensor>& mask,
                                                            double scale, bool causal) {
-  checkShapes(q, k, v);
+  checkAttentionShapes(q, k, v);
   TORCH_CHECK(grad.sizes().equals(o.sizes()) && grad.scalar_type() == o.scalar_type(),
               "lowmem::attention_backward: grad ", grad.sizes(), " does not match the output ", o.sizes());
   TORCH_CHECK(lse.scalar_type() == lseType(q) && lse.numel() == q.numel() / std::max<int64_t>(1, q.size(-1)),
               "lowmem::attention_backward: lse must hold one ", lseType(q), " per query row");
-  const auto mk = prepareMask(mask, q, k);
+  const auto mk = prepareAttentionMask(mask, q, k);
   // The gradients in their inputs' layouts, everything read in place: the backward's only scratch is per
   // block, so it holds no whole-tensor copies beside what the chain's backward would make.
   auto dq = at::empty_like(q), dk = at::empty_like(k), dv = at::empty_like(v);
@@ -170,7 +168,7 @@ class AttentionFunction : public torch::autograd::Function<AttentionFunction> {
 
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const c10::optional<at::Tensor>& mask, c10::optional<double> scale, bool causal) {
-  checkShapes(q, k, v);
+  checkAttentionShapes(q, k, v);
   const double s = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
   return AttentionFunction::apply(q, k, v, mask, s, causal);
 }

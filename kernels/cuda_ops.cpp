@@ -5,6 +5,7 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
+#include "kernels/attention_mask.h"
 #include "kernels/cuda/launchers.h"
 #include "kernels/ops_common.h"
 
@@ -104,9 +105,90 @@ at::Tensor normBackwardCuda(const at::Tensor& grad, const at::Tensor& y, const a
   return dx;
 }
 
+// The mask the CUDA kernels read: the prepared values' device pointer and the slices' offsets on the device.
+struct DeviceMask {
+  PreparedMask prepared;
+  at::Tensor offsets;
+  cuda::AttentionMaskView view;
+};
+
+DeviceMask deviceMask(const c10::optional<at::Tensor>& mask, const at::Tensor& q, const at::Tensor& k) {
+  DeviceMask m;
+  m.prepared = prepareAttentionMask(mask, q, k);
+  if (!m.prepared.values.defined()) return m;
+  TORCH_CHECK(m.prepared.values.device() == q.device(), "lowmem::attention: attn_mask is on ",
+              m.prepared.values.device(), ", q on ", q.device());
+  m.offsets = at::tensor(m.prepared.offsets, at::kLong).to(q.device());
+  m.view = {m.prepared.view.data, m.offsets.data_ptr<int64_t>(), m.prepared.view.strideQ,
+            m.prepared.view.strideK};
+  return m;
+}
+
+struct AttentionDims {
+  int64_t n, sq, sk, d, dv;
+};
+
+AttentionDims attentionDims(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  const int64_t d = q.size(-1), sq = q.size(-2);
+  return {sq * d == 0 ? 0 : q.numel() / (sq * d), sq, k.size(-2), d, v.size(-1)};
+}
+
+std::tuple<at::Tensor, at::Tensor> attentionForwardCuda(const at::Tensor& q, const at::Tensor& k,
+                                                        const at::Tensor& v,
+                                                        const c10::optional<at::Tensor>& mask, double scale,
+                                                        bool causal) {
+  constexpr const char* kOp = "lowmem::attention_forward";
+  checkAttentionShapes(q, k, v);
+  const c10::cuda::CUDAGuard guard(q.device());
+  const auto m = deviceMask(mask, q, k);
+  const auto z = attentionDims(q, k, v);
+  const auto qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
+  auto oc = at::empty({z.n, z.sq, z.dv}, q.options());
+  auto lse = at::empty(q.sizes().slice(0, q.dim() - 1), q.options().dtype(at::kFloat));
+  check(cuda::attentionForward(deviceDtype(q, kOp), qc.data_ptr(), kc.data_ptr(), vc.data_ptr(), m.view,
+                               static_cast<float>(scale), causal, z.n, z.sq, z.sk, z.d, z.dv, oc.data_ptr(),
+                               lse.data_ptr<float>(), at::cuda::getCurrentCUDAStream()),
+        kOp);
+  // The CPU op's layout: 4-d heads stored [B, S, H, Dv] and returned transposed, so the head merge is a view.
+  std::vector<int64_t> shape(q.sizes().begin(), q.sizes().end() - 1);
+  shape.push_back(z.dv);
+  auto o = q.dim() == 4 ? at::empty({shape[0], shape[2], shape[1], shape[3]}, q.options()).transpose(1, 2)
+                        : at::empty(shape, q.options());
+  o.copy_(oc.view(shape));
+  return {o, lse};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> attentionBackwardCuda(const at::Tensor& grad,
+                                                                     const at::Tensor& q, const at::Tensor& k,
+                                                                     const at::Tensor& v, const at::Tensor& o,
+                                                                     const at::Tensor& lse,
+                                                                     const c10::optional<at::Tensor>& mask,
+                                                                     double scale, bool causal) {
+  constexpr const char* kOp = "lowmem::attention_backward";
+  checkAttentionShapes(q, k, v);
+  TORCH_CHECK(grad.sizes().equals(o.sizes()) && lse.scalar_type() == at::kFloat, kOp,
+              ": grad must match the output and lse be float32");
+  const c10::cuda::CUDAGuard guard(q.device());
+  const auto m = deviceMask(mask, q, k);
+  const auto z = attentionDims(q, k, v);
+  const auto qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
+  auto dq = at::empty({z.n, z.sq, z.d}, q.options());
+  auto dk = at::zeros({z.n, z.sk, z.d}, q.options().dtype(at::kFloat));
+  auto dv = at::zeros({z.n, z.sk, z.dv}, q.options().dtype(at::kFloat));
+  check(cuda::attentionBackward(deviceDtype(q, kOp), grad.contiguous().data_ptr(), qc.data_ptr(),
+                                kc.data_ptr(), vc.data_ptr(), o.contiguous().data_ptr(),
+                                lse.contiguous().data_ptr<float>(), m.view, static_cast<float>(scale), causal,
+                                z.n, z.sq, z.sk, z.d, z.dv, dq.data_ptr(), dk.data_ptr<float>(),
+                                dv.data_ptr<float>(), at::cuda::getCurrentCUDAStream()),
+        kOp);
+  return {dq.view(q.sizes()), dk.to(k.scalar_type()).view(k.sizes()), dv.to(v.scalar_type()).view(v.sizes())};
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(lowmem, CUDA, m) {
+  m.impl("attention_forward", attentionForwardCuda);
+  m.impl("attention_backward", attentionBackwardCuda);
   m.impl("activation_forward", forwardCuda);
   m.impl("activation_backward", backwardCuda);
   m.impl("activation_codes", codesCuda);

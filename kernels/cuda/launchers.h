@@ -28,4 +28,22 @@ cudaError_t normForward(DType dtype, const void* x, void* y, float* rstd, int64_
 cudaError_t normBackward(DType dtype, const void* grad, const void* y, const float* rstd, void* dx,
                          int64_t rows, int64_t cols, bool rms, cudaStream_t stream);
 
+// lowmem::attention: q [n, sq, d], k [n, sk, d], v [n, sk, dv], o [n, sq, dv], contiguous; lse [n, sq] fp32.
+// The additive fp32 mask of slice s, row i, key j is data[offsets[s] + i * strideQ + j * strideK] (broadcast
+// by strides; offsets in device memory), or none when data is null. Head dimensions up to kMaxAttentionDim.
+constexpr int64_t kMaxAttentionDim = 256;
+struct AttentionMaskView {
+  const float* data = nullptr;
+  const int64_t* offsets = nullptr;
+  int64_t strideQ = 0, strideK = 0;
+};
+cudaError_t attentionForward(DType dtype, const void* q, const void* k, const void* v,
+                             const AttentionMaskView& mask, float scale, bool causal, int64_t n, int64_t sq,
+                             int64_t sk, int64_t d, int64_t dv, void* o, float* lse, cudaStream_t stream);
+// dq in the inputs' dtype; dk, dv accumulated into zeroed fp32 buffers [n, sk, d] and [n, sk, dv].
+cudaError_t attentionBackward(DType dtype, const void* grad, const void* q, const void* k, const void* v,
+                              const void* o, const float* lse, const AttentionMaskView& mask, float scale,
+                              bool causal, int64_t n, int64_t sq, int64_t sk, int64_t d, int64_t dv, void* dq,
+                              float* dk, float* dv32, cudaStream_t stream);
+
 }  // namespace lowmem::kernels::cuda

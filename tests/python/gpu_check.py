@@ -6,6 +6,7 @@ identical), backward. Speed: forward+backward of each op against PyTorch's (gelu
 chain) at transformer shapes, and effective bandwidth against a device copy of the same bytes, all in one run.
 Usage: gpu_check.py LIBLOWMEM_OPS.so [--device cuda] [--out results.md] [--quick]"""
 import argparse
+import math
 import sys
 
 import torch
@@ -61,6 +62,55 @@ def check(ops, device, failures):
                 except AssertionError as e:
                     failures.append(f"{label}: {str(e).splitlines()[0]}")
                     print(f"FAIL  {label}: {e}")
+
+
+def attention_chain(q, k, v, mask, causal):
+    """The unfused chain in float32 on the same device: the reference lowmem::attention must match."""
+    s = (q.float() @ k.float().transpose(-2, -1)) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        s = s + mask
+    if causal:
+        s = s.masked_fill(torch.ones(s.shape[-2:], dtype=torch.bool, device=s.device).triu(1), float("-inf"))
+    return torch.softmax(s, -1) @ v.float()
+
+
+def check_attention(ops, device, failures):
+    """lowmem::attention on the device with heads as models make them ([B, S, H, D] seen transposed, the output
+    merged back), against the float32 chain on the device and the op on the CPU: outputs and the three input
+    gradients; additive padding masks and causal rows."""
+    torch.manual_seed(1)
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        for b, h, s, d, causal, masked in ((2, 3, 37, 16, False, True), (1, 4, 129, 64, True, False),
+                                           (2, 12, 197, 64, False, False)):
+            label = f"attention {dtype} {(b, h, s, d)}{' causal' if causal else ''}{' masked' if masked else ''}"
+            leaves_cpu = [torch.randn(b, s, h, d).to(dtype) for _ in range(3)]
+            mask_cpu = torch.where(torch.rand(b, 1, 1, s) < 0.2, -1e4, 0.0) if masked else None
+            g_cpu = torch.randn(b, s, h * d).to(dtype)
+
+            def run(leaves, mask, g, ours):
+                x = [t.detach().clone().requires_grad_() for t in leaves]
+                heads = [t.transpose(1, 2) for t in x]
+                o = ops.attention(*heads, mask, None, causal) if ours else attention_chain(*heads, mask, causal)
+                merged = o.transpose(1, 2).reshape(b, s, h * d)
+                merged.backward(g.to(merged.dtype))
+                return [merged.detach().float()] + [t.grad.float() for t in x]
+
+            rtol, atol = TOL[dtype]
+            try:
+                on = lambda t: None if t is None else t.to(device)
+                got = run([on(t) for t in leaves_cpu], on(mask_cpu), on(g_cpu), True)
+                want = run([on(t) for t in leaves_cpu], on(mask_cpu), on(g_cpu), False)
+                for name, a, e in zip(("out", "dq", "dk", "dv"), got, want):
+                    torch.testing.assert_close(a, e, rtol=rtol * 10, atol=atol * 10, msg=lambda m: f"{name}: {m}")
+                if dtype != torch.float16:  # Debian's CPU LibTorch lacks some fp16 CPU kernels
+                    cpu = run(leaves_cpu, mask_cpu, g_cpu, True)
+                    for name, a, e in zip(("out", "dq", "dk", "dv"), got, cpu):
+                        torch.testing.assert_close(a.cpu(), e, rtol=rtol * 10, atol=atol * 10,
+                                                   msg=lambda m: f"{name} vs CPU: {m}")
+                print(f"ok    {label}")
+            except AssertionError as e:
+                failures.append(f"{label}: {str(e).splitlines()[0]}")
+                print(f"FAIL  {label}: {e}")
 
 
 def timed(fn, device, iters):
@@ -128,6 +178,7 @@ def main():
         return 2
     failures = []
     check(ops, args.device, failures)
+    check_attention(ops, args.device, failures)
     rows = bench(ops, args.device, args.quick)
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     lines = [f"lowmem kernels on {device_name}, torch {torch.__version__}: forward+backward per step",
