@@ -60,13 +60,15 @@ struct SitePlan {
   AttentionForm attention;
 };
 
-// lowmem::attention has kernels for the CPU only: on another device its sites are left as they are, with the
-// reason (a patched model would fail there at the op).
+// lowmem::attention's CUDA kernel compiles but has not yet run on a GPU: until scripts/gpu-check has checked
+// it there, a step on the GPU leaves attention sites as they are, with the reason.
 inline void refuseAttentionOffCpu(std::vector<SitePlan>& plans, bool cpu) {
   for (auto& p : plans) {
     if (cpu || p.site.kind != SiteKind::kAttention || !p.valid) continue;
     p.valid = false;
-    p.reason = "lowmem::attention has no CUDA kernel yet; the step runs on the GPU";
+    p.reason =
+        "the step runs on the GPU, where lowmem::attention's kernel has not yet been checked "
+        "(scripts/gpu-check)";
   }
 }
 
