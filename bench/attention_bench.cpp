@@ -130,7 +130,6 @@ void printSummary() {
 int main(int argc, char** argv) {
   lowmem::kernels::ensureOpsRegistered();
   auto parsed = lowmem::bench::parseArgs(argc, argv);
-  auto& args = parsed.forBenchmark;
   std::vector<Shape> shapes;
   if (parsed.ci) {
     shapes = {{"vit 1x2x33x16", 1, 2, 33, 16, false},
@@ -143,15 +142,11 @@ int main(int argc, char** argv) {
               {"llama 1x8x512x64 causal", 1, 8, 512, 64, true},
               {"llama 1x8x2048x64 causal", 1, 8, 2048, 64, true}};
   }
-  int n = static_cast<int>(args.size());
-  benchmark::Initialize(&n, args.data());
-  registerAll(shapes);
-  lowmem::bench::SummaryCollector collector([](const std::string& key, const std::string& impl, double ms) {
-    auto it = gRows.find(key);
-    if (it != gRows.end()) (impl == "aten" ? it->second.atenMs : it->second.oursMs) = ms;
-  });
-  benchmark::RunSpecifiedBenchmarks(&collector);
-  printSummary();
-  benchmark::Shutdown();
-  return 0;
+  return lowmem::bench::runWithSummary(
+      parsed, [&] { registerAll(shapes); },
+      [](const std::string& key, const std::string& impl, double ms) {
+        auto it = gRows.find(key);
+        if (it != gRows.end()) (impl == "aten" ? it->second.atenMs : it->second.oursMs) = ms;
+      },
+      printSummary);
 }

@@ -72,4 +72,18 @@ class SummaryCollector : public benchmark::ConsoleReporter {
   Record record_;
 };
 
+// A benchmark main's body after its flags are parsed: registers its benchmarks, runs the ones asked for,
+// hands each row's timing to `record` (see SummaryCollector), then prints the summary.
+inline int runWithSummary(Args& args, const std::function<void()>& registerAll,
+                          const SummaryCollector::Record& record, const std::function<void()>& printSummary) {
+  int n = static_cast<int>(args.forBenchmark.size());
+  benchmark::Initialize(&n, args.forBenchmark.data());
+  registerAll();
+  SummaryCollector collector(record);
+  benchmark::RunSpecifiedBenchmarks(&collector);
+  printSummary();
+  benchmark::Shutdown();
+  return 0;
+}
+
 }  // namespace lowmem::bench

@@ -170,7 +170,6 @@ void printSummary() {
 int main(int argc, char** argv) {
   lowmem::kernels::ensureOpsRegistered();
   auto parsed = lowmem::bench::parseArgs(argc, argv);
-  auto& args = parsed.forBenchmark;
   std::vector<Shape> shapes;
   if (parsed.ci) {
     shapes = {{"act 2x197x768", {2, 197, 768}}, {"norm 2x197x768", {2, 197, 768}}};
@@ -180,16 +179,14 @@ int main(int argc, char** argv) {
               {"act 4x512x11008", {4, 512, 11008}},
               {"norm 4x512x4096", {4, 512, 4096}}};
   }
-  int n = static_cast<int>(args.size());
-  benchmark::Initialize(&n, args.data());
-  registerAll(shapes);
-  lowmem::bench::SummaryCollector collector([](const std::string& key, const std::string& impl, double ms) {
-    auto it = gRows.find(key);
-    if (it == gRows.end()) return;
-    (impl == "aten" ? it->second.atenMs : impl == "lowmem" ? it->second.oursMs : it->second.memcpyMs) = ms;
-  });
-  benchmark::RunSpecifiedBenchmarks(&collector);
-  printSummary();
-  benchmark::Shutdown();
-  return 0;
+  return lowmem::bench::runWithSummary(
+      parsed, [&] { registerAll(shapes); },
+      [](const std::string& key, const std::string& impl, double ms) {
+        auto it = gRows.find(key);
+        if (it == gRows.end()) return;
+        (impl == "aten"     ? it->second.atenMs
+         : impl == "lowmem" ? it->second.oursMs
+                            : it->second.memcpyMs) = ms;
+      },
+      printSummary);
 }

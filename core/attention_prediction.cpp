@@ -71,11 +71,9 @@ std::optional<ChainOps> findChain(const Trace& t, const SitePlan& plan, int occu
   return c;
 }
 
-bool under(const Trace& t, int32_t op, int32_t ancestor) {
-  for (; op >= 0; op = t.ops[static_cast<size_t>(op)].parent) {
-    if (op == ancestor) return true;
-  }
-  return false;
+// Whether `op` or an op enclosing it is one of `ops`.
+bool withinAny(const Trace& t, int32_t op, const std::set<int32_t>& ops) {
+  return t.enclosing(op, [&](int32_t at) { return ops.count(at) > 0; }) >= 0;
 }
 
 // The chain's ops and everything they called (matmul runs expand, reshape's copies and bmm).
@@ -84,12 +82,7 @@ std::vector<int32_t> withCallees(const Trace& t, const ChainOps& c) {
   const auto first = *c.top.begin();
   const int64_t end = t.ops[static_cast<size_t>(c.output)].endSeq;
   for (size_t i = static_cast<size_t>(first); i < t.ops.size() && t.ops[i].beginSeq <= end; ++i) {
-    for (int32_t op = static_cast<int32_t>(i); op >= 0; op = t.ops[static_cast<size_t>(op)].parent) {
-      if (c.top.count(op)) {
-        ops.push_back(static_cast<int32_t>(i));
-        break;
-      }
-    }
+    if (withinAny(t, static_cast<int32_t>(i), c.top)) ops.push_back(static_cast<int32_t>(i));
   }
   return ops;
 }
@@ -106,37 +99,21 @@ int64_t storageAt(const Trace& t, const Profile& p, uint64_t addr, int32_t op) {
   return -1;
 }
 
-// The dimensions of the first tensor in a recorded shape text ("[4,12,197,197] -1 ..."); empty when none.
-std::vector<int64_t> firstDims(const std::string& shapes) {
-  if (shapes.size() < 2 || shapes[0] != '[') return {};
-  std::vector<int64_t> dims{0};
-  for (size_t i = 1; i < shapes.size() && shapes[i] != ']'; ++i) {
-    if (shapes[i] == ',') {
-      dims.push_back(0);
-    } else if (shapes[i] >= '0' && shapes[i] <= '9') {
-      dims.back() = dims.back() * 10 + (shapes[i] - '0');
-    } else {
-      return {};
-    }
-  }
-  return dims;
-}
-
 // Query rows: the output's bytes over one row's (its last dimension and element size, from what matmul(·, v)
 // returned), so that a plan's trace, whose bytes are fitted to another size, gives that size's rows; else the
 // softmax input's dimensions but the last. -1 without shapes.
 int64_t queryRows(const Trace& t, const ChainOps& c, const StorageLife* o) {
   for (const auto& out : t.outputs) {
     if (out.op != c.output || !o) continue;
-    const auto dims = firstDims(t.str(out.shape));
-    const int64_t row = dims.empty() ? 0 : dims.back() * dtypeElementBytes(t.str(out.dtype));
+    const auto dims = firstShape(t.str(out.shape));
+    const int64_t row = !dims || dims->empty() ? 0 : dims->back() * dtypeElementBytes(t.str(out.dtype));
     if (row > 0) return o->bytes / row;
   }
-  const auto dims = firstDims(t.str(t.ops[static_cast<size_t>(c.softmax)].inputShapes));
-  if (dims.empty()) return -1;
+  const auto dims = firstShape(t.str(t.ops[static_cast<size_t>(c.softmax)].inputShapes));
+  if (!dims || dims->empty()) return -1;
   int64_t rows = 1;
-  for (size_t d = 0; d + 1 < dims.size(); ++d)
-    rows *= dims[d];
+  for (size_t d = 0; d + 1 < dims->size(); ++d)
+    rows *= (*dims)[d];
   return rows;
 }
 
@@ -165,7 +142,7 @@ int64_t outputStorage(const Trace& t, const Profile& p, const ChainOps& c, const
   int64_t index = -1, bytes = 0;
   for (size_t i = 0; i < p.storages.size(); ++i) {
     const auto& s = p.storages[i];
-    if (under(t, s.allocOp, c.output) && !span.heldBySite(s) && s.aliveAt(span.forwardEnd) &&
+    if (t.ranWithin(s.allocOp, c.output) && !span.heldBySite(s) && s.aliveAt(span.forwardEnd) &&
         s.bytes > bytes) {
       bytes = s.bytes;
       index = static_cast<int64_t>(i);
@@ -185,17 +162,11 @@ int64_t mergeCopy(const Trace& t, const Profile& p, const ChainOps& c, const Sto
       continue;
     for (size_t j = 0; j < p.storages.size(); ++j) {
       const auto& s = p.storages[j];
-      if (s.bytes == o.bytes && under(t, s.allocOp, static_cast<int32_t>(i))) return static_cast<int64_t>(j);
+      if (s.bytes == o.bytes && t.ranWithin(s.allocOp, static_cast<int32_t>(i)))
+        return static_cast<int64_t>(j);
     }
   }
   return -1;
-}
-
-bool underAny(const Trace& t, int32_t op, const std::set<int32_t>& nodes) {
-  for (; op >= 0; op = t.ops[static_cast<size_t>(op)].parent) {
-    if (nodes.count(op)) return true;
-  }
-  return false;
 }
 
 }  // namespace
@@ -222,10 +193,11 @@ SiteEffect attentionEffect(const Trace& t, const Profile& p, const SitePlan& pla
     return e;
   }
   auto kept = keptInputs(t, p, *chain, span);
-  const auto merged =
-      o >= 0 && firstDims(t.str(t.ops[static_cast<size_t>(chain->softmax)].inputShapes)).size() == 4
-          ? mergeCopy(t, p, *chain, p.storages[static_cast<size_t>(o)])
-          : -1;
+  const auto merged = o >= 0 && firstShape(t.str(t.ops[static_cast<size_t>(chain->softmax)].inputShapes))
+                                        .value_or(std::vector<int64_t>{})
+                                        .size() == 4
+                          ? mergeCopy(t, p, *chain, p.storages[static_cast<size_t>(o)])
+                          : -1;
   if (merged >= 0) {
     // The merge's readers keep the op's output instead of the copy: it lives as long as either would.
     const auto& m = p.storages[static_cast<size_t>(merged)];
@@ -250,7 +222,7 @@ SiteEffect attentionEffect(const Trace& t, const Profile& p, const SitePlan& pla
       e.newFree.emplace_back(i, std::max(span.forwardEnd, s.allocSeq + 1));
       e.releasedBytes += s.bytes;
     } else if (s.allocOp >= 0 && s.freeSeq >= 0 && s.freeSeq <= span.backwardEnd &&
-               underAny(t, s.allocOp, span.backwardNodes) && underAny(t, s.freeOp, span.backwardNodes)) {
+               withinAny(t, s.allocOp, span.backwardNodes) && withinAny(t, s.freeOp, span.backwardNodes)) {
       // Made and freed by the chain's backward nodes (dP, dS): the op's backward makes its own, in tiles.
       e.newFree.emplace_back(i, s.allocSeq);
     }

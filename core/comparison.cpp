@@ -32,12 +32,7 @@ int64_t bytesHeldBy(const Trace& t, const Profile& p, SiteKind kind, int bits, c
       target = static_cast<int32_t>(i);
   }
   if (target < 0) return 0;
-  const auto under = [&](int32_t op) {
-    for (; op >= 0; op = t.ops[static_cast<size_t>(op)].parent) {
-      if (op == target) return true;
-    }
-    return false;
-  };
+  const auto under = [&](int32_t op) { return t.ranWithin(op, target); };
   // What the op's backward keeps, and an MS-norm's output wherever a backward keeps it: its consumers may
   // release the shared output last, or the norm have no backward node of its own. (An activation's output
   // is its consumers' before and after the swap.)

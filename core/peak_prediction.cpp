@@ -35,23 +35,12 @@ std::vector<int32_t> siteOps(const Trace& t, const SitePlan& plan, int occurrenc
 // Elements of an op's first tensor input, from the shapes the tracer recorded ("[2,197,768] [768]"); -1 when
 // none were recorded.
 int64_t firstInputElements(const Trace& t, int32_t op) {
-  const std::string& shapes = t.str(t.ops[static_cast<size_t>(op)].inputShapes);
-  if (shapes.size() < 2 || shapes[0] != '[') return -1;
-  int64_t n = 1, dim = 0;
-  bool digits = false;
-  for (size_t i = 1; i < shapes.size() && shapes[i] != ']'; ++i) {
-    if (shapes[i] == ',') {
-      n *= dim;
-      dim = 0;
-      digits = false;
-    } else if (shapes[i] >= '0' && shapes[i] <= '9') {
-      dim = dim * 10 + (shapes[i] - '0');
-      digits = true;
-    } else {
-      return -1;
-    }
-  }
-  return digits ? n * dim : 1;  // "[]": a scalar tensor
+  const auto dims = firstShape(t.str(t.ops[static_cast<size_t>(op)].inputShapes));
+  if (!dims) return -1;
+  int64_t n = 1;  // "[]": a scalar tensor
+  for (auto d : *dims)
+    n *= d;
+  return n;
 }
 
 // Bytes per element of the site's output: measured where the tracer recorded shapes (under autocast one model

@@ -28,10 +28,8 @@ void dropBackwardTemporaries(const Trace& t, const Profile& p, const SiteSpan& s
   for (size_t i = 0; i < p.storages.size(); ++i) {
     const auto& s = p.storages[i];
     if (s.allocOp < 0 || s.freeSeq < 0 || s.freeSeq > span.backwardEnd) continue;
-    int32_t node = s.allocOp;
-    while (node >= 0 && !span.backwardNodes.count(node))
-      node = t.ops[static_cast<size_t>(node)].parent;
-    if (node >= 0) e.newFree.emplace_back(i, s.allocSeq);
+    if (t.enclosing(s.allocOp, [&](int32_t at) { return span.backwardNodes.count(at) > 0; }) >= 0)
+      e.newFree.emplace_back(i, s.allocSeq);
   }
 }
 

@@ -70,6 +70,24 @@ const char* deviceActivityKindName(DeviceActivity::Kind kind) {
   return "?";
 }
 
+std::optional<std::vector<int64_t>> firstShape(const std::string& shapes) {
+  if (shapes.size() < 2 || shapes[0] != '[') return std::nullopt;
+  std::vector<int64_t> dims;
+  bool digits = false;
+  for (size_t i = 1; i < shapes.size() && shapes[i] != ']'; ++i) {
+    if (shapes[i] == ',') {
+      digits = false;
+    } else if (shapes[i] >= '0' && shapes[i] <= '9') {
+      if (!digits) dims.push_back(0);
+      dims.back() = dims.back() * 10 + (shapes[i] - '0');
+      digits = true;
+    } else {
+      return std::nullopt;
+    }
+  }
+  return dims;
+}
+
 int64_t dtypeElementBytes(const std::string& dtype) {
   if (dtype == "float64" || dtype == "int64" || dtype == "complex64") return 8;
   if (dtype == "float32" || dtype == "int32") return 4;

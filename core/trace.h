@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -125,7 +126,23 @@ struct Trace {
   const std::string& opName(int32_t op) const { return str(op >= 0 ? ops[static_cast<size_t>(op)].name : 0); }
   // The class of the module at `path`; "" when not recorded.
   const std::string& moduleType(const std::string& path) const;
+  // The nearest of `op` and the ops enclosing it (its callers, any depth) that `pick` accepts; -1 when none.
+  template <typename Pick>
+  int32_t enclosing(int32_t op, Pick&& pick) const {
+    for (; op >= 0; op = ops[static_cast<size_t>(op)].parent) {
+      if (pick(op)) return op;
+    }
+    return -1;
+  }
+  // Whether `op` is `ancestor` or ran inside it.
+  bool ranWithin(int32_t op, int32_t ancestor) const {
+    return ancestor >= 0 && enclosing(op, [ancestor](int32_t at) { return at == ancestor; }) >= 0;
+  }
 };
+
+// The sizes of the first tensor in a recorded shape text ("[2,197,768] [768]" -> {2, 197, 768}; "[]", a
+// scalar, -> {}); nullopt when the text holds no shapes.
+std::optional<std::vector<int64_t>> firstShape(const std::string& shapes);
 
 // Interns strings into a Trace's table while recording. Looked up by string_view, so finding a string already
 // interned allocates nothing (the tracer interns every backward node's name and many module paths).

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/site_plan.h"
 #include "core/verification.h"
 #include "service/swap_run.h"
 
@@ -17,6 +18,10 @@ namespace lowmem {
 // caller. The module trains a step: its parameters change.
 SessionRun profileLoadedModel(torch::jit::Module& module, const std::string& modelPath, const StepSpec& spec,
                               const std::string& label, const ProgressFn& progress = {});
+
+// Every swap site of the module planned for the spec's trainable selection and device (attention stays as it
+// is for a step on the GPU until its CUDA kernel has been checked there).
+std::vector<SitePlan> sitePlansFor(const torch::jit::Module& module, const StepSpec& spec);
 
 // Bytes per element of the model's floating parameters (4 when it has none): the activations' width where
 // the trace recorded no shapes.

@@ -8,7 +8,6 @@
 #include "core/peak_breakdown.h"
 #include "core/state_sharding.h"
 #include "kernels/ops_library.h"
-#include "patcher/site_plans.h"
 #include "profiler/model_loader.h"
 #include "profiler/step_setup.h"
 #include "service/module_runs.h"
@@ -273,8 +272,7 @@ Plan planModel(const std::string& modelPath, const StepSpec& spec, const PlanReq
   plan.shard = request.shard;
   plan.assumptions = assumptions(request);
   say(progress, "planning sites");
-  auto plans = planSites(module, trainableParameters(module, spec.trainable));
-  refuseAttentionOffCpu(plans, spec.device == DeviceKind::kCpu);
+  auto plans = sitePlansFor(module, spec);
   for (auto& p : plans)
     p.bits = request.selection.bits;
   // An attention's prediction reads its tensors' sizes and storages from the trace (as `suggest` records

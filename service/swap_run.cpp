@@ -33,6 +33,12 @@ void say(const ProgressFn& progress, const std::string& what) {
 
 }  // namespace
 
+std::vector<SitePlan> sitePlansFor(const torch::jit::Module& module, const StepSpec& spec) {
+  auto plans = planSites(module, trainableParameters(module, spec.trainable));
+  refuseAttentionOffCpu(plans, spec.device == DeviceKind::kCpu);
+  return plans;
+}
+
 int elementBytesOf(const torch::jit::Module& m) {
   for (const auto& p : m.parameters()) {
     if (at::isFloatingType(p.scalar_type())) return static_cast<int>(p.element_size());
@@ -50,8 +56,7 @@ SuggestRun suggestForModel(const std::string& modelPath, const StepSpec& spec, c
   // profiled step does not change.
   auto module = loadModel(modelPath);
   say(progress, "planning sites");
-  auto plans = planSites(module, trainableParameters(module, spec.trainable));
-  refuseAttentionOffCpu(plans, spec.device == DeviceKind::kCpu);
+  auto plans = sitePlansFor(module, spec);
   // Under autocast each site's activations have their own dtype, and an attention's prediction needs its
   // tensors' sizes and storages: the recorded input shapes say which.
   StepSpec traced = spec;

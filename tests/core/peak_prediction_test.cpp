@@ -57,3 +57,16 @@ TEST(PeakPrediction, NoFoldKeepsTheGammaGradient) {
 
 }  // namespace
 }  // namespace lowmem
+
+namespace lowmem {
+namespace {
+
+TEST(TraceShapes, FirstShapeReadsTheFirstTensorOfARecordedShapeText) {
+  EXPECT_EQ(firstShape("[2,197,768] [768] 1"), (std::vector<int64_t>{2, 197, 768}));
+  EXPECT_EQ(firstShape("[] 0.5"), std::vector<int64_t>{});  // a scalar tensor
+  EXPECT_EQ(firstShape(""), std::nullopt);                  // no shapes recorded
+  EXPECT_EQ(firstShape("Tensor [2]"), std::nullopt);        // a first argument that is not a tensor's sizes
+}
+
+}  // namespace
+}  // namespace lowmem
