@@ -25,6 +25,8 @@ find_package(CLI11 CONFIG REQUIRED)
 find_package(SQLite3 REQUIRED)
 # SHA-256 of model files (a patched model records its base): OpenSSL's libcrypto, Debian's libssl-dev.
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
+# Reading Debian's gzipped data sets (Fashion-MNIST's IDX files) for `validate --data`: zlib1g-dev.
+find_package(ZLIB REQUIRED)
 # RE2 (Debian ships pkg-config files only; found by path, so the GPU bundle's prefix works too): user regexes
 # run in linear time, with bounded memory and nesting.
 find_path(LOWMEM_RE2_INCLUDE_DIR re2/re2.h REQUIRED)

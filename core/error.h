@@ -8,9 +8,10 @@ namespace lowmem {
 
 enum class ExitCode : int {
   kOk = 0,
-  kFailure = 1,      // a check the user asked for did not pass (e.g. a verification)
-  kBadInput = 2,     // a file, flag or spec is wrong; nothing was run
-  kModelFailed = 3,  // the model itself failed while running
+  kFailure = 1,       // a check the user asked for did not pass (e.g. a verification)
+  kBadInput = 2,      // a file, flag or spec is wrong; nothing was run
+  kModelFailed = 3,   // the model itself failed while running
+  kInconclusive = 4,  // a check ran but could not decide (validate: the original model did not learn)
 };
 
 class Error : public std::runtime_error {

@@ -116,6 +116,9 @@ CREATE TABLE IF NOT EXISTS validations(id INTEGER PRIMARY KEY, model_path TEXT, 
 CREATE TABLE IF NOT EXISTS validation_steps(validation INTEGER NOT NULL, step INTEGER NOT NULL,
   baseline_loss REAL, patched_loss REAL, gradient_cosine REAL, weight_divergence REAL,
   PRIMARY KEY(validation, step)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS validation_held_out(validation INTEGER NOT NULL, seed INTEGER NOT NULL,
+  step INTEGER NOT NULL, baseline_loss REAL, patched_loss REAL, baseline_accuracy REAL, patched_accuracy REAL,
+  PRIMARY KEY(validation, seed, step)) WITHOUT ROWID;
 )sql";
 
 class Statement {
@@ -131,6 +134,14 @@ class Statement {
   Statement& bind(int i, double v) {
     sqlite3_bind_double(stmt_, i, v);
     return *this;
+  }
+  // NULL where a measure does not apply (accuracy of a task that does not classify).
+  Statement& bindOrNull(int i, double v, bool present) {
+    if (!present) {
+      sqlite3_bind_null(stmt_, i);
+      return *this;
+    }
+    return bind(i, v);
   }
   Statement& bind(int i, const std::string& v) {
     sqlite3_bind_text(stmt_, i, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
@@ -545,6 +556,19 @@ int64_t SessionWriter::writeValidation(const Validation& v) {
     const auto& s = v.steps[i];
     step.bind(1, id).bind(2, static_cast<int64_t>(i + 1)).bind(3, s.baselineLoss).bind(4, s.patchedLoss);
     step.bind(5, s.gradientCosine).bind(6, s.weightDivergence).exec();
+  }
+  Statement point(db_,
+                  "INSERT INTO validation_held_out(validation, seed, step, baseline_loss, patched_loss, "
+                  "baseline_accuracy, patched_accuracy) VALUES (?,?,?,?,?,?,?)",
+                  path_);
+  for (const auto& run : v.seeds) {
+    for (const auto& p : run.heldOut) {
+      point.bind(1, id).bind(2, static_cast<int64_t>(run.seed)).bind(3, int64_t{p.step});
+      point.bind(4, p.baselineLoss).bind(5, p.patchedLoss);
+      point.bindOrNull(6, p.baselineAccuracy, p.baselineAccuracy >= 0)
+          .bindOrNull(7, p.patchedAccuracy, p.patchedAccuracy >= 0)
+          .exec();
+    }
   }
   tx.commit();
   return id;

@@ -29,6 +29,20 @@ VitConfig vitTiny() {
   return c;
 }
 
+VitConfig vitFashionMnist() {
+  VitConfig c;  // sized for validate --data fashion-mnist: 28 x 28 grey images in patches of 7, 10 classes
+  c.imageSize = 28;
+  c.patchSize = 7;
+  c.channels = 1;
+  c.hidden = 128;
+  c.layers = 4;
+  c.heads = 4;
+  c.mlpDim = 512;
+  c.numClasses = 10;
+  c.lora = lora(4, kVitTargets);
+  return c;
+}
+
 VitConfig vitS16() {
   VitConfig c;  // ViT-S/16 (DeiT-S) at 224 px
   c.hidden = 384;

@@ -59,6 +59,7 @@ struct BuildOptions {
 };
 
 VitConfig vitTiny();
+VitConfig vitFashionMnist();
 VitConfig vitS16();
 VitConfig vitB16();
 LlamaConfig llamaTiny();

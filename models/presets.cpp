@@ -15,10 +15,10 @@ namespace lowmem::models {
 namespace {
 
 std::string describe(const VitConfig& c) {
-  return "ViT " + std::to_string(c.imageSize) + "px/" + std::to_string(c.patchSize) + ", hidden " +
-         std::to_string(c.hidden) + ", " + std::to_string(c.layers) + " layers, " + std::to_string(c.heads) +
-         " heads, MLP " + std::to_string(c.mlpDim) + ", LoRA r" + std::to_string(c.lora.rank) +
-         " on q,k,v,proj,fc1,fc2";
+  return "ViT " + std::to_string(c.imageSize) + "px/" + std::to_string(c.patchSize) +
+         (c.channels == 1 ? " grey" : "") + ", hidden " + std::to_string(c.hidden) + ", " +
+         std::to_string(c.layers) + " layers, " + std::to_string(c.heads) + " heads, MLP " +
+         std::to_string(c.mlpDim) + ", LoRA r" + std::to_string(c.lora.rank) + " on q,k,v,proj,fc1,fc2";
 }
 
 std::string describe(const LlamaConfig& c) {
@@ -48,6 +48,7 @@ const std::vector<ModelPreset>& modelPresets() {
       preset("vit-s16", "vit", vitS16(), buildVit),  // the demo's: first in the list
       preset("vit-tiny", "vit", vitTiny(), buildVit),
       preset("vit-b16", "vit", vitB16(), buildVit),
+      preset("vit-fmnist", "vit", vitFashionMnist(), buildVit),
       preset("llama-tiny", "llama", llamaTiny(), buildLlama),
       preset("llama-small", "llama", llamaSmall(), buildLlama),
       preset("bert-tiny", "bert", bertTiny(), buildBert),

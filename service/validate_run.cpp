@@ -11,6 +11,7 @@
 #include <map>
 #include <set>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/trainable.h"
 #include "kernels/ops_library.h"
@@ -21,6 +22,7 @@
 #include "profiler/step_setup.h"
 #include "service/patched_model_records.h"
 #include "service/swap_run.h"
+#include "service/validation_task.h"
 
 namespace lowmem {
 namespace {
@@ -42,181 +44,6 @@ struct TempDir {
   }
 };
 
-// The synthetic task: batches drawn from one seeded generator, so both models see the same data.
-class Task {
- public:
-  Task(const std::vector<c10::IValue>& example, const at::Tensor& output, uint64_t seed)
-      : gen_(at::detail::createCPUGenerator(seed + 42)) {
-    input_ = example.front().toTensor();
-    const bool single = example.size() == 1;
-    const bool floating = at::isFloatingType(input_.scalar_type());
-    if (single && output.dim() == 2 && output.size(1) >= 2) {
-      kind_ = Kind::kClassify;
-      classes_ = std::min<int64_t>(output.size(1), 10);
-      auto shape = input_.sizes().vec();
-      shape[0] = classes_;
-      if (floating) {
-        patterns_ = at::randn(shape, gen_) * 0.7;
-        name_ =
-            "classification: " + std::to_string(classes_) + " classes, each a fixed input pattern plus noise";
-      } else {
-        // Token inputs: each class is a fixed token sequence, a quarter of whose tokens are redrawn.
-        vocab_ = std::max<int64_t>(2, input_.max().item<int64_t>() + 1);
-        patterns_ = at::randint(0, vocab_, shape, gen_, at::TensorOptions().dtype(at::kLong));
-        name_ = "classification: " + std::to_string(classes_) +
-                " classes, each a fixed token sequence with a quarter of its tokens redrawn";
-      }
-    } else if (single && !at::isFloatingType(input_.scalar_type()) && input_.dim() == 2 &&
-               output.dim() == 3 && output.size(1) == input_.size(1)) {
-      kind_ = Kind::kNextToken;
-      vocab_ = std::min<int64_t>(output.size(2), 64);
-      name_ = "next-token prediction: x[t+1] = (5 x[t] + 3) mod " + std::to_string(vocab_);
-    } else {
-      kind_ = Kind::kRegress;
-      target_ = at::randn(output.sizes(), gen_).to(at::kFloat);
-      name_ = "regression of the output onto a fixed random target (MSE)";
-    }
-  }
-
-  // The user's batches (--data), used in turn.
-  struct Batch {
-    std::vector<c10::IValue> inputs;
-    at::Tensor target;
-  };
-  Task(std::vector<Batch> batches, std::string path)
-      : gen_(at::detail::createCPUGenerator(0)), batches_(std::move(batches)), path_(std::move(path)) {
-    kind_ = Kind::kData;
-    name_ = std::to_string(batches_.size()) + " batches from " + path_;
-  }
-
-  const std::string& name() const { return name_; }
-
-  // The inputs of the next step and what the loss compares against.
-  std::vector<c10::IValue> next(at::Tensor& labels) {
-    switch (kind_) {
-      case Kind::kClassify: {
-        labels = at::randint(0, classes_, {input_.size(0)}, gen_, at::TensorOptions().dtype(at::kLong));
-        const auto pattern = patterns_.index_select(0, labels);
-        if (patterns_.scalar_type() == at::kLong) {
-          const auto redraw = at::rand(input_.sizes(), gen_) < 0.25;
-          const auto noise =
-              at::randint(0, vocab_, input_.sizes(), gen_, at::TensorOptions().dtype(at::kLong));
-          return {at::where(redraw, noise, pattern).to(input_.scalar_type())};
-        }
-        return {(at::randn(input_.sizes(), gen_) + pattern).to(input_.scalar_type())};
-      }
-      case Kind::kNextToken: {
-        auto start = at::randint(0, vocab_, {input_.size(0), 1}, gen_, at::TensorOptions().dtype(at::kLong));
-        std::vector<at::Tensor> columns{start};
-        for (int64_t t = 1; t < input_.size(1); ++t)
-          columns.push_back((columns.back() * 5 + 3).remainder(vocab_));
-        auto seq = at::cat(columns, 1);
-        labels = seq;
-        return {seq.to(input_.scalar_type())};
-      }
-      case Kind::kRegress:
-        labels = target_;
-        return {input_};
-      case Kind::kData: {
-        const auto& b = batches_[next_++ % batches_.size()];
-        labels = b.target;
-        return b.inputs;
-      }
-    }
-    return {};
-  }
-
-  at::Tensor loss(const at::Tensor& out, const at::Tensor& labels) const {
-    switch (kind_) {
-      case Kind::kClassify:
-        return at::cross_entropy_loss(out.to(at::kFloat), labels);
-      case Kind::kNextToken: {
-        const int64_t v = out.size(2);
-        auto logits = out.slice(1, 0, out.size(1) - 1).reshape({-1, v}).to(at::kFloat);
-        return at::cross_entropy_loss(logits, labels.slice(1, 1).reshape({-1}));
-      }
-      case Kind::kRegress:
-        return at::mse_loss(out.to(at::kFloat), labels);
-      case Kind::kData:
-        return dataLoss(out, labels);
-    }
-    return {};
-  }
-
- private:
-  // Class indices against logits with one more dimension: cross-entropy; a floating target of the output's
-  // size: MSE.
-  at::Tensor dataLoss(const at::Tensor& out, const at::Tensor& target) const {
-    if (!at::isFloatingType(target.scalar_type()) && out.dim() == target.dim() + 1 &&
-        out.numel() / std::max<int64_t>(1, out.size(-1)) == target.numel()) {
-      return at::cross_entropy_loss(out.reshape({-1, out.size(-1)}).to(at::kFloat),
-                                    target.reshape({-1}).to(at::kLong));
-    }
-    if (at::isFloatingType(target.scalar_type()) && target.numel() == out.numel())
-      return at::mse_loss(out.to(at::kFloat), target.reshape(out.sizes()).to(at::kFloat));
-    throw InputError(path_, "a batch's target " + shapeText(target) +
-                                " fits neither cross-entropy (class indices "
-                                "for logits with one more dimension) nor MSE against the model's output " +
-                                shapeText(out));
-  }
-  static std::string shapeText(const at::Tensor& t) {
-    std::string s = std::string(c10::toString(t.scalar_type())) + "[";
-    for (int64_t d = 0; d < t.dim(); ++d)
-      s += (d ? "," : "") + std::to_string(t.size(d));
-    return s + "]";
-  }
-
-  enum class Kind { kClassify, kNextToken, kRegress, kData };
-  Kind kind_ = Kind::kRegress;
-  at::Generator gen_;
-  at::Tensor input_, patterns_, target_;
-  int64_t classes_ = 0, vocab_ = 0;
-  std::string name_;
-  std::vector<Batch> batches_;
-  size_t next_ = 0;
-  std::string path_;
-};
-
-// --data: a torch.save'd list or tuple of batches, each a tuple (input..., target) of tensors.
-std::vector<Task::Batch> loadBatches(const std::string& path, const torch::jit::Module& module,
-                                     const StepSpec& spec) {
-  const auto value = readTorchSave(path, "data file");
-  if (!value.isTuple() && !value.isList())
-    throw InputError(
-        path, "holds a " + value.tagKind() + "; expected a list or tuple of (input..., target) batches");
-  const auto items = value.isTuple() ? value.toTupleRef().elements().vec() : value.toListRef().vec();
-  if (items.empty()) throw InputError(path, "holds no batch");
-  const size_t arguments = module.get_method("forward").function().getSchema().arguments().size() - 1;
-  std::vector<Task::Batch> batches;
-  for (size_t i = 0; i < items.size(); ++i) {
-    const auto& item = items[i];
-    const auto parts = item.isTuple()  ? item.toTupleRef().elements().vec()
-                       : item.isList() ? item.toListRef().vec()
-                                       : std::vector<c10::IValue>{};
-    if (parts.size() != arguments + 1) {
-      throw InputError(path, "batch " + std::to_string(i) + " holds " + std::to_string(parts.size()) +
-                                 " value(s); expected the model's " + std::to_string(arguments) +
-                                 " input(s) and a target");
-    }
-    Task::Batch b;
-    for (size_t k = 0; k < parts.size(); ++k) {
-      if (!parts[k].isTensor())
-        throw InputError(path, "batch " + std::to_string(i) + " value " + std::to_string(k) + " is a " +
-                                   parts[k].tagKind() + ", not a tensor");
-      const at::Tensor& t = parts[k].toTensor();
-      // Inputs as every step input (device, and --dtype for floating ones); the target only moves: the losses
-      // compute in float32.
-      if (k + 1 < parts.size()) {
-        b.inputs.push_back(placeInput(t, spec));
-      } else {
-        b.target = t.to(stepDevice(spec));
-      }
-    }
-    batches.push_back(std::move(b));
-  }
-  return batches;
-}
-
 // A model's side of the side-by-side training: the profiler's step runner, and its trainable parameters by
 // name for comparing gradients.
 struct Trainer {
@@ -231,8 +58,9 @@ struct Trainer {
 
 // Forward and loss under the step's autocast, backward; the optimizer step is the caller's, after the two
 // models' gradients are compared.
-double step(Trainer& t, Task& task, const std::vector<c10::IValue>& inputs, const at::Tensor& labels) {
-  return t.runner.forwardBackward(inputs, [&](const at::Tensor& out) { return task.loss(out, labels); })
+double step(Trainer& t, const ValidationTask& task, const TaskBatch& batch) {
+  return t.runner
+      .forwardBackward(batch.inputs, [&](const at::Tensor& out) { return task.loss(out, batch.target); })
       .item<double>();
 }
 
@@ -283,21 +111,21 @@ double weightDivergence(const Trainer& tb, const Trainer& tp, const std::set<std
   return norm > 0 ? std::sqrt(diff / norm) : 0.0;
 }
 
-// Step `s` of both models on the same batch and dropout masks: losses, gradient cosine, weight divergence.
-ValidationStep stepBoth(Trainer& tb, Trainer& tp, Task& task, const StepSpec& spec, int s,
+// Step `s` of one seed's run, both models on the same batch and dropout masks: losses, gradient cosine,
+// weight divergence.
+ValidationStep stepBoth(Trainer& tb, Trainer& tp, ValidationTask& task, uint64_t seed, int s,
                         const std::set<std::string>& folded) {
   const auto failed = [&](const std::string& why) {
     return Error(ExitCode::kModelFailed, "validate: the model failed at step " + std::to_string(s + 1) +
                                              " of " + task.name() + ": " + why);
   };
-  at::Tensor labels;
-  const auto inputs = task.next(labels);
+  const auto batch = task.next();
   ValidationStep r;
   try {
-    at::manual_seed(spec.seed + 1000 + s);  // dropout draws the same masks in both models
-    r.baselineLoss = step(tb, task, inputs, labels);
-    at::manual_seed(spec.seed + 1000 + s);
-    r.patchedLoss = step(tp, task, inputs, labels);
+    at::manual_seed(seed + 1000 + static_cast<uint64_t>(s));  // dropout draws the same masks in both models
+    r.baselineLoss = step(tb, task, batch);
+    at::manual_seed(seed + 1000 + static_cast<uint64_t>(s));
+    r.patchedLoss = step(tp, task, batch);
   } catch (const c10::Error& e) {
     throw failed(modelErrorLine(e.what_without_backtrace()));
   } catch (const std::runtime_error& e) {
@@ -314,12 +142,123 @@ ValidationStep stepBoth(Trainer& tb, Trainer& tp, Task& task, const StepSpec& sp
   return r;
 }
 
+// One model on the whole held-out set, in eval mode (no dropout) and without gradients.
+struct HeldOutMeasure {
+  double loss = 0;     // mean over units
+  double unitStd = 0;  // standard deviation of the units' losses
+  double accuracy = -1;
+  int units = 0;
+};
+
+HeldOutMeasure measureHeldOut(torch::jit::Module& m, const ValidationTask& task) {
+  torch::NoGradGuard noGrad;
+  m.eval();
+  double sum = 0, squares = 0;
+  int64_t units = 0, right = 0;
+  for (const auto& b : task.heldOut()) {
+    const auto out = firstTensor(m.forward(b.inputs));
+    const auto each = task.unitLosses(out, b.target);
+    sum += each.sum().item<double>();
+    squares += each.pow(2).sum().item<double>();
+    units += each.numel();
+    if (task.classifies()) right += task.correct(out, b.target);
+  }
+  m.train();
+  HeldOutMeasure h;
+  h.units = static_cast<int>(units);
+  h.loss = sum / static_cast<double>(units);
+  h.unitStd =
+      units > 1 ? std::sqrt(std::max(0.0, (squares - sum * h.loss) / static_cast<double>(units - 1))) : 0;
+  if (task.classifies()) h.accuracy = static_cast<double>(right) / static_cast<double>(units);
+  return h;
+}
+
+// The steps after which the held-out set is measured: 0, then `points - 1` evenly spaced up to the last.
+std::set<int> measuredSteps(int steps, int points) {
+  std::set<int> at{0, steps};
+  for (int i = 1; i + 1 < points; ++i)
+    at.insert(static_cast<int>(std::lround(static_cast<double>(steps) * i / (points - 1))));
+  return at;
+}
+
+HeldOutPoint measureBoth(torch::jit::Module& base, torch::jit::Module& patched, const ValidationTask& task,
+                         int step, SeedRun& run) {
+  const auto b = measureHeldOut(base, task), p = measureHeldOut(patched, task);
+  run.units = b.units;
+  run.lossStandardError = b.unitStd / std::sqrt(static_cast<double>(std::max(1, b.units)));
+  return {step, b.loss, p.loss, b.accuracy, p.accuracy};
+}
+
+// Both models freshly loaded for one seed's run, placed as the spec asks.
+struct ModelPair {
+  torch::jit::Module base, patched;
+  ModelPair(const std::string& basePath, const std::string& patchedPath, const StepSpec& spec)
+      : base(loadModel(basePath)), patched(loadModel(patchedPath)) {
+    placeModule(base, spec);
+    placeModule(patched, spec);
+  }
+};
+
+// The task, from the model's own inputs and first output (probed in training mode, so dropout and the like
+// behave as in the steps).
+std::unique_ptr<ValidationTask> taskFor(const std::string& modelPath, const StepSpec& spec,
+                                        const ValidateOptions& options) {
+  auto m = loadModel(modelPath);
+  placeModule(m, spec);
+  TaskRequest r;
+  r.data = options.data;
+  r.heldOutUnits = options.heldOutUnits;
+  r.example = stepInputs(m, modelPath, spec);
+  Trainer probeTrainer(m, spec);
+  torch::NoGradGuard noGrad;
+  r.output = firstTensor(m.forward(r.example));
+  return makeValidationTask(r, m, spec);
+}
+
+// One seed's run from identical starting weights: the training curve (kept for the first seed) and the
+// held-out points.
+SeedRun runSeed(const std::string& modelPath, const std::string& patchedPath, const StepSpec& spec,
+                const ValidateOptions& options, ValidationTask& task, int k,
+                const std::set<std::string>& folded, Validation& v, const ProgressFn& progress) {
+  ModelPair models(modelPath, patchedPath, spec);
+  Trainer tb(models.base, spec);
+  Trainer tp(models.patched, spec);
+  SeedRun run;
+  run.seed = spec.seed + static_cast<uint64_t>(k);
+  task.reseed(run.seed);
+  const auto measured = measuredSteps(options.steps, options.heldOutPoints);
+  run.heldOut.push_back(measureBoth(models.base, models.patched, task, 0, run));
+  const std::string seedText =
+      options.seeds > 1 ? "seed " + std::to_string(k + 1) + " of " + std::to_string(options.seeds) + ": "
+                        : "";
+  for (int s = 0; s < options.steps; ++s) {
+    // Every step: the front end decides how often to show it.
+    if (progress)
+      progress(seedText + "training step " + std::to_string(s + 1) + " of " + std::to_string(options.steps));
+    const auto r = stepBoth(tb, tp, task, run.seed, s, folded);
+    if (k == 0) v.steps.push_back(r);
+    if (measured.count(s + 1))
+      run.heldOut.push_back(measureBoth(models.base, models.patched, task, s + 1, run));
+  }
+  if (k == 0 && !options.saveTrainedPath.empty()) {
+    // A file that does not load back is never put in place.
+    const auto loadsBack = [](const std::string& tmp) { loadModel(tmp); };
+    writeFileAtomically(
+        options.saveTrainedPath, [&](const std::string& tmp) { saveModel(models.base, tmp); }, loadsBack);
+  }
+  return run;
+}
+
 }  // namespace
 
 Validation validateModel(const std::string& modelPath, const StepSpec& spec, const ValidateOptions& options,
                          const ProgressFn& progress) {
   if (options.steps < 4)
     throw SettingError("steps", "expected 4 or more (the verdict compares first and last steps)");
+  if (options.seeds < 1 || options.seeds > 100) throw SettingError("seeds", "expected 1 to 100");
+  if (options.heldOutPoints < 2 || options.heldOutPoints > options.steps + 1)
+    throw SettingError("held_out_points", "expected 2 (before and after training) to the steps + 1");
+  if (options.heldOutUnits < 0) throw SettingError("held_out", "expected 0 (the data's default) or more");
   options.selection.validate();
   kernels::ensureOpsRegistered();
   Validation v;
@@ -330,30 +269,13 @@ Validation validateModel(const std::string& modelPath, const StepSpec& spec, con
   std::set<std::string> folded;
   const auto patchedPath = patchedModelFor(modelPath, spec, options, dir, v, folded, progress);
   // The executor mode the profiler runs the step in (eager-like unless the spec asks for optimisation), set
-  // before the two models' first runs: LibTorch fixes a method's graph (optimized or raw) at its first run.
+  // before the models' first runs: LibTorch fixes a method's graph (optimized or raw) at its first run.
   const ExecutorModeGuard executorMode(spec.graphExecutorOptimize);
-  auto base = loadModel(modelPath);
-  auto patched = loadModel(patchedPath);
-  placeModule(base, spec);
-  placeModule(patched, spec);
   at::set_num_threads(stepThreads(spec));
-  const auto example = stepInputs(base, modelPath, spec);
-  // Training mode before the probe, so dropout and the like behave as in the steps.
-  Trainer tb(base, spec);
-  Trainer tp(patched, spec);
-  at::Tensor probe;
-  {
-    torch::NoGradGuard noGrad;
-    probe = firstTensor(base.forward(example));
-  }
-  Task task = options.dataPath.empty() ? Task(example, probe, spec.seed)
-                                       : Task(loadBatches(options.dataPath, base, spec), options.dataPath);
-  v.task = task.name();
-  for (int s = 0; s < options.steps; ++s) {
-    // Every step: the front end decides how often to show it.
-    if (progress) progress("training step " + std::to_string(s + 1) + " of " + std::to_string(options.steps));
-    v.steps.push_back(stepBoth(tb, tp, task, spec, s, folded));
-  }
+  const auto task = taskFor(modelPath, spec, options);
+  v.task = task->name();
+  for (int k = 0; k < options.seeds; ++k)
+    v.seeds.push_back(runSeed(modelPath, patchedPath, spec, options, *task, k, folded, v, progress));
   judge(v);
   return v;
 }

@@ -2,6 +2,7 @@
 // give exactly one line on stderr naming the file and the problem, and exit code 2.
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <torch/cuda.h>
 #include <torch/script.h>
 #include <torch/version.h>
@@ -30,7 +31,8 @@ using testing::runProcess;
 TEST_F(CliTest, ModelsListNamesEveryPreset) {
   auto r = lowmemCli({"models", "list"});
   ASSERT_EQ(r.exitCode, 0);
-  for (const char* name : {"vit-s16", "vit-tiny", "vit-b16", "llama-tiny", "llama-small", "bert-tiny"}) {
+  for (const char* name :
+       {"vit-s16", "vit-tiny", "vit-b16", "vit-fmnist", "llama-tiny", "llama-small", "bert-tiny"}) {
     EXPECT_NE(r.out.find(name), std::string::npos) << name;
   }
 }
@@ -449,20 +451,41 @@ TEST_F(CliTest, ValidateWritesCurvesChartAndVerdict) {
   const auto model = built("vit-tiny");
   if (!LOWMEM_CHARTS) {
     // Refused before any training, naming the file.
-    expectBadInput(lowmemCli({"validate", model, "--png", path("loss-curves.png")}), path("loss-curves.png"),
-                   "built without the GUI");
+    expectBadInput(lowmemCli({"validate", "--threads", "1", model, "--png", path("loss-curves.png")}),
+                   path("loss-curves.png"), "built without the GUI");
   }
-  std::vector<std::string> args = {
-      "-q",          "validate",     model,   "--trainable", "lora",
-      "--optimizer", "adamw",        "--lr",  "0.003",       "--steps",
-      "20",          "--tolerance",  "0.05",  "--input",     "x:float32[32,3,32,32]",
-      "-o",          path("val.db"), "--json"};
+  std::vector<std::string> args = {"-q",
+                                   "validate",
+                                   "--threads",
+                                   "1",
+                                   model,
+                                   "--trainable",
+                                   "lora",
+                                   "--optimizer",
+                                   "adamw",
+                                   "--lr",
+                                   "0.003",
+                                   "--steps",
+                                   "20",
+                                   "--tolerance",
+                                   "0.05",
+                                   "--input",
+                                   "x:float32[32,3,32,32]",
+                                   "-o",
+                                   path("val.db"),
+                                   "--json",
+                                   "--seeds",
+                                   "2"};
   if (LOWMEM_CHARTS) args.insert(args.end(), {"--png", path("loss-curves.png")});
   auto r = lowmemCli(args);
   ASSERT_EQ(r.exitCode, 0) << r.err << r.out;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_TRUE(j["passed"].get<bool>());
+  EXPECT_EQ(j["outcome"], "PASS");
   EXPECT_EQ(j["steps"].size(), 20u);
+  ASSERT_EQ(j["seeds"].size(), 2u);
+  EXPECT_EQ(j["seeds"][1]["held_out"].size(), 5u);  // steps 0, 5, 10, 15, 20
+  EXPECT_EQ(j["seeds"][1]["held_out"][2]["step"], 10);
   EXPECT_EQ(j["bits"].get<int>(), 2);
   if (LOWMEM_CHARTS) {
     std::ifstream png(path("loss-curves.png"), std::ios::binary);
@@ -474,38 +497,60 @@ TEST_F(CliTest, ValidateWritesCurvesChartAndVerdict) {
   const auto stored = SessionReader(path("val.db")).validations();
   ASSERT_EQ(stored.size(), 1u);
   EXPECT_EQ(stored[0].steps.size(), 20u);
-  // A verdict that fails exits 1 with the numbers (a tolerance no 2-bit patch meets).
-  auto strict = lowmemCli({"validate", model, "--trainable", "lora", "--steps", "8", "--tolerance", "0"});
-  EXPECT_EQ(strict.exitCode, 1) << strict.err;
-  EXPECT_NE(strict.out.find("verdict     FAIL"), std::string::npos) << strict.out;
+  // ... and so are the held-out points, a row per seed and measured step.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path("val.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* count = nullptr;
+  sqlite3_prepare_v2(db, "SELECT count(*), count(baseline_accuracy) FROM validation_held_out", -1, &count,
+                     nullptr);
+  ASSERT_EQ(sqlite3_step(count), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(count, 0), 10);
+  EXPECT_EQ(sqlite3_column_int(count, 1), 10);  // a classification: every point has its accuracy
+  sqlite3_finalize(count);
+  sqlite3_close(db);
+  // An original that cannot learn (a learning rate of 1e-9) makes the verdict inconclusive: exit 4, said.
+  auto stuck = lowmemCli({"validate", "--threads", "1", model, "--trainable", "lora", "--steps", "4",
+                          "--seeds", "1", "--lr", "1e-9"});
+  EXPECT_EQ(stuck.exitCode, 4) << stuck.err;
+  EXPECT_NE(stuck.out.find("verdict     INCONCLUSIVE: the original did not learn"), std::string::npos)
+      << stuck.out;
+  // Without --optimizer, validate fine-tunes with AdamW (and, without --lr, at 1e-3 for adapters).
+  EXPECT_NE(stuck.out.find("optimizer   adamw, lr 1e-09"), std::string::npos) << stuck.out;
   // The user's own batches instead of the synthetic task.
   const std::string data = std::string(LOWMEM_PY_FIXTURES_DIR) + "/vit_batches.pt";
-  auto own = lowmemCli({"-q", "validate", model, "--trainable", "lora", "--optimizer", "adamw", "--lr",
-                        "0.003", "--steps", "8", "--tolerance", "1", "--data", data, "--json"});
+  auto own =
+      lowmemCli({"-q", "validate", "--threads", "1", model, "--trainable", "lora", "--optimizer", "adamw",
+                 "--lr", "0.003", "--steps", "8", "--tolerance", "1", "--data", data, "--json"});
   ASSERT_EQ(own.exitCode, 0) << own.err << own.out;
-  EXPECT_EQ(nlohmann::json::parse(own.out)["task"].get<std::string>(), "4 batches from " + data);
+  EXPECT_EQ(nlohmann::json::parse(own.out)["task"].get<std::string>(),
+            "4 batches from " + data + " (fewer than 10: measured on the training batches)");
   const std::string noTarget = std::string(LOWMEM_PY_FIXTURES_DIR) + "/batches_no_target.pt";
-  expectBadInput(lowmemCli({"validate", model, "--trainable", "lora", "--data", noTarget}), noTarget,
-                 "expected the model's 1 input(s) and a target");
+  expectBadInput(lowmemCli({"validate", "--threads", "1", model, "--trainable", "lora", "--data", noTarget}),
+                 noTarget, "expected the model's 1 input(s) and a target");
   // --dtype reaches the user's batches as it reaches drawn inputs (a bfloat16 model fed float32 batches
-  // failed). Four steps judge little (exit 0 or 1 by the verdict); a dtype clash would exit 3 before the
+  // failed). Four steps judge little (exit 0, 1 or 4 by the verdict); a dtype clash would exit 3 before the
   // first.
-  auto bf16 = lowmemCli({"-q", "validate", model, "--trainable", "lora", "--dtype", "bfloat16", "--steps",
-                         "4", "--tolerance", "1", "--data", data, "--json"});
-  ASSERT_TRUE(bf16.exitCode == 0 || bf16.exitCode == 1) << bf16.exitCode << ": " << bf16.err;
+  auto bf16 = lowmemCli({"-q", "validate", "--threads", "1", model, "--trainable", "lora", "--dtype",
+                         "bfloat16", "--steps", "4", "--seeds", "1", "--data", data, "--json"});
+  ASSERT_TRUE(bf16.exitCode == 0 || bf16.exitCode == 1 || bf16.exitCode == 4)
+      << bf16.exitCode << ": " << bf16.err;
   const auto bf16Steps = nlohmann::json::parse(bf16.out)["steps"];
   ASSERT_EQ(bf16Steps.size(), 4u) << bf16.out;
   EXPECT_TRUE(std::isfinite(bf16Steps[3]["patched_loss"].get<double>())) << bf16.out;
   const std::string bare = std::string(LOWMEM_PY_FIXTURES_DIR) + "/data_bare_tensor.pt";
-  expectBadInput(lowmemCli({"validate", model, "--trainable", "lora", "--data", bare}), bare,
-                 "holds a Tensor; expected a list or tuple of (input..., target) batches");
+  expectBadInput(lowmemCli({"validate", "--threads", "1", model, "--trainable", "lora", "--data", bare}),
+                 bare, "holds a Tensor; expected a list or tuple of (input..., target) batches");
   const std::string badTarget = std::string(LOWMEM_PY_FIXTURES_DIR) + "/batches_bad_target.pt";
-  expectBadInput(lowmemCli({"validate", model, "--trainable", "lora", "--steps", "4", "--data", badTarget}),
+  expectBadInput(lowmemCli({"validate", "--threads", "1", model, "--trainable", "lora", "--steps", "4",
+                            "--data", badTarget}),
                  badTarget, "fits neither cross-entropy");
   // Bad input: one line, exit 2.
-  expectBadInput(lowmemCli({"validate", model, "--bits", "5"}), "--bits", "expected 2, 3 or 4");
-  expectBadInput(lowmemCli({"validate", path("missing.pt")}), path("missing.pt"), "no such file");
-  expectBadInput(lowmemCli({"validate", model, "--patched", model}), model, "records no lowmem rewrite");
+  expectBadInput(lowmemCli({"validate", "--threads", "1", model, "--bits", "5"}), "--bits",
+                 "expected 2, 3 or 4");
+  expectBadInput(lowmemCli({"validate", "--threads", "1", path("missing.pt")}), path("missing.pt"),
+                 "no such file");
+  expectBadInput(lowmemCli({"validate", "--threads", "1", model, "--patched", model}), model,
+                 "records no lowmem rewrite");
   EXPECT_FALSE(fs::exists(path("missing.db")));
 }
 
@@ -583,8 +628,8 @@ TEST_F(CliTest, NoOutputLandsOnAnInput) {
       {{"profile", model, "-o", model}, model, "the session (-o)"},
       {{"profile", model, "-o", db2, "--chrome-trace", db2}, db2, "--chrome-trace"},
       {{"report", session, "--chrome-trace", session}, session, "--chrome-trace"},
-      {{"validate", model, "--trainable", "lora", "--png", model}, model, "--png"},
-      {{"validate", model, "--trainable", "lora", "-o", link}, link, "the session (-o)"},
+      {{"validate", "--threads", "1", model, "--trainable", "lora", "--png", model}, model, "--png"},
+      {{"validate", "--threads", "1", model, "--trainable", "lora", "-o", link}, link, "the session (-o)"},
       {{"patch", model, "-o", hard, "--trainable", "lora"}, hard, "the patched model (-o)"},
       {{"patch", model, "-o", patched, "--session", model, "--trainable", "lora"},
        model,

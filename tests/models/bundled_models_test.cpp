@@ -227,8 +227,8 @@ TEST(Presets, EveryPresetIsListedAndUnknownNamesAreRefused) {
   std::vector<std::string> names;
   for (const auto& p : modelPresets())
     names.push_back(p.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"vit-s16", "vit-tiny", "vit-b16", "llama-tiny", "llama-small",
-                                             "bert-tiny"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"vit-s16", "vit-tiny", "vit-b16", "vit-fmnist", "llama-tiny",
+                                             "llama-small", "bert-tiny"}));
   EXPECT_THROW(findPreset("vit-huge"), InputError);
   EXPECT_EQ(&findPreset(kDemoPreset), &modelPresets()[0]);
 }
