@@ -51,9 +51,10 @@ Moments moments(const std::vector<double>& x) {
   return m;
 }
 
-// A final held-out measure of every seed, set against the seeds' spread and `floor`.
-template <typename Get>
-NoiseComparison compareFinal(const std::vector<SeedRun>& seeds, Get get, double floor) {
+// A final held-out measure of every seed, set against the seeds' spread and the floor `floorAt` gives for the
+// original's mean.
+template <typename Get, typename Floor>
+NoiseComparison compareFinal(const std::vector<SeedRun>& seeds, Get get, Floor floorAt) {
   std::vector<double> base, patched, diff;
   for (const auto& s : seeds) {
     const auto& last = s.heldOut.back();
@@ -69,7 +70,7 @@ NoiseComparison compareFinal(const std::vector<SeedRun>& seeds, Get get, double 
   c.patchedStd = p.std;
   c.meanDifference = moments(diff).mean;
   c.seedSpread = 2 * b.std;
-  c.floor = floor;
+  c.floor = floorAt(b.mean);
   c.allowed = std::max(c.seedSpread, c.floor);
   c.within = std::abs(c.meanDifference) <= c.allowed;
   return c;
@@ -97,18 +98,14 @@ void judgeHeldOut(Validation& v) {
   const double learnFloor = 2 * se;
   v.heldOutLoss = compareFinal(
       v.seeds, [](const HeldOutPoint& p, bool patched) { return patched ? p.patchedLoss : p.baselineLoss; },
-      learnFloor);
-  v.heldOutLoss.floor = std::max(learnFloor, v.tolerance * v.heldOutLoss.baselineMean);
-  v.heldOutLoss.allowed = std::max(v.heldOutLoss.seedSpread, v.heldOutLoss.floor);
-  v.heldOutLoss.within = std::abs(v.heldOutLoss.meanDifference) <= v.heldOutLoss.allowed;
+      [&](double mean) { return std::max(learnFloor, v.tolerance * mean); });
   v.classifies = v.seeds.front().heldOut.back().baselineAccuracy >= 0;
   if (v.classifies) {
-    const auto get = [](const HeldOutPoint& p, bool patched) {
-      return patched ? p.patchedAccuracy : p.baselineAccuracy;
-    };
-    // A share measured on `units` examples has the standard error sqrt(p (1 - p) / units).
-    const double p = compareFinal(v.seeds, get, 0).baselineMean;
-    v.heldOutAccuracy = compareFinal(v.seeds, get, 2 * std::sqrt(p * (1 - p) / std::max(1.0, units)));
+    // A share p measured on `units` examples has the standard error sqrt(p (1 - p) / units).
+    v.heldOutAccuracy = compareFinal(
+        v.seeds,
+        [](const HeldOutPoint& p, bool patched) { return patched ? p.patchedAccuracy : p.baselineAccuracy; },
+        [&](double p) { return 2 * std::sqrt(p * (1 - p) / std::max(1.0, units)); });
   }
   v.baselineLearned = meanFall(v.seeds, false) > learnFloor;
   v.patchedLearned = meanFall(v.seeds, true) > learnFloor;

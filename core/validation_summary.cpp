@@ -34,10 +34,14 @@ void writeComparison(Lines& put, const char* label, const NoiseComparison& c, bo
       c.within ? "" : ": OUTSIDE");
 }
 
+// What one held-out loss is taken over: token tasks (next-token, next-byte) average a sequence's tokens.
+const char* unitOf(const Validation& v) {
+  return v.task.find("next-") != std::string::npos ? "sequence" : "example";
+}
+
 void writeHeldOut(Lines& put, const Validation& v) {
   const auto& first = v.seeds.front();
-  put("held-out    %d %s, measured at steps", first.units,
-      v.task.find("next-") != std::string::npos ? "sequences" : "examples");
+  put("held-out    %d %ss, measured at steps", first.units, unitOf(v));
   for (const auto& p : first.heldOut)
     put(" %d", p.step);
   put("\n");
@@ -51,8 +55,7 @@ void writeHeldOut(Lines& put, const Validation& v) {
   const double k = static_cast<double>(v.seeds.size());
   put("learning    held-out loss %.4f -> %.4f (original), %.4f -> %.4f (patched), mean over seeds\n", b0 / k,
       v.heldOutLoss.baselineMean, p0 / k, v.heldOutLoss.patchedMean);
-  put("floors      loss: 2 x the held-out mean's standard error (per-%s loss std / sqrt(n))%s%s\n",
-      v.task.find("next-") != std::string::npos ? "sequence" : "example",
+  put("floors      loss: 2 x the held-out mean's standard error (per-%s loss std / sqrt(n))%s%s\n", unitOf(v),
       v.tolerance > 0 ? ", at least --tolerance x the original's loss" : "",
       v.classifies ? "; accuracy: 2 x sqrt(p (1 - p) / n)" : "");
 }

@@ -181,12 +181,14 @@ std::set<int> measuredSteps(int steps, int points) {
   return at;
 }
 
-HeldOutPoint measureBoth(torch::jit::Module& base, torch::jit::Module& patched, const ValidationTask& task,
-                         int step, SeedRun& run) {
+// Both models measured after `step` steps, appended to the run; the run's standard error is its latest
+// measurement's, so after the last step it is the one the verdict's floor uses.
+void measureBoth(torch::jit::Module& base, torch::jit::Module& patched, const ValidationTask& task, int step,
+                 SeedRun& run) {
   const auto b = measureHeldOut(base, task), p = measureHeldOut(patched, task);
+  run.heldOut.push_back({step, b.loss, p.loss, b.accuracy, p.accuracy});
   run.units = b.units;
   run.lossStandardError = b.unitStd / std::sqrt(static_cast<double>(std::max(1, b.units)));
-  return {step, b.loss, p.loss, b.accuracy, p.accuracy};
 }
 
 // Both models freshly loaded for one seed's run, placed as the spec asks.
@@ -227,7 +229,7 @@ SeedRun runSeed(const std::string& modelPath, const std::string& patchedPath, co
   run.seed = spec.seed + static_cast<uint64_t>(k);
   task.reseed(run.seed);
   const auto measured = measuredSteps(options.steps, options.heldOutPoints);
-  run.heldOut.push_back(measureBoth(models.base, models.patched, task, 0, run));
+  measureBoth(models.base, models.patched, task, 0, run);
   const std::string seedText =
       options.seeds > 1 ? "seed " + std::to_string(k + 1) + " of " + std::to_string(options.seeds) + ": "
                         : "";
@@ -237,8 +239,7 @@ SeedRun runSeed(const std::string& modelPath, const std::string& patchedPath, co
       progress(seedText + "training step " + std::to_string(s + 1) + " of " + std::to_string(options.steps));
     const auto r = stepBoth(tb, tp, task, run.seed, s, folded);
     if (k == 0) v.steps.push_back(r);
-    if (measured.count(s + 1))
-      run.heldOut.push_back(measureBoth(models.base, models.patched, task, s + 1, run));
+    if (measured.count(s + 1)) measureBoth(models.base, models.patched, task, s + 1, run);
   }
   if (k == 0 && !options.saveTrainedPath.empty()) {
     // A file that does not load back is never put in place.

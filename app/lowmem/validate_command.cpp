@@ -20,19 +20,17 @@
 namespace lowmem::cli {
 namespace {
 
-// A setting is the user's when its flag was given or the --spec file holds its key.
-bool userSets(const CLI::App* cmd, const SpecArgs& args, const std::string& key) {
-  if (cmd->get_option(flagOf(key))->count() > 0) return true;
-  return !args.specFile.empty() &&
-         readBoundedJsonFile(args.specFile, "step spec", size_t{1} << 20).contains(key);
-}
-
 // The profiler's defaults (SGD, 1e-3) price the step; fine-tuning needs an optimizer that learns in a few
-// hundred steps: AdamW, at 1e-3 for adapters and 3e-4 when base weights train. Each where the user set none.
+// hundred steps: AdamW, at 1e-3 for adapters and 3e-4 when base weights train. Each where the user set none,
+// by its flag or in the --spec file (read once here; resolveSpec has checked it).
 void fineTuningDefaults(const CLI::App* cmd, const SpecArgs& args, StepSpec& spec) {
-  if (!userSets(cmd, args, "optimizer")) spec.optimizer = OptimizerKind::kAdamW;
-  if (!userSets(cmd, args, "lr"))
-    spec.lr = spec.trainable.mode() == TrainableSelection::Mode::kLora ? 1e-3 : 3e-4;
+  const auto file = args.specFile.empty() ? nlohmann::json::object()
+                                          : readBoundedJsonFile(args.specFile, "step spec", size_t{1} << 20);
+  const auto userSets = [&](const std::string& key) {
+    return cmd->get_option(flagOf(key))->count() > 0 || file.contains(key);
+  };
+  if (!userSets("optimizer")) spec.optimizer = OptimizerKind::kAdamW;
+  if (!userSets("lr")) spec.lr = spec.trainable.mode() == TrainableSelection::Mode::kLora ? 1e-3 : 3e-4;
 }
 
 struct ValidateArgs {
