@@ -164,6 +164,61 @@ def bench(ops, device, quick):
     return rows
 
 
+def attention_bench(ops, device, quick):
+    """Forward+backward of one attention call, heads as models make them, three ways in the same run: the unfused
+    chain a model writes (in its own dtype), lowmem::attention, and PyTorch's scaled_dot_product_attention (its
+    dispatcher picks the backend), with the bytes each keeps from forward to backward (allocated after forward
+    minus before, the output included; CUDA only). Decides issue 16's question of targeting SDPA on LibTorch 2.x."""
+    shapes = [(64, 12, 197, 64, False), (8, 12, 512, 64, True), (2, 12, 2048, 64, True)]
+    if quick:
+        shapes = [(2, 2, 37, 16, False)]
+    rows = []
+    for b, h, s, d, causal in shapes:
+        future = torch.ones(s, s, dtype=torch.bool, device=device).triu(1)
+        for dtype in (torch.float32, torch.bfloat16):
+            leaves = [torch.randn(b, s, h, d, device=device).to(dtype) for _ in range(3)]
+            g = torch.randn(b, h, s, d, device=device).to(dtype)
+
+            def chain(q, k, v):
+                a = (q @ k.transpose(-2, -1)) / math.sqrt(d)
+                if causal:
+                    a = a.masked_fill(future, float("-inf"))
+                return torch.softmax(a, -1) @ v
+
+            impls = {"chain": chain, "lowmem": lambda q, k, v: ops.attention(q, k, v, None, None, causal)}
+            if hasattr(F, "scaled_dot_product_attention"):  # PyTorch 2.0 and later
+                impls["sdpa"] = lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+            times, kept = {}, {}
+            for name, f in impls.items():
+                def step():
+                    x = [t.detach().requires_grad_() for t in leaves]
+                    f(*[t.transpose(1, 2) for t in x]).backward(g)
+
+                times[name] = timed(step, device, 3 if quick else 10)
+                if device == "cuda":
+                    x = [t.detach().requires_grad_() for t in leaves]
+                    torch.cuda.synchronize()
+                    before = torch.cuda.memory_allocated()
+                    o = f(*[t.transpose(1, 2) for t in x])
+                    torch.cuda.synchronize()
+                    kept[name] = (torch.cuda.memory_allocated() - before) / 2**20
+                    del o, x
+            rows.append((f"{b}x{h}x{s}x{d}{' causal' if causal else ''}", str(dtype).replace("torch.", ""), times,
+                         kept))
+    return rows
+
+
+def attention_lines(rows):
+    lines = ["", "attention forward+backward per step (ms) and bytes kept for backward (MiB, output included)", "",
+             "| attention | shape | dtype | chain ms | lowmem ms | sdpa ms | chain MiB | lowmem MiB | sdpa MiB |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for shape, dtype, t, kept in rows:
+        ms = [f"{t[n]:.3f}" if n in t else "-" for n in ("chain", "lowmem", "sdpa")]
+        mib = [f"{kept[n]:.1f}" if n in kept else "-" for n in ("chain", "lowmem", "sdpa")]
+        lines.append(f"| attention | {shape} | {dtype} | " + " | ".join(ms + mib) + " |")
+    return lines
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("library")
@@ -180,6 +235,7 @@ def main():
     check(ops, args.device, failures)
     check_attention(ops, args.device, failures)
     rows = bench(ops, args.device, args.quick)
+    attention_rows = attention_bench(ops, args.device, args.quick)
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     lines = [f"lowmem kernels on {device_name}, torch {torch.__version__}: forward+backward per step",
              "", "| op | shape | dtype | PyTorch ms | lowmem ms | ratio | lowmem GB/s | copy GB/s |",
@@ -187,6 +243,7 @@ def main():
     for op, shape, dtype, t_ref, t_ours, bw, bw_copy in rows:
         lines.append(f"| {op} | {shape} | {dtype} | {t_ref:.3f} | {t_ours:.3f} | {t_ours / t_ref:.2f} | {bw:.0f} | "
                      f"{bw_copy:.0f} |")
+    lines.extend(attention_lines(attention_rows))
     lines.append("")
     lines.append(f"correctness: {'all checks passed' if not failures else str(len(failures)) + ' FAILED'}")
     lines.extend(f"- {f}" for f in failures)
