@@ -210,6 +210,8 @@ std::unique_ptr<ValidationTask> taskFor(const std::string& modelPath, const Step
   TaskRequest r;
   r.data = options.data;
   r.heldOutUnits = options.heldOutUnits;
+  r.steps = options.steps;
+  r.heldOutPoints = options.heldOutPoints;
   r.example = stepInputs(m, modelPath, spec);
   Trainer probeTrainer(m, spec);
   torch::NoGradGuard noGrad;

@@ -16,14 +16,16 @@ struct ValidateOptions {
   int steps = 200;
   int seeds = 3;          // runs from the same weights, each with its own batch order and dropout draws
   int heldOutPoints = 5;  // held-out measurements from step 0 to the last, evenly spaced
-  int heldOutUnits = 0;   // held-out examples (sequences for token tasks); 0: the data's default
+  int heldOutUnits = 0;   // held-out examples (sequences for token tasks); 0: the data's default, cut to
+                          // what costs about as much as the training
   // Practical-equivalence margin on the held-out loss, relative to the original's (see Validation).
   double tolerance = 0.01;
   SwapSelection selection;  // the sites and activation bits of the patch validate makes
   // A model patched already (by `lowmem patch`, or by hand): trained against the original as it is.
   std::string patchedPath;
-  // "" (a synthetic task fitted to the model), "fashion-mnist", "text" (a byte corpus), or a torch.save'd
-  // list or tuple of (input..., target) batches.
+  // "" (the real data set the model takes: Fashion-MNIST for image classifiers, the byte corpus for token
+  // models with 256 or more logits; else a synthetic task fitted to the model), "synthetic", "fashion-mnist",
+  // "text" (a byte corpus), or a torch.save'd list or tuple of (input..., target) batches.
   std::string data;
   // Where to save the original model as the first seed's run left it (a checkpoint to fine-tune further:
   // pre-train the base here, then validate LoRA on it). Empty: nothing saved.

@@ -54,8 +54,13 @@ class ValidationTask {
 };
 
 struct TaskRequest {
-  std::string data;      // "" (synthetic), "fashion-mnist", "text", or a torch.save'd file of batches
-  int heldOutUnits = 0;  // 0: the data's default (2,000 images, 256 sequences, 128 synthetic examples)
+  // "" (the real data set the model takes, else synthetic), "synthetic", "fashion-mnist", "text", or a
+  // torch.save'd file of batches
+  std::string data;
+  // 0: the data's default (2,000 images, 256 sequences, 128 synthetic examples or 8 batches), cut to what
+  // costs about as much as the training (steps, held-out points) when those are given
+  int heldOutUnits = 0;
+  int steps = 0, heldOutPoints = 0;
   std::vector<c10::IValue> example;  // the step's inputs: their shapes fix the batch
   at::Tensor output;                 // the model's first output on them
 };

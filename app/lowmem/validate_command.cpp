@@ -59,7 +59,8 @@ void addRunOptions(CLI::App* cmd, ValidateArgs& a) {
       ->capture_default_str();
   cmd->add_option(flagOf("held_out"), a.options.heldOutUnits,
                   "Held-out examples (sequences for token data), whole batches (0: 2000 images, 256 "
-                  "sequences, 128 synthetic examples or 8 batches)")
+                  "sequences, 128 synthetic examples or 8 batches, or fewer where measuring them would cost "
+                  "more than the training: 3 x steps x batch / points, at least 128 or 8 batches)")
       ->check(CLI::Range(0, 1000000));
   cmd->add_option("--tolerance", a.options.tolerance,
                   "Margin on the held-out loss, relative to the original's, inside which a difference passes "
@@ -74,8 +75,9 @@ void addRunOptions(CLI::App* cmd, ValidateArgs& a) {
       "--data", a.options.data,
       "fashion-mnist (Debian's dataset-fashion-mnist, for image classifiers), text (next-byte "
       "prediction on Python's standard library sources), or a torch.save'd list of (input..., "
-      "target) tuples (class indices: cross-entropy; floats of the output's size: MSE). Default: a "
-      "synthetic task fitted to the model's output");
+      "target) tuples (class indices: cross-entropy; floats of the output's size: MSE), or synthetic (a "
+      "task fitted to the model's output). Default: fashion-mnist for image classifiers with 10 or more "
+      "logits, text for token models with 256 or more, synthetic otherwise");
 }
 
 void addOutputOptions(CLI::App* cmd, ValidateArgs& a) {
@@ -105,7 +107,8 @@ int runValidate(ValidateArgs& a, const CLI::App* cmd) {
   if (!a.png.empty() && !chartsAvailable())
     throw InputError(a.png, std::string("cannot draw a PNG: ") + kNoChartsReason);
   auto inputs = specInputs(a.spec, spec);
-  const bool dataFile = a.options.data != "fashion-mnist" && a.options.data != "text";
+  const auto& d = a.options.data;
+  const bool dataFile = d != "fashion-mnist" && d != "text" && d != "synthetic";
   inputs.insert(inputs.end(), {{"the model", a.model},
                                {"the patched model (--patched)", a.options.patchedPath},
                                {"the data (--data)", dataFile ? a.options.data : ""}});

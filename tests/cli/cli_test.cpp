@@ -482,6 +482,8 @@ TEST_F(CliTest, ValidateWritesCurvesChartAndVerdict) {
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_TRUE(j["passed"].get<bool>());
   EXPECT_EQ(j["outcome"], "PASS");
+  // No --data: an image classifier is validated on Fashion-MNIST.
+  EXPECT_NE(j["task"].get<std::string>().find("Fashion-MNIST"), std::string::npos) << j["task"];
   EXPECT_EQ(j["steps"].size(), 20u);
   ASSERT_EQ(j["seeds"].size(), 2u);
   EXPECT_EQ(j["seeds"][1]["held_out"].size(), 5u);  // steps 0, 5, 10, 15, 20
@@ -516,7 +518,7 @@ TEST_F(CliTest, ValidateWritesCurvesChartAndVerdict) {
       << stuck.out;
   // Without --optimizer, validate fine-tunes with AdamW (and, without --lr, at 1e-3 for adapters).
   EXPECT_NE(stuck.out.find("optimizer   adamw, lr 1e-09"), std::string::npos) << stuck.out;
-  // The user's own batches instead of the synthetic task.
+  // The user's own batches instead of the data the model takes (Fashion-MNIST for vit-tiny).
   const std::string data = std::string(LOWMEM_PY_FIXTURES_DIR) + "/vit_batches.pt";
   auto own =
       lowmemCli({"-q", "validate", "--threads", "1", model, "--trainable", "lora", "--optimizer", "adamw",

@@ -1,7 +1,8 @@
 // `lowmem validate` on the bundled models in reduced form: on the synthetic tasks (30 steps, 2 seeds) both
-// models learn and agree; on Fashion-MNIST (the CI's reduced form of docs/reproduction.md) the patched
-// ViT's held-out loss and accuracy are within the seed-to-seed noise, and a deliberately wrong backward
-// (ReGELU2 with its levels' sign flipped) fails the same verdict; the curves round-trip through a session.
+// models learn and agree; without --data the real set a model takes is chosen; on Fashion-MNIST (the CI's
+// reduced form of docs/reproduction.md) the patched ViT's held-out loss and accuracy are within the
+// seed-to-seed noise, and a deliberately wrong backward (ReGELU2 with its levels' sign flipped) fails the
+// same verdict; the curves round-trip through a session.
 
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -19,6 +20,7 @@
 #include "profiler/model_loader.h"
 #include "service/swap_run.h"
 #include "service/validate_run.h"
+#include "service/validation_task.h"
 #include "tests/kernels/op_handles.h"
 #include "tests/support/bundled_model_dir.h"
 
@@ -82,6 +84,7 @@ class Validate : public ::testing::Test {
     // 30 steps end mid-descent, where a patched model a step or two behind differs from the original by more
     // than the seeds do (llama-tiny: 2.9% at step 30, the same in both seeds): a 5% margin of equivalence.
     o.tolerance = 0.05;
+    o.data = "synthetic";
     return o;
   }
   static void expectBothLearnAndAgree(const Validation& v) {
@@ -191,6 +194,41 @@ TEST_F(Validate, NextByteLoraOnLlamaTinyLearnsAndPasses) {
   EXPECT_GT(v.seeds.front().heldOut.front().baselineLoss, 5.0);
   EXPECT_LT(v.heldOutLoss.baselineMean, 4.0);
   EXPECT_EQ(v.outcome, ValidationOutcome::kPass) << validationJson(v).dump();
+}
+
+// No --data: Fashion-MNIST for an image classifier, the byte corpus for a token model with 256 or more
+// logits, the synthetic task for anything else; and a default held-out set no dearer to measure than the
+// training.
+TEST_F(Validate, WithoutDataTheRealSetAModelTakesIsChosen) {
+  const auto module = loadModel(built("llama-tiny"));
+  const StepSpec s;
+  const auto task = [&](const at::Tensor& x, const at::Tensor& out, const std::string& data = "") {
+    TaskRequest r;
+    r.data = data;
+    r.example = {x};
+    r.output = out;
+    r.steps = 200;
+    r.heldOutPoints = 5;
+    return makeValidationTask(r, module, s);
+  };
+  const auto image = at::zeros({2, 3, 32, 32});
+  const auto ids = at::zeros({2, 64}, at::kLong);
+  auto t = task(image, at::zeros({2, 10}));
+  EXPECT_NE(t->name().find("Fashion-MNIST"), std::string::npos) << t->name();
+  // 3 x 200 steps x batch 2 / 5 points = 240 images (120 batches), not the data's 2,000.
+  EXPECT_EQ(t->heldOut().size(), 120u);
+  t = task(ids, at::zeros({2, 64, 256}));
+  EXPECT_NE(t->name().find("next-byte"), std::string::npos) << t->name();
+  EXPECT_EQ(t->heldOut().size(), 120u);  // 240 sequences, under the corpus's 256
+  t = task(ids, at::zeros({2, 2}));      // a sequence classifier (bert-tiny's head)
+  EXPECT_NE(t->name().find("token sequence"), std::string::npos) << t->name();
+  EXPECT_EQ(t->heldOut().size(), 64u);  // the floor: 128 examples
+  t = task(image, at::zeros({2, 5}));   // fewer logits than Fashion-MNIST has classes
+  EXPECT_NE(t->name().find("fixed input pattern"), std::string::npos) << t->name();
+  t = task(ids, at::zeros({2, 64, 64}));  // fewer logits than bytes
+  EXPECT_NE(t->name().find("next-token"), std::string::npos) << t->name();
+  t = task(image, at::zeros({2, 10}), "synthetic");
+  EXPECT_NE(t->name().find("fixed input pattern"), std::string::npos) << t->name();
 }
 
 TEST_F(Validate, AnOriginalThatDoesNotLearnIsInconclusive) {
