@@ -23,7 +23,7 @@ struct ChainOps {
   std::set<int32_t> top;  // the chain's ops in the module's code
   int32_t scores = -1;    // matmul(q, kᵀ)
   int32_t qScale = -1;
-  int32_t mask = -1;  // the add
+  int32_t mask = -1;  // the add, masked_fill or where that applies the mask
   int32_t softmax = -1;
   int32_t output = -1;  // matmul(·, v)
 };
@@ -58,7 +58,9 @@ std::optional<ChainOps> findChain(const Trace& t, const SitePlan& plan, int occu
       if (!plan.attention.scaledQ) break;
     } else if (before.count(name)) {
       c.top.insert(i);
-      if (name == "aten::add" && plan.attention.masked) c.mask = i;
+      if (plan.attention.masked &&
+          (name == "aten::add" || name == "aten::masked_fill" || name == "aten::where"))
+        c.mask = i;
     }
   }
   for (size_t i = static_cast<size_t>(c.softmax) + 1; i < t.ops.size() && c.output < 0; ++i) {
@@ -130,8 +132,10 @@ std::set<size_t> keptInputs(const Trace& t, const Profile& p, const ChainOps& c,
   keep(t.ops[static_cast<size_t>(c.scores)].secondInputStorage, c.scores);
   keep(t.ops[static_cast<size_t>(c.output)].secondInputStorage, c.output);
   if (c.mask >= 0) {
-    keep(t.ops[static_cast<size_t>(c.mask)].inputStorage, c.mask);
-    keep(t.ops[static_cast<size_t>(c.mask)].secondInputStorage, c.mask);
+    // The mask is add's or masked_fill's second argument, where's first (its second is scores or a fill).
+    const auto& op = t.ops[static_cast<size_t>(c.mask)];
+    keep(op.inputStorage, c.mask);
+    if (t.str(op.name) != "aten::where") keep(op.secondInputStorage, c.mask);
   }
   return kept;
 }

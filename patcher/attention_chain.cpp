@@ -46,6 +46,35 @@ bool isScalarLike(const Value* v) {
   return iv && iv->isTensor() && iv->toTensor().numel() == 1;
 }
 
+// A constant fill value: a number, a one-element tensor constant, or the `torch.tensor(c, dtype=...,
+// device=...)`, `torch.scalar_tensor(c)` and `torch.full([], c)` that code writes for one (a trace records
+// the first as a constant moved with `to` and `detach`ed).
+std::optional<double> constantFill(const Value* v) {
+  if (auto iv = torch::jit::toIValue(v)) {
+    if (iv->isDouble()) return iv->toDouble();
+    if (iv->isInt()) return static_cast<double>(iv->toInt());
+    if (iv->isTensor() && iv->toTensor().numel() == 1) return iv->toTensor().item<double>();
+    return std::nullopt;
+  }
+  static const auto tensor = c10::Symbol::fromQualString("aten::tensor");
+  static const auto scalarTensor = c10::Symbol::fromQualString("aten::scalar_tensor");
+  const Node* n = v->node();
+  if (n->kind() == tensor || n->kind() == scalarTensor || n->kind() == c10::aten::to ||
+      n->kind() == c10::aten::detach)
+    return constantFill(n->input(0));
+  if (n->kind() == c10::aten::full && n->inputs().size() >= 2) return constantFill(n->input(1));
+  return std::nullopt;
+}
+
+// A fill no masked key's probability survives: -inf, or a constant at most -1e4, whose exp underflows to
+// exactly 0 in fp32 and fp64 next to any score a model makes (so the op's boolean mask, which leaves those
+// keys out, computes the same). Only a row with every key masked differs: the op gives it 0, the chain a
+// uniform average (NaN for -inf).
+bool dropsKeys(const Value* fill) {
+  const auto f = constantFill(fill);
+  return f && *f <= -1e4;
+}
+
 // `x * c`, `c * x` or `x / c` with a scalar c: the tensor operand; nullptr otherwise.
 Value* scaledOperand(Node* n, Value** scale, bool* divides) {
   if (n->inputs().size() != 2) return nullptr;
@@ -99,14 +128,23 @@ bool matchScores(Value* x, AttentionChain& c, std::vector<Node*>& reversed) {
     x = x->node()->input(0);
   }
   Node* n = x->node();
-  if (n->kind() == c10::aten::masked_fill && singleUse(x)) {
-    c.unsupported = "its mask is a masked_fill (lowmem::attention takes an additive mask)";
+  if (n->kind() == c10::aten::masked_fill && singleUse(x) && n->inputs().size() == 3) {
+    // scores.masked_fill(m, fill): the keys where m is true are left out.
+    if (!dropsKeys(n->input(2)))
+      c.unsupported = "its masked_fill value is not -inf or a constant at most -1e4";
+    c.mask = n->input(1);
+    c.maskDrops = true;
     reversed.push_back(n);
     x = n->input(0);
   } else if (n->kind() == c10::aten::where && singleUse(x) && n->inputs().size() == 3) {
-    c.unsupported = "its mask is a torch.where (lowmem::attention takes an additive mask)";
+    // torch.where(m, scores, fill) keeps the keys where m is true; torch.where(m, fill, scores) drops them.
+    const int side = leadsToMatmul(n->input(1)) ? 1 : 2;
+    if (!dropsKeys(n->input(3 - side)))
+      c.unsupported = "its torch.where fill is not -inf or a constant at most -1e4";
+    c.mask = n->input(0);
+    c.maskDrops = side == 2;
     reversed.push_back(n);
-    x = leadsToMatmul(n->input(1)) ? n->input(1) : n->input(2);
+    x = n->input(side);
   } else if (n->kind() == c10::aten::add && n->inputs().size() == 3 && singleUse(x)) {
     auto alpha = constantInt(n->input(2));
     const int side = leadsToMatmul(n->input(0)) ? 0 : leadsToMatmul(n->input(1)) ? 1 : -1;

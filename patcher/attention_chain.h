@@ -1,8 +1,9 @@
 #pragma once
 // Explicit attention as model code writes it, matched from its softmax: matmul(q, kᵀ) [· or / scale]
-// [+ mask] [cast] → softmax(-1) [cast] [dropout] → matmul(·, v), with the scale possibly on q instead
-// (timm's `(q * self.scale) @ k.transpose(-2, -1)`). The same matcher reads the inlined graph the planner
-// analyses and a module's own graph the rewriter edits, where a dropout may be a submodule's call.
+// [+ mask | masked_fill(m, fill) | where(m, ·, fill)] [cast] → softmax(-1) [cast] [dropout] → matmul(·, v),
+// with the scale possibly on q instead (timm's `(q * self.scale) @ k.transpose(-2, -1)`). The same matcher
+// reads the inlined graph the planner analyses and a module's own graph the rewriter edits, where a dropout
+// may be a submodule's call.
 
 #include <torch/csrc/jit/ir/ir.h>
 
@@ -17,14 +18,16 @@ struct AttentionChain {
   torch::jit::Value* q = nullptr;  // as the op takes it: before any scale applied to q
   torch::jit::Value* k = nullptr;  // before the transpose
   torch::jit::Value* v = nullptr;
-  torch::jit::Value* mask = nullptr;   // the additive operand, nullptr when none
+  torch::jit::Value* mask = nullptr;  // the additive operand or the boolean mask, nullptr when none
+  bool maskDrops = false;  // a boolean mask true where keys are left out (masked_fill's): negated for the op
   torch::jit::Value* scale = nullptr;  // the scalar the scores (or q) are multiplied or divided by
   bool scaleDivides = false;
   torch::jit::Node* dropout = nullptr;   // aten::dropout, or a dropout module's call (own graphs)
   torch::jit::Node* output = nullptr;    // matmul(probabilities, v): the op's result replaces its output
   std::vector<torch::jit::Node*> nodes;  // the chain's nodes in forward order (the transpose of k included)
   std::string form;                      // "matmul/div/add mask/softmax/matmul"
-  std::string unsupported;  // a chain the op cannot stand in for (a masked_fill, a mask before the scale)
+  std::string
+      unsupported;  // a chain the op cannot stand in for (a small fill value, a mask before the scale)
 };
 
 // Whether a node is a call of a dropout module (the rewriter's own graphs keep such calls).

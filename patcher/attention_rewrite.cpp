@@ -51,18 +51,39 @@ Value* scaleArgument(torch::jit::Graph& graph, const AttentionChain& c) {
   return s;
 }
 
+// Reads of the scores' dtype or device (GPT-2's `torch.tensor(-1e4, dtype=w.dtype, device=w.device)`) would
+// keep the chain computing them: they read q's instead, which the scores share up to the chain's first cast.
+void readMetadataFromQ(const AttentionChain& c) {
+  for (Node* n : c.nodes) {
+    if (n->kind() == c10::aten::softmax || n->kind() == c10::aten::to || n->kind() == c10::aten::type_as)
+      break;
+    for (Value* out : n->outputs()) {
+      const auto uses = out->uses();
+      for (const auto& use : uses) {
+        if (use.user->kind() == c10::prim::dtype || use.user->kind() == c10::prim::device)
+          use.user->replaceInput(use.offset, c.q);
+      }
+    }
+  }
+}
+
 void replaceChain(const AttentionChain& c) {
   auto& graph = *c.output->owningGraph();
   Value* o = nullptr;
   {
     torch::jit::WithInsertPoint guard(c.output);
     Value* scale = scaleArgument(graph, c);
-    Value* mask = c.mask ? c.mask : graph.insertConstant(c10::IValue());
+    // The op's boolean mask is true where keys take part, as SDPA's.
+    static const auto logicalNot = c10::Symbol::fromQualString("aten::logical_not");
+    Value* mask = !c.mask       ? graph.insertConstant(c10::IValue())
+                  : c.maskDrops ? graph.insert(logicalNot, {c.mask})
+                                : c.mask;
     static const auto op = c10::Symbol::fromQualString("lowmem::attention");
     o = graph.insert(op, {c.q, c.k, c.v, mask, scale, graph.insertConstant(c10::IValue(false))});
   }
   o->setType(c.output->output()->type());
   c.output->output()->replaceAllUsesWith(o);
+  readMetadataFromQ(c);
   // Last to first, each once nothing reads it: a dropout module's call is not dead code to the JIT.
   for (auto it = c.nodes.rbegin(); it != c.nodes.rend(); ++it) {
     bool used = false;

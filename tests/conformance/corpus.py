@@ -1,10 +1,11 @@
 """lowmem's conformance corpus: model code in the shapes users bring, written for this project (not copied).
 
-Each family follows the layout of a well-known modeling file (HuggingFace LLaMA, BERT, GPT-2 and T5, timm's
-ViT, torch.nn.TransformerEncoder), with the details that break tools: blocks in an nn.ModuleList iterated in
+Each family follows the layout of a well-known modeling file (HuggingFace LLaMA, BERT, GPT-2 and T5, nanoGPT,
+timm's ViT, torch.nn.TransformerEncoder), with the details that break tools: blocks in an nn.ModuleList iterated in
 forward, norms that keep eps in a plain float attribute, dtype casts around RMSNorm, PEFT-style LoRA wrappers
 (`base_layer`, `lora_A`, `lora_B`, `lora_dropout`), GPT-2's Conv1D (addmm with a transposed weight) and tied
-embeddings, gelu_new written out with tanh, stochastic depth through an `if`, nn.MultiheadAttention.
+embeddings, gelu_new written out with tanh, causal masks applied with torch.where (GPT-2) and masked_fill of a
+buffer slice (nanoGPT), stochastic depth through an `if`, nn.MultiheadAttention.
 
 `build(name, size)` returns (module, example inputs, trainable selection, loss) for `size` in {"small",
 "full"}; `FAMILIES` lists the names. scripts/export-conformance writes them as TorchScript.
@@ -377,6 +378,67 @@ class GPT2LMHeadModel(nn.Module):
         return self.lm_head(self.ln_f(x))
 
 
+# --- nanoGPT-style decoder (the attention without flash: a causal buffer sliced and masked_fill'd with -inf) ---
+
+class NanoCausalSelfAttention(nn.Module):
+    def __init__(self, n_embd, n_head, block_size, dropout):
+        super().__init__()
+        self.c_attn = lora(nn.Linear(n_embd, 3 * n_embd))
+        self.c_proj = lora(nn.Linear(n_embd, n_embd))
+        self.attn_dropout = nn.Dropout(dropout)
+        self.resid_dropout = nn.Dropout(dropout)
+        self.n_head = n_head
+        self.n_embd = n_embd
+        self.register_buffer("bias", torch.tril(torch.ones(block_size, block_size)).view(1, 1, block_size, block_size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        att = att.masked_fill(self.bias[:, :, :T, :T] == 0, float("-inf"))
+        att = self.attn_dropout(F.softmax(att, dim=-1))
+        y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class NanoBlock(nn.Module):
+    def __init__(self, n_embd, n_head, block_size, dropout):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(n_embd)
+        self.attn = NanoCausalSelfAttention(n_embd, n_head, block_size, dropout)
+        self.ln_2 = nn.LayerNorm(n_embd)
+        self.c_fc = lora(nn.Linear(n_embd, 4 * n_embd))
+        self.gelu = nn.GELU()
+        self.c_proj = lora(nn.Linear(4 * n_embd, n_embd))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x))
+        return x + self.dropout(self.c_proj(self.gelu(self.c_fc(self.ln_2(x)))))
+
+
+class NanoGPT(nn.Module):
+    def __init__(self, vocab, n_embd, n_layer, n_head, block_size, dropout=0.0):
+        super().__init__()
+        self.wte = nn.Embedding(vocab, n_embd)
+        self.wpe = nn.Embedding(block_size, n_embd)
+        self.drop = nn.Dropout(dropout)
+        self.h = nn.ModuleList([NanoBlock(n_embd, n_head, block_size, dropout) for _ in range(n_layer)])
+        self.ln_f = nn.LayerNorm(n_embd)
+        self.lm_head = nn.Linear(n_embd, vocab, bias=False)
+        self.wte.weight = self.lm_head.weight  # tied, as nanoGPT does
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        pos = torch.arange(0, idx.size(1), dtype=torch.long, device=idx.device)
+        x = self.drop(self.wte(idx) + self.wpe(pos))
+        for block in self.h:
+            x = block(x)
+        return self.lm_head(self.ln_f(x))
+
+
 # --- T5-style encoder (RMSNorm without mean and bias, nested ModuleLists) ---------------------------------
 
 class T5LayerNorm(nn.Module):
@@ -603,9 +665,13 @@ def build(name: str, size: str):
         h, layers, seq, vocab = (32, 2, 8, 64) if small else (256, 4, 64, 1000)
         m = BertForSequenceClassification(vocab, h, layers, 4, 4 * h, seq, 3, name == "hf_bert_handnorm")
         return m, (_tokens(2, seq, vocab),), "all", "mean"
-    if name == "hf_gpt2":
+    if name in ("hf_gpt2", "hf_gpt2_nodropout"):
         h, layers, seq, vocab = (32, 2, 8, 64) if small else (256, 4, 64, 1000)
-        return GPT2LMHeadModel(vocab, h, layers, 4, seq), (_tokens(2, seq, vocab),), "all", "mean"
+        m = GPT2LMHeadModel(vocab, h, layers, 4, seq, dropout=0.0 if name == "hf_gpt2_nodropout" else 0.1)
+        return m, (_tokens(2, seq, vocab),), "all", "mean"
+    if name == "nanogpt":
+        h, layers, seq, vocab = (32, 2, 8, 64) if small else (256, 4, 64, 1000)
+        return NanoGPT(vocab, h, layers, 4, seq), (_tokens(2, seq, vocab),), "lora", "mean"
     if name == "t5_encoder":
         h, layers, seq, vocab = (32, 2, 8, 64) if small else (256, 4, 64, 1000)
         return T5EncoderModel(vocab, h, layers, 4, 2 * h, seq), (_tokens(2, seq, vocab),), "all", "mean"
@@ -620,5 +686,5 @@ def build(name: str, size: str):
     raise KeyError(name)
 
 
-FAMILIES = ("hf_llama", "hf_llama_dropout", "hf_bert", "hf_bert_handnorm", "hf_gpt2", "t5_encoder", "timm_vit",
-            "nn_transformer_prenorm", "nn_transformer_postnorm")
+FAMILIES = ("hf_llama", "hf_llama_dropout", "hf_bert", "hf_bert_handnorm", "hf_gpt2", "hf_gpt2_nodropout", "nanogpt",
+            "t5_encoder", "timm_vit", "nn_transformer_prenorm", "nn_transformer_postnorm")

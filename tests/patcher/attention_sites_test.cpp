@@ -86,6 +86,9 @@ TEST_P(AttentionSite, IsFoundWithItsFormOrReasonAndRewritesExactly) {
   }
   EXPECT_EQ(ops, 1);
   EXPECT_EQ(softmaxes, 0);
+  // Nothing computes the scores any more (a read of their dtype or device reads q's).
+  for (const auto* n : graph->nodes())
+    EXPECT_NE(n->kind(), c10::aten::matmul) << *n;
 
   at::manual_seed(3);
   const auto x = at::randn({B, H, S, D}, at::kDouble);
@@ -133,7 +136,29 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"masked_fill",
              "    s = torch.matmul(q, k.transpose(-2, -1)).masked_fill(mask < -1.0, -1e4)\n"
              "    o = torch.matmul(torch.softmax(s, -1), v)\n",
-             false, "its mask is a masked_fill"},
+             true, "matmul/masked_fill/softmax/matmul"},
+        Case{"masked_fill_inf_after_scale",
+             "    s = (torch.matmul(q, k.transpose(-2, -1)) / self.denominator).masked_fill(mask < -1.0, "
+             "float('-inf'))\n"
+             "    o = torch.matmul(torch.softmax(s, -1), v)\n",
+             true, "matmul/div/masked_fill/softmax/matmul"},
+        Case{"masked_fill_small_fill",
+             "    s = torch.matmul(q, k.transpose(-2, -1)).masked_fill(mask < -1.0, -1.0)\n"
+             "    o = torch.matmul(torch.softmax(s, -1), v)\n",
+             false, "its masked_fill value is not -inf or a constant at most -1e4"},
+        // HF GPT-2's causal form (dtype 11: bool), the fill a tensor made with the scores' dtype and device.
+        Case{"gpt2_where",
+             "    w = torch.matmul(q, k.transpose(-1, -2)) / self.denominator\n"
+             "    causal = torch.ones([5, 5], dtype=11, device=w.device).tril()\n"
+             "    w = torch.where(causal, w, torch.tensor(-1e4, dtype=w.dtype, device=w.device))\n"
+             "    o = torch.matmul(torch.softmax(w, -1), v)\n",
+             true, "matmul/div/where/softmax/matmul"},
+        Case{"where_fill_first",
+             "    s = torch.matmul(q, k.transpose(-2, -1))\n"
+             // The fill moved and detached, as a trace records `torch.tensor(c, dtype=..., device=...)`.
+             "    s = torch.where(mask < -1.0, torch.full([1], float('-inf')).to(s.dtype).detach(), s)\n"
+             "    o = torch.matmul(torch.softmax(s, -1), v)\n",
+             true, "matmul/where/softmax/matmul"},
         Case{"learned_mask",
              "    s = torch.matmul(q, k.transpose(-2, -1)) + self.table\n"
              "    o = torch.matmul(torch.softmax(s, -1), v)\n",
