@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "profiler/step_setup.h"
 #include "service/byte_corpus.h"
+#include "service/data_sets.h"
 #include "service/fashion_mnist.h"
 
 namespace lowmem {
@@ -396,20 +397,22 @@ int64_t ValidationTask::correct(const at::Tensor& out, const at::Tensor& target)
 
 std::unique_ptr<ValidationTask> makeValidationTask(const TaskRequest& r, const torch::jit::Module& module,
                                                    const StepSpec& spec) {
-  if (r.data == "fashion-mnist") return std::make_unique<ImageTask>(r, spec, heldOutDefault(r, 2000));
-  if (r.data == "text") return std::make_unique<ByteTask>(r, spec, heldOutDefault(r, 256));
-  if (!r.data.empty() && r.data != "synthetic")
-    return std::make_unique<BatchFileTask>(loadBatches(r.data, module, spec), r.data, r.output);
-  if (r.data.empty()) {
-    // No --data: the real data set the model takes, where it is installed. A synthetic task can be solved to
-    // a loss near zero or reward memorising a table; real data is what the swaps are claimed for.
-    try {
-      if (takesImages(r)) return std::make_unique<ImageTask>(r, spec, heldOutDefault(r, 2000));
-      if (takesBytes(r)) return std::make_unique<ByteTask>(r, spec, heldOutDefault(r, 256));
-    } catch (const InputError& e) {
-      spdlog::warn("{}; validating on a synthetic task instead", e.what());
-    }
+  // No --data: the real data set the model takes, where it is installed. A synthetic task can be solved to a
+  // loss near zero or reward memorising a table; real data is what the swaps are claimed for.
+  const bool chosen = r.data.empty();
+  const std::string data = !chosen          ? r.data
+                           : takesImages(r) ? kFashionMnistData
+                           : takesBytes(r)  ? kTextData
+                                            : kSyntheticData;
+  try {
+    if (data == kFashionMnistData) return std::make_unique<ImageTask>(r, spec, heldOutDefault(r, 2000));
+    if (data == kTextData) return std::make_unique<ByteTask>(r, spec, heldOutDefault(r, 256));
+  } catch (const InputError& e) {
+    if (!chosen) throw;
+    spdlog::warn("{}; validating on a synthetic task instead", e.what());
   }
+  if (!namesDataSet(data))
+    return std::make_unique<BatchFileTask>(loadBatches(data, module, spec), data, r.output);
   const int64_t batch = std::max<int64_t>(1, r.example.front().toTensor().size(0));
   return std::make_unique<SyntheticTask>(r, spec.seed, heldOutDefault(r, std::max<int64_t>(128, 8 * batch)));
 }

@@ -15,6 +15,7 @@
 #include "core/session_store.h"
 #include "core/step_choices.h"
 #include "core/validation.h"
+#include "service/data_sets.h"
 #include "service/validate_run.h"
 
 namespace lowmem::cli {
@@ -107,11 +108,9 @@ int runValidate(ValidateArgs& a, const CLI::App* cmd) {
   if (!a.png.empty() && !chartsAvailable())
     throw InputError(a.png, std::string("cannot draw a PNG: ") + kNoChartsReason);
   auto inputs = specInputs(a.spec, spec);
-  const auto& d = a.options.data;
-  const bool dataFile = d != "fashion-mnist" && d != "text" && d != "synthetic";
   inputs.insert(inputs.end(), {{"the model", a.model},
                                {"the patched model (--patched)", a.options.patchedPath},
-                               {"the data (--data)", dataFile ? a.options.data : ""}});
+                               {"the data (--data)", namesDataSet(a.options.data) ? "" : a.options.data}});
   checkOutputs(inputs, {{"the session (-o)", a.session},
                         {"--png", a.png},
                         {"the trained model (--save-trained)", a.options.saveTrainedPath}});
