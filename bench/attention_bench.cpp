@@ -1,5 +1,6 @@
 // lowmem::attention against the unfused ATen chain softmax(q kᵀ · scale (+ causal mask)) v, forward+backward
-// in one run, at ViT-B/16 and LLaMA shapes, fp32 and bf16, with the bytes each keeps for backward (measured).
+// in one run, at ViT-B/16 and LLaMA shapes, fp32 and bf16, with and without dropout on the probabilities
+// (0.1, as BERT and GPT-2 train), with the bytes each keeps for backward (measured).
 //
 //   attention_bench          full shapes: ViT-B/16 (batch 4, 12 heads, s 197, d 64), LLaMA (8 heads, d 64,
 //                            s 512 and 2,048, causal)
@@ -30,25 +31,27 @@ struct Shape {
   // Heads as model code makes them: projections [B, S, H, D] seen transposed, the output merged back with
   // transpose(1, 2).reshape(B, S, H·D), as the patched models run the op.
   bool fromProjection = false;
+  double dropout = 0;  // on the probabilities, in training
 };
 
-at::Tensor ours(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal) {
+at::Tensor ours(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal, double dropout) {
   static const auto op =
       c10::Dispatcher::singleton()
           .findSchemaOrThrow("lowmem::attention", "")
           .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                            const c10::optional<at::Tensor>&, c10::optional<double>, bool)>();
-  return op.call(q, k, v, c10::nullopt, c10::nullopt, causal);
+                            const c10::optional<at::Tensor>&, c10::optional<double>, bool, double)>();
+  return op.call(q, k, v, c10::nullopt, c10::nullopt, causal, dropout);
 }
 
 // The chain as HF eager attention writes it.
-at::Tensor unfused(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal) {
+at::Tensor unfused(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal,
+                   double dropout) {
   auto s = at::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(q.size(-1)));
   if (causal) {
     const auto drop = at::ones({q.size(-2), k.size(-2)}, at::kBool).triu(1);
     s = s.masked_fill(drop, -INFINITY);
   }
-  return at::matmul(at::softmax(s, -1, at::kFloat).to(q.scalar_type()), v);
+  return at::matmul(at::dropout(at::softmax(s, -1, at::kFloat).to(q.scalar_type()), dropout, true), v);
 }
 
 struct Row {
@@ -72,14 +75,14 @@ Inputs inputs(const Shape& s, at::ScalarType dtype) {
   return {leaf(1), leaf(1), leaf(1), g, s.fromProjection};
 }
 
-at::Tensor forward(const Inputs& in, bool mine, bool causal) {
+at::Tensor forward(const Inputs& in, bool mine, const Shape& s) {
   const auto q = in.heads(in.q), k = in.heads(in.k), v = in.heads(in.v);
-  auto out = mine ? ours(q, k, v, causal) : unfused(q, k, v, causal);
+  auto out = mine ? ours(q, k, v, s.causal, s.dropout) : unfused(q, k, v, s.causal, s.dropout);
   return in.fromProjection ? out.transpose(1, 2).reshape(in.g.sizes()) : out;
 }
 
-void step(const Inputs& in, bool mine, bool causal) {
-  forward(in, mine, causal).backward(in.g);
+void step(const Inputs& in, bool mine, const Shape& s) {
+  forward(in, mine, s).backward(in.g);
   for (const auto* t : {&in.q, &in.k, &in.v})
     const_cast<at::Tensor&>(*t).mutable_grad().reset();
 }
@@ -88,7 +91,7 @@ void step(const Inputs& in, bool mine, bool causal) {
 int64_t savedBytes(const Shape& s, at::ScalarType dtype, bool mine) {
   const auto in = inputs(s, dtype);
   lowmem::testing::CountingScope scope;
-  auto out = forward(in, mine, s.causal);
+  auto out = forward(in, mine, s);
   return scope.counter().liveBytes();
 }
 
@@ -102,7 +105,7 @@ void registerAll(const std::vector<Shape>& shapes) {
                                      [s, dtype, mine](benchmark::State& state) {
                                        const auto in = inputs(s, dtype);
                                        for (auto _ : state)
-                                         step(in, mine, s.causal);
+                                         step(in, mine, s);
                                      })
             ->Unit(benchmark::kMillisecond)
             ->UseRealTime();
@@ -134,13 +137,16 @@ int main(int argc, char** argv) {
   if (parsed.ci) {
     shapes = {{"vit 1x2x33x16", 1, 2, 33, 16, false},
               {"vit 1x2x33x16 from projection", 1, 2, 33, 16, false, true},
-              {"llama 1x2x64x16 causal", 1, 2, 64, 16, true}};
+              {"llama 1x2x64x16 causal", 1, 2, 64, 16, true},
+              {"vit 1x2x33x16 dropout 0.1", 1, 2, 33, 16, false, false, 0.1}};
   } else {
     shapes = {{"vit-b16 4x12x197x64", 4, 12, 197, 64, false},
               {"vit-b16 4x12x197x64 from projection", 4, 12, 197, 64, false, true},
               {"llama 1x8x512x64 causal, from projection", 1, 8, 512, 64, true, true},
               {"llama 1x8x512x64 causal", 1, 8, 512, 64, true},
-              {"llama 1x8x2048x64 causal", 1, 8, 2048, 64, true}};
+              {"llama 1x8x2048x64 causal", 1, 8, 2048, 64, true},
+              {"vit-b16 4x12x197x64 dropout 0.1", 4, 12, 197, 64, false, false, 0.1},
+              {"llama 1x8x512x64 causal, dropout 0.1", 1, 8, 512, 64, true, false, 0.1}};
   }
   return lowmem::bench::runWithSummary(
       parsed, [&] { registerAll(shapes); },

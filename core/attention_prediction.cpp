@@ -63,7 +63,14 @@ std::optional<ChainOps> findChain(const Trace& t, const SitePlan& plan, int occu
         c.mask = i;
     }
   }
+  const auto& dropoutModule = plan.attention.dropoutModule;
   for (size_t i = static_cast<size_t>(c.softmax) + 1; i < t.ops.size() && c.output < 0; ++i) {
+    // The dropout module's own op is part of the chain: what it keeps (the mask) goes with the swap.
+    if (!dropoutModule.empty() && ranByModule(t, t.ops[i], dropoutModule) &&
+        after.count(t.str(t.ops[i].name))) {
+      c.top.insert(static_cast<int32_t>(i));
+      continue;
+    }
     if (!ranByModule(t, t.ops[i], module)) continue;
     const std::string& name = t.str(t.ops[i].name);
     if (isMatmul(name)) c.output = static_cast<int32_t>(i);

@@ -34,6 +34,9 @@ struct AttentionForm {
   std::vector<std::string> opsAfter;   // after the softmax, up to matmul(·, v)
   bool scaledQ = false;                // the scale is applied to q before the first matmul
   bool masked = false;
+  // The module whose code runs the dropout on the probabilities when it is not the site's own (nn.Dropout
+  // called from the attention's code); "" otherwise.
+  std::string dropoutModule;
 };
 
 struct SitePlan {

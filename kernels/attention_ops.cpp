@@ -1,8 +1,11 @@
 // lowmem::attention: softmax(q kᵀ · scale + mask) v with causal masking as torch's is_causal (top-left),
 // keeping for backward q, k, v, the returned output (the same storages, no copies) and one log-sum-exp per
 // query row, instead of the s×s probabilities the unfused chain keeps. A row whose every key is masked gives
-// 0 and no gradient (the unfused chain gives NaN there).
+// 0 and no gradient (the unfused chain gives NaN there). Dropout on the probabilities (dropout_p > 0, CPU):
+// the same distribution as aten::dropout, drawn from a Philox stream keyed by one 64-bit seed taken from
+// torch's CPU generator a call, so torch.manual_seed makes a step repeatable and backward redraws the mask.
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/autograd.h>
 #include <torch/library.h>
 
@@ -10,6 +13,7 @@
 #include <limits>
 #include <vector>
 
+#include "kernels/attention_dropout.h"
 #include "kernels/attention_mask.h"
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/ops_common.h"
@@ -19,7 +23,25 @@ namespace {
 
 constexpr const char* kOp = "lowmem::attention";
 
+thread_local bool tDropoutAsAten = false;
+
 }  // namespace
+
+DropoutAsAten::DropoutAsAten() : previous_(setDropoutAsAten(true)) {}
+
+DropoutAsAten::~DropoutAsAten() {
+  setDropoutAsAten(previous_);
+}
+
+bool dropoutAsAten() {
+  return tDropoutAsAten;
+}
+
+bool setDropoutAsAten(bool enabled) {
+  const bool previous = tDropoutAsAten;
+  tDropoutAsAten = enabled;
+  return previous;
+}
 
 void checkAttentionShapes(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
   for (const auto* t : {&q, &k, &v}) {
@@ -84,12 +106,27 @@ PreparedMask prepareAttentionMask(const c10::optional<at::Tensor>& mask, const a
 namespace {
 
 using ForwardSig = std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                                      const c10::optional<at::Tensor>&, double, bool);
+                                                      const c10::optional<at::Tensor>&, double, bool, double,
+                                                      int64_t, const c10::optional<at::Tensor>&);
 using BackwardSig = std::tuple<at::Tensor, at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&,
                                                                    const at::Tensor&, const at::Tensor&,
                                                                    const at::Tensor&, const at::Tensor&,
                                                                    const c10::optional<at::Tensor>&, double,
-                                                                   bool);
+                                                                   bool, double, int64_t,
+                                                                   const c10::optional<at::Tensor>&);
+
+// The kernels' view of the dropout arguments; `keep` must outlive it.
+cpu::AttentionDropout dropoutView(const at::Tensor& q, const at::Tensor& k, double p, int64_t seed,
+                                  const c10::optional<at::Tensor>& keep) {
+  cpu::AttentionDropout d{p, static_cast<uint64_t>(seed), nullptr};
+  if (p > 0 && keep && keep->defined()) {
+    const int64_t expected = k.size(-2) * (q.numel() / std::max<int64_t>(1, q.size(-1)));
+    TORCH_CHECK(keep->scalar_type() == at::kByte && keep->is_contiguous() && keep->numel() == expected, kOp,
+                ": dropout_keep must be a contiguous uint8 tensor of the probabilities' shape");
+    d.keep = keep->data_ptr<uint8_t>();
+  }
+  return d;
+}
 
 at::ScalarType lseType(const at::Tensor& q) {
   return q.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
@@ -97,7 +134,8 @@ at::ScalarType lseType(const at::Tensor& q) {
 
 std::tuple<at::Tensor, at::Tensor> forwardCpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                               const c10::optional<at::Tensor>& mask, double scale,
-                                              bool causal) {
+                                              bool causal, double dropoutP, int64_t seed,
+                                              const c10::optional<at::Tensor>& keep) {
   checkAttentionShapes(q, k, v);
   const auto mk = prepareAttentionMask(mask, q, k);
   std::vector<int64_t> oShape(q.sizes().begin(), q.sizes().end() - 1);
@@ -109,15 +147,17 @@ std::tuple<at::Tensor, at::Tensor> forwardCpu(const at::Tensor& q, const at::Ten
                         : at::empty(oShape, q.options());
   auto lse = at::empty(q.sizes().slice(0, q.dim() - 1), q.options().dtype(lseType(q)));
   // q, k and v are read in their own layouts (heads transposed out of a projection): nothing is copied whole.
-  if (o.numel() > 0) cpu::cpuKernels().attentionForward(q, k, v, mk.view, scale, causal, o, lse);
+  if (o.numel() > 0) {
+    cpu::cpuKernels().attentionForward(q, k, v, mk.view, scale, causal,
+                                       dropoutView(q, k, dropoutP, seed, keep), o, lse);
+  }
   return {o, lse};
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> backwardCpu(const at::Tensor& grad, const at::Tensor& q,
-                                                           const at::Tensor& k, const at::Tensor& v,
-                                                           const at::Tensor& o, const at::Tensor& lse,
-                                                           const c10::optional<at::Tensor>& mask,
-                                                           double scale, bool causal) {
+std::tuple<at::Tensor, at::Tensor, at::Tensor> backwardCpu(
+    const at::Tensor& grad, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+    const at::Tensor& o, const at::Tensor& lse, const c10::optional<at::Tensor>& mask, double scale,
+    bool causal, double dropoutP, int64_t seed, const c10::optional<at::Tensor>& keep) {
   checkAttentionShapes(q, k, v);
   TORCH_CHECK(grad.sizes().equals(o.sizes()) && grad.scalar_type() == o.scalar_type(),
               "lowmem::attention_backward: grad ", grad.sizes(), " does not match the output ", o.sizes());
@@ -128,8 +168,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backwardCpu(const at::Tensor& gra
   // block, so it holds no whole-tensor copies beside what the chain's backward would make.
   auto dq = at::empty_like(q), dk = at::empty_like(k), dv = at::empty_like(v);
   if (q.numel() > 0 && k.numel() > 0) {
-    cpu::cpuKernels().attentionBackward(grad, q, k, v, o, lse.contiguous(), mk.view, scale, causal, dq, dk,
-                                        dv);
+    cpu::cpuKernels().attentionBackward(grad, q, k, v, o, lse.contiguous(), mk.view, scale, causal,
+                                        dropoutView(q, k, dropoutP, seed, keep), dq, dk, dv);
   } else {
     dq.zero_();
     dk.zero_();
@@ -142,12 +182,18 @@ class AttentionFunction : public torch::autograd::Function<AttentionFunction> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k,
                             const at::Tensor& v, const c10::optional<at::Tensor>& mask, double scale,
-                            bool causal) {
+                            bool causal, double dropoutP, int64_t seed,
+                            const c10::optional<at::Tensor>& keep) {
     static const auto op = lowmemOp<ForwardSig>("lowmem::attention_forward");
-    auto [o, lse] = op.call(q, k, v, mask, scale, causal);
+    auto [o, lse] = op.call(q, k, v, mask, scale, causal, dropoutP, seed, keep);
     ctx->saved_data["scale"] = scale;
     ctx->saved_data["causal"] = causal;
     ctx->saved_data["mask"] = mask ? c10::IValue(*mask) : c10::IValue();
+    // The seed, not the mask: backward redraws it (aten's samples, kept only when the verifier asks for
+    // them).
+    ctx->saved_data["dropout_p"] = dropoutP;
+    ctx->saved_data["seed"] = seed;
+    ctx->saved_data["keep"] = keep ? c10::IValue(*keep) : c10::IValue();
     // q, k, v as given and o as returned: saved by reference to their storages, nothing copied.
     ctx->save_for_backward({q, k, v, o, lse});
     return o;
@@ -158,19 +204,55 @@ class AttentionFunction : public torch::autograd::Function<AttentionFunction> {
     static const auto op = lowmemOp<BackwardSig>("lowmem::attention_backward");
     const auto s = ctx->get_saved_variables();
     const auto maskValue = ctx->saved_data["mask"];
-    const c10::optional<at::Tensor> mask =
-        maskValue.isTensor() ? c10::optional<at::Tensor>(maskValue.toTensor()) : c10::nullopt;
-    auto [dq, dk, dv] = op.call(grads[0], s[0], s[1], s[2], s[3], s[4], mask,
-                                ctx->saved_data["scale"].toDouble(), ctx->saved_data["causal"].toBool());
-    return {dq, dk, dv, at::Tensor(), at::Tensor(), at::Tensor()};
+    const auto optional = [](const c10::IValue& t) {
+      return t.isTensor() ? c10::optional<at::Tensor>(t.toTensor()) : c10::nullopt;
+    };
+    auto [dq, dk, dv] = op.call(grads[0], s[0], s[1], s[2], s[3], s[4], optional(maskValue),
+                                ctx->saved_data["scale"].toDouble(), ctx->saved_data["causal"].toBool(),
+                                ctx->saved_data["dropout_p"].toDouble(), ctx->saved_data["seed"].toInt(),
+                                optional(ctx->saved_data["keep"]));
+    return {dq, dk, dv, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
+// What one call drops with: a Philox seed taken from torch's CPU generator, or, under DropoutAsAten, the mask
+// aten::dropout would draw for the probabilities at this point of the generator's stream (the same call,
+// bernoulli_ on a tensor of their shape; none for p = 1, as aten::dropout draws none).
+struct DropoutDraw {
+  int64_t seed = 0;
+  c10::optional<at::Tensor> keep;
+};
+
+DropoutDraw drawDropout(const at::Tensor& q, const at::Tensor& k, double p) {
+  DropoutDraw d;
+  if (p <= 0 || q.numel() == 0 || k.numel() == 0) return d;
+  if (dropoutAsAten()) {
+    std::vector<int64_t> shape(q.sizes().begin(), q.sizes().end() - 1);
+    shape.push_back(k.size(-2));
+    auto noise = at::empty(shape, q.options().dtype(at::kFloat));
+    if (p < 1) {
+      noise.bernoulli_(1 - p);
+    } else {
+      noise.zero_();
+    }
+    d.keep = noise.to(at::kByte).contiguous();
+    return d;
+  }
+  TORCH_CHECK(q.device().is_cpu(), kOp, ": dropout_p > 0 is implemented on CPU only; got q on ", q.device());
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  d.seed = static_cast<int64_t>(gen.get<at::CPUGeneratorImpl>()->random64());
+  return d;
+}
+
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                     const c10::optional<at::Tensor>& mask, c10::optional<double> scale, bool causal) {
+                     const c10::optional<at::Tensor>& mask, c10::optional<double> scale, bool causal,
+                     double dropoutP) {
   checkAttentionShapes(q, k, v);
+  TORCH_CHECK(dropoutP >= 0 && dropoutP <= 1, kOp, ": dropout_p must be in [0, 1], got ", dropoutP);
   const double s = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-  return AttentionFunction::apply(q, k, v, mask, s, causal);
+  const auto draw = drawDropout(q, k, dropoutP);
+  return AttentionFunction::apply(q, k, v, mask, s, causal, dropoutP, draw.seed, draw.keep);
 }
 
 }  // namespace

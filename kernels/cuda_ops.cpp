@@ -124,6 +124,11 @@ DeviceMask deviceMask(const c10::optional<at::Tensor>& mask, const at::Tensor& q
   return m;
 }
 
+// The CUDA kernels have no dropout: the CPU op's Philox stream is not reproduced on the device yet.
+void checkNoDropout(double p, const char* op) {
+  TORCH_CHECK(p == 0, op, ": dropout_p > 0 is implemented on CPU only");
+}
+
 struct AttentionDims {
   int64_t n, sq, sk, d, dv;
 };
@@ -136,9 +141,11 @@ AttentionDims attentionDims(const at::Tensor& q, const at::Tensor& k, const at::
 std::tuple<at::Tensor, at::Tensor> attentionForwardCuda(const at::Tensor& q, const at::Tensor& k,
                                                         const at::Tensor& v,
                                                         const c10::optional<at::Tensor>& mask, double scale,
-                                                        bool causal) {
+                                                        bool causal, double dropoutP, int64_t /*seed*/,
+                                                        const c10::optional<at::Tensor>& /*keep*/) {
   constexpr const char* kOp = "lowmem::attention_forward";
   checkAttentionShapes(q, k, v);
+  checkNoDropout(dropoutP, kOp);
   const c10::cuda::CUDAGuard guard(q.device());
   const auto m = deviceMask(mask, q, k);
   const auto z = attentionDims(q, k, v);
@@ -158,14 +165,13 @@ std::tuple<at::Tensor, at::Tensor> attentionForwardCuda(const at::Tensor& q, con
   return {o, lse};
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> attentionBackwardCuda(const at::Tensor& grad,
-                                                                     const at::Tensor& q, const at::Tensor& k,
-                                                                     const at::Tensor& v, const at::Tensor& o,
-                                                                     const at::Tensor& lse,
-                                                                     const c10::optional<at::Tensor>& mask,
-                                                                     double scale, bool causal) {
+std::tuple<at::Tensor, at::Tensor, at::Tensor> attentionBackwardCuda(
+    const at::Tensor& grad, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+    const at::Tensor& o, const at::Tensor& lse, const c10::optional<at::Tensor>& mask, double scale,
+    bool causal, double dropoutP, int64_t /*seed*/, const c10::optional<at::Tensor>&) {
   constexpr const char* kOp = "lowmem::attention_backward";
   checkAttentionShapes(q, k, v);
+  checkNoDropout(dropoutP, kOp);
   TORCH_CHECK(grad.sizes().equals(o.sizes()) && lse.scalar_type() == at::kFloat, kOp,
               ": grad must match the output and lse be float32");
   const c10::cuda::CUDAGuard guard(q.device());

@@ -4,6 +4,7 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
 
+#include "kernels/attention_dropout.h"
 #include "kernels/ops_library.h"
 
 TORCH_LIBRARY(lowmem, m) {
@@ -20,13 +21,16 @@ TORCH_LIBRARY(lowmem, m) {
   m.def("norm_backward(Tensor grad, Tensor y, Tensor rstd, int[] normalized_shape, bool rms) -> Tensor");
   m.def(
       "attention(Tensor q, Tensor k, Tensor v, Tensor? attn_mask=None, float? scale=None, bool "
-      "is_causal=False) -> Tensor");
+      "is_causal=False, float dropout_p=0.0) -> Tensor");
   m.def(
-      "attention_forward(Tensor q, Tensor k, Tensor v, Tensor? attn_mask, float scale, bool is_causal) -> "
-      "(Tensor, Tensor)");
+      "attention_forward(Tensor q, Tensor k, Tensor v, Tensor? attn_mask, float scale, bool is_causal, "
+      "float dropout_p, int seed, Tensor? dropout_keep) -> (Tensor, Tensor)");
   m.def(
       "attention_backward(Tensor grad, Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse, Tensor? "
-      "attn_mask, float scale, bool is_causal) -> (Tensor, Tensor, Tensor)");
+      "attn_mask, float scale, bool is_causal, float dropout_p, int seed, Tensor? dropout_keep) -> (Tensor, "
+      "Tensor, Tensor)");
+  // No tensor to dispatch on: one kernel for every device (kernels/attention_dropout.h).
+  m.def("attention_dropout_as_aten(bool enabled) -> bool", &lowmem::kernels::setDropoutAsAten);
   m.def("pack(Tensor codes, int bits) -> Tensor");
   m.def("unpack(Tensor packed, int n, int bits) -> Tensor");
   m.def("pack2(Tensor codes) -> Tensor");

@@ -33,16 +33,26 @@ std::string trainableSource(const Value* v, const Value* self, const std::set<st
   return {};
 }
 
-// Dropout on the probabilities: harmless when it cannot drop (p = 0, or not training); the reason otherwise.
-std::string dropoutProblem(const Node* dropout) {
+// Dropout on the probabilities: lowmem::attention applies it (the same distribution, drawn where the
+// probabilities are formed), given a probability the rewrite can pass: a constant, or a value of the
+// attention's own code. The reason when not; the note for the report when so (empty when it cannot drop).
+struct DropoutCheck {
+  std::string problem;
+  std::string note;
+};
+
+DropoutCheck checkDropout(const Node* dropout, bool inSiteCode) {
   auto p = torch::jit::toIValue(dropout->input(1));
   auto train = torch::jit::toIValue(dropout->input(2));
   if (train && train->isBool() && !train->toBool()) return {};
-  if (!p || !(p->isDouble() || p->isInt())) return "its dropout probability is not a constant";
-  const double prob = p->isDouble() ? p->toDouble() : static_cast<double>(p->toInt());
+  if (!p && !inSiteCode) return {"its dropout module's probability is not a constant (nn.Dropout's is)", ""};
+  if (p && !(p->isDouble() || p->isInt())) return {"its dropout probability is not a number", ""};
+  const double prob = !p ? -1 : p->isDouble() ? p->toDouble() : static_cast<double>(p->toInt());
   if (prob == 0) return {};
-  return "it drops attention probabilities (p=" + c10::str(prob) +
-         ") in training; lowmem::attention never materialises them to drop";
+  const std::string rate = prob < 0 ? "the module's probability" : "p=" + c10::str(prob);
+  return {"",
+          "drops probabilities inside the op (" + rate +
+              "; aten::dropout's distribution, a Philox stream seeded from torch's CPU generator a call)"};
 }
 
 }  // namespace
@@ -79,10 +89,15 @@ void planAttention(const FoundSite& found, const Value* self, const std::string&
     return;
   }
   if (chain->dropout) {
-    if (auto why = dropoutProblem(chain->dropout); !why.empty()) {
-      plan.reason = why;
+    const auto dropoutPath = nodeModule(chain->dropout, rootType).path;
+    const bool inSiteCode = dropoutPath == found.site.modulePath;
+    if (!inSiteCode) plan.attention.dropoutModule = dropoutPath;
+    auto check = checkDropout(chain->dropout, inSiteCode);
+    if (!check.problem.empty()) {
+      plan.reason = check.problem;
       return;
     }
+    plan.reason = check.note;
   }
   if (chain->mask) {
     std::set<const Node*> seen;

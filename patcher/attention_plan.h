@@ -1,7 +1,7 @@
 #pragma once
-// Whether an explicit attention may become lowmem::attention: the chain's form (an additive mask, a scalar
-// scale), no dropout on the probabilities in training, a mask that takes no gradient, all in one module's
-// code.
+// Whether an explicit attention may become lowmem::attention: the chain's form (an additive or boolean mask,
+// a scalar scale), a dropout probability the op can be given, a mask that takes no gradient, all in one
+// module's code.
 
 #include <torch/script.h>
 

@@ -12,18 +12,59 @@ namespace {
 using torch::jit::Node;
 using torch::jit::Value;
 
-// `self.<name>.forward(x)` where the submodule's forward returns aten::dropout of its input (nn.Dropout).
-bool callsDropoutModule(const torch::jit::Module& holder, const Node* n) {
+// The aten::dropout that `self.<name>.forward(x)` returns of its input (nn.Dropout), in the submodule's own
+// inlined graph (kept alive by `graph`); nullptr when the call is not of such a module.
+const Node* calledDropout(const torch::jit::Module& holder, const Node* n,
+                          std::shared_ptr<torch::jit::Graph>& graph) {
   if (n->kind() != c10::prim::CallMethod || n->s(c10::attr::name) != "forward" || n->inputs().size() != 2)
-    return false;
+    return nullptr;
   const Node* target = n->input(0)->node();
-  if (target->kind() != c10::prim::GetAttr || target->input(0) != n->owningGraph()->inputs()[0]) return false;
+  if (target->kind() != c10::prim::GetAttr || target->input(0) != n->owningGraph()->inputs()[0])
+    return nullptr;
   const auto name = target->s(c10::attr::name);
-  if (!holder.hasattr(name) || !holder.attr(name).isModule()) return false;
-  auto graph = inlinedForwardGraph(holder.attr(name).toModule());
-  if (graph->outputs().size() != 1 || graph->inputs().size() != 2) return false;
+  if (!holder.hasattr(name) || !holder.attr(name).isModule()) return nullptr;
+  graph = inlinedForwardGraph(holder.attr(name).toModule());
+  if (graph->outputs().size() != 1 || graph->inputs().size() != 2) return nullptr;
   const Node* out = graph->outputs()[0]->node();
-  return out->kind() == c10::aten::dropout && out->input(0) == graph->inputs()[1];
+  return out->kind() == c10::aten::dropout && out->input(0) == graph->inputs()[1] ? out : nullptr;
+}
+
+bool callsDropoutModule(const torch::jit::Module& holder, const Node* n) {
+  std::shared_ptr<torch::jit::Graph> graph;
+  return calledDropout(holder, n, graph) != nullptr;
+}
+
+// A dropout module's argument in the caller's graph: its constant, or its attribute read off the module the
+// call is on; nullptr otherwise.
+Value* inCaller(torch::jit::Graph& graph, const Value* arg, const Node* call) {
+  if (auto iv = torch::jit::toIValue(arg)) return graph.insertConstant(*iv);
+  const Node* n = arg->node();
+  if (n->kind() == c10::prim::GetAttr && n->input(0) == n->owningGraph()->inputs()[0])
+    return graph.insertGetAttr(call->input(0), n->s(c10::attr::name));
+  return nullptr;
+}
+
+// The op's dropout_p: the chain's probability where its dropout is in training mode (p · float(training)
+// when that is known only at run time, as nn.Dropout's `self.training`), 0 without a dropout. nullptr when a
+// dropout module's probability cannot be read from the caller.
+Value* dropoutArgument(const torch::jit::Module& holder, torch::jit::Graph& graph, const AttentionChain& c) {
+  if (!c.dropout) return graph.insertConstant(c10::IValue(0.0));
+  Value *p = nullptr, *train = nullptr;
+  if (c.dropout->kind() == c10::aten::dropout) {
+    p = c.dropout->input(1);
+    train = c.dropout->input(2);
+  } else {
+    std::shared_ptr<torch::jit::Graph> callee;
+    const Node* inner = calledDropout(holder, c.dropout, callee);
+    if (!inner) return nullptr;
+    p = inCaller(graph, inner->input(1), c.dropout);
+    train = inCaller(graph, inner->input(2), c.dropout);
+    if (!p || !train) return nullptr;
+  }
+  if (p->type()->kind() == c10::TypeKind::IntType) p = graph.insert(c10::aten::Float, {p});
+  if (auto t = torch::jit::toIValue(train); t && t->isBool())
+    return t->toBool() ? p : graph.insertConstant(c10::IValue(0.0));
+  return graph.insert(c10::aten::mul, {p, graph.insert(c10::aten::Float, {train})});
 }
 
 void collectSoftmaxes(torch::jit::Block* block, std::vector<Node*>& out) {
@@ -67,11 +108,13 @@ void readMetadataFromQ(const AttentionChain& c) {
   }
 }
 
-void replaceChain(const AttentionChain& c) {
+bool replaceChain(const torch::jit::Module& holder, const AttentionChain& c) {
   auto& graph = *c.output->owningGraph();
   Value* o = nullptr;
   {
     torch::jit::WithInsertPoint guard(c.output);
+    Value* dropout = dropoutArgument(holder, graph, c);
+    if (!dropout) return false;
     Value* scale = scaleArgument(graph, c);
     // The op's boolean mask is true where keys take part, as SDPA's.
     static const auto logicalNot = c10::Symbol::fromQualString("aten::logical_not");
@@ -79,7 +122,7 @@ void replaceChain(const AttentionChain& c) {
                   : c.maskDrops ? graph.insert(logicalNot, {c.mask})
                                 : c.mask;
     static const auto op = c10::Symbol::fromQualString("lowmem::attention");
-    o = graph.insert(op, {c.q, c.k, c.v, mask, scale, graph.insertConstant(c10::IValue(false))});
+    o = graph.insert(op, {c.q, c.k, c.v, mask, scale, graph.insertConstant(c10::IValue(false)), dropout});
   }
   o->setType(c.output->output()->type());
   c.output->output()->replaceAllUsesWith(o);
@@ -91,6 +134,7 @@ void replaceChain(const AttentionChain& c) {
       used = used || out->hasUses();
     if (!used) (*it)->destroy();
   }
+  return true;
 }
 
 }  // namespace
@@ -104,10 +148,11 @@ int rewriteAttentionChains(const torch::jit::Module& holder, std::shared_ptr<tor
     auto chain = matchAttentionChain(n, isDropoutCall);
     if (chain && chain->unsupported.empty()) chains.push_back(std::move(*chain));
   }
+  int replaced = 0;
   for (const auto& c : chains)
-    replaceChain(c);
+    replaced += replaceChain(holder, c) ? 1 : 0;
   if (!chains.empty()) torch::jit::EliminateDeadCode(graph);
-  return static_cast<int>(chains.size());
+  return replaced;
 }
 
 }  // namespace lowmem

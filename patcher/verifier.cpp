@@ -6,6 +6,8 @@
 #include <cmath>
 #include <map>
 
+#include "kernels/attention_dropout.h"
+
 namespace lowmem {
 namespace {
 
@@ -101,6 +103,9 @@ Verification verifyPatch(torch::jit::Module& original, torch::jit::Module& patch
                          const std::vector<c10::IValue>& inputs, const TrainableSelection& trainable,
                          const std::set<std::string>& folded, const ForwardCall& forward) {
   Verification v;
+  // lowmem::attention drops with aten::dropout's samples here, so the patched model's dropout masks are the
+  // original's, sample for sample, and its forward is compared exactly.
+  const kernels::DropoutAsAten asAten;
   at::Tensor outA, outB, probe;
   const auto gradsA = runAndGrad(original, inputs, trainable, forward, outA, probe);
   const auto gradsB = runAndGrad(patched, inputs, trainable, forward, outB, probe);

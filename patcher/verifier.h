@@ -20,7 +20,8 @@ namespace lowmem {
 using ForwardCall = std::function<c10::IValue(torch::jit::Module&, const std::vector<c10::IValue>&)>;
 
 // Both modules are put in training mode with the same trainable selection; dropout draws the same masks (the
-// RNG is seeded before each forward). The backward runs sum(output * R) with R fixed and random: any scalar
+// RNG is seeded before each forward; lowmem::attention draws its dropout as aten::dropout does while this
+// runs). The backward runs sum(output * R) with R fixed and random: any scalar
 // probes the same vector-Jacobian products. `folded`: parameters whose values the patch changed.
 Verification verifyPatch(torch::jit::Module& original, torch::jit::Module& patched,
                          const std::vector<c10::IValue>& inputs, const TrainableSelection& trainable,

@@ -14,6 +14,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/trainable.h"
+#include "kernels/attention_dropout.h"
 #include "kernels/ops_library.h"
 #include "patcher/rewriter.h"
 #include "profiler/executor_mode.h"
@@ -122,7 +123,10 @@ ValidationStep stepBoth(Trainer& tb, Trainer& tp, ValidationTask& task, uint64_t
   const auto batch = task.next();
   ValidationStep r;
   try {
-    at::manual_seed(seed + 1000 + static_cast<uint64_t>(s));  // dropout draws the same masks in both models
+    // Dropout draws the same masks in both models, lowmem::attention's included (as aten::dropout's): the
+    // runs differ by what the swaps change, not by dropout noise.
+    const kernels::DropoutAsAten sameMasks;
+    at::manual_seed(seed + 1000 + static_cast<uint64_t>(s));
     r.baselineLoss = step(tb, task, batch);
     at::manual_seed(seed + 1000 + static_cast<uint64_t>(s));
     r.patchedLoss = step(tp, task, batch);

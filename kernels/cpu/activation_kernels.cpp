@@ -341,11 +341,12 @@ void normBackward(const at::Tensor& grad, const at::Tensor& y, const at::Tensor&
                   const at::Tensor& dx);
 // Defined in attention_kernels.cpp of the same capability.
 void attentionForward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                      const AttentionMask& mask, double scale, bool causal, const at::Tensor& o,
-                      const at::Tensor& lse);
+                      const AttentionMask& mask, double scale, bool causal, const AttentionDropout& dropout,
+                      const at::Tensor& o, const at::Tensor& lse);
 void attentionBackward(const at::Tensor& grad, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                        const at::Tensor& o, const at::Tensor& lse, const AttentionMask& mask, double scale,
-                       bool causal, const at::Tensor& dq, const at::Tensor& dk, const at::Tensor& dv);
+                       bool causal, const AttentionDropout& dropout, const at::Tensor& dq,
+                       const at::Tensor& dk, const at::Tensor& dv);
 
 const CpuKernels& kernels() {
   static const CpuKernels k = {C10_STRINGIZE(CPU_CAPABILITY),

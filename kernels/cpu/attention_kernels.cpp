@@ -1,11 +1,13 @@
 // lowmem::attention on CPU: softmax(q kᵀ · scale + mask) v without keeping the probabilities. Forward writes
 // the output and, per query row, the log-sum-exp of its scores (fp32; fp64 for fp64); backward recomputes
 // each row's probabilities from q, k and that number (FlashAttention-2's backward, row by row). Arithmetic in
-// fp32 for every storage dtype but fp64. One (batch × head) slice per task: k and v are converted to the
-// arithmetic type once per slice, and dk, dv accumulate in that slice's own buffers, so no two tasks write
-// the same memory.
+// fp32 for every storage dtype but fp64. Dropout is drawn per block from a counter-based generator (Philox),
+// so backward redraws the forward's mask instead of keeping it. One (batch × head) slice per task: k and v
+// are converted to the arithmetic type once per slice, and dk, dv accumulate in that slice's own buffers, so
+// no two tasks write the same memory.
 
 #include <ATen/Parallel.h>
+#include <ATen/core/PhiloxRNGEngine.h>
 
 #include <cmath>
 #include <limits>
@@ -100,6 +102,13 @@ class Slices {
     return at::stack(parts);
   }
 
+  // Slices [n0, n0 + count) as one [count, rows, cols] view of the tensor, when its layout has one; undefined
+  // otherwise.
+  at::Tensor view(int64_t n0, int64_t count) const {
+    if (flat_.defined()) return flat_.narrow(0, n0, count);
+    return headsView(n0, count);
+  }
+
   void write(int64_t n0, int64_t i0, const at::Tensor& values) const {
     if (flat_.defined()) {
       flat_.narrow(0, n0, values.size(0)).narrow(1, i0, values.size(1)).copy_(values);
@@ -160,6 +169,39 @@ at::Tensor blockScores(const Math& math, const Block& b, const Slices& q, const 
   return s;
 }
 
+// The block's dropout as factors on its probabilities: 0 where dropped, 1/(1 - p) where kept; undefined
+// without dropout. Each query row is one Philox stream, drawn from key 0, so a block recomputes exactly the
+// factors any other tiling would.
+template <typename T>
+void drawKeep(const Block& b, const Dims& z, const AttentionDropout& d, T kept, T* out) {
+  const auto threshold = static_cast<uint64_t>(std::ldexp(1.0 - d.p, 32));
+  for (int64_t j = 0; j < b.count; ++j) {
+    for (int64_t i = 0; i < b.rows; ++i) {
+      at::Philox4_32 draws(d.seed, static_cast<uint64_t>((b.n0 + j) * z.sq + b.i0 + i));
+      for (int64_t key = 0; key < b.keys; ++key)
+        *out++ = static_cast<uint64_t>(draws()) < threshold ? kept : T(0);
+    }
+  }
+}
+
+at::Tensor blockKeep(const Block& b, const Dims& z, const AttentionDropout& d, at::ScalarType acc) {
+  if (d.p <= 0) return {};
+  const double kept = d.p < 1 ? 1.0 / (1.0 - d.p) : 0.0;
+  if (d.keep) {
+    auto* base = const_cast<uint8_t*>(d.keep) + (b.n0 * z.sq + b.i0) * z.sk;
+    return at::from_blob(base, {b.count, b.rows, b.keys}, {z.sq * z.sk, z.sk, 1}, at::kByte)
+        .to(acc)
+        .mul_(kept);
+  }
+  auto out = at::empty({b.count, b.rows, b.keys}, at::TensorOptions().dtype(acc));
+  if (acc == at::kDouble) {
+    drawKeep<double>(b, z, d, kept, out.data_ptr<double>());
+  } else {
+    drawKeep<float>(b, z, d, static_cast<float>(kept), out.data_ptr<float>());
+  }
+  return out;
+}
+
 // Keys any row of a block ending at i1 may see: a causal block needs none past its last row.
 int64_t keysFor(int64_t i1, const Dims& z, bool causal) {
   return causal ? std::min(z.sk, i1) : z.sk;
@@ -186,7 +228,8 @@ void forEachBlock(const Dims& z, bool causal, TaskStart&& start, Body&& body) {
 }
 
 void forwardSlices(const Slices& q, const Slices& k, const Slices& v, const Slices& o, const at::Tensor& lse,
-                   const Dims& z, const AttentionMask& mask, double scale, bool causal) {
+                   const Dims& z, const AttentionMask& mask, double scale, bool causal,
+                   const AttentionDropout& dropout) {
   const Math math = mathFor(q.scalar_type());
   forEachBlock(
       z, causal, [](int64_t, int64_t) { return 0; },
@@ -199,6 +242,8 @@ void forwardSlices(const Slices& q, const Slices& k, const Slices& v, const Slic
         mx.masked_fill_(empty, 0);
         auto p = s.sub_(mx).exp_();
         auto sum = p.sum(2, true);
+        // Dropped after normalising, as the chain drops softmax's output: the sum is over every key.
+        if (auto keep = blockKeep(b, z, dropout, math.acc); keep.defined()) p.mul_(keep);
         auto out = math.bmm(p, b.keysOf(v)).div_(sum.clamp_min(std::numeric_limits<float>::min()));
         out.masked_fill_(empty, 0);
         o.write(b.n0, b.i0, out);
@@ -209,21 +254,31 @@ void forwardSlices(const Slices& q, const Slices& k, const Slices& v, const Slic
 
 void backwardSlices(const Slices& grad, const Slices& q, const Slices& k, const Slices& v, const Slices& o,
                     const at::Tensor& lse, const Slices& dq, const Slices& dk, const Slices& dv,
-                    const Dims& z, const AttentionMask& mask, double scale, bool causal) {
+                    const Dims& z, const AttentionMask& mask, double scale, bool causal,
+                    const AttentionDropout& dropout) {
   const Math math = mathFor(q.scalar_type());
+  // Gradients stored in the arithmetic type (fp32, fp64) accumulate in place (baddbmm) into dk and dv
+  // themselves where a task's slices are one view of them (zeroed first): the backward then holds no
+  // accumulators and no partial products beside its block. bf16 and fp16 accumulate in the task's own fp32
+  // buffers.
+  const bool inPlace = q.scalar_type() == math.acc;
   struct Grads {
     int64_t n0, count;
-    at::Tensor dk, dv;  // the task's accumulators, in the arithmetic type
+    at::Tensor dk, dv;
+    bool own;  // the task's buffers, copied into dk and dv after its last block
   };
-  const auto flush = [&](const Grads& g) {
-    dk.write(g.n0, 0, g.dk);
-    dv.write(g.n0, 0, g.dv);
+  const auto accumulator = [&](const Slices& out, int64_t n0, int64_t count, int64_t cols) {
+    if (inPlace) {
+      if (auto view = out.view(n0, count); view.defined()) return view.zero_();
+    }
+    return at::zeros({count, z.sk, cols}, out.options().dtype(math.acc));
   };
   forEachBlock(
       z, causal,
       [&](int64_t n0, int64_t count) {
-        return Grads{n0, count, at::zeros({count, z.sk, z.d}, k.options().dtype(math.acc)),
-                     at::zeros({count, z.sk, z.dv}, v.options().dtype(math.acc))};
+        auto gk = accumulator(dk, n0, count, z.d), gv = accumulator(dv, n0, count, z.dv);
+        const bool own = !inPlace || !dk.view(n0, count).defined() || !dv.view(n0, count).defined();
+        return Grads{n0, count, gk, gv, own};
       },
       [&](const Block& b, Grads& g) {
         const auto qb = b.of(q).to(math.prod), gb = b.of(grad).to(math.prod);
@@ -231,13 +286,37 @@ void backwardSlices(const Slices& grad, const Slices& q, const Slices& k, const 
         // The probabilities again, from the scores and the saved log-sum-exp (exp(-inf) = 0 for empty rows).
         auto p = blockScores(math, b, q, k, mask, scale, causal).sub_(lb).exp_();
         p.masked_fill_(lb.isinf(), 0);
-        // dS = P ∘ (dO vᵀ − rowsum(dO ∘ O)) · scale: the softmax's backward without storing P.
+        // dS = P ∘ (dP − rowsum(dO ∘ O)) · scale with dP = (dO vᵀ) ∘ keep: the softmax's backward without
+        // storing P. rowsum(dO ∘ O) = Σ_j P_ij dP_ij still holds under dropout, since O = (P ∘ keep) v.
         const auto di = (gb.to(math.acc) * b.of(o).to(math.acc)).sum(2, true);
-        auto ds = math.bmm(gb, b.keysOf(v).transpose(1, 2)).sub_(di).mul_(p).mul_(scale);
-        dq.write(b.n0, b.i0, math.bmm(ds, b.keysOf(k)));
-        g.dk.narrow(1, 0, b.keys).add_(math.bmm(ds.transpose(1, 2), qb));
-        g.dv.narrow(1, 0, b.keys).add_(math.bmm(p.transpose(1, 2), gb));
-        if (b.i0 + b.rows == z.sq) flush(g);  // the task's last block
+        auto dp = math.bmm(gb, b.keysOf(v).transpose(1, 2));
+        // One block of scratch more than without dropout: the factors, turned in place into P ∘ keep.
+        auto kept = blockKeep(b, z, dropout, math.acc);
+        if (kept.defined()) {
+          dp.mul_(kept);
+          kept.mul_(p);
+        } else {
+          kept = p;
+        }
+        auto ds = dp.sub_(di).mul_(p).mul_(scale);
+        const auto kb = b.keysOf(k);
+        if (auto view = inPlace ? dq.view(b.n0, b.count) : at::Tensor(); view.defined()) {
+          auto rows = view.narrow(1, b.i0, b.rows);
+          rows.zero_().baddbmm_(ds, kb);
+        } else {
+          dq.write(b.n0, b.i0, math.bmm(ds, kb));
+        }
+        if (inPlace) {
+          g.dk.narrow(1, 0, b.keys).baddbmm_(ds.transpose(1, 2), qb);
+          g.dv.narrow(1, 0, b.keys).baddbmm_(kept.transpose(1, 2), gb);
+        } else {
+          g.dk.narrow(1, 0, b.keys).add_(math.bmm(ds.transpose(1, 2), qb));
+          g.dv.narrow(1, 0, b.keys).add_(math.bmm(kept.transpose(1, 2), gb));
+        }
+        if (g.own && b.i0 + b.rows == z.sq) {  // the task's last block
+          dk.write(g.n0, 0, g.dk);
+          dv.write(g.n0, 0, g.dv);
+        }
       });
 }
 
@@ -249,20 +328,21 @@ Dims dimsOf(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
 }  // namespace
 
 void attentionForward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                      const AttentionMask& mask, double scale, bool causal, const at::Tensor& o,
-                      const at::Tensor& lse) {
+                      const AttentionMask& mask, double scale, bool causal, const AttentionDropout& dropout,
+                      const at::Tensor& o, const at::Tensor& lse) {
   const auto z = dimsOf(q, k, v);
   forwardSlices(Slices(q, z.n), Slices(k, z.n), Slices(v, z.n), Slices(o, z.n), lse.view({z.n, z.sq}), z,
-                mask, scale, causal);
+                mask, scale, causal, dropout);
 }
 
 void attentionBackward(const at::Tensor& grad, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                        const at::Tensor& o, const at::Tensor& lse, const AttentionMask& mask, double scale,
-                       bool causal, const at::Tensor& dq, const at::Tensor& dk, const at::Tensor& dv) {
+                       bool causal, const AttentionDropout& dropout, const at::Tensor& dq,
+                       const at::Tensor& dk, const at::Tensor& dv) {
   const auto z = dimsOf(q, k, v);
   backwardSlices(Slices(grad, z.n), Slices(q, z.n), Slices(k, z.n), Slices(v, z.n), Slices(o, z.n),
                  lse.view({z.n, z.sq}), Slices(dq, z.n), Slices(dk, z.n), Slices(dv, z.n), z, mask, scale,
-                 causal);
+                 causal, dropout);
 }
 
 }  // namespace CPU_CAPABILITY

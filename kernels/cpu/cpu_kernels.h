@@ -18,6 +18,17 @@ struct AttentionMask {
   int64_t strideK = 0;
 };
 
+// Dropout on the probabilities, applied where they are formed and never stored: each kept probability is
+// scaled by 1/(1 - p). Element (slice n, query i, key j) is kept when the 32-bit Philox4x32-10 draw number j
+// of stream (seed, n · sq + i) is below (1 - p) · 2³², so forward and backward, in any tiling and thread
+// count, see the same mask; or, when `keep` is set, by keep[(n · sq + i) · sk + j] != 0 (aten::dropout's own
+// samples, materialised: what the verifier compares against). p = 0: none.
+struct AttentionDropout {
+  double p = 0;
+  uint64_t seed = 0;
+  const uint8_t* keep = nullptr;
+};
+
 struct CpuKernels {
   const char* capability;
   // y = h(x) exactly; packed (optional, may be undefined) receives the k-bit codes.
@@ -37,13 +48,14 @@ struct CpuKernels {
   // q [n, sq, d], k [n, sk, d], v [n, sk, dv] contiguous: o [n, sq, dv] and lse [n, sq] (fp32; fp64 for
   // fp64).
   void (*attentionForward)(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                           const AttentionMask& mask, double scale, bool causal, const at::Tensor& o,
-                           const at::Tensor& lse);
+                           const AttentionMask& mask, double scale, bool causal,
+                           const AttentionDropout& dropout, const at::Tensor& o, const at::Tensor& lse);
   // dq, dk, dv from the output's gradient, recomputing the probabilities from q, k and lse.
   void (*attentionBackward)(const at::Tensor& grad, const at::Tensor& q, const at::Tensor& k,
                             const at::Tensor& v, const at::Tensor& o, const at::Tensor& lse,
-                            const AttentionMask& mask, double scale, bool causal, const at::Tensor& dq,
-                            const at::Tensor& dk, const at::Tensor& dv);
+                            const AttentionMask& mask, double scale, bool causal,
+                            const AttentionDropout& dropout, const at::Tensor& dq, const at::Tensor& dk,
+                            const at::Tensor& dv);
 };
 
 const CpuKernels& cpuKernels();

@@ -1,6 +1,8 @@
 // lowmem::attention against float64 autograd of the unfused chain softmax(q kᵀ · scale + mask) v: outputs and
 // all three input gradients, at odd sizes, with padding, boolean and causal masks, fully masked rows and
-// bf16; and what it keeps for backward, measured.
+// bf16; dropout drawn as aten::dropout's when the verifier asks, and as a Philox stream otherwise (its rate,
+// its repeatability under torch.manual_seed, backward against the float64 chain under the same mask); and
+// what it keeps for backward, measured.
 
 #include <gtest/gtest.h>
 #include <torch/script.h>
@@ -8,6 +10,7 @@
 #include <functional>
 #include <limits>
 
+#include "kernels/attention_dropout.h"
 #include "tests/kernels/op_handles.h"
 #include "tests/support/memory_counter.h"
 
@@ -16,22 +19,40 @@ namespace {
 
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const c10::optional<at::Tensor>& mask = c10::nullopt,
-                     c10::optional<double> scale = c10::nullopt, bool causal = false) {
+                     c10::optional<double> scale = c10::nullopt, bool causal = false, double dropoutP = 0) {
   return op<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                       const c10::optional<at::Tensor>&, c10::optional<double>, bool)>("lowmem::attention")
-      .call(q, k, v, mask, scale, causal);
+                       const c10::optional<at::Tensor>&, c10::optional<double>, bool, double)>(
+             "lowmem::attention")
+      .call(q, k, v, mask, scale, causal, dropoutP);
 }
 
-// The chain as models write it, in whatever dtype it is given.
+// The chain as models write it, in whatever dtype it is given; `dropout` as F.dropout in training.
 at::Tensor unfused(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                   const c10::optional<at::Tensor>& mask, double scale, bool causal) {
+                   const c10::optional<at::Tensor>& mask, double scale, bool causal, double dropout = 0) {
   auto s = at::matmul(q, k.transpose(-2, -1)) * scale;
   if (mask) s = mask->scalar_type() == at::kBool ? s.masked_fill(mask->logical_not(), -INFINITY) : s + *mask;
   if (causal) {
     const auto keep = at::ones({q.size(-2), k.size(-2)}, at::kBool).tril();
     s = s.masked_fill(keep.logical_not(), -INFINITY);
   }
-  return at::matmul(at::softmax(s, -1), v);
+  auto p = at::softmax(s, -1);
+  return at::matmul(dropout > 0 ? at::dropout(p, dropout, true) : p, v);
+}
+
+// A fresh leaf of `t` in `dtype` (t.to(kDouble) would be t itself, and a second dtype's copy a non-leaf).
+at::Tensor leafAs(const at::Tensor& t, at::ScalarType dtype) {
+  return t.detach().to(dtype).clone().requires_grad_();
+}
+
+// The op's output and q, k, v gradients against the float64 reference's, each within `tol`.
+void expectAgree(at::ScalarType dtype, double tol, const std::vector<at::Tensor>& got,
+                 const std::vector<at::Tensor>& want) {
+  const char* names[] = {"out", "dq", "dk", "dv"};
+  for (size_t i = 0; i < got.size(); ++i) {
+    const auto g = got[i].to(at::kDouble);
+    EXPECT_TRUE(at::allclose(g, want[i], tol, tol))
+        << dtype << " " << names[i] << " " << (g - want[i]).abs().max().item<double>();
+  }
 }
 
 struct Case {
@@ -72,16 +93,23 @@ std::vector<int64_t> shape(const std::vector<int64_t>& batch, int64_t a, int64_t
   return s;
 }
 
+// A case's float64 q, k, v, output gradient and mask (every row of a boolean mask keeps a key).
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, c10::optional<at::Tensor>> drawCase(
+    const Case& c) {
+  auto q = at::randn(shape(c.batch, c.sq, c.d), at::kDouble);
+  auto k = at::randn(shape(c.batch, c.sk, c.d), at::kDouble);
+  auto v = at::randn(shape(c.batch, c.sk, c.dv), at::kDouble);
+  auto g = at::randn(shape(c.batch, c.sq, c.dv), at::kDouble);
+  auto mask = maskFor(c, at::kDouble);
+  if (c.maskKind == 2) mask->index_put_({at::indexing::Slice(), 0}, true);
+  return {q, k, v, g, mask};
+}
+
 TEST(Attention, MatchesFloat64AutogradOfTheUnfusedChain) {
   at::manual_seed(0);
   for (const auto& c : kCases) {
     SCOPED_TRACE(c.name);
-    auto q = at::randn(shape(c.batch, c.sq, c.d), at::kDouble);
-    auto k = at::randn(shape(c.batch, c.sk, c.d), at::kDouble);
-    auto v = at::randn(shape(c.batch, c.sk, c.dv), at::kDouble);
-    auto g = at::randn(shape(c.batch, c.sq, c.dv), at::kDouble);
-    auto mask = maskFor(c, at::kDouble);
-    if (c.maskKind == 2) mask->index_put_({at::indexing::Slice(), 0}, true);  // every row keeps a key
+    const auto [q, k, v, g, mask] = drawCase(c);
     const double scale = 1.0 / std::sqrt(static_cast<double>(c.d));
     // Reference: float64 autograd of the chain.
     auto q64 = q.clone().requires_grad_(), k64 = k.clone().requires_grad_(), v64 = v.clone().requires_grad_();
@@ -91,23 +119,13 @@ TEST(Attention, MatchesFloat64AutogradOfTheUnfusedChain) {
     // fp64 op: agreement to rounding; fp32 op: to fp32 rounding.
     for (auto dtype : {at::kDouble, at::kFloat}) {
       const double tol = dtype == at::kDouble ? 1e-10 : 2e-5;
-      // Copies: q.to(kDouble) would be q itself, and the next dtype's copy a non-leaf.
-      const auto leaf = [dtype](const at::Tensor& t) {
-        return t.detach().to(dtype).clone().requires_grad_();
-      };
-      auto qd = leaf(q), kd = leaf(k), vd = leaf(v);
+      auto qd = leafAs(q, dtype), kd = leafAs(k, dtype), vd = leafAs(v, dtype);
       c10::optional<at::Tensor> md;
       if (mask) md = mask->scalar_type() == at::kBool ? *mask : mask->to(dtype);
       auto out = attention(qd, kd, vd, md, c10::nullopt, c.causal);
       out.backward(g.to(dtype));
-      EXPECT_TRUE(at::allclose(out.to(at::kDouble), ref, tol, tol))
-          << dtype << " out " << (out.to(at::kDouble) - ref).abs().max().item<double>();
-      EXPECT_TRUE(at::allclose(qd.grad().to(at::kDouble), q64.grad(), tol, tol))
-          << dtype << " dq " << (qd.grad().to(at::kDouble) - q64.grad()).abs().max().item<double>();
-      EXPECT_TRUE(at::allclose(kd.grad().to(at::kDouble), k64.grad(), tol, tol))
-          << dtype << " dk " << (kd.grad().to(at::kDouble) - k64.grad()).abs().max().item<double>();
-      EXPECT_TRUE(at::allclose(vd.grad().to(at::kDouble), v64.grad(), tol, tol))
-          << dtype << " dv " << (vd.grad().to(at::kDouble) - v64.grad()).abs().max().item<double>();
+      expectAgree(dtype, tol, {out, qd.grad(), kd.grad(), vd.grad()},
+                  {ref, q64.grad(), k64.grad(), v64.grad()});
     }
   }
 }
@@ -187,15 +205,129 @@ TEST(Attention, KeepsNoProbabilitiesForBackward) {
   const int64_t b = 2, h = 12, s = 197, d = 64;
   auto q = at::randn({b, h, s, d}).requires_grad_(), k = at::randn({b, h, s, d}).requires_grad_();
   auto v = at::randn({b, h, s, d}).requires_grad_();
-  int64_t kept = 0;
-  {
+  // With dropout too: the mask is redrawn from the seed in backward, never kept.
+  for (double p : {0.0, 0.1}) {
     CountingScope scope;
-    auto out = attention(q, k, v);
-    kept = scope.counter().liveBytes();
-    EXPECT_EQ(kept, b * h * s * d * 4 + b * h * s * 4);  // the output and the log-sum-exp
+    auto out = attention(q, k, v, c10::nullopt, c10::nullopt, false, p);
+    EXPECT_EQ(scope.counter().liveBytes(), b * h * s * d * 4 + b * h * s * 4) << p;  // output and lse
     out.sum().backward();
   }
   EXPECT_TRUE(q.grad().defined() && k.grad().defined() && v.grad().defined());
+}
+
+// Under DropoutAsAten the op's mask is the one aten::dropout draws for the chain's probabilities at the same
+// point of the generator's stream: the float64 chain with F.dropout, from the same seed, is the reference for
+// the output and all three gradients, in fp64 and fp32; the generator is left where the chain leaves it.
+TEST(Attention, DropoutAsAtenDrawsTheChainsMaskAndMatchesItsAutograd) {
+  at::manual_seed(5);
+  const double p = 0.3;
+  for (const auto& c : kCases) {
+    SCOPED_TRACE(c.name);
+    const auto [q, k, v, g, mask] = drawCase(c);
+    const double scale = 1.0 / std::sqrt(static_cast<double>(c.d));
+    auto q64 = q.clone().requires_grad_(), k64 = k.clone().requires_grad_(), v64 = v.clone().requires_grad_();
+    at::manual_seed(11);
+    auto ref = unfused(q64, k64, v64, mask, scale, c.causal, p);
+    const auto after = at::randn({4}, at::kDouble);  // where the chain leaves the generator
+    ref.backward(g);
+    for (auto dtype : {at::kDouble, at::kFloat}) {
+      const double tol = dtype == at::kDouble ? 1e-10 : 3e-5;
+      auto qd = leafAs(q, dtype), kd = leafAs(k, dtype), vd = leafAs(v, dtype);
+      c10::optional<at::Tensor> md;
+      if (mask) md = mask->scalar_type() == at::kBool ? *mask : mask->to(dtype);
+      at::Tensor out;
+      {
+        const kernels::DropoutAsAten asAten;
+        at::manual_seed(11);
+        out = attention(qd, kd, vd, md, c10::nullopt, c.causal, p);
+        EXPECT_TRUE(at::equal(at::randn({4}, at::kDouble), after)) << "the generator moved differently";
+      }
+      out.backward(g.to(dtype));
+      expectAgree(dtype, tol, {out, qd.grad(), kd.grad(), vd.grad()},
+                  {ref, q64.grad(), k64.grad(), v64.grad()});
+    }
+  }
+}
+
+// The op's own mask, read through the op: with q = 0 every probability is 1/sk and with v = I the output is
+// the probabilities as dropped, keep/((1 - p)·sk). Nothing else draws from the generator.
+at::Tensor maskOf(const std::vector<int64_t>& batch, int64_t sq, int64_t sk, double p, bool causal = false) {
+  auto q = at::zeros(shape(batch, sq, 4), at::kDouble), k = at::zeros(shape(batch, sk, 4), at::kDouble);
+  auto v = at::eye(sk, at::kDouble).expand(shape(batch, sk, sk)).contiguous();
+  auto out = attention(q, k, v, c10::nullopt, c10::nullopt, causal, p);
+  if (causal) {  // row i's probabilities are 1/(i + 1)
+    out = out * at::arange(1, sq + 1, at::kDouble).unsqueeze(1);
+    return (out * (1 - p)).round();
+  }
+  return (out * ((1 - p) * static_cast<double>(sk))).round();
+}
+
+TEST(Attention, DropoutDrawsAtenDropoutsDistributionFromOneSeedACall) {
+  const double p = 0.3;
+  at::manual_seed(3);
+  const auto m = maskOf({4, 2}, 64, 96, p);
+  // Every output is a kept or a dropped probability, nothing in between.
+  EXPECT_TRUE(at::logical_or(m == 0, m == 1).all().item<bool>());
+  // The keep rate is 1 - p within 5 standard deviations of a Bernoulli mean over 49,152 draws.
+  const double n = static_cast<double>(m.numel()), rate = m.mean().item<double>();
+  EXPECT_NEAR(rate, 1 - p, 5 * std::sqrt(p * (1 - p) / n)) << rate;
+  // Rows and keys are not copies of one another: neighbouring rows, and the same row of another slice,
+  // agree where two independent draws would (p² + (1-p)², 0.58), not everywhere.
+  const auto agree = [](const at::Tensor& a, const at::Tensor& b) {
+    return (a == b).to(at::kDouble).mean().item<double>();
+  };
+  const double expected = p * p + (1 - p) * (1 - p);
+  EXPECT_NEAR(agree(m.narrow(-2, 0, 63), m.narrow(-2, 1, 63)), expected, 0.03);
+  EXPECT_NEAR(agree(m[0][0], m[1][1]), expected, 0.03);
+  EXPECT_NEAR(agree(m.narrow(-1, 0, 95), m.narrow(-1, 1, 95)), expected, 0.03);
+  // The same torch seed draws the same mask; the next call another.
+  at::manual_seed(3);
+  EXPECT_TRUE(at::equal(maskOf({4, 2}, 64, 96, p), m));
+  EXPECT_FALSE(at::equal(maskOf({4, 2}, 64, 96, p), m));
+  // p = 1 drops everything, as aten::dropout; p = 0 draws nothing from the generator, p > 0 one seed.
+  EXPECT_EQ(maskOf({2}, 8, 8, 1.0).abs().sum().item<double>(), 0.0);
+  const auto x = at::randn({2, 5, 4});
+  const auto nextDraw = [&x](double dropout) {
+    at::manual_seed(9);
+    if (dropout >= 0) attention(x, x, x, c10::nullopt, c10::nullopt, false, dropout);
+    return at::randn({3});
+  };
+  EXPECT_TRUE(at::equal(nextDraw(0.0), nextDraw(-1)));
+  EXPECT_FALSE(at::equal(nextDraw(0.5), nextDraw(-1)));
+}
+
+// Backward redraws the forward's mask from the seed: the gradients are the float64 chain's under the mask the
+// forward applied (read back with the same torch seed), across several row blocks and with a causal mask.
+TEST(Attention, DropoutBackwardRedrawsTheForwardsMask) {
+  const double p = 0.2;
+  for (const auto& c : kCases) {
+    if (c.maskKind != 0) continue;
+    SCOPED_TRACE(c.name);
+    at::manual_seed(21);
+    auto q = at::randn(shape(c.batch, c.sq, c.d), at::kDouble).requires_grad_();
+    auto k = at::randn(shape(c.batch, c.sk, c.d), at::kDouble).requires_grad_();
+    auto v = at::randn(shape(c.batch, c.sk, c.dv), at::kDouble).requires_grad_();
+    auto g = at::randn(shape(c.batch, c.sq, c.dv), at::kDouble);
+    at::manual_seed(77);
+    auto out = attention(q, k, v, c10::nullopt, c10::nullopt, c.causal, p);
+    out.backward(g);
+    at::manual_seed(77);
+    const auto keep = maskOf(c.batch, c.sq, c.sk, p, c.causal);
+    auto q64 = q.detach().clone().requires_grad_(), k64 = k.detach().clone().requires_grad_(),
+         v64 = v.detach().clone().requires_grad_();
+    auto s = at::matmul(q64, k64.transpose(-2, -1)) / std::sqrt(static_cast<double>(c.d));
+    if (c.causal) s = s.masked_fill(at::ones({c.sq, c.sk}, at::kBool).tril().logical_not(), -INFINITY);
+    auto ref = at::matmul(at::softmax(s, -1) * keep / (1 - p), v64);
+    ref.backward(g);
+    for (const auto& [what, got, want] :
+         std::vector<std::tuple<const char*, at::Tensor, at::Tensor>>{{"out", out, ref},
+                                                                      {"dq", q.grad(), q64.grad()},
+                                                                      {"dk", k.grad(), k64.grad()},
+                                                                      {"dv", v.grad(), v64.grad()}}) {
+      EXPECT_TRUE(at::allclose(got, want, 1e-10, 1e-10))
+          << what << " " << (got - want).abs().max().item<double>();
+    }
+  }
 }
 
 TEST(Attention, BadInputsAreRefusedWithTheReason) {
@@ -225,6 +357,10 @@ TEST(Attention, BadInputsAreRefusedWithTheReason) {
             }).find("does not broadcast"),
             std::string::npos);
   EXPECT_NE(refusal([&] { attention(q, q.to(at::kDouble), q); }).find("share a dtype"), std::string::npos);
+  EXPECT_NE(refusal([&] {
+              attention(q, q, q, c10::nullopt, c10::nullopt, false, 1.5);
+            }).find("dropout_p must be in [0, 1]"),
+            std::string::npos);
 }
 
 }  // namespace

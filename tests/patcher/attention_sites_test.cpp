@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/attention_dropout.h"
 #include "patcher/rewriter.h"
 #include "patcher/site_plans.h"
 
@@ -41,7 +42,7 @@ torch::jit::Module dropoutModule(const std::string& type, double p) {
 torch::jit::Module modelFor(const Case& c) {
   torch::jit::Module m(std::string("Attn_") + c.name);
   m.register_attribute("training", c10::BoolType::get(), true);
-  m.register_module("drop", dropoutModule(std::string("Drop_") + c.name, 0.0));
+  m.register_module("drop", dropoutModule(std::string("Drop_") + c.name, 0.2));
   m.register_attribute("scale", c10::FloatType::get(), 0.5);
   m.register_attribute("denominator", c10::FloatType::get(), 2.0);
   m.register_parameter("table", at::zeros({S, S}, at::kDouble), false);
@@ -75,6 +76,10 @@ TEST_P(AttentionSite, IsFoundWithItsFormOrReasonAndRewritesExactly) {
   const auto& text = c.valid ? plan->site.form : plan->reason;
   EXPECT_NE(text.find(c.words), std::string::npos) << "'" << c.words << "' not in: " << text;
   if (!c.valid) return;
+  // A chain that drops says so, with the rate the rewrite passes on.
+  if (plan->site.form.find("dropout") != std::string::npos) {
+    EXPECT_NE(plan->reason.find("drops probabilities inside the op"), std::string::npos) << plan->reason;
+  }
 
   auto patched = modelFor(c);
   applyRewrites(patched, {*plan});
@@ -95,15 +100,27 @@ TEST_P(AttentionSite, IsFoundWithItsFormOrReasonAndRewritesExactly) {
   const auto mask = at::where(at::rand({B, 1, 1, S}) < 0.3, -1e4, 0.0).to(at::kDouble);
   const auto run = [&](torch::jit::Module& m) {
     auto in = x.clone().requires_grad_(true);
+    at::manual_seed(8);
     auto out = m.forward({in, mask}).toTensor();
     (out * at::linspace(-1, 1, out.numel(), at::kDouble).view(out.sizes())).sum().backward();
     return std::make_pair(out.detach(), in.grad());
   };
+  // Training: the op drops with the samples the chain's dropout draws (as the verifier has it), so a dropout
+  // the rewrite failed to pass on would show.
+  {
+    const kernels::DropoutAsAten asAten;
+    const auto [want, wantGrad] = run(original);
+    const auto [got, gotGrad] = run(patched);
+    EXPECT_TRUE(at::allclose(got, want, 1e-12, 1e-12)) << (got - want).abs().max().item<double>();
+    EXPECT_TRUE(at::allclose(gotGrad, wantGrad, 1e-12, 1e-12))
+        << (gotGrad - wantGrad).abs().max().item<double>();
+  }
+  // Evaluation: the op reads the module's training flag as the dropout did, and drops nothing.
+  original.eval();
+  patched.eval();
   const auto [want, wantGrad] = run(original);
   const auto [got, gotGrad] = run(patched);
   EXPECT_TRUE(at::allclose(got, want, 1e-12, 1e-12)) << (got - want).abs().max().item<double>();
-  EXPECT_TRUE(at::allclose(gotGrad, wantGrad, 1e-12, 1e-12))
-      << (gotGrad - wantGrad).abs().max().item<double>();
   // The output is stored heads-inner, so the merge above is a view of it.
   EXPECT_TRUE(got.is_contiguous());
 }
@@ -132,7 +149,7 @@ INSTANTIATE_TEST_SUITE_P(
              "    p = torch.dropout(torch.softmax(torch.matmul(q, k.transpose(-2, -1)), -1), 0.1, "
              "self.training)\n"
              "    o = torch.matmul(p, v)\n",
-             false, "it drops attention probabilities (p=0.1) in training"},
+             true, "matmul/softmax/dropout/matmul"},
         Case{"masked_fill",
              "    s = torch.matmul(q, k.transpose(-2, -1)).masked_fill(mask < -1.0, -1e4)\n"
              "    o = torch.matmul(torch.softmax(s, -1), v)\n",
