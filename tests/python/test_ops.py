@@ -98,6 +98,30 @@ class Attention(unittest.TestCase):
         self.assertTrue(torch.allclose(f(q, k, v), torch.softmax(scores, -1) @ v, atol=1e-6))
 
 
+    def test_dropout_from_python(self):
+        # As aten draws it: the chain's F.dropout mask at the same point of torch's stream, so outputs agree.
+        q, k, v = (torch.randn(2, 3, 9, 8) for _ in range(3))
+        torch.manual_seed(4)
+        want = F.dropout(torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(8), -1), 0.25, True) @ v
+        previous = torch.ops.lowmem.attention_dropout_as_aten(True)
+        try:
+            torch.manual_seed(4)
+            got = torch.ops.lowmem.attention(q, k, v, None, None, False, 0.25)
+        finally:
+            torch.ops.lowmem.attention_dropout_as_aten(previous)
+        self.assertFalse(previous)
+        self.assertTrue(torch.allclose(got, want, atol=1e-6))
+        # Its own Philox mask: repeatable under torch.manual_seed, another one next call, none without p.
+        torch.manual_seed(5)
+        a = torch.ops.lowmem.attention(q, k, v, None, None, False, 0.25)
+        b = torch.ops.lowmem.attention(q, k, v, None, None, False, 0.25)
+        torch.manual_seed(5)
+        self.assertTrue(torch.equal(torch.ops.lowmem.attention(q, k, v, None, None, False, 0.25), a))
+        self.assertFalse(torch.equal(a, b))
+        plain = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(8), -1) @ v
+        self.assertTrue(torch.allclose(torch.ops.lowmem.attention(q, k, v), plain, atol=1e-6))
+
+
 class Scripted(unittest.TestCase):
     def test_script_function(self):
         @torch.jit.script
