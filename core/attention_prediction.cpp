@@ -4,6 +4,7 @@
 #include <optional>
 #include <set>
 
+#include "core/attention_tiling.h"
 #include "core/site_span.h"
 
 namespace lowmem {
@@ -180,6 +181,58 @@ int64_t mergeCopy(const Trace& t, const Profile& p, const ChainOps& c, const Sto
   return -1;
 }
 
+// The op's largest backward block scratch for this chain (core/attention_tiling.h), from the softmax's input
+// shape [..., sq, sk] and the threads the step ran with; 0 without shapes.
+int64_t backwardBlockBytes(const Trace& t, const ChainOps& c, bool dropout) {
+  const auto dims = firstShape(t.str(t.ops[static_cast<size_t>(c.softmax)].inputShapes));
+  if (!dims || dims->size() < 2) return 0;
+  const int64_t sq = (*dims)[dims->size() - 2], sk = dims->back();
+  int64_t slices = 1;
+  for (size_t d = 0; d + 2 < dims->size(); ++d)
+    slices *= (*dims)[d];
+  const int64_t heads = dims->size() == 4 ? (*dims)[1] : 1;
+  int64_t accBytes = 4;
+  for (const auto& out : t.outputs) {
+    if (out.op == c.output && dtypeElementBytes(t.str(out.dtype)) == 8) accBytes = 8;
+  }
+  const auto tiling = attentionTiling(slices, sq, sk, heads, std::max(1, t.threads));
+  return attentionBackwardBlockBytes(tiling, sq, sk, dropout, accBytes);
+}
+
+// A learned mask's gradient: the op fills the scores' gradient into one buffer from the start of its backward
+// (fp32; fp64 for fp64). Where the chain passed its own scores' gradient on to the mask (an add of the
+// scores' shape), that storage now lives from there; otherwise the buffer is one more transient, reduced to
+// the mask's shape at the end.
+void addMaskGradient(const Trace& t, const Profile& p, const ChainOps& c, const SiteSpan& span,
+                     int64_t backwardBegin, SiteEffect& e) {
+  const auto dims = firstShape(t.str(t.ops[static_cast<size_t>(c.softmax)].inputShapes));
+  if (!dims || dims->empty()) return;
+  int64_t scores = 1;
+  for (auto d : *dims)
+    scores *= d;
+  int64_t accBytes = 4;
+  for (const auto& out : t.outputs) {
+    if (out.op == c.output && dtypeElementBytes(t.str(out.dtype)) == 8) accBytes = 8;
+  }
+  const int64_t bytes = scores * accBytes;
+  // The scores' gradient the chain's softmax backward made, passed on to the mask by the add's backward.
+  const int64_t softmaxSeqNr = t.ops[static_cast<size_t>(c.softmax)].seqNr;
+  const auto bySoftmaxBackward = [&](int32_t op) {
+    return t.enclosing(op, [&](int32_t at) {
+      return span.backwardNodes.count(at) > 0 && t.ops[static_cast<size_t>(at)].seqNr == softmaxSeqNr;
+    }) >= 0;
+  };
+  for (size_t i = 0; i < p.storages.size(); ++i) {
+    const auto& s = p.storages[i];
+    if (s.bytes == bytes && s.allocOp >= 0 && (s.freeSeq < 0 || s.freeSeq > span.backwardEnd) &&
+        softmaxSeqNr >= 0 && bySoftmaxBackward(s.allocOp)) {
+      e.added.push_back({s.bytes, backwardBegin, s.allocSeq});
+      return;
+    }
+  }
+  e.added.push_back({bytes, backwardBegin, span.backwardEnd});
+}
+
 }  // namespace
 
 SiteEffect attentionEffect(const Trace& t, const Profile& p, const SitePlan& plan, int occurrence) {
@@ -204,6 +257,9 @@ SiteEffect attentionEffect(const Trace& t, const Profile& p, const SitePlan& pla
     return e;
   }
   auto kept = keptInputs(t, p, *chain, span);
+  int64_t backwardBegin = span.backwardEnd;
+  for (const auto n : span.backwardNodes)
+    backwardBegin = std::min(backwardBegin, t.ops[static_cast<size_t>(n)].beginSeq);
   const auto merged = o >= 0 && firstShape(t.str(t.ops[static_cast<size_t>(chain->softmax)].inputShapes))
                                         .value_or(std::vector<int64_t>{})
                                         .size() == 4
@@ -238,9 +294,13 @@ SiteEffect attentionEffect(const Trace& t, const Profile& p, const SitePlan& pla
       e.newFree.emplace_back(i, s.allocSeq);
     }
   }
+  if (plan.attention.maskGrad) addMaskGradient(t, p, *chain, span, backwardBegin, e);
   const int64_t lse = rows * 4;
   e.added.push_back({lse, span.forwardEnd, span.backwardEnd});
   e.addedBytes += lse;
+  // The block the op's backward works on, alive while it runs (transient: not kept, not in addedBytes).
+  if (const int64_t block = backwardBlockBytes(t, *chain, plan.attention.dropout); block > 0)
+    e.added.push_back({block, backwardBegin, span.backwardEnd});
   return e;
 }
 

@@ -37,6 +37,8 @@ struct AttentionForm {
   // The module whose code runs the dropout on the probabilities when it is not the site's own (nn.Dropout
   // called from the attention's code); "" otherwise.
   std::string dropoutModule;
+  bool dropout = false;   // drops its probabilities in training (the op draws a block of factors too)
+  bool maskGrad = false;  // its mask is computed from a trainable parameter: the op returns its gradient
 };
 
 struct SitePlan {
@@ -72,6 +74,19 @@ inline void refuseAttentionOffCpu(std::vector<SitePlan>& plans, bool cpu) {
     p.reason =
         "the step runs on the GPU, where lowmem::attention's kernel has not yet been checked "
         "(scripts/gpu-check)";
+  }
+}
+
+// What the CUDA kernel does not do yet (drop probabilities, give a mask its gradient) leaves a site as it is
+// for a step on the GPU even where the kernel is trusted, with the reason.
+inline void refuseAttentionCpuOnly(std::vector<SitePlan>& plans, bool cpu) {
+  for (auto& p : plans) {
+    if (cpu || p.site.kind != SiteKind::kAttention || !p.valid) continue;
+    if (!p.attention.dropout && !p.attention.maskGrad) continue;
+    p.valid = false;
+    p.reason = std::string("lowmem::attention's CUDA kernel does not yet ") +
+               (p.attention.dropout ? "drop probabilities" : "give a mask its gradient") +
+               "; the step runs on the GPU";
   }
 }
 

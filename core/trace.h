@@ -115,6 +115,9 @@ struct Trace {
   std::vector<OpOutput> outputs;  // in the order the ops ended; empty without --record-shapes
   // "cupti: ..." when GPU tracing ran, or why it did not ("unavailable: ...", "not built: ...").
   std::string deviceTracing = "not used: CPU step";
+  // Intra-op threads the step ran with (how lowmem::attention cut its work); 0 when not recorded (sessions
+  // read back).
+  int threads = 0;
   int64_t droppedDeviceRecords = 0;
   // The model's modules by dotted path ("" the root) and class name without its namespace ("Attention"), as
   // the traced model held them: module types for reports, Chrome trace spans and the studio's tree. Empty

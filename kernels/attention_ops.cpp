@@ -1,7 +1,9 @@
 // lowmem::attention: softmax(q kᵀ · scale + mask) v with causal masking as torch's is_causal (top-left),
 // keeping for backward q, k, v, the returned output (the same storages, no copies) and one log-sum-exp per
 // query row, instead of the s×s probabilities the unfused chain keeps. A row whose every key is masked gives
-// 0 and no gradient (the unfused chain gives NaN there). Dropout on the probabilities (dropout_p > 0, CPU):
+// 0 and no gradient (the unfused chain gives NaN there). A floating mask that requires grad gets the scores'
+// gradient, summed over its broadcast dimensions (T5's learned position bias): a transient the size of the
+// scores in backward, as the chain's add passes back. Dropout on the probabilities (dropout_p > 0, CPU):
 // the same distribution as aten::dropout, drawn from a Philox stream keyed by one 64-bit seed taken from
 // torch's CPU generator a call, so torch.manual_seed makes a step repeatable and backward redraws the mask.
 
@@ -66,8 +68,7 @@ PreparedMask prepareAttentionMask(const c10::optional<at::Tensor>& mask, const a
                                   const at::Tensor& k) {
   PreparedMask out;
   if (!mask || !mask->defined()) return out;
-  TORCH_CHECK(!mask->requires_grad(), kOp, ": attn_mask takes no gradient; detach it");
-  at::Tensor m = *mask;
+  at::Tensor m = mask->detach();
   if (m.scalar_type() == at::kBool) {
     m = at::zeros(m.sizes(), m.options().dtype(at::kFloat))
             .masked_fill(m.logical_not(), -std::numeric_limits<float>::infinity());
@@ -108,12 +109,10 @@ namespace {
 using ForwardSig = std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&, const at::Tensor&,
                                                       const c10::optional<at::Tensor>&, double, bool, double,
                                                       int64_t, const c10::optional<at::Tensor>&);
-using BackwardSig = std::tuple<at::Tensor, at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&,
-                                                                   const at::Tensor&, const at::Tensor&,
-                                                                   const at::Tensor&, const at::Tensor&,
-                                                                   const c10::optional<at::Tensor>&, double,
-                                                                   bool, double, int64_t,
-                                                                   const c10::optional<at::Tensor>&);
+using BackwardSig = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>(
+    const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+    const at::Tensor&, const c10::optional<at::Tensor>&, double, bool, double, int64_t,
+    const c10::optional<at::Tensor>&, bool);
 
 // The kernels' view of the dropout arguments; `keep` must outlive it.
 cpu::AttentionDropout dropoutView(const at::Tensor& q, const at::Tensor& k, double p, int64_t seed,
@@ -154,10 +153,18 @@ std::tuple<at::Tensor, at::Tensor> forwardCpu(const at::Tensor& q, const at::Ten
   return {o, lse};
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> backwardCpu(
+// The gradient of a mask from the scores' gradient `full` ([..., sq, sk]): summed to the mask's own shape.
+at::Tensor maskGradient(const at::Tensor& full, const at::Tensor& q, const at::Tensor& k,
+                        const at::Tensor& mask) {
+  std::vector<int64_t> shape(q.sizes().begin(), q.sizes().end() - 1);
+  shape.push_back(k.size(-2));
+  return full.view(shape).sum_to_size(mask.sizes()).to(mask.scalar_type());
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> backwardCpu(
     const at::Tensor& grad, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
     const at::Tensor& o, const at::Tensor& lse, const c10::optional<at::Tensor>& mask, double scale,
-    bool causal, double dropoutP, int64_t seed, const c10::optional<at::Tensor>& keep) {
+    bool causal, double dropoutP, int64_t seed, const c10::optional<at::Tensor>& keep, bool maskGrad) {
   checkAttentionShapes(q, k, v);
   TORCH_CHECK(grad.sizes().equals(o.sizes()) && grad.scalar_type() == o.scalar_type(),
               "lowmem::attention_backward: grad ", grad.sizes(), " does not match the output ", o.sizes());
@@ -167,15 +174,21 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backwardCpu(
   // The gradients in their inputs' layouts, everything read in place: the backward's only scratch is per
   // block, so it holds no whole-tensor copies beside what the chain's backward would make.
   auto dq = at::empty_like(q), dk = at::empty_like(k), dv = at::empty_like(v);
+  const bool floatMask = mask && mask->defined() && mask->scalar_type() != at::kBool;
+  TORCH_CHECK(!maskGrad || floatMask, "lowmem::attention_backward: mask_grad needs a floating attn_mask");
+  // The scores' gradient for the mask, whole: a transient as large as the chain's add would pass back.
+  auto full = maskGrad ? at::zeros({q.numel() / std::max<int64_t>(1, q.size(-1)), k.size(-2)},
+                                   q.options().dtype(lseType(q)))
+                       : at::Tensor();
   if (q.numel() > 0 && k.numel() > 0) {
     cpu::cpuKernels().attentionBackward(grad, q, k, v, o, lse.contiguous(), mk.view, scale, causal,
-                                        dropoutView(q, k, dropoutP, seed, keep), dq, dk, dv);
+                                        dropoutView(q, k, dropoutP, seed, keep), dq, dk, dv, full);
   } else {
     dq.zero_();
     dk.zero_();
     dv.zero_();
   }
-  return {dq, dk, dv};
+  return {dq, dk, dv, maskGrad ? maskGradient(full, q, k, *mask) : at::Tensor()};
 }
 
 class AttentionFunction : public torch::autograd::Function<AttentionFunction> {
@@ -207,11 +220,13 @@ class AttentionFunction : public torch::autograd::Function<AttentionFunction> {
     const auto optional = [](const c10::IValue& t) {
       return t.isTensor() ? c10::optional<at::Tensor>(t.toTensor()) : c10::nullopt;
     };
-    auto [dq, dk, dv] = op.call(grads[0], s[0], s[1], s[2], s[3], s[4], optional(maskValue),
-                                ctx->saved_data["scale"].toDouble(), ctx->saved_data["causal"].toBool(),
-                                ctx->saved_data["dropout_p"].toDouble(), ctx->saved_data["seed"].toInt(),
-                                optional(ctx->saved_data["keep"]));
-    return {dq, dk, dv, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    // A mask that requires grad (a learned bias) gets the scores' gradient.
+    const bool maskGrad = maskValue.isTensor() && ctx->needs_input_grad(3);
+    auto [dq, dk, dv, dmask] = op.call(
+        grads[0], s[0], s[1], s[2], s[3], s[4], optional(maskValue), ctx->saved_data["scale"].toDouble(),
+        ctx->saved_data["causal"].toBool(), ctx->saved_data["dropout_p"].toDouble(),
+        ctx->saved_data["seed"].toInt(), optional(ctx->saved_data["keep"]), maskGrad);
+    return {dq, dk, dv, dmask, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 

@@ -124,7 +124,8 @@ DeviceMask deviceMask(const c10::optional<at::Tensor>& mask, const at::Tensor& q
   return m;
 }
 
-// The CUDA kernels have no dropout: the CPU op's Philox stream is not reproduced on the device yet.
+// The CUDA kernels have no dropout (the CPU op's Philox stream is not reproduced on the device yet) and give
+// a mask no gradient.
 void checkNoDropout(double p, const char* op) {
   TORCH_CHECK(p == 0, op, ": dropout_p > 0 is implemented on CPU only");
 }
@@ -165,13 +166,14 @@ std::tuple<at::Tensor, at::Tensor> attentionForwardCuda(const at::Tensor& q, con
   return {o, lse};
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> attentionBackwardCuda(
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> attentionBackwardCuda(
     const at::Tensor& grad, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
     const at::Tensor& o, const at::Tensor& lse, const c10::optional<at::Tensor>& mask, double scale,
-    bool causal, double dropoutP, int64_t /*seed*/, const c10::optional<at::Tensor>&) {
+    bool causal, double dropoutP, int64_t /*seed*/, const c10::optional<at::Tensor>&, bool maskGrad) {
   constexpr const char* kOp = "lowmem::attention_backward";
   checkAttentionShapes(q, k, v);
   checkNoDropout(dropoutP, kOp);
+  TORCH_CHECK(!maskGrad, kOp, ": a mask's gradient is computed on CPU only");
   TORCH_CHECK(grad.sizes().equals(o.sizes()) && lse.scalar_type() == at::kFloat, kOp,
               ": grad must match the output and lse be float32");
   const c10::cuda::CUDAGuard guard(q.device());
@@ -187,7 +189,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> attentionBackwardCuda(
                                 z.n, z.sq, z.sk, z.d, z.dv, dq.data_ptr(), dk.data_ptr<float>(),
                                 dv.data_ptr<float>(), at::cuda::getCurrentCUDAStream()),
         kOp);
-  return {dq.view(q.sizes()), dk.to(k.scalar_type()).view(k.sizes()), dv.to(v.scalar_type()).view(v.sizes())};
+  return {dq.view(q.sizes()), dk.to(k.scalar_type()).view(k.sizes()), dv.to(v.scalar_type()).view(v.sizes()),
+          at::Tensor()};
 }
 
 }  // namespace

@@ -27,8 +27,9 @@ TORCH_LIBRARY(lowmem, m) {
       "float dropout_p, int seed, Tensor? dropout_keep) -> (Tensor, Tensor)");
   m.def(
       "attention_backward(Tensor grad, Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse, Tensor? "
-      "attn_mask, float scale, bool is_causal, float dropout_p, int seed, Tensor? dropout_keep) -> (Tensor, "
-      "Tensor, Tensor)");
+      "attn_mask, float scale, bool is_causal, float dropout_p, int seed, Tensor? dropout_keep, bool "
+      "mask_grad) "
+      "-> (Tensor, Tensor, Tensor, Tensor)");
   // No tensor to dispatch on: one kernel for every device (kernels/attention_dropout.h).
   m.def("attention_dropout_as_aten(bool enabled) -> bool", &lowmem::kernels::setDropoutAsAten);
   m.def("pack(Tensor codes, int bits) -> Tensor");

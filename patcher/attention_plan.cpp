@@ -98,13 +98,15 @@ void planAttention(const FoundSite& found, const Value* self, const std::string&
       return;
     }
     plan.reason = check.note;
+    plan.attention.dropout = !check.note.empty();
   }
   if (chain->mask) {
     std::set<const Node*> seen;
     if (auto p = trainableSource(chain->mask, self, trainable, seen); !p.empty()) {
-      plan.reason =
-          "its mask is computed from " + p + " (trainable); lowmem::attention gives its mask no gradient";
-      return;
+      plan.attention.maskGrad = true;
+      plan.reason +=
+          (plan.reason.empty() ? "" : "; ") + std::string("its mask is computed from ") + p +
+          " (trainable): the op passes the mask its gradient, the scores', as the chain's add does";
     }
   }
   plan.valid = true;

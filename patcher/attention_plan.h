@@ -1,7 +1,7 @@
 #pragma once
 // Whether an explicit attention may become lowmem::attention: the chain's form (an additive or boolean mask,
-// a scalar scale), a dropout probability the op can be given, a mask that takes no gradient, all in one
-// module's code.
+// a scalar scale), a dropout probability the op can be given, all in one module's code. A mask computed from
+// a trainable parameter (T5's position bias) is noted: the op gives it its gradient.
 
 #include <torch/script.h>
 

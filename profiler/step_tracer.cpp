@@ -1,5 +1,6 @@
 #include "profiler/step_tracer.h"
 
+#include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 #include <torch/csrc/jit/runtime/interpreter.h>
 
@@ -186,6 +187,7 @@ void StepTracer::start() {
     throw std::logic_error("another StepTracer is running");
   t0_ = std::chrono::steady_clock::now();
   tOpenOps.clear();
+  trace_.threads = at::get_num_threads();
   if (CuptiBackend::built()) {
     const std::string why = cupti_.start();
     trace_.deviceTracing = why.empty() ? "cupti: kernels, memcpy, memset, runtime, memory2" : "cupti " + why;

@@ -40,6 +40,7 @@ std::vector<SitePlan> sitePlansFor(const torch::jit::Module& module, const StepS
   // scripts/gpu-check sets this for its whole-model attention runs, which are how the kernel gets checked.
   const bool checking = std::getenv("LOWMEM_CHECK_GPU_ATTENTION") != nullptr;
   refuseAttentionOffCpu(plans, spec.device == DeviceKind::kCpu || checking);
+  refuseAttentionCpuOnly(plans, spec.device == DeviceKind::kCpu);
   return plans;
 }
 

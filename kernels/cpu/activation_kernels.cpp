@@ -346,7 +346,7 @@ void attentionForward(const at::Tensor& q, const at::Tensor& k, const at::Tensor
 void attentionBackward(const at::Tensor& grad, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                        const at::Tensor& o, const at::Tensor& lse, const AttentionMask& mask, double scale,
                        bool causal, const AttentionDropout& dropout, const at::Tensor& dq,
-                       const at::Tensor& dk, const at::Tensor& dv);
+                       const at::Tensor& dk, const at::Tensor& dv, const at::Tensor& dmask);
 
 const CpuKernels& kernels() {
   static const CpuKernels k = {C10_STRINGIZE(CPU_CAPABILITY),

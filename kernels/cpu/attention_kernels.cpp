@@ -13,6 +13,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/attention_tiling.h"
 #include "kernels/cpu/cpu_kernels.h"
 
 namespace lowmem::kernels::cpu {
@@ -24,31 +25,11 @@ struct Dims {
   int64_t heads;  // slices a batch index holds (4-d heads); groups of slices never cross one
 };
 
-// Query rows per block: the block's scores (rows × keys, the arithmetic type) are the only scratch, never
-// kept. About 64K scores a slice's block (256 KiB in fp32, within L2): a whole ViT slice (197 × 197) is one
-// block, a 2,048-token one 32 rows, so long sequences keep bounded scratch.
-int64_t rowsPerBlock(int64_t keys) {
-  return std::max<int64_t>(16, (int64_t{1} << 16) / std::max<int64_t>(1, keys));
-}
-
-// How the work is cut: tasks of `group` slices, each in blocks of `block` query rows. A slice that fits one
-// block is grouped with others (up to about a million scores a task, one batched product each instead of one
-// per slice: ViT-B/16's 48 slices of 197 × 197 take two calls, not 48), as many tasks as threads if possible.
-struct Tiling {
-  int64_t group;
-  int64_t block;
-};
-
-Tiling tilingFor(const Dims& z) {
-  const int64_t block = std::min(z.sq, rowsPerBlock(z.sk));
-  if (block < z.sq) return {1, block};
-  const int64_t cap = std::max<int64_t>(1, (int64_t{1} << 20) / std::max<int64_t>(1, z.sq * z.sk));
-  const int64_t perThread = (z.n + at::get_num_threads() - 1) / std::max(1, at::get_num_threads());
-  int64_t group = std::max<int64_t>(1, std::min(cap, perThread));
-  // A group within one batch index is one strided view of heads laid out [B, S, H, D]: no gathering.
-  while (z.heads % group != 0)
-    --group;
-  return {group, block};
+// The cut of the work (core/attention_tiling.h, which the peak prediction reads too): tasks of `group`
+// slices in blocks of `block` query rows; a block's scores (rows × keys, the arithmetic type) are the only
+// scratch, never kept.
+AttentionTiling tilingFor(const Dims& z) {
+  return attentionTiling(z.n, z.sq, z.sk, z.heads, at::get_num_threads());
 }
 
 // Batched products in the storage dtype for bf16 (BLAS's bf16 path accumulates in fp32 and is several times
@@ -212,7 +193,7 @@ int64_t keysFor(int64_t i1, const Dims& z, bool causal) {
 // autograd is AttentionFunction's).
 template <typename TaskStart, typename Body>
 void forEachBlock(const Dims& z, bool causal, TaskStart&& start, Body&& body) {
-  const Tiling t = tilingFor(z);
+  const AttentionTiling t = tilingFor(z);
   const int64_t tasks = (z.n + t.group - 1) / t.group;
   at::parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
     at::AutoDispatchBelowADInplaceOrView belowAutograd;
@@ -255,7 +236,7 @@ void forwardSlices(const Slices& q, const Slices& k, const Slices& v, const Slic
 void backwardSlices(const Slices& grad, const Slices& q, const Slices& k, const Slices& v, const Slices& o,
                     const at::Tensor& lse, const Slices& dq, const Slices& dk, const Slices& dv,
                     const Dims& z, const AttentionMask& mask, double scale, bool causal,
-                    const AttentionDropout& dropout) {
+                    const AttentionDropout& dropout, const at::Tensor& dmask) {
   const Math math = mathFor(q.scalar_type());
   // Gradients stored in the arithmetic type (fp32, fp64) accumulate in place (baddbmm) into dk and dv
   // themselves where a task's slices are one view of them (zeroed first): the backward then holds no
@@ -298,7 +279,10 @@ void backwardSlices(const Slices& grad, const Slices& q, const Slices& k, const 
         } else {
           kept = p;
         }
-        auto ds = dp.sub_(di).mul_(p).mul_(scale);
+        auto ds = dp.sub_(di).mul_(p);
+        // The scores' gradient is an additive mask's (mask broadcasts are summed by the caller).
+        if (dmask.defined()) b.of(dmask).narrow(2, 0, b.keys).copy_(ds);
+        ds.mul_(scale);
         const auto kb = b.keysOf(k);
         if (auto view = inPlace ? dq.view(b.n0, b.count) : at::Tensor(); view.defined()) {
           auto rows = view.narrow(1, b.i0, b.rows);
@@ -338,11 +322,11 @@ void attentionForward(const at::Tensor& q, const at::Tensor& k, const at::Tensor
 void attentionBackward(const at::Tensor& grad, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                        const at::Tensor& o, const at::Tensor& lse, const AttentionMask& mask, double scale,
                        bool causal, const AttentionDropout& dropout, const at::Tensor& dq,
-                       const at::Tensor& dk, const at::Tensor& dv) {
+                       const at::Tensor& dk, const at::Tensor& dv, const at::Tensor& dmask) {
   const auto z = dimsOf(q, k, v);
   backwardSlices(Slices(grad, z.n), Slices(q, z.n), Slices(k, z.n), Slices(v, z.n), Slices(o, z.n),
                  lse.view({z.n, z.sq}), Slices(dq, z.n), Slices(dk, z.n), Slices(dv, z.n), z, mask, scale,
-                 causal, dropout);
+                 causal, dropout, dmask.defined() ? dmask.view({z.n, z.sq, z.sk}) : at::Tensor());
 }
 
 }  // namespace CPU_CAPABILITY

@@ -50,12 +50,14 @@ struct CpuKernels {
   void (*attentionForward)(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                            const AttentionMask& mask, double scale, bool causal,
                            const AttentionDropout& dropout, const at::Tensor& o, const at::Tensor& lse);
-  // dq, dk, dv from the output's gradient, recomputing the probabilities from q, k and lse.
+  // dq, dk, dv from the output's gradient, recomputing the probabilities from q, k and lse; dmask (when
+  // defined: [n, sq, sk] fp32, contiguous, zeroed) receives the scores' gradient, which is the additive
+  // mask's.
   void (*attentionBackward)(const at::Tensor& grad, const at::Tensor& q, const at::Tensor& k,
                             const at::Tensor& v, const at::Tensor& o, const at::Tensor& lse,
                             const AttentionMask& mask, double scale, bool causal,
                             const AttentionDropout& dropout, const at::Tensor& dq, const at::Tensor& dk,
-                            const at::Tensor& dv);
+                            const at::Tensor& dv, const at::Tensor& dmask);
 };
 
 const CpuKernels& cpuKernels();

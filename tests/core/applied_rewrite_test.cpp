@@ -69,6 +69,23 @@ TEST(AppliedRewrite, AttentionRecordsReadBackAndItsSitesStayOffTheCpu) {
   EXPECT_FALSE(plans[0].valid);
   EXPECT_NE(plans[0].reason.find("not yet been checked"), std::string::npos) << plans[0].reason;
   EXPECT_TRUE(plans[1].valid);
+  // Trusted or not, the CUDA kernel neither drops nor gives a mask its gradient: such sites stay on the GPU.
+  std::vector<SitePlan> gpu(3);
+  for (auto& p : gpu) {
+    p.site.kind = SiteKind::kAttention;
+    p.valid = true;
+  }
+  gpu[0].attention.dropout = true;
+  gpu[1].attention.maskGrad = true;
+  auto onCpu = gpu;
+  refuseAttentionCpuOnly(onCpu, true);
+  EXPECT_TRUE(onCpu[0].valid && onCpu[1].valid && onCpu[2].valid);
+  refuseAttentionCpuOnly(gpu, false);
+  EXPECT_FALSE(gpu[0].valid);
+  EXPECT_NE(gpu[0].reason.find("drop probabilities"), std::string::npos) << gpu[0].reason;
+  EXPECT_FALSE(gpu[1].valid);
+  EXPECT_NE(gpu[1].reason.find("give a mask its gradient"), std::string::npos) << gpu[1].reason;
+  EXPECT_TRUE(gpu[2].valid);
 }
 }  // namespace
 }  // namespace lowmem

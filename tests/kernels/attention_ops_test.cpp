@@ -249,6 +249,53 @@ TEST(Attention, DropoutAsAtenDrawsTheChainsMaskAndMatchesItsAutograd) {
   }
 }
 
+// A learned additive mask (T5's position bias [1, H, sq, sk], a learned padding bias [B, 1, 1, sk]) gets the
+// chain's gradient, summed over the dimensions it broadcasts over, with a causal mask and under dropout too.
+TEST(Attention, ALearnedMaskGetsTheChainsGradient) {
+  at::manual_seed(6);
+  const int64_t B = 2, H = 3, S = 11, D = 8;
+  for (const auto& maskShape : std::vector<std::vector<int64_t>>{{1, H, S, S}, {B, 1, 1, S}, {B, H, S, S}}) {
+    for (bool causal : {false, true}) {
+      for (double p : {0.0, 0.2}) {
+        SCOPED_TRACE(c10::str(at::IntArrayRef(maskShape), causal ? " causal" : "", " dropout ", p));
+        auto q = at::randn({B, H, S, D}, at::kDouble), k = at::randn({B, H, S, D}, at::kDouble);
+        auto v = at::randn({B, H, S, D}, at::kDouble), g = at::randn({B, H, S, D}, at::kDouble);
+        // fp32 values: the op reads masks as fp32.
+        auto bias = at::randn(maskShape).to(at::kDouble);
+        auto q64 = q.clone().requires_grad_(), k64 = k.clone().requires_grad_(),
+             v64 = v.clone().requires_grad_();
+        auto b64 = bias.clone().requires_grad_();
+        at::manual_seed(12);
+        auto ref = unfused(q64, k64, v64, b64, 0.25, causal, p);
+        ref.backward(g);
+        auto qd = leafAs(q, at::kDouble), kd = leafAs(k, at::kDouble), vd = leafAs(v, at::kDouble);
+        auto bd = leafAs(bias, at::kDouble);
+        at::Tensor out;
+        {
+          const kernels::DropoutAsAten asAten;
+          at::manual_seed(12);
+          out = attention(qd, kd, vd, bd, 0.25, causal, p);
+        }
+        out.backward(g);
+        expectAgree(at::kDouble, 1e-10, {out, qd.grad(), kd.grad(), vd.grad()},
+                    {ref, q64.grad(), k64.grad(), v64.grad()});
+        ASSERT_TRUE(bd.grad().defined());
+        EXPECT_EQ(bd.grad().sizes(), bias.sizes());
+        EXPECT_TRUE(at::allclose(bd.grad(), b64.grad(), 1e-10, 1e-10))
+            << (bd.grad() - b64.grad()).abs().max().item<double>();
+      }
+    }
+  }
+  // fp32: to fp32 rounding; a mask that needs no gradient gets none.
+  auto q = at::randn({B, H, S, D}), bias = at::randn({1, H, S, S}).requires_grad_();
+  auto frozen = at::randn({1, H, S, S});
+  attention(q, q, q, bias).sum().backward();
+  EXPECT_TRUE(bias.grad().defined());
+  auto out = attention(q.clone().requires_grad_(), q, q, frozen);
+  out.sum().backward();
+  EXPECT_FALSE(frozen.grad().defined());
+}
+
 // The op's own mask, read through the op: with q = 0 every probability is 1/sk and with v = I the output is
 // the probabilities as dropped, keep/((1 - p)·sk). Nothing else draws from the generator.
 at::Tensor maskOf(const std::vector<int64_t>& batch, int64_t sq, int64_t sk, double p, bool causal = false) {
