@@ -181,40 +181,48 @@ int64_t mergeCopy(const Trace& t, const Profile& p, const ChainOps& c, const Sto
   return -1;
 }
 
-// The op's largest backward block scratch for this chain (core/attention_tiling.h), from the softmax's input
-// shape [..., sq, sk] and the threads the step ran with; 0 without shapes.
-int64_t backwardBlockBytes(const Trace& t, const ChainOps& c, bool dropout) {
-  const auto dims = firstShape(t.str(t.ops[static_cast<size_t>(c.softmax)].inputShapes));
-  if (!dims || dims->size() < 2) return 0;
-  const int64_t sq = (*dims)[dims->size() - 2], sk = dims->back();
-  int64_t slices = 1;
-  for (size_t d = 0; d + 2 < dims->size(); ++d)
-    slices *= (*dims)[d];
-  const int64_t heads = dims->size() == 4 ? (*dims)[1] : 1;
+// The scores' shape [..., sq, sk] (the softmax's input) and the bytes of the op's arithmetic type for them
+// (fp64 for an fp64 chain, fp32 otherwise); nullopt without shapes.
+struct ScoresShape {
+  std::vector<int64_t> dims;
   int64_t accBytes = 4;
-  for (const auto& out : t.outputs) {
-    if (out.op == c.output && dtypeElementBytes(t.str(out.dtype)) == 8) accBytes = 8;
+  // The product of the leading dimensions (batch × heads), or of all of them.
+  int64_t product(size_t leading) const {
+    int64_t n = 1;
+    for (size_t i = 0; i < leading; ++i)
+      n *= dims[i];
+    return n;
   }
-  const auto tiling = attentionTiling(slices, sq, sk, heads, std::max(1, t.threads));
-  return attentionBackwardBlockBytes(tiling, sq, sk, dropout, accBytes);
+  int64_t slices() const { return product(dims.size() - 2); }
+  int64_t numel() const { return product(dims.size()); }
+};
+
+std::optional<ScoresShape> scoresShape(const Trace& t, const ChainOps& c) {
+  auto dims = firstShape(t.str(t.ops[static_cast<size_t>(c.softmax)].inputShapes));
+  if (!dims || dims->size() < 2) return std::nullopt;
+  ScoresShape s{std::move(*dims)};
+  for (const auto& out : t.outputs) {
+    if (out.op == c.output && dtypeElementBytes(t.str(out.dtype)) == 8) s.accBytes = 8;
+  }
+  return s;
+}
+
+// The op's largest backward block scratch for these scores (core/attention_tiling.h), with the threads the
+// step ran with.
+int64_t backwardBlockBytes(const Trace& t, const ScoresShape& s, bool dropout) {
+  const int64_t sq = s.dims[s.dims.size() - 2], sk = s.dims.back();
+  const int64_t heads = s.dims.size() == 4 ? s.dims[1] : 1;
+  const auto tiling = attentionTiling(s.slices(), sq, sk, heads, std::max(1, t.threads));
+  return attentionBackwardBlockBytes(tiling, sq, sk, dropout, s.accBytes);
 }
 
 // A learned mask's gradient: the op fills the scores' gradient into one buffer from the start of its backward
 // (fp32; fp64 for fp64). Where the chain passed its own scores' gradient on to the mask (an add of the
 // scores' shape), that storage now lives from there; otherwise the buffer is one more transient, reduced to
 // the mask's shape at the end.
-void addMaskGradient(const Trace& t, const Profile& p, const ChainOps& c, const SiteSpan& span,
-                     int64_t backwardBegin, SiteEffect& e) {
-  const auto dims = firstShape(t.str(t.ops[static_cast<size_t>(c.softmax)].inputShapes));
-  if (!dims || dims->empty()) return;
-  int64_t scores = 1;
-  for (auto d : *dims)
-    scores *= d;
-  int64_t accBytes = 4;
-  for (const auto& out : t.outputs) {
-    if (out.op == c.output && dtypeElementBytes(t.str(out.dtype)) == 8) accBytes = 8;
-  }
-  const int64_t bytes = scores * accBytes;
+void addMaskGradient(const Trace& t, const Profile& p, const ChainOps& c, const ScoresShape& scores,
+                     const SiteSpan& span, int64_t backwardBegin, SiteEffect& e) {
+  const int64_t bytes = scores.numel() * scores.accBytes;
   // The scores' gradient the chain's softmax backward made, passed on to the mask by the add's backward.
   const int64_t softmaxSeqNr = t.ops[static_cast<size_t>(c.softmax)].seqNr;
   const auto bySoftmaxBackward = [&](int32_t op) {
@@ -294,13 +302,15 @@ SiteEffect attentionEffect(const Trace& t, const Profile& p, const SitePlan& pla
       e.newFree.emplace_back(i, s.allocSeq);
     }
   }
-  if (plan.attention.maskGrad) addMaskGradient(t, p, *chain, span, backwardBegin, e);
+  const auto scores = scoresShape(t, *chain);
+  if (plan.attention.maskGrad && scores) addMaskGradient(t, p, *chain, *scores, span, backwardBegin, e);
   const int64_t lse = rows * 4;
   e.added.push_back({lse, span.forwardEnd, span.backwardEnd});
   e.addedBytes += lse;
   // The block the op's backward works on, alive while it runs (transient: not kept, not in addedBytes).
-  if (const int64_t block = backwardBlockBytes(t, *chain, plan.attention.dropout); block > 0)
-    e.added.push_back({block, backwardBegin, span.backwardEnd});
+  if (scores)
+    e.added.push_back(
+        {backwardBlockBytes(t, *scores, plan.attention.dropout), backwardBegin, span.backwardEnd});
   return e;
 }
 

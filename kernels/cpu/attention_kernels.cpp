@@ -2,9 +2,9 @@
 // the output and, per query row, the log-sum-exp of its scores (fp32; fp64 for fp64); backward recomputes
 // each row's probabilities from q, k and that number (FlashAttention-2's backward, row by row). Arithmetic in
 // fp32 for every storage dtype but fp64. Dropout is drawn per block from a counter-based generator (Philox),
-// so backward redraws the forward's mask instead of keeping it. One (batch × head) slice per task: k and v
-// are converted to the arithmetic type once per slice, and dk, dv accumulate in that slice's own buffers, so
-// no two tasks write the same memory.
+// so backward redraws the forward's mask instead of keeping it. Tasks own whole (batch × head) slices: dk, dv
+// accumulate in the task's slices of dk and dv (fp32, fp64) or in its own fp32 buffers (bf16, fp16), so no
+// two tasks write the same memory.
 
 #include <ATen/Parallel.h>
 #include <ATen/core/PhiloxRNGEngine.h>
@@ -150,9 +150,8 @@ at::Tensor blockScores(const Math& math, const Block& b, const Slices& q, const 
   return s;
 }
 
-// The block's dropout as factors on its probabilities: 0 where dropped, 1/(1 - p) where kept; undefined
-// without dropout. Each query row is one Philox stream, drawn from key 0, so a block recomputes exactly the
-// factors any other tiling would.
+// The block's factors from the Philox streams: each query row is one stream, drawn from key 0, so a block
+// recomputes exactly the factors any other tiling would.
 template <typename T>
 void drawKeep(const Block& b, const Dims& z, const AttentionDropout& d, T kept, T* out) {
   const auto threshold = static_cast<uint64_t>(std::ldexp(1.0 - d.p, 32));
@@ -165,6 +164,8 @@ void drawKeep(const Block& b, const Dims& z, const AttentionDropout& d, T kept, 
   }
 }
 
+// The block's dropout as factors on its probabilities: 0 where dropped, 1/(1 - p) where kept (aten's samples
+// when given, else drawn); undefined without dropout.
 at::Tensor blockKeep(const Block& b, const Dims& z, const AttentionDropout& d, at::ScalarType acc) {
   if (d.p <= 0) return {};
   const double kept = d.p < 1 ? 1.0 / (1.0 - d.p) : 0.0;
@@ -248,18 +249,14 @@ void backwardSlices(const Slices& grad, const Slices& q, const Slices& k, const 
     at::Tensor dk, dv;
     bool own;  // the task's buffers, copied into dk and dv after its last block
   };
-  const auto accumulator = [&](const Slices& out, int64_t n0, int64_t count, int64_t cols) {
-    if (inPlace) {
-      if (auto view = out.view(n0, count); view.defined()) return view.zero_();
-    }
-    return at::zeros({count, z.sk, cols}, out.options().dtype(math.acc));
-  };
   forEachBlock(
       z, causal,
       [&](int64_t n0, int64_t count) {
-        auto gk = accumulator(dk, n0, count, z.d), gv = accumulator(dv, n0, count, z.dv);
-        const bool own = !inPlace || !dk.view(n0, count).defined() || !dv.view(n0, count).defined();
-        return Grads{n0, count, gk, gv, own};
+        auto vk = inPlace ? dk.view(n0, count) : at::Tensor(),
+             vv = inPlace ? dv.view(n0, count) : at::Tensor();
+        if (vk.defined() && vv.defined()) return Grads{n0, count, vk.zero_(), vv.zero_(), false};
+        return Grads{n0, count, at::zeros({count, z.sk, z.d}, k.options().dtype(math.acc)),
+                     at::zeros({count, z.sk, z.dv}, v.options().dtype(math.acc)), true};
       },
       [&](const Block& b, Grads& g) {
         const auto qb = b.of(q).to(math.prod), gb = b.of(grad).to(math.prod);
