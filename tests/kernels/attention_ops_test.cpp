@@ -408,6 +408,24 @@ TEST(Attention, BadInputsAreRefusedWithTheReason) {
               attention(q, q, q, c10::nullopt, c10::nullopt, false, 1.5);
             }).find("dropout_p must be in [0, 1]"),
             std::string::npos);
+  // The raw kernels check what the autograd wrapper would never pass: a kept mask of another shape, a mask
+  // gradient without a floating mask.
+  const auto forward = op<std::tuple<at::Tensor, at::Tensor>(
+      const at::Tensor&, const at::Tensor&, const at::Tensor&, const c10::optional<at::Tensor>&, double, bool,
+      double, int64_t, const c10::optional<at::Tensor>&)>("lowmem::attention_forward");
+  EXPECT_NE(refusal([&] {
+              forward.call(q, q, q, c10::nullopt, 1.0, false, 0.5, 0, at::ones({3}, at::kByte));
+            }).find("dropout_keep must be a contiguous uint8 tensor"),
+            std::string::npos);
+  const auto [o, lse] = forward.call(q, q, q, c10::nullopt, 1.0, false, 0.0, 0, c10::nullopt);
+  EXPECT_NE(refusal([&] {
+              op<std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>(
+                  const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                  const at::Tensor&, const at::Tensor&, const c10::optional<at::Tensor>&, double, bool,
+                  double, int64_t, const c10::optional<at::Tensor>&, bool)>("lowmem::attention_backward")
+                  .call(o, q, q, q, o, lse, c10::nullopt, 1.0, false, 0.0, 0, c10::nullopt, true);
+            }).find("mask_grad needs a floating attn_mask"),
+            std::string::npos);
 }
 
 }  // namespace
