@@ -20,11 +20,14 @@ bool isMatmul(const std::string& name) {
   return name == "aten::matmul" || name == "aten::bmm";
 }
 
+// baddbmm(mask, q, kᵀ): the scores and the mask in one op (F.multi_head_attention_forward).
+const char* const kMaskedProduct = "aten::baddbmm";
+
 struct ChainOps {
   std::set<int32_t> top;  // the chain's ops in the module's code
-  int32_t scores = -1;    // matmul(q, kᵀ)
+  int32_t scores = -1;    // matmul(q, kᵀ), or baddbmm(mask, q, kᵀ)
   int32_t qScale = -1;
-  int32_t mask = -1;  // the add, masked_fill or where that applies the mask
+  int32_t mask = -1;  // the add, masked_fill, where or baddbmm that applies the mask
   int32_t softmax = -1;
   int32_t output = -1;  // matmul(·, v)
 };
@@ -53,9 +56,10 @@ std::optional<ChainOps> findChain(const Trace& t, const SitePlan& plan, int occu
       c.top.insert(i);
       break;
     }
-    if (isMatmul(name)) {
+    if (isMatmul(name) || name == kMaskedProduct) {
       c.scores = i;
       c.top.insert(i);
+      if (name == kMaskedProduct) c.mask = i;
       if (!plan.attention.scaledQ) break;
     } else if (before.count(name)) {
       c.top.insert(i);
@@ -137,10 +141,23 @@ std::set<size_t> keptInputs(const Trace& t, const Profile& p, const ChainOps& c,
   };
   const auto& first = t.ops[static_cast<size_t>(c.qScale >= 0 ? c.qScale : c.scores)];
   keep(first.inputStorage, c.qScale >= 0 ? c.qScale : c.scores);
-  keep(t.ops[static_cast<size_t>(c.scores)].secondInputStorage, c.scores);
+  const auto& scores = t.ops[static_cast<size_t>(c.scores)];
+  if (t.str(scores.name) == kMaskedProduct) {
+    // baddbmm's kᵀ is its third argument: k's storage is the transpose's input, the module's last before.
+    for (int32_t i = c.scores - 1; i >= 0; --i) {
+      const auto& op = t.ops[static_cast<size_t>(i)];
+      if (ranByModule(t, op, t.str(scores.module)) && t.str(op.name) == "aten::transpose") {
+        keep(op.inputStorage, i);
+        break;
+      }
+    }
+  } else {
+    keep(scores.secondInputStorage, c.scores);
+  }
   keep(t.ops[static_cast<size_t>(c.output)].secondInputStorage, c.output);
   if (c.mask >= 0) {
-    // The mask is add's or masked_fill's second argument, where's first (its second is scores or a fill).
+    // The mask is add's or masked_fill's second argument, where's and baddbmm's first (where's second is
+    // scores or a fill, baddbmm's q).
     const auto& op = t.ops[static_cast<size_t>(c.mask)];
     keep(op.inputStorage, c.mask);
     if (t.str(op.name) != "aten::where") keep(op.secondInputStorage, c.mask);

@@ -201,14 +201,14 @@ class AttentionFunction : public torch::autograd::Function<AttentionFunction> {
     auto [o, lse] = op.call(q, k, v, mask, scale, causal, dropoutP, seed, keep);
     ctx->saved_data["scale"] = scale;
     ctx->saved_data["causal"] = causal;
-    ctx->saved_data["mask"] = mask ? c10::IValue(*mask) : c10::IValue();
     // The seed, not the mask: backward redraws it (aten's samples, kept only when the verifier asks for
     // them).
     ctx->saved_data["dropout_p"] = dropoutP;
     ctx->saved_data["seed"] = seed;
-    ctx->saved_data["keep"] = keep ? c10::IValue(*keep) : c10::IValue();
-    // q, k, v as given and o as returned: saved by reference to their storages, nothing copied.
-    ctx->save_for_backward({q, k, v, o, lse});
+    // q, k, v as given and o as returned: saved by reference to their storages, nothing copied. The mask and
+    // kept samples are saved variables too (undefined when absent), not saved_data, which lives as long as
+    // the graph: saved variables are released as soon as this node's backward has run.
+    ctx->save_for_backward({q, k, v, o, lse, mask ? *mask : at::Tensor(), keep ? *keep : at::Tensor()});
     return o;
   }
 
@@ -216,16 +216,15 @@ class AttentionFunction : public torch::autograd::Function<AttentionFunction> {
                                                torch::autograd::tensor_list grads) {
     static const auto op = lowmemOp<BackwardSig>("lowmem::attention_backward");
     const auto s = ctx->get_saved_variables();
-    const auto maskValue = ctx->saved_data["mask"];
-    const auto optional = [](const c10::IValue& t) {
-      return t.isTensor() ? c10::optional<at::Tensor>(t.toTensor()) : c10::nullopt;
+    const auto optional = [](const at::Tensor& t) {
+      return t.defined() ? c10::optional<at::Tensor>(t) : c10::nullopt;
     };
     // A mask that requires grad (a learned bias) gets the scores' gradient.
-    const bool maskGrad = maskValue.isTensor() && ctx->needs_input_grad(3);
-    auto [dq, dk, dv, dmask] = op.call(
-        grads[0], s[0], s[1], s[2], s[3], s[4], optional(maskValue), ctx->saved_data["scale"].toDouble(),
-        ctx->saved_data["causal"].toBool(), ctx->saved_data["dropout_p"].toDouble(),
-        ctx->saved_data["seed"].toInt(), optional(ctx->saved_data["keep"]), maskGrad);
+    const bool maskGrad = s[5].defined() && ctx->needs_input_grad(3);
+    auto [dq, dk, dv, dmask] =
+        op.call(grads[0], s[0], s[1], s[2], s[3], s[4], optional(s[5]), ctx->saved_data["scale"].toDouble(),
+                ctx->saved_data["causal"].toBool(), ctx->saved_data["dropout_p"].toDouble(),
+                ctx->saved_data["seed"].toInt(), optional(s[6]), maskGrad);
     return {dq, dk, dv, dmask, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };

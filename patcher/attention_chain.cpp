@@ -101,6 +101,14 @@ bool leadsToMatmul(Value* v) {
   return isMatmul(v->node());
 }
 
+// baddbmm(input, q, kᵀ) with beta = alpha = 1: the scores plus `input` (F.multi_head_attention_forward's
+// masked scores).
+bool isMaskedProduct(const Node* n) {
+  if (n->kind() != c10::aten::baddbmm || n->inputs().size() != 5) return false;
+  const auto beta = constantFill(n->input(3)), alpha = constantFill(n->input(4));
+  return beta && alpha && *beta == 1 && *alpha == 1;
+}
+
 // transpose(-2, -1) in either order; (2, 3) as HF writes it for 4-d heads (a wrong rank fails verification).
 bool swapsLastTwo(const Node* t) {
   if (t->kind() != c10::aten::transpose || t->inputs().size() != 3) return false;
@@ -110,13 +118,104 @@ bool swapsLastTwo(const Node* t) {
   return (lo == -2 && hi == -1) || (lo == 2 && hi == 3);
 }
 
+// The q operand of a product of q and kᵀ (matmul, bmm; baddbmm's second).
+Value* productQ(const Node* product) {
+  return product->input(product->kind() == c10::aten::baddbmm ? 1 : 0);
+}
+
+// The transpose of k a product reads, read by it alone; nullptr when its kᵀ operand is not one.
+Node* transposedK(const Node* product) {
+  Value* kt = product->input(product->kind() == c10::aten::baddbmm ? 2 : 1);
+  return swapsLastTwo(kt->node()) && singleUse(kt) ? kt->node() : nullptr;
+}
+
+// The data uses of `v` are exactly `users` (metadata reads aside).
+bool readOnlyBy(const Value* v, const std::vector<const Node*>& users) {
+  size_t data = 0;
+  for (const auto& use : v->uses()) {
+    if (readsMetadata(use)) continue;
+    if (std::find(users.begin(), users.end(), use.user) == users.end()) return false;
+    ++data;
+  }
+  return data == users.size();
+}
+
+// `mask is not None` or `mask is None` as an If's condition: the Optional, and whether the If's true branch
+// is the one with the mask.
+struct NoneTest {
+  Value* optional = nullptr;
+  bool trueIsMasked = true;
+};
+
+std::optional<NoneTest> noneTest(const Value* cond) {
+  const Node* n = cond->node();
+  if ((n->kind() != c10::aten::__isnot__ && n->kind() != c10::aten::__is__) || n->inputs().size() != 2)
+    return std::nullopt;
+  const int side = n->input(1)->mustBeNone() ? 0 : n->input(0)->mustBeNone() ? 1 : -1;
+  if (side < 0) return std::nullopt;
+  return NoneTest{n->input(static_cast<size_t>(side)), n->kind() == c10::aten::__isnot__};
+}
+
+// The Optional itself, or refined to a tensor in the branch that knows it is one.
+bool refines(const Value* v, const Value* optional) {
+  return v == optional || (v->node()->kind() == c10::prim::unchecked_cast && v->node()->input(0) == optional);
+}
+
+// The scores an If chooses by `mask is not None`: baddbmm(mask, q, kᵀ) with the mask, bmm(q, kᵀ) without
+// (F.multi_head_attention_forward), or `scores + mask` and `scores` (`if mask is not None: scores = scores +
+// mask`). Sets the chain's mask; returns the products of the first form (both read q), the scores of the
+// second.
+struct OptionalMask {
+  std::vector<Node*> products;
+  Value* scores = nullptr;
+};
+
+std::optional<OptionalMask> matchOptionalMask(Node* branch, AttentionChain& c) {
+  if (branch->kind() != c10::prim::If || branch->outputs().size() != 1) return std::nullopt;
+  const auto test = noneTest(branch->input(0));
+  if (!test) return std::nullopt;
+  torch::jit::Block* masked = branch->blocks()[test->trueIsMasked ? 0 : 1];
+  torch::jit::Block* plain = branch->blocks()[test->trueIsMasked ? 1 : 0];
+  Value* with = masked->outputs()[0];
+  Value* without = plain->outputs()[0];
+  Node* m = with->node();
+  if (m->owningBlock() != masked || with->uses().size() != 1) return std::nullopt;
+  OptionalMask out;
+  if (isMaskedProduct(m) && refines(m->input(0), test->optional)) {
+    Node* p = without->node();
+    if (p->owningBlock() != plain || !isMatmul(p) || without->uses().size() != 1) return std::nullopt;
+    const Node *tm = transposedK(m), *tp = transposedK(p);
+    if (!tm || !tp || tm->input(0) != tp->input(0) || productQ(m) != productQ(p)) return std::nullopt;
+    out.products = {m, p};
+  } else if (m->kind() == c10::aten::add && m->inputs().size() == 3) {
+    const auto alpha = constantInt(m->input(2));
+    const int side = m->input(0) == without ? 0 : m->input(1) == without ? 1 : -1;
+    if (side < 0 || !refines(m->input(static_cast<size_t>(1 - side)), test->optional)) return std::nullopt;
+    if (!alpha || *alpha != 1) c.unsupported = "its mask is added with alpha != 1";
+    if (!readOnlyBy(without, {m, plain->return_node()})) return std::nullopt;
+    out.scores = without;
+  } else {
+    return std::nullopt;
+  }
+  c.mask = test->optional;
+  c.maskOptional = true;
+  return out;
+}
+
 bool isLastDim(const Value* dim) {
   auto d = constantInt(dim);
   return d && *d == -1;
 }
 
-std::string shortName(const Node* n) {
+std::string shortName(const Node* n, const AttentionChain& c) {
   if (n->kind() == c10::prim::CallMethod) return "dropout module";
+  if (n == c.dropoutGate) return "dropout (under if)";
+  if (n->kind() == c10::prim::If) {
+    const Node* masked = n->blocks()[0]->outputs()[0]->node();
+    return masked->kind() == c10::aten::add || n->blocks()[1]->outputs()[0]->node()->kind() == c10::aten::add
+               ? "add mask (if given)"
+               : "baddbmm mask (if given)";
+  }
   std::string name = n->kind().toUnqualString();
   return name;
 }
@@ -128,6 +227,10 @@ bool matchScores(Value* x, AttentionChain& c, std::vector<Node*>& reversed) {
     x = x->node()->input(0);
   }
   Node* n = x->node();
+  // The products of q and kᵀ when the mask came with them (baddbmm; one in each branch of an If).
+  std::vector<Node*> products;
+  // The scores both branches of an optional mask's If read: used twice, both times by the chain.
+  const Value* sharedScores = nullptr;
   if (n->kind() == c10::aten::masked_fill && singleUse(x) && n->inputs().size() == 3) {
     // scores.masked_fill(m, fill): the keys where m is true are left out.
     if (!dropsKeys(n->input(2)))
@@ -153,23 +256,44 @@ bool matchScores(Value* x, AttentionChain& c, std::vector<Node*>& reversed) {
     c.mask = n->input(1 - side);
     reversed.push_back(n);
     x = n->input(side);
-  }
-  n = x->node();
-  if (Value* inner = scaledOperand(n, &c.scale, &c.scaleDivides); inner && singleUse(x)) {
+  } else if (isMaskedProduct(n) && singleUse(x)) {
+    c.mask = n->input(0);
+    products = {n};
+  } else if (n->kind() == c10::prim::If && singleUse(x)) {
+    auto optional = matchOptionalMask(n, c);
+    if (!optional) return false;
     reversed.push_back(n);
-    x = inner;
-    if (!c.mask && x->node()->kind() == c10::aten::add) c.unsupported = "its mask is added before the scale";
+    products = optional->products;
+    if (optional->scores) x = optional->scores;
+    sharedScores = optional->scores;
   }
-  n = x->node();
-  if (!isMatmul(n) || !singleUse(x)) return false;
-  reversed.push_back(n);
-  Node* t = n->input(1)->node();
-  if (!swapsLastTwo(t) || !singleUse(n->input(1))) return false;
-  reversed.push_back(t);
+  const auto chainOnly = [&](const Value* v) { return singleUse(v) || v == sharedScores; };
+  if (products.empty()) {
+    n = x->node();
+    if (Value* inner = scaledOperand(n, &c.scale, &c.scaleDivides); inner && chainOnly(x)) {
+      reversed.push_back(n);
+      x = inner;
+      if (!c.mask && x->node()->kind() == c10::aten::add)
+        c.unsupported = "its mask is added before the scale";
+    }
+    n = x->node();
+    if (!isMatmul(n) || !chainOnly(x)) return false;
+    products = {n};
+  }
+  // Products inside an If's branches go with it; one at the top level is the chain's own node.
+  Node* product = products.front();
+  Node* t = transposedK(product);
+  if (!t) return false;
+  if (products.size() == 1) {
+    reversed.push_back(product);
+    reversed.push_back(t);
+  }
   c.k = t->input(0);
-  c.q = n->input(0);
+  c.q = productQ(product);
   if (!c.scale) {
-    if (Value* inner = scaledOperand(c.q->node(), &c.scale, &c.scaleDivides); inner && singleUse(c.q)) {
+    const std::vector<const Node*> readers(products.begin(), products.end());
+    if (Value* inner = scaledOperand(c.q->node(), &c.scale, &c.scaleDivides);
+        inner && readOnlyBy(c.q, readers)) {
       reversed.push_back(c.q->node());
       c.q = inner;
     }
@@ -177,47 +301,101 @@ bool matchScores(Value* x, AttentionChain& c, std::vector<Node*>& reversed) {
   return true;
 }
 
-// From softmax's output to matmul(probabilities, v): every value on the way used once, metadata included.
+// `if cond: p = dropout(p, ...)`, p passed on unchanged otherwise: the If, with the dropout as the chain's;
+// nullptr when p's two uses are not such an If's.
+Node* dropoutGate(Value* p, AttentionChain& c) {
+  if (p->uses().size() != 2) return nullptr;
+  for (const auto& use : p->uses()) {
+    Node* d = use.user;
+    if (d->kind() != c10::aten::dropout || use.offset != 0) continue;
+    Node* gate = d->owningBlock()->owningNode();
+    if (!gate || gate->kind() != c10::prim::If || gate->outputs().size() != 1) return nullptr;
+    const size_t dropping = gate->blocks()[0] == d->owningBlock() ? 0 : 1;
+    torch::jit::Block* passing = gate->blocks()[1 - dropping];
+    if (d->owningBlock()->outputs()[0] != d->output() || d->output()->uses().size() != 1 ||
+        passing->outputs()[0] != p)
+      return nullptr;
+    c.dropout = d;
+    c.dropoutGate = gate;
+    return gate;
+  }
+  return nullptr;
+}
+
+// The condition of an If in whose true branch `user` runs, reading the probabilities after the chain's
+// output: nullptr when there is none.
+Value* trueBranchCondition(Node* user, const Node* output) {
+  for (Node* n = user; n->owningBlock()->owningNode();) {
+    Node* owner = n->owningBlock()->owningNode();
+    if (owner->kind() == c10::prim::If && owner->blocks()[0] == n->owningBlock() && owner->isAfter(output))
+      return owner->input(0);
+    n = owner;
+  }
+  return nullptr;
+}
+
+// From softmax's output to matmul(probabilities, v): every value on the way used once, metadata included;
+// where allowed, the probabilities may also be read in the true branches of Ifs on one condition.
 bool matchProbabilities(Value* p, AttentionChain& c, std::vector<Node*>& forward,
-                        const DropoutCallTest& isDropoutCall) {
-  if (p->uses().size() != 1) return false;
-  Node* u = p->uses()[0].user;
-  if (isCast(u) && p->uses()[0].offset == 0) {
-    forward.push_back(u);
-    p = u->output();
-    if (p->uses().size() != 1) return false;
-    u = p->uses()[0].user;
+                        const DropoutCallTest& isDropoutCall, bool allowReturned) {
+  if (p->uses().size() == 1 && isCast(p->uses()[0].user) && p->uses()[0].offset == 0) {
+    forward.push_back(p->uses()[0].user);
+    p = p->uses()[0].user->output();
   }
-  const bool dropoutCall = isDropoutCall && u->kind() == c10::prim::CallMethod && isDropoutCall(u);
-  if ((u->kind() == c10::aten::dropout || dropoutCall) && p->uses()[0].offset == (dropoutCall ? 1 : 0)) {
-    c.dropout = u;
-    forward.push_back(u);
-    p = u->output();
-    if (p->uses().size() != 1) return false;
-    u = p->uses()[0].user;
+  if (Node* gate = dropoutGate(p, c)) {
+    forward.push_back(gate);
+    p = gate->output();
+  } else if (p->uses().size() == 1) {
+    Node* u = p->uses()[0].user;
+    const bool dropoutCall = isDropoutCall && u->kind() == c10::prim::CallMethod && isDropoutCall(u);
+    if ((u->kind() == c10::aten::dropout || dropoutCall) && p->uses()[0].offset == (dropoutCall ? 1 : 0)) {
+      c.dropout = u;
+      forward.push_back(u);
+      p = u->output();
+    }
   }
-  if (!isMatmul(u) || p->uses()[0].offset != 0) return false;
-  forward.push_back(u);
-  c.v = u->input(1);
-  c.output = u;
+  Node* output = nullptr;
+  std::vector<torch::jit::Use> others;
+  for (const auto& use : p->uses()) {
+    if (!output && isMatmul(use.user) && use.offset == 0 &&
+        use.user->owningBlock() == p->node()->owningBlock())
+      output = use.user;
+    else
+      others.push_back(use);
+  }
+  if (!output) return false;
+  if (!others.empty()) {
+    if (!allowReturned) return false;
+    for (const auto& use : others) {
+      Value* cond = trueBranchCondition(use.user, output);
+      if (!cond || (c.returnedWhen && cond != c.returnedWhen)) return false;
+      c.returnedWhen = cond;
+    }
+    c.returnedUses = others;
+  }
+  forward.push_back(output);
+  c.probabilities = p;
+  c.v = output->input(1);
+  c.output = output;
   return true;
 }
 
 }  // namespace
 
-std::optional<AttentionChain> matchAttentionChain(Node* softmax, const DropoutCallTest& isDropoutCall) {
+std::optional<AttentionChain> matchAttentionChain(Node* softmax, const DropoutCallTest& isDropoutCall,
+                                                  bool allowReturned) {
   if (softmax->kind() != c10::aten::softmax || softmax->inputs().size() < 2 || !isLastDim(softmax->input(1)))
     return std::nullopt;
   AttentionChain c;
   std::vector<Node*> before, after;
   if (!matchScores(softmax->input(0), c, before)) return std::nullopt;
-  if (!matchProbabilities(softmax->output(), c, after, isDropoutCall)) return std::nullopt;
+  if (!matchProbabilities(softmax->output(), c, after, isDropoutCall, allowReturned)) return std::nullopt;
   c.nodes.assign(before.rbegin(), before.rend());
   c.nodes.push_back(softmax);
   c.nodes.insert(c.nodes.end(), after.begin(), after.end());
   for (const Node* n : c.nodes) {
     if (n->kind() == c10::aten::transpose) continue;  // a view: nothing to find in a trace or a form
-    c.form += (c.form.empty() ? "" : "/") + shortName(n);
+    c.form += (c.form.empty() ? "" : "/") + shortName(n, c);
   }
   return c;
 }

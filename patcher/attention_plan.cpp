@@ -2,8 +2,12 @@
 
 #include <torch/csrc/jit/ir/ir.h>
 
+#include <algorithm>
+
 #include "patcher/attention_chain.h"
+#include "patcher/attention_rewrite.h"
 #include "patcher/inlined_graph.h"
+#include "patcher/module_paths.h"
 
 namespace lowmem {
 namespace {
@@ -41,13 +45,35 @@ struct DropoutCheck {
   std::string note;
 };
 
+// The values a dropout probability can take: a constant's, or those of the branches of an If choosing among
+// constants (F.multi_head_attention_forward's `dropout_p = 0.0 if not training else self.dropout`, the
+// attribute a constant to the analysis); empty when one is not known before the step runs.
+std::vector<double> possibleValues(const Value* v) {
+  if (auto iv = torch::jit::toIValue(v)) {
+    if (iv->isDouble()) return {iv->toDouble()};
+    if (iv->isInt()) return {static_cast<double>(iv->toInt())};
+    return {};
+  }
+  const Node* n = v->node();
+  if (n->kind() != c10::prim::If) return {};
+  std::vector<double> values;
+  for (const auto* block : n->blocks()) {
+    const auto inner = possibleValues(block->outputs()[v->offset()]);
+    if (inner.empty()) return {};
+    values.insert(values.end(), inner.begin(), inner.end());
+  }
+  return values;
+}
+
 DropoutCheck checkDropout(const Node* dropout, bool inSiteCode) {
   auto p = torch::jit::toIValue(dropout->input(1));
   auto train = torch::jit::toIValue(dropout->input(2));
   if (train && train->isBool() && !train->toBool()) return {};
-  if (!p && !inSiteCode) return {"its dropout module's probability is not a constant (nn.Dropout's is)", ""};
   if (p && !(p->isDouble() || p->isInt())) return {"its dropout probability is not a number", ""};
-  const double prob = !p ? -1 : p->isDouble() ? p->toDouble() : static_cast<double>(p->toInt());
+  const auto values = possibleValues(dropout->input(1));
+  if (values.empty() && !inSiteCode)
+    return {"its dropout module's probability is not a constant (nn.Dropout's is)", ""};
+  const double prob = values.empty() ? -1 : *std::max_element(values.begin(), values.end());
   if (prob == 0) return {};
   const std::string rate = prob < 0 ? "the module's probability" : "p=" + c10::str(prob);
   return {"",
@@ -55,10 +81,67 @@ DropoutCheck checkDropout(const Node* dropout, bool inSiteCode) {
               "; aten::dropout's distribution, a Philox stream seeded from torch's CPU generator a call)"};
 }
 
+// The tensor ops a chain node runs, as a trace names them: its own, or for an If of the chain (the mask's
+// choice, a dropout's gate) those of its branches. Views and refinements are left out: nothing to find.
+void tensorOps(const Node* n, std::vector<std::string>& ops) {
+  for (const auto* block : n->blocks()) {
+    for (const Node* inner : block->nodes())
+      tensorOps(inner, ops);
+  }
+  if (n->kind() == c10::aten::transpose || n->kind().is_prim()) return;
+  for (const Value* out : n->outputs()) {
+    if (out->type()->cast<c10::TensorType>()) {
+      ops.push_back(n->kind().toQualString());
+      return;
+    }
+  }
+}
+
+// The rewrite edits the module's own code, which the whole model's analysis sees specialised to its calls.
+// There the probabilities may also be returned: always (a traced module that computed the weights it
+// returns), or when an argument asks for them (nn.MultiheadAttention's `need_weights`), in which case the
+// rewritten code keeps the chain for those calls and every call must pass false for the swap to save
+// anything. The reason when the swap cannot be made or would save nothing; "" otherwise.
+std::string checkOwnCode(const torch::jit::Module& root, const std::string& path,
+                         const std::vector<InlinedCall>& calls) {
+  if (path.empty()) return {};
+  const auto holder = submoduleAt(root, path);
+  auto graph = holder.get_method("forward").graph()->copy();
+  inlineOwnCode(graph);
+  foldInstanceConfiguration(graph, holder);
+  const auto chains = ownAttentionChains(holder, *graph);
+  if (chains.empty())
+    return "its module's own code reads the probabilities elsewhere too (returns or keeps them): the op does "
+           "not form them";
+  for (const auto& chain : chains) {
+    if (!chain.returnedWhen) continue;
+    const auto inputs = graph->inputs();
+    const auto at = std::find(inputs.begin(), inputs.end(), chain.returnedWhen);
+    if (at == inputs.end())
+      return "its code returns the probabilities under a condition it computes: the op does not form them";
+    const auto index = static_cast<size_t>(at - inputs.begin()) - 1;
+    const std::string name = chain.returnedWhen->debugNameBase();
+    bool called = false;
+    for (const auto& call : calls) {
+      if (call.path != path) continue;
+      called = true;
+      const auto& arg = index < call.arguments.size() ? call.arguments[index] : std::nullopt;
+      if (arg && arg->isBool() && !arg->toBool()) continue;
+      return "its code returns the probabilities when `" + name + "` is true, and a call passes " +
+             (arg ? std::string("true") : std::string("a value not known before it runs")) +
+             ": the op does not form them (pass " + name + "=False where they are not used)";
+    }
+    if (!called)
+      return "its code returns the probabilities when `" + name +
+             "` is true; no call of it was found to tell";
+  }
+  return {};
+}
+
 }  // namespace
 
 void planAttention(const FoundSite& found, const Value* self, const std::string& rootType,
-                   const std::set<std::string>& trainable, SitePlan& plan) {
+                   const std::set<std::string>& trainable, const AttentionCallers& callers, SitePlan& plan) {
   auto chain = matchAttentionChain(found.anchor);
   if (!chain) {
     plan.reason = "its chain no longer matches";
@@ -71,8 +154,7 @@ void planAttention(const FoundSite& found, const Value* self, const std::string&
       continue;
     }
     if (n->kind() == c10::aten::transpose) continue;
-    auto& ops = beforeSoftmax ? plan.attention.opsBefore : plan.attention.opsAfter;
-    ops.push_back(n->kind().toQualString());
+    tensorOps(n, beforeSoftmax ? plan.attention.opsBefore : plan.attention.opsAfter);
     // A dropout module's code is its own; the attention's code calls it, which the rewrite removes.
     if (n != chain->dropout && nodeModule(n, rootType).path != found.site.modulePath) {
       plan.reason = "its " + std::string(n->kind().toQualString()) + " is in " +
@@ -81,6 +163,10 @@ void planAttention(const FoundSite& found, const Value* self, const std::string&
     }
   }
   plan.attention.masked = chain->mask != nullptr;
+  if (auto why = checkOwnCode(callers.root, found.site.modulePath, callers.calls); !why.empty()) {
+    plan.reason = why;
+    return;
+  }
   // In forward order the chain starts with the transpose of k, or with q's scale when the scale is on q.
   const auto first = chain->nodes.front()->kind();
   plan.attention.scaledQ = first == c10::aten::mul || first == c10::aten::div;

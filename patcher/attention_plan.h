@@ -7,13 +7,22 @@
 
 #include <set>
 #include <string>
+#include <vector>
 
 #include "core/site_plan.h"
+#include "patcher/inlined_graph.h"
 #include "patcher/site_finder.h"
 
 namespace lowmem {
 
+// The model and the module calls its analysis inlined, for code that returns the probabilities when an
+// argument asks for them.
+struct AttentionCallers {
+  const torch::jit::Module& root;
+  const std::vector<InlinedCall>& calls;
+};
+
 void planAttention(const FoundSite& found, const torch::jit::Value* self, const std::string& rootType,
-                   const std::set<std::string>& trainable, SitePlan& plan);
+                   const std::set<std::string>& trainable, const AttentionCallers& callers, SitePlan& plan);
 
 }  // namespace lowmem

@@ -3,7 +3,8 @@
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 
-#include "patcher/attention_chain.h"
+#include <unordered_map>
+
 #include "patcher/inlined_graph.h"
 
 namespace lowmem {
@@ -44,11 +45,38 @@ Value* inCaller(torch::jit::Graph& graph, const Value* arg, const Node* call) {
   return nullptr;
 }
 
+// p · float(training), or p or 0 where training is a constant. A constant defined in a branch the value
+// leaves is inserted again here.
+Value* probabilityWhileTraining(torch::jit::Graph& graph, Value* p, Value* train) {
+  if (auto iv = torch::jit::toIValue(p)) p = graph.insertConstant(*iv);
+  if (p->type()->kind() == c10::TypeKind::IntType) p = graph.insert(c10::aten::Float, {p});
+  if (auto t = torch::jit::toIValue(train); t && t->isBool())
+    return t->toBool() ? p : graph.insertConstant(c10::IValue(0.0));
+  return graph.insert(c10::aten::mul, {p, graph.insert(c10::aten::Float, {train})});
+}
+
+// A dropout run under an If (`if dropout_p > 0.0: attn = dropout(attn, dropout_p)`): its probability on the
+// branch that drops, 0 on the other.
+Value* gatedProbability(torch::jit::Graph& graph, const AttentionChain& c) {
+  Node* choice = graph.insertNode(graph.create(c10::prim::If, {c.dropoutGate->input(0)}, 1));
+  choice->output()->setType(c10::FloatType::get());
+  const bool firstDrops = c.dropoutGate->blocks()[0] == c.dropout->owningBlock();
+  for (int b = 0; b < 2; ++b) {
+    torch::jit::Block* block = choice->addBlock();
+    torch::jit::WithInsertPoint guard(block);
+    block->registerOutput((b == 0) == firstDrops
+                              ? probabilityWhileTraining(graph, c.dropout->input(1), c.dropout->input(2))
+                              : graph.insertConstant(c10::IValue(0.0)));
+  }
+  return choice->output();
+}
+
 // The op's dropout_p: the chain's probability where its dropout is in training mode (p · float(training)
 // when that is known only at run time, as nn.Dropout's `self.training`), 0 without a dropout. nullptr when a
 // dropout module's probability cannot be read from the caller.
 Value* dropoutArgument(const torch::jit::Module& holder, torch::jit::Graph& graph, const AttentionChain& c) {
   if (!c.dropout) return graph.insertConstant(c10::IValue(0.0));
+  if (c.dropoutGate) return gatedProbability(graph, c);
   Value *p = nullptr, *train = nullptr;
   if (c.dropout->kind() == c10::aten::dropout) {
     p = c.dropout->input(1);
@@ -61,10 +89,7 @@ Value* dropoutArgument(const torch::jit::Module& holder, torch::jit::Graph& grap
     train = inCaller(graph, inner->input(2), c.dropout);
     if (!p || !train) return nullptr;
   }
-  if (p->type()->kind() == c10::TypeKind::IntType) p = graph.insert(c10::aten::Float, {p});
-  if (auto t = torch::jit::toIValue(train); t && t->isBool())
-    return t->toBool() ? p : graph.insertConstant(c10::IValue(0.0));
-  return graph.insert(c10::aten::mul, {p, graph.insert(c10::aten::Float, {train})});
+  return probabilityWhileTraining(graph, p, train);
 }
 
 void collectSoftmaxes(torch::jit::Block* block, std::vector<Node*>& out) {
@@ -108,23 +133,71 @@ void readMetadataFromQ(const AttentionChain& c) {
   }
 }
 
+// lowmem::attention on the chain's operands, inserted at the graph's insertion point; nullptr when its
+// dropout probability cannot be passed.
+Value* insertOp(const torch::jit::Module& holder, torch::jit::Graph& graph, const AttentionChain& c) {
+  Value* dropout = dropoutArgument(holder, graph, c);
+  if (!dropout) return nullptr;
+  Value* scale = scaleArgument(graph, c);
+  // The op's boolean mask is true where keys take part, as SDPA's; an Optional mask is passed as it is.
+  static const auto logicalNot = c10::Symbol::fromQualString("aten::logical_not");
+  Value* mask = !c.mask       ? graph.insertConstant(c10::IValue())
+                : c.maskDrops ? graph.insert(logicalNot, {c.mask})
+                              : c.mask;
+  static const auto op = c10::Symbol::fromQualString("lowmem::attention");
+  Value* o =
+      graph.insert(op, {c.q, c.k, c.v, mask, scale, graph.insertConstant(c10::IValue(false)), dropout});
+  o->setType(c.output->output()->type());
+  return o;
+}
+
+// Where the code returns the probabilities on a condition (nn.MultiheadAttention's `need_weights`), the
+// chain stays for that case: `if cond: o, p = <the chain> else: o, p = lowmem::attention(...), None`, and the
+// readers of p take it refined to a tensor, as they run only when cond holds. Returns o.
+Value* insertChoice(const torch::jit::Module& holder, torch::jit::Graph& graph, const AttentionChain& c) {
+  Node* choice = graph.insertNode(graph.create(c10::prim::If, {c.returnedWhen}, 2));
+  torch::jit::Block* chain = choice->addBlock();
+  std::unordered_map<Value*, Value*> copies;
+  for (Node* n : c.nodes) {
+    Node* copy = chain->appendNode(graph.createClone(n, [&](Value* v) {
+      auto it = copies.find(v);
+      return it == copies.end() ? v : it->second;
+    }));
+    for (size_t i = 0; i < n->outputs().size(); ++i)
+      copies[n->output(i)] = copy->output(i);
+  }
+  chain->registerOutput(copies.at(c.output->output()));
+  chain->registerOutput(copies.at(c.probabilities));
+  torch::jit::Block* swapped = choice->addBlock();
+  {
+    torch::jit::WithInsertPoint guard(swapped);
+    Value* o = insertOp(holder, graph, c);
+    if (!o) {
+      choice->destroy();
+      return nullptr;
+    }
+    swapped->registerOutput(o);
+    swapped->registerOutput(graph.insertConstant(c10::IValue()));
+  }
+  choice->output(0)->setType(c.output->output()->type());
+  choice->output(1)->setType(c10::OptionalType::create(c.probabilities->type()));
+  for (const auto& use : c.returnedUses) {
+    Node* refined = graph.create(c10::prim::unchecked_cast, {choice->output(1)});
+    refined->output()->setType(c.probabilities->type());
+    refined->insertBefore(use.user);
+    use.user->replaceInput(use.offset, refined->output());
+  }
+  return choice->output(0);
+}
+
 bool replaceChain(const torch::jit::Module& holder, const AttentionChain& c) {
   auto& graph = *c.output->owningGraph();
   Value* o = nullptr;
   {
     torch::jit::WithInsertPoint guard(c.output);
-    Value* dropout = dropoutArgument(holder, graph, c);
-    if (!dropout) return false;
-    Value* scale = scaleArgument(graph, c);
-    // The op's boolean mask is true where keys take part, as SDPA's.
-    static const auto logicalNot = c10::Symbol::fromQualString("aten::logical_not");
-    Value* mask = !c.mask       ? graph.insertConstant(c10::IValue())
-                  : c.maskDrops ? graph.insert(logicalNot, {c.mask})
-                                : c.mask;
-    static const auto op = c10::Symbol::fromQualString("lowmem::attention");
-    o = graph.insert(op, {c.q, c.k, c.v, mask, scale, graph.insertConstant(c10::IValue(false)), dropout});
+    o = c.returnedWhen ? insertChoice(holder, graph, c) : insertOp(holder, graph, c);
   }
-  o->setType(c.output->output()->type());
+  if (!o) return false;
   c.output->output()->replaceAllUsesWith(o);
   readMetadataFromQ(c);
   // Last to first, each once nothing reads it: a dropout module's call is not dead code to the JIT.
@@ -139,15 +212,20 @@ bool replaceChain(const torch::jit::Module& holder, const AttentionChain& c) {
 
 }  // namespace
 
-int rewriteAttentionChains(const torch::jit::Module& holder, std::shared_ptr<torch::jit::Graph>& graph) {
+std::vector<AttentionChain> ownAttentionChains(const torch::jit::Module& holder, torch::jit::Graph& graph) {
   const auto isDropoutCall = [&holder](const Node* n) { return callsDropoutModule(holder, n); };
   std::vector<AttentionChain> chains;
   std::vector<Node*> softmaxes;
-  collectSoftmaxes(graph->block(), softmaxes);
+  collectSoftmaxes(graph.block(), softmaxes);
   for (Node* n : softmaxes) {
-    auto chain = matchAttentionChain(n, isDropoutCall);
+    auto chain = matchAttentionChain(n, isDropoutCall, /*allowReturned=*/true);
     if (chain && chain->unsupported.empty()) chains.push_back(std::move(*chain));
   }
+  return chains;
+}
+
+int rewriteAttentionChains(const torch::jit::Module& holder, std::shared_ptr<torch::jit::Graph>& graph) {
+  const auto chains = ownAttentionChains(holder, *graph);
   int replaced = 0;
   for (const auto& c : chains)
     replaced += replaceChain(holder, c) ? 1 : 0;

@@ -55,12 +55,21 @@ std::string instancePath(const Value* target, const Value* rootSelf, const NodeM
 }
 
 // Inlines `call` from the callee's own graph and tags the nodes it brought in with the callee's instance.
-void inlineOne(Node* call, const Value* rootSelf, const std::string& rootType) {
+void inlineOne(Node* call, const Value* rootSelf, const std::string& rootType,
+               std::vector<InlinedCall>* calls) {
   const NodeModule caller = nodeModule(call, rootType);
   NodeModule callee = caller;
   if (call->kind() == c10::prim::CallMethod) {
     auto cls = call->input(0)->type()->expect<c10::ClassType>();
     callee = {instancePath(call->input(0), rootSelf, caller), className(cls)};
+    if (calls && call->s(c10::attr::name) == "forward") {
+      InlinedCall record{callee.path, {}};
+      for (size_t i = 1; i < call->inputs().size(); ++i) {
+        const auto constant = torch::jit::toIValue(call->input(i));
+        record.arguments.push_back(constant ? std::optional<c10::IValue>(*constant) : std::nullopt);
+      }
+      calls->push_back(std::move(record));
+    }
   }
   Node* before = call->prev();
   Node* after = call->next();
@@ -181,17 +190,51 @@ std::optional<std::string> attributePath(const Value* v, const Value* self) {
   return path;
 }
 
-std::shared_ptr<torch::jit::Graph> inlinedForwardGraph(const torch::jit::Module& module) {
+namespace {
+
+// A free function call, or a call of the module's own other method, in `block`; nullptr when none.
+Node* ownCall(torch::jit::Block* block, const Value* self) {
+  for (Node* n : block->nodes()) {
+    if (n->kind() == c10::prim::CallFunction || (n->kind() == c10::prim::CallMethod && n->input(0) == self))
+      return n;
+    for (auto* inner : n->blocks()) {
+      if (Node* call = ownCall(inner, self)) return call;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+bool inlineOwnCode(std::shared_ptr<torch::jit::Graph>& graph) {
+  bool any = false;
+  while (Node* n = ownCall(graph->block(), graph->inputs()[0])) {
+    inlineFromOwnGraph(n);
+    any = true;
+  }
+  if (any) torch::jit::ConstantPropagationImmutableTypes(graph);
+  return any;
+}
+
+void foldInstanceConfiguration(std::shared_ptr<torch::jit::Graph>& graph,
+                               const torch::jit::Module& instance) {
+  foldModuleConstants(graph->block(), instance, graph->inputs()[0], graph->block());
+  torch::jit::ConstantPropagationImmutableTypes(graph);
+  torch::jit::EliminateDeadCode(graph);
+}
+
+std::shared_ptr<torch::jit::Graph> inlinedForwardGraph(const torch::jit::Module& module,
+                                                       std::vector<InlinedCall>* calls) {
   const auto rootType = className(module.type());
   auto graph = module.get_method("forward").graph()->copy();
   for (Node* n : graph->nodes())
     tag(n, "", rootType);
   const Value* self = graph->inputs()[0];
   // A model nested deeper than this many calls is not a real model.
-  for (int calls = 0; calls < 1000000; ++calls) {
+  for (int inlined = 0; inlined < 1000000; ++inlined) {
     Node* call = firstCall(graph->block());
     if (!call) break;
-    inlineOne(call, self, rootType);
+    inlineOne(call, self, rootType, calls);
   }
   if (firstCall(graph->block())) throw std::runtime_error("forward graph still has calls after inlining");
   // What the graph executor does to each method before running it, then the identity folds and what they
@@ -203,6 +246,16 @@ std::shared_ptr<torch::jit::Graph> inlinedForwardGraph(const torch::jit::Module&
   for (int round = 0; round < 4 && foldIdentityTests(graph->block(), module, self); ++round) {
     torch::jit::ConstantPropagationImmutableTypes(graph);
     torch::jit::EliminateDeadCode(graph);
+  }
+  // Tuples that branches return (nn.MultiheadAttention's `(output, weights)`, of which callers take [0]) are
+  // taken apart too, so what a caller drops is dead. Where some tuple cannot be (a dynamic index), the graph
+  // keeps them all.
+  auto untupled = graph->copy();
+  try {
+    torch::jit::LowerAllTuples(untupled);
+    graph = untupled;
+  } catch (const std::exception&) {
+    torch::jit::LowerSimpleTuples(graph);
   }
   torch::jit::ConstantPooling(graph);
   torch::jit::EliminateDeadCode(graph);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace lowmem {
 
@@ -17,7 +18,23 @@ namespace lowmem {
 // executor would, takes the instance's plain attributes (not `training`) as constants and folds identity
 // tests between one value and itself (`query is key` when the caller passed the same tensor), so branches
 // that cannot run are gone.
-std::shared_ptr<torch::jit::Graph> inlinedForwardGraph(const torch::jit::Module& module);
+//
+// `calls`, when given, receives every module's forward call it inlined, with the arguments that were
+// constants at the call.
+struct InlinedCall {
+  std::string path;                                   // the called instance
+  std::vector<std::optional<c10::IValue>> arguments;  // self excluded; nullopt where not a constant
+};
+std::shared_ptr<torch::jit::Graph> inlinedForwardGraph(const torch::jit::Module& module,
+                                                       std::vector<InlinedCall>* calls = nullptr);
+
+// Inlines the free functions and the module's own other methods (`self._sa_block(x)`) that `graph`, one of
+// its methods, calls; true when there were any. Calls of other modules stay calls: their code remains theirs.
+bool inlineOwnCode(std::shared_ptr<torch::jit::Graph>& graph);
+
+// Takes the plain attributes of `instance` that `graph`, its own forward, never sets as constants and drops
+// the branches they rule out: the code as the analysis of the whole model sees it for that instance.
+void foldInstanceConfiguration(std::shared_ptr<torch::jit::Graph>& graph, const torch::jit::Module& instance);
 
 struct NodeModule {
   std::string path;  // dotted instance path ("encoder.layer_0.mlp"); "" for the root

@@ -45,30 +45,6 @@ bool isSwappedActivation(const Node* n, SiteKind kind) {
   return mode && mode->isString() && mode->toStringRef() == "none";
 }
 
-// A free function call, or a call of the module's own other method, in `block`; nullptr when none.
-Node* ownCall(torch::jit::Block* block, const Value* self) {
-  for (Node* n : block->nodes()) {
-    if (n->kind() == c10::prim::CallFunction || (n->kind() == c10::prim::CallMethod && n->input(0) == self))
-      return n;
-    for (auto* inner : n->blocks()) {
-      if (Node* call = ownCall(inner, self)) return call;
-    }
-  }
-  return nullptr;
-}
-
-// Inlines the free functions and the module's own other methods (`self._ff_block(x)`) that its forward calls;
-// true when there were any. Calls of other modules stay calls: their code must remain theirs.
-bool inlineFunctionCalls(std::shared_ptr<torch::jit::Graph>& graph) {
-  bool any = false;
-  while (Node* n = ownCall(graph->block(), graph->inputs()[0])) {
-    inlineFromOwnGraph(n);
-    any = true;
-  }
-  if (any) torch::jit::ConstantPropagationImmutableTypes(graph);
-  return any;
-}
-
 // 2 bits: lowmem::regelu2 / resilu2 (the paper's ops); 3 or 4: lowmem::regelu / resilu(x, bits).
 void swapActivations(torch::jit::Block* block, SiteKind kind, int bits, int& count) {
   for (auto it = block->nodes().begin(); it != block->nodes().end();) {
@@ -298,7 +274,7 @@ void rewriteActivations(std::shared_ptr<torch::jit::Graph>& graph,
   }
   int count = 0;
   swapActivations(graph->block(), first.site.kind, first.bits, count);
-  if (count == 0 && inlineFunctionCalls(graph)) {
+  if (count == 0 && inlineOwnCode(graph)) {
     // nn.SiLU's forward calls F.silu, a function: its code becomes the module's own, then the op is there.
     swapActivations(graph->block(), first.site.kind, first.bits, count);
   }
@@ -313,16 +289,23 @@ void rewriteActivations(std::shared_ptr<torch::jit::Graph>& graph,
 }
 
 // The attention chains of one piece of code become lowmem::attention; HF's attention function and F.softmax
-// are free functions its code calls, so those are inlined first.
+// are free functions its code calls, so those are inlined first. The sites are the chains of the code as its
+// instances' configuration leaves it (the analysis of the whole model takes plain attributes as constants):
+// a chain in a branch that configuration rules out (nn.MultiheadAttention's separate projections when
+// `_qkv_same_embed_dim`) is no site, and is rewritten with the others, which computes the same.
 void rewriteAttention(const torch::jit::Module& holder, std::shared_ptr<torch::jit::Graph>& graph,
                       size_t members, size_t holders, const std::string& code) {
-  inlineFunctionCalls(graph);
-  const int count = rewriteAttentionChains(holder, graph);
-  if (count == 0) throw InputError("patch", "no attention chain found in " + code);
-  if (static_cast<size_t>(count) * holders != members) {
+  inlineOwnCode(graph);
+  auto configured = graph->copy();
+  foldInstanceConfiguration(configured, holder);
+  const auto sites = ownAttentionChains(holder, *configured).size();
+  if (sites == 0) throw InputError("patch", "no attention chain found in " + code);
+  if (sites * holders != members) {
     throw InputError("patch",
-                     code + " has " + std::to_string(count) + " attention sites; select all of them or none");
+                     code + " has " + std::to_string(sites) + " attention sites; select all of them or none");
   }
+  if (static_cast<size_t>(rewriteAttentionChains(holder, graph)) < sites)
+    throw InputError("patch", "not every attention chain in " + code + " could be rewritten");
 }
 
 struct FoldState {

@@ -448,9 +448,11 @@ std::set<std::string> trainableParameters(const torch::jit::Module& module,
 }
 
 std::vector<SitePlan> planSites(const torch::jit::Module& module, const std::set<std::string>& trainable) {
-  auto graph = inlinedForwardGraph(module);
+  std::vector<InlinedCall> calls;
+  auto graph = inlinedForwardGraph(module, &calls);
   const auto rootType = rootTypeName(module);
   const Value* self = graph->inputs()[0];
+  const AttentionCallers callers{module, calls};
   std::vector<SitePlan> plans;
   for (const auto& found : findSwapSitesIn(*graph, rootType)) {
     SitePlan plan;
@@ -472,7 +474,7 @@ std::vector<SitePlan> planSites(const torch::jit::Module& module, const std::set
         planNorm(module, found, self, rootType, trainable, plan);
         break;
       case SiteKind::kAttention:
-        planAttention(found, self, rootType, trainable, plan);
+        planAttention(found, self, rootType, trainable, callers, plan);
         break;
     }
     if (plan.unit.empty()) plan.unit = "type " + found.site.moduleType;

@@ -1,16 +1,19 @@
 """lowmem's conformance corpus: model code in the shapes users bring, written for this project (not copied).
 
 Each family follows the layout of a well-known modeling file (HuggingFace LLaMA, BERT, GPT-2 and T5, nanoGPT,
-timm's ViT, torch.nn.TransformerEncoder), with the details that break tools: blocks in an nn.ModuleList iterated in
+timm's ViT, torch.nn.TransformerEncoder, OpenAI CLIP's text transformer, DETR's encoder), with the details that break tools: blocks in an nn.ModuleList iterated in
 forward, norms that keep eps in a plain float attribute, dtype casts around RMSNorm, PEFT-style LoRA wrappers
 (`base_layer`, `lora_A`, `lora_B`, `lora_dropout`), GPT-2's Conv1D (addmm with a transposed weight) and tied
 embeddings, gelu_new written out with tanh, causal masks applied with torch.where (GPT-2) and masked_fill of a
-buffer slice (nanoGPT), stochastic depth through an `if`, nn.MultiheadAttention.
+buffer slice (nanoGPT), stochastic depth through an `if`, nn.MultiheadAttention (in nn.TransformerEncoder, OpenAI
+CLIP's text transformer with its causal mask, DETR's encoder layer with key padding and need_weights at its
+default).
 
 `build(name, size)` returns (module, example inputs, trainable selection, loss) for `size` in {"small",
 "full"}; `FAMILIES` lists the names. scripts/export-conformance writes them as TorchScript.
 """
 import math
+from collections import OrderedDict
 from typing import List, Optional, Tuple
 
 import torch
@@ -647,6 +650,101 @@ class NnTransformerClassifier(nn.Module):
         return self.head(self.encoder(self.embed(input_ids)).mean(1))
 
 
+# --- OpenAI CLIP's text transformer: nn.MultiheadAttention sequence-first, a causal float mask as a buffer ------
+
+class QuickGELU(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(1.702 * x)
+
+
+class ResidualAttentionBlock(nn.Module):
+    def __init__(self, d_model: int, n_head: int, attn_mask: torch.Tensor):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(d_model, n_head)
+        self.ln_1 = nn.LayerNorm(d_model)
+        self.mlp = nn.Sequential(OrderedDict([
+            ("c_fc", nn.Linear(d_model, d_model * 4)),
+            ("gelu", QuickGELU()),
+            ("c_proj", nn.Linear(d_model * 4, d_model)),
+        ]))
+        self.ln_2 = nn.LayerNorm(d_model)
+        self.register_buffer("attn_mask", attn_mask, persistent=False)
+
+    def attention(self, x: torch.Tensor) -> torch.Tensor:
+        mask = self.attn_mask.to(dtype=x.dtype, device=x.device)
+        return self.attn(x, x, x, need_weights=False, attn_mask=mask)[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attention(self.ln_1(x))
+        x = x + self.mlp(self.ln_2(x))
+        return x
+
+
+class ClipTextTransformer(nn.Module):
+    def __init__(self, vocab: int, width: int, layers: int, heads: int, context: int, embed_dim: int):
+        super().__init__()
+        mask = torch.full((context, context), float("-inf")).triu_(1)
+        self.token_embedding = nn.Embedding(vocab, width)
+        self.positional_embedding = nn.Parameter(torch.randn(context, width) * 0.01)
+        self.resblocks = nn.Sequential(*[ResidualAttentionBlock(width, heads, mask) for _ in range(layers)])
+        self.ln_final = nn.LayerNorm(width)
+        self.text_projection = nn.Parameter(torch.randn(width, embed_dim) * width ** -0.5)
+
+    def forward(self, text: torch.Tensor) -> torch.Tensor:
+        x = self.token_embedding(text) + self.positional_embedding
+        x = x.permute(1, 0, 2)  # NLD -> LND
+        x = self.resblocks(x)
+        x = x.permute(1, 0, 2)  # LND -> NLD
+        x = self.ln_final(x)
+        return x[torch.arange(x.shape[0]), text.argmax(dim=-1)] @ self.text_projection
+
+
+# --- DETR's transformer encoder layer: nn.MultiheadAttention called with need_weights left at its default --------
+
+class DetrEncoderLayer(nn.Module):
+    def __init__(self, d_model: int, nhead: int, dim_feedforward: int, dropout: float):
+        super().__init__()
+        self.self_attn = nn.MultiheadAttention(d_model, nhead, dropout=dropout)
+        self.linear1 = nn.Linear(d_model, dim_feedforward)
+        self.dropout = nn.Dropout(dropout)
+        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.dropout1 = nn.Dropout(dropout)
+        self.dropout2 = nn.Dropout(dropout)
+
+    def with_pos_embed(self, tensor: torch.Tensor, pos: Optional[torch.Tensor]) -> torch.Tensor:
+        return tensor if pos is None else tensor + pos
+
+    def forward(self, src: torch.Tensor, src_key_padding_mask: Optional[torch.Tensor],
+                pos: Optional[torch.Tensor]) -> torch.Tensor:
+        q = k = self.with_pos_embed(src, pos)
+        src2 = self.self_attn(q, k, value=src, key_padding_mask=src_key_padding_mask)[0]
+        src = src + self.dropout1(src2)
+        src = self.norm1(src)
+        src2 = self.linear2(self.dropout(F.relu(self.linear1(src))))
+        src = src + self.dropout2(src2)
+        return self.norm2(src)
+
+
+class DetrStyleEncoder(nn.Module):
+    """DETR's encoder layers over token embeddings, padding (token 0) left out of attention by key_padding_mask."""
+
+    def __init__(self, vocab: int, d_model: int, layers: int, heads: int, seq: int):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, d_model)
+        self.pos = nn.Parameter(torch.randn(seq, 1, d_model) * 0.02)
+        self.layers = nn.ModuleList([DetrEncoderLayer(d_model, heads, 4 * d_model, 0.1) for _ in range(layers)])
+        self.head = nn.Linear(d_model, 4)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        padding = input_ids == 0
+        x = self.embed(input_ids).transpose(0, 1)
+        for layer in self.layers:
+            x = layer(x, padding, self.pos)
+        return self.head(x.mean(0))
+
+
 # --- The corpus ------------------------------------------------------------------------------------------
 
 def _tokens(batch: int, seq: int, vocab: int) -> torch.Tensor:
@@ -683,8 +781,14 @@ def build(name: str, size: str):
         dim, layers, seq, vocab = (32, 2, 8, 64) if small else (256, 4, 64, 1000)
         m = NnTransformerClassifier(vocab, dim, layers, 4, name.endswith("prenorm"))
         return m, (_tokens(2, seq, vocab),), "all", "mean"
+    if name == "clip_text":
+        width, layers, seq, vocab = (32, 2, 8, 64) if small else (256, 4, 64, 1000)
+        return ClipTextTransformer(vocab, width, layers, 4, seq, width), (_tokens(2, seq, vocab),), "all", "mean"
+    if name == "detr_encoder":
+        d, layers, seq, vocab = (32, 2, 8, 64) if small else (256, 4, 64, 1000)
+        return DetrStyleEncoder(vocab, d, layers, 4, seq), (_tokens(2, seq, vocab),), "all", "mean"
     raise KeyError(name)
 
 
 FAMILIES = ("hf_llama", "hf_llama_dropout", "hf_bert", "hf_bert_handnorm", "hf_gpt2", "hf_gpt2_nodropout", "nanogpt",
-            "t5_encoder", "timm_vit", "nn_transformer_prenorm", "nn_transformer_postnorm")
+            "t5_encoder", "timm_vit", "nn_transformer_prenorm", "nn_transformer_postnorm", "clip_text", "detr_encoder")

@@ -215,6 +215,21 @@ TEST(Attention, KeepsNoProbabilitiesForBackward) {
   EXPECT_TRUE(q.grad().defined() && k.grad().defined() && v.grad().defined());
 }
 
+// What backward needs beyond q, k, v, o and the log-sum-exp (the mask; under DropoutAsAten the kept samples,
+// saved the same way) is released once this op's backward has run, as autograd releases any saved tensor,
+// while the graph that holds the op's node lives on: the reference left is the caller's own.
+TEST(Attention, ReleasesTheMaskAndKeptSamplesAfterItsBackward) {
+  auto q = at::randn({2, 3, 7, 8}).requires_grad_(), k = at::randn({2, 3, 7, 8}).requires_grad_();
+  auto v = at::randn({2, 3, 7, 8}).requires_grad_();
+  const auto mask = at::where(at::rand({2, 1, 1, 7}) < 0.3, -1e4, 0.0).to(at::kFloat);
+  const kernels::DropoutAsAten asAten;
+  auto out = attention(q, k, v, mask, c10::nullopt, false, 0.25);
+  EXPECT_GT(mask.use_count(), 1);  // saved by the op
+  out.sum().backward();
+  ASSERT_TRUE(out.grad_fn());
+  EXPECT_EQ(mask.use_count(), 1);
+}
+
 // Under DropoutAsAten the op's mask is the one aten::dropout draws for the chain's probabilities at the same
 // point of the generator's stream: the float64 chain with F.dropout, from the same seed, is the reference for
 // the output and all three gradients, in fp64 and fp32; the generator is left where the chain leaves it.

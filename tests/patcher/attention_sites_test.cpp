@@ -6,6 +6,7 @@
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/script.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -191,7 +192,41 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"frozen_table_mask",
              "    s = torch.matmul(q, k.transpose(-2, -1)) + self.table\n"
              "    o = torch.matmul(torch.softmax(s, -1), v)\n",
-             true, "matmul/add/softmax/matmul"}));
+             true, "matmul/add/softmax/matmul"},
+        // F.multi_head_attention_forward's: heads folded into the batch, q scaled by a value computed from
+        // its shape, the scores chosen by `mask is not None`, the dropout under `if dropout_p > 0.0` with the
+        // probability zeroed out of training. The mask is known only at run time here, so the analysis of the
+        // whole model sees the If too.
+        Case{"mha_functional",
+             "    q3 = q.reshape(6, 5, 4)\n"
+             "    k3 = k.reshape(6, 5, 4)\n"
+             "    v3 = v.reshape(6, 5, 4)\n"
+             "    m: Optional[Tensor] = None\n"
+             "    if bool(mask.sum() < 1e9):\n"
+             "        m = mask.expand(2, 3, 5, 5).reshape(6, 5, 5)\n"
+             "    dropout_p = self.drop.p\n"
+             "    if not self.training:\n"
+             "        dropout_p = 0.0\n"
+             "    qs = q3 / (q3.size(-1) ** 0.5)\n"
+             "    if m is not None:\n"
+             "        s = torch.baddbmm(m, qs, k3.transpose(-2, -1))\n"
+             "    else:\n"
+             "        s = torch.bmm(qs, k3.transpose(-2, -1))\n"
+             "    p = torch.softmax(s, -1)\n"
+             "    if dropout_p > 0.0:\n"
+             "        p = torch.dropout(p, dropout_p, True)\n"
+             "    o = torch.bmm(p, v3).view(2, 3, 5, 4)\n",
+             true, "div/baddbmm mask (if given)/softmax/dropout (under if)/bmm"},
+        // HF's `if attention_mask is not None: scores = scores + attention_mask`.
+        Case{"optional_mask_add",
+             "    m: Optional[Tensor] = None\n"
+             "    if bool(mask.sum() < 1e9):\n"
+             "        m = mask\n"
+             "    s = torch.matmul(q, k.transpose(-2, -1)) / self.denominator\n"
+             "    if m is not None:\n"
+             "        s = s + m\n"
+             "    o = torch.matmul(torch.softmax(s, -1), v)\n",
+             true, "matmul/div/add mask (if given)/softmax/matmul"}));
 
 TEST(AttentionSite, ProbabilitiesUsedElsewhereAreNoSite) {
   Case c{"returned_probs",
@@ -199,6 +234,99 @@ TEST(AttentionSite, ProbabilitiesUsedElsewhereAreNoSite) {
          "    o = torch.matmul(p, v) + torch.sum(p)\n",
          false, ""};
   EXPECT_EQ(attentionPlan(planSites(modelFor(c), {})), nullptr);
+}
+
+// A module returning its probabilities when its caller asks (nn.MultiheadAttention's need_weights), or
+// always, called by another that keeps only the output.
+torch::jit::Module weightsReturningModel(const std::string& returns, const std::string& callerPasses) {
+  torch::jit::Module inner("ReturnsWeights");
+  inner.register_attribute("training", c10::BoolType::get(), true);
+  inner.define(
+      "def forward(self, q, k, v, need_weights: bool) -> Tuple[Tensor, Optional[Tensor]]:\n"
+      "    p = torch.softmax(torch.matmul(q, k.transpose(-2, -1)) * 0.5, -1)\n"
+      "    o = torch.matmul(p, v)\n" +
+      returns);
+  torch::jit::Module outer("CallsIt");
+  outer.register_attribute("training", c10::BoolType::get(), true);
+  outer.register_module("attn", inner);
+  outer.define(
+      "def forward(self, x, asks: bool):\n    return self.attn.forward(x + 0.5, x * 0.75, x - 0.25, " +
+      callerPasses + ")[0]\n");
+  outer.to(at::kDouble);
+  return outer;
+}
+
+const std::string kReturnsWhenAsked =
+    "    if need_weights:\n"
+    "        return o, p.sum(1)\n"
+    "    return o, None\n";
+
+// The rewrite keeps the chain for the calls that ask and swaps it for the others: the caller that passes
+// False gets the op, a direct call asking for the weights still gets the chain's.
+TEST(AttentionSite, ProbabilitiesReturnedOnRequestKeepTheChainForThoseCalls) {
+  auto original = weightsReturningModel(kReturnsWhenAsked, "False");
+  const auto plans = planSites(original, {});
+  const auto* plan = attentionPlan(plans);
+  ASSERT_NE(plan, nullptr);
+  ASSERT_TRUE(plan->valid) << plan->reason;
+  EXPECT_EQ(plan->site.modulePath, "attn");
+  auto patched = weightsReturningModel(kReturnsWhenAsked, "False");
+  applyRewrites(patched, {*plan});
+  const auto graph = patched.attr("attn").toModule().get_method("forward").graph();
+  const torch::jit::Node* choice = nullptr;
+  for (auto* n : graph->nodes()) {
+    if (n->kind() == c10::prim::If && n->outputs().size() == 2) choice = n;
+  }
+  ASSERT_NE(choice, nullptr) << *graph;
+  const auto kinds = [](const torch::jit::Block* b) {
+    std::set<c10::Symbol> out;
+    for (const auto* n : b->nodes())
+      out.insert(n->kind());
+    return out;
+  };
+  EXPECT_TRUE(kinds(choice->blocks()[0]).count(c10::aten::softmax)) << *graph;
+  EXPECT_TRUE(kinds(choice->blocks()[1]).count(c10::Symbol::fromQualString("lowmem::attention"))) << *graph;
+
+  at::manual_seed(5);
+  const auto x = at::randn({B, H, S, D}, at::kDouble);
+  const auto run = [&](torch::jit::Module& m) {
+    auto in = x.clone().requires_grad_(true);
+    auto out = m.forward({in, false}).toTensor();
+    (out * at::linspace(-1, 1, out.numel(), at::kDouble).view(out.sizes())).sum().backward();
+    return std::vector<at::Tensor>{out.detach(), in.grad()};
+  };
+  const auto got = run(patched), want = run(original);
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_TRUE(at::allclose(got[i], want[i], 1e-12, 1e-12)) << i;
+  auto asked = patched.attr("attn").toModule().forward({x, x, x, true}).toTuple();
+  auto reference = original.attr("attn").toModule().forward({x, x, x, true}).toTuple();
+  EXPECT_TRUE(at::allclose(asked->elements()[1].toTensor(), reference->elements()[1].toTensor(), 0, 0));
+  EXPECT_TRUE(at::allclose(asked->elements()[0].toTensor(), reference->elements()[0].toTensor(), 0, 0));
+}
+
+TEST(AttentionSite, ACallerThatAsksForTheProbabilitiesOrCodeThatAlwaysReturnsThemIsInvalid) {
+  // Asked for and dropped by the caller: the analysis of the whole model sees no use, the code keeps the
+  // chain for exactly that call.
+  const auto asksPlans = planSites(weightsReturningModel(kReturnsWhenAsked, "True"), {});
+  const auto* asks = attentionPlan(asksPlans);
+  ASSERT_NE(asks, nullptr);
+  EXPECT_FALSE(asks->valid);
+  EXPECT_NE(
+      asks->reason.find("returns the probabilities when `need_weights` is true, and a call passes true"),
+      std::string::npos)
+      << asks->reason;
+  const auto unknownPlans = planSites(weightsReturningModel(kReturnsWhenAsked, "asks"), {});
+  const auto* unknown = attentionPlan(unknownPlans);
+  ASSERT_NE(unknown, nullptr);
+  EXPECT_FALSE(unknown->valid);
+  EXPECT_NE(unknown->reason.find("a call passes a value not known before it runs"), std::string::npos)
+      << unknown->reason;
+  const auto alwaysPlans = planSites(weightsReturningModel("    return o, p.sum(1)\n", "False"), {});
+  const auto* always = attentionPlan(alwaysPlans);
+  ASSERT_NE(always, nullptr);
+  EXPECT_FALSE(always->valid);
+  EXPECT_NE(always->reason.find("reads the probabilities elsewhere too"), std::string::npos)
+      << always->reason;
 }
 
 }  // namespace
