@@ -1,13 +1,14 @@
 """lowmem's conformance corpus: model code in the shapes users bring, written for this project (not copied).
 
 Each family follows the layout of a well-known modeling file (HuggingFace LLaMA, BERT, GPT-2 and T5, nanoGPT,
-timm's ViT, torch.nn.TransformerEncoder, OpenAI CLIP's text transformer, DETR's encoder), with the details that break tools: blocks in an nn.ModuleList iterated in
-forward, norms that keep eps in a plain float attribute, dtype casts around RMSNorm, PEFT-style LoRA wrappers
-(`base_layer`, `lora_A`, `lora_B`, `lora_dropout`), GPT-2's Conv1D (addmm with a transposed weight) and tied
-embeddings, gelu_new written out with tanh, causal masks applied with torch.where (GPT-2) and masked_fill of a
-buffer slice (nanoGPT), stochastic depth through an `if`, nn.MultiheadAttention (in nn.TransformerEncoder, OpenAI
-CLIP's text transformer with its causal mask, DETR's encoder layer with key padding and need_weights at its
-default).
+timm's ViT, torch.nn.TransformerEncoder and nn.Transformer, OpenAI CLIP's text transformer, DETR's encoder), with
+the details that break tools: blocks in an nn.ModuleList iterated in forward, norms that keep eps in a plain float
+attribute, dtype casts around RMSNorm, PEFT-style LoRA wrappers (`base_layer`, `lora_A`, `lora_B`,
+`lora_dropout`), GPT-2's Conv1D (addmm with a transposed weight) and tied embeddings, gelu_new written out with
+tanh, causal masks applied with torch.where (GPT-2) and masked_fill of a buffer slice (nanoGPT), stochastic depth
+through an `if`, nn.MultiheadAttention (in nn.TransformerEncoder; in nn.Transformer's encoder-decoder with
+cross-attention, a causal target mask and key padding; in CLIP's text transformer with its causal mask as a
+buffer; in DETR's encoder layer with key padding and need_weights left at its default).
 
 `build(name, size)` returns (module, example inputs, trainable selection, loss) for `size` in {"small",
 "full"}; `FAMILIES` lists the names. scripts/export-conformance writes them as TorchScript.
@@ -650,6 +651,25 @@ class NnTransformerClassifier(nn.Module):
         return self.head(self.encoder(self.embed(input_ids)).mean(1))
 
 
+class NnSeq2Seq(nn.Module):
+    """torch.nn.Transformer, encoder and decoder: a causal float target mask, key padding (token 0) on the source
+    for the encoder's attention and the decoder's cross-attention."""
+
+    def __init__(self, vocab: int, dim: int, layers: int, heads: int):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.transformer = nn.Transformer(dim, heads, layers, layers, 4 * dim, 0.1, batch_first=True)
+        self.head = nn.Linear(dim, vocab)
+
+    def forward(self, src_ids: torch.Tensor, tgt_ids: torch.Tensor) -> torch.Tensor:
+        t = tgt_ids.size(1)
+        causal = torch.triu(torch.full((t, t), float("-inf"), device=tgt_ids.device), 1)
+        padding = src_ids == 0
+        out = self.transformer(self.embed(src_ids), self.embed(tgt_ids), tgt_mask=causal,
+                               src_key_padding_mask=padding, memory_key_padding_mask=padding)
+        return self.head(out)
+
+
 # --- OpenAI CLIP's text transformer: nn.MultiheadAttention sequence-first, a causal float mask as a buffer ------
 
 class QuickGELU(nn.Module):
@@ -781,6 +801,10 @@ def build(name: str, size: str):
         dim, layers, seq, vocab = (32, 2, 8, 64) if small else (256, 4, 64, 1000)
         m = NnTransformerClassifier(vocab, dim, layers, 4, name.endswith("prenorm"))
         return m, (_tokens(2, seq, vocab),), "all", "mean"
+    if name == "nn_seq2seq":
+        dim, layers, seq, vocab = (32, 2, 8, 64) if small else (256, 2, 64, 1000)
+        m = NnSeq2Seq(vocab, dim, layers, 4)
+        return m, (_tokens(2, seq, vocab), _tokens(2, seq - 2, vocab)), "all", "mean"
     if name == "clip_text":
         width, layers, seq, vocab = (32, 2, 8, 64) if small else (256, 4, 64, 1000)
         return ClipTextTransformer(vocab, width, layers, 4, seq, width), (_tokens(2, seq, vocab),), "all", "mean"
@@ -791,4 +815,5 @@ def build(name: str, size: str):
 
 
 FAMILIES = ("hf_llama", "hf_llama_dropout", "hf_bert", "hf_bert_handnorm", "hf_gpt2", "hf_gpt2_nodropout", "nanogpt",
-            "t5_encoder", "timm_vit", "nn_transformer_prenorm", "nn_transformer_postnorm", "clip_text", "detr_encoder")
+            "t5_encoder", "timm_vit", "nn_transformer_prenorm", "nn_transformer_postnorm", "nn_seq2seq", "clip_text",
+            "detr_encoder")
