@@ -39,6 +39,13 @@ struct AttentionForm {
   std::string dropoutModule;
   bool dropout = false;   // drops its probabilities in training (the op draws a block of factors too)
   bool maskGrad = false;  // its mask is computed from a trainable parameter: the op returns its gradient
+  // Calls that ask the module for the probabilities its code returns on request (nn.MultiheadAttention's
+  // `need_weights=True`, its default) and drop them: the rewrite passes false there, which changes nothing
+  // else they read. The paths of the modules whose code makes such a call; the argument's index among the
+  // called forward's arguments (self excluded) and its name.
+  std::vector<std::string> askingCallers;
+  int askArgument = -1;
+  std::string askName;
 };
 
 struct SitePlan {

@@ -1,8 +1,10 @@
 #include "patcher/attention_plan.h"
 
 #include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/passes/lower_tuples.h>
 
 #include <algorithm>
+#include <set>
 
 #include "patcher/attention_chain.h"
 #include "patcher/attention_rewrite.h"
@@ -97,45 +99,132 @@ void tensorOps(const Node* n, std::vector<std::string>& ops) {
   }
 }
 
+// Where the probabilities a module's code returns can go: the indices of its forward's results (tuples taken
+// apart) they flow into, through any op and any branch's result; every result when they reach a container or
+// an attribute, whose readers cannot be followed.
+std::set<size_t> reachedResults(const torch::jit::Graph& graph, const std::vector<torch::jit::Use>& uses) {
+  std::set<size_t> reached;
+  bool everything = false;
+  std::vector<const Value*> work;
+  std::set<const Value*> seen;
+  const auto follow = [&](const Node* user, size_t offset) {
+    const auto kind = user->kind();
+    if (kind == c10::prim::SetAttr || kind == c10::prim::ListConstruct || kind == c10::prim::DictConstruct ||
+        kind == c10::aten::append || kind == c10::aten::_set_item || kind == c10::aten::insert) {
+      everything = true;
+      return;
+    }
+    if (kind == c10::prim::Return) {
+      const Node* owner = user->owningBlock()->owningNode();
+      if (!owner) {
+        reached.insert(offset);
+      } else if (owner->kind() == c10::prim::If) {
+        if (seen.insert(owner->output(offset)).second) work.push_back(owner->output(offset));
+      } else {
+        everything = true;
+      }
+      return;
+    }
+    for (const Value* out : user->outputs()) {
+      if (seen.insert(out).second) work.push_back(out);
+    }
+  };
+  for (const auto& use : uses)
+    follow(use.user, use.offset);
+  while (!work.empty() && !everything) {
+    const Value* v = work.back();
+    work.pop_back();
+    for (const auto& use : v->uses())
+      follow(use.user, use.offset);
+  }
+  if (everything) {
+    for (size_t i = 0; i < graph.outputs().size(); ++i)
+      reached.insert(i);
+  }
+  return reached;
+}
+
 // The rewrite edits the module's own code, which the whole model's analysis sees specialised to its calls.
 // There the probabilities may also be returned: always (a traced module that computed the weights it
 // returns), or when an argument asks for them (nn.MultiheadAttention's `need_weights`), in which case the
-// rewritten code keeps the chain for those calls and every call must pass false for the swap to save
-// anything. The reason when the swap cannot be made or would save nothing; "" otherwise.
-std::string checkOwnCode(const torch::jit::Module& root, const std::string& path,
-                         const std::vector<InlinedCall>& calls) {
-  if (path.empty()) return {};
+// rewritten code keeps the chain for those calls. A call that passes false runs the op; one that passes true
+// but drops what the probabilities reach (`self_attn(q, k, v)[0]`, DETR's) is made to pass false; any other
+// keeps the site as it is.
+struct OwnCodeCheck {
+  std::string problem;
+  std::vector<std::string> askingCallers;
+  int askArgument = -1;
+  std::string askName;
+};
+
+OwnCodeCheck checkOwnCode(const torch::jit::Module& root, const std::string& path,
+                          const std::vector<InlinedCall>& calls) {
+  OwnCodeCheck out;
+  if (path.empty()) return out;
   const auto holder = submoduleAt(root, path);
   auto graph = holder.get_method("forward").graph()->copy();
   inlineOwnCode(graph);
   foldInstanceConfiguration(graph, holder);
+  // Results as the callers' reads number them: tuples taken apart (where no argument is one, which would
+  // renumber the arguments).
+  bool tupleArgument = false;
+  for (const Value* in : graph->inputs())
+    tupleArgument = tupleArgument || in->type()->cast<c10::TupleType>();
+  if (!tupleArgument) {
+    auto untupled = graph->copy();
+    try {
+      torch::jit::LowerAllTuples(untupled);
+      graph = untupled;
+    } catch (const std::exception&) {
+    }
+  }
   const auto chains = ownAttentionChains(holder, *graph);
-  if (chains.empty())
-    return "its module's own code reads the probabilities elsewhere too (returns or keeps them): the op does "
-           "not form them";
+  if (chains.empty()) {
+    out.problem =
+        "its module's own code reads the probabilities elsewhere too (returns or keeps them): the op "
+        "does not form them";
+    return out;
+  }
   for (const auto& chain : chains) {
     if (!chain.returnedWhen) continue;
     const auto inputs = graph->inputs();
     const auto at = std::find(inputs.begin(), inputs.end(), chain.returnedWhen);
-    if (at == inputs.end())
-      return "its code returns the probabilities under a condition it computes: the op does not form them";
+    if (at == inputs.end()) {
+      out.problem =
+          "its code returns the probabilities under a condition it computes: the op does not form them";
+      return out;
+    }
     const auto index = static_cast<size_t>(at - inputs.begin()) - 1;
     const std::string name = chain.returnedWhen->debugNameBase();
+    const auto reached = reachedResults(*graph, chain.returnedUses);
     bool called = false;
     for (const auto& call : calls) {
       if (call.path != path) continue;
       called = true;
       const auto& arg = index < call.arguments.size() ? call.arguments[index] : std::nullopt;
       if (arg && arg->isBool() && !arg->toBool()) continue;
-      return "its code returns the probabilities when `" + name + "` is true, and a call passes " +
-             (arg ? std::string("true") : std::string("a value not known before it runs")) +
-             ": the op does not form them (pass " + name + "=False where they are not used)";
+      bool readsThem = call.elementsRead.empty() && !reached.empty();
+      for (const size_t r : reached)
+        readsThem = readsThem || r >= call.elementsRead.size() || call.elementsRead[r];
+      if (arg && arg->isBool() && !readsThem) {
+        out.askingCallers.push_back(call.caller);
+        out.askArgument = static_cast<int>(index);
+        out.askName = name;
+        continue;
+      }
+      out.problem =
+          "its code returns the probabilities when `" + name + "` is true, and a call passes " +
+          (arg ? std::string("true and reads them") : std::string("a value not known before it runs")) +
+          ": the op does not form them (pass " + name + "=False where they are not used)";
+      return out;
     }
-    if (!called)
-      return "its code returns the probabilities when `" + name +
-             "` is true; no call of it was found to tell";
+    if (!called) {
+      out.problem =
+          "its code returns the probabilities when `" + name + "` is true; no call of it was found to tell";
+      return out;
+    }
   }
-  return {};
+  return out;
 }
 
 }  // namespace
@@ -163,10 +252,14 @@ void planAttention(const FoundSite& found, const Value* self, const std::string&
     }
   }
   plan.attention.masked = chain->mask != nullptr;
-  if (auto why = checkOwnCode(callers.root, found.site.modulePath, callers.calls); !why.empty()) {
-    plan.reason = why;
+  const auto own = checkOwnCode(callers.root, found.site.modulePath, callers.calls);
+  if (!own.problem.empty()) {
+    plan.reason = own.problem;
     return;
   }
+  plan.attention.askingCallers = own.askingCallers;
+  plan.attention.askArgument = own.askArgument;
+  plan.attention.askName = own.askName;
   // In forward order the chain starts with the transpose of k, or with q's scale when the scale is on q.
   const auto first = chain->nodes.front()->kind();
   plan.attention.scaledQ = first == c10::aten::mul || first == c10::aten::div;
@@ -194,6 +287,15 @@ void planAttention(const FoundSite& found, const Value* self, const std::string&
           (plan.reason.empty() ? "" : "; ") + std::string("its mask is computed from ") + p +
           " (trainable): the op passes the mask its gradient, the scores', as the chain's add does";
     }
+  }
+  if (!plan.attention.askingCallers.empty()) {
+    std::set<std::string> callers(plan.attention.askingCallers.begin(), plan.attention.askingCallers.end());
+    std::string where;
+    for (const auto& c : callers)
+      where += (where.empty() ? "" : ", ") + (c.empty() ? std::string("the root") : c);
+    plan.reason += (plan.reason.empty() ? "" : "; ") + std::string("the call in ") + where + " passes " +
+                   plan.attention.askName +
+                   "=True and drops what it returns for it: the rewrite passes False";
   }
   plan.valid = true;
 }

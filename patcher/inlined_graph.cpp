@@ -54,6 +54,29 @@ std::string instancePath(const Value* target, const Value* rootSelf, const NodeM
   return joinPath(caller.path, target->node()->s(c10::attr::name));
 }
 
+// Which elements of a call's tuple result its caller reads: by a constant index, or as TupleUnpack's outputs
+// that have uses; every element where the tuple itself goes elsewhere. Empty for a result that is no tuple.
+std::vector<bool> elementsRead(const Node* call) {
+  const auto tuple = call->output()->type()->cast<c10::TupleType>();
+  if (!tuple) return {};
+  const size_t count = tuple->elements().size();
+  std::vector<bool> read(count, false);
+  for (const auto& use : call->output()->uses()) {
+    const Node* u = use.user;
+    const auto index = u->kind() == c10::prim::TupleIndex ? torch::jit::toIValue(u->input(1)) : c10::nullopt;
+    if (index && index->isInt() && index->toInt() >= 0 && static_cast<size_t>(index->toInt()) < count) {
+      const auto i = static_cast<size_t>(index->toInt());
+      read[i] = read[i] || u->output()->hasUses();
+    } else if (u->kind() == c10::prim::TupleUnpack && u->outputs().size() == count) {
+      for (size_t i = 0; i < count; ++i)
+        read[i] = read[i] || u->output(i)->hasUses();
+    } else {
+      read.assign(count, true);
+    }
+  }
+  return read;
+}
+
 // Inlines `call` from the callee's own graph and tags the nodes it brought in with the callee's instance.
 void inlineOne(Node* call, const Value* rootSelf, const std::string& rootType,
                std::vector<InlinedCall>* calls) {
@@ -63,7 +86,7 @@ void inlineOne(Node* call, const Value* rootSelf, const std::string& rootType,
     auto cls = call->input(0)->type()->expect<c10::ClassType>();
     callee = {instancePath(call->input(0), rootSelf, caller), className(cls)};
     if (calls && call->s(c10::attr::name) == "forward") {
-      InlinedCall record{callee.path, {}};
+      InlinedCall record{callee.path, caller.path, {}, elementsRead(call)};
       for (size_t i = 1; i < call->inputs().size(); ++i) {
         const auto constant = torch::jit::toIValue(call->input(i));
         record.arguments.push_back(constant ? std::optional<c10::IValue>(*constant) : std::nullopt);

@@ -23,7 +23,10 @@ namespace lowmem {
 // constants at the call.
 struct InlinedCall {
   std::string path;                                   // the called instance
+  std::string caller;                                 // the instance whose code makes the call
   std::vector<std::optional<c10::IValue>> arguments;  // self excluded; nullopt where not a constant
+  // For a tuple result, whether the caller reads each element (`[0]`, `x, _ = ...`); empty otherwise.
+  std::vector<bool> elementsRead;
 };
 std::shared_ptr<torch::jit::Graph> inlinedForwardGraph(const torch::jit::Module& module,
                                                        std::vector<InlinedCall>* calls = nullptr);

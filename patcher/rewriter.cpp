@@ -1,5 +1,6 @@
 #include "patcher/rewriter.h"
 
+#include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
@@ -308,6 +309,53 @@ void rewriteAttention(const torch::jit::Module& holder, std::shared_ptr<torch::j
     throw InputError("patch", "not every attention chain in " + code + " could be rewritten");
 }
 
+// A call that asks an attention's module for the probabilities (`need_weights=True`) and drops what they
+// reach passes False instead, so the rewritten module runs the op for it (the planner checked the drop).
+int passFalse(torch::jit::Block* block, const Value* self, const std::string& target, size_t input) {
+  int count = 0;
+  for (Node* n : block->nodes()) {
+    for (auto* inner : n->blocks())
+      count += passFalse(inner, self, target, input);
+    if (n->kind() != c10::prim::CallMethod || n->s(c10::attr::name) != "forward" ||
+        n->inputs().size() <= input)
+      continue;
+    const auto path = attributePath(n->input(0), self);
+    const auto asked = torch::jit::toIValue(n->input(input));
+    if (!path || *path != target || !asked || !asked->isBool() || !asked->toBool()) continue;
+    torch::jit::WithInsertPoint guard(n);
+    n->replaceInput(input, n->owningGraph()->insertConstant(c10::IValue(false)));
+    ++count;
+  }
+  return count;
+}
+
+// Each caller type's code once: instances share it, and every one of its calls drops what they asked for.
+void stopAskingForProbabilities(torch::jit::Module& module, const std::vector<SitePlan>& plans) {
+  std::set<std::tuple<c10::ClassTypePtr, std::string, int>> done;
+  for (const auto& plan : plans) {
+    const auto& a = plan.attention;
+    for (const auto& callerPath : a.askingCallers) {
+      const auto& path = plan.site.modulePath;
+      const bool under = callerPath.empty() || path.rfind(callerPath + ".", 0) == 0;
+      const auto where = callerPath.empty() ? std::string("the root") : callerPath;
+      if (!under) throw InputError("patch", path + " is called from " + where + ", which does not hold it");
+      const auto target = callerPath.empty() ? path : path.substr(callerPath.size() + 1);
+      auto caller = submoduleAt(module, callerPath);
+      if (!done.insert({caller.type(), target, a.askArgument}).second) continue;
+      int count = 0;
+      for (auto* method : caller.type()->methods()) {
+        auto graph = torch::jit::toGraphFunction(*method).graph();
+        count +=
+            passFalse(graph->block(), graph->inputs()[0], target, static_cast<size_t>(a.askArgument) + 1);
+      }
+      if (count == 0) {
+        throw InputError(
+            "patch", "no call of " + path + " passing " + a.askName + "=True found in the code of " + where);
+      }
+    }
+  }
+}
+
 struct FoldState {
   std::set<BiasSlot> biasSlots;  // linears that received a folded bias, by type
 };
@@ -401,6 +449,7 @@ RewriteResult applyRewrites(torch::jit::Module& module, const std::vector<SitePl
       result.rewrites.push_back(appliedRewrite(*plan));
   }
   addFoldedBiases(module, folds);
+  stopAskingForProbabilities(module, plans);
   recorded.insert(recorded.end(), result.rewrites.begin(), result.rewrites.end());
   recordRewrites(module, recorded);
   return result;

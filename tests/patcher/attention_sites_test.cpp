@@ -237,8 +237,9 @@ TEST(AttentionSite, ProbabilitiesUsedElsewhereAreNoSite) {
 }
 
 // A module returning its probabilities when its caller asks (nn.MultiheadAttention's need_weights), or
-// always, called by another that keeps only the output.
-torch::jit::Module weightsReturningModel(const std::string& returns, const std::string& callerPasses) {
+// always, called by another that keeps only the output (or, `reads`, that reads the weights too).
+torch::jit::Module weightsReturningModel(const std::string& returns, const std::string& callerPasses,
+                                         bool reads = false) {
   torch::jit::Module inner("ReturnsWeights");
   inner.register_attribute("training", c10::BoolType::get(), true);
   inner.define(
@@ -250,8 +251,9 @@ torch::jit::Module weightsReturningModel(const std::string& returns, const std::
   outer.register_attribute("training", c10::BoolType::get(), true);
   outer.register_module("attn", inner);
   outer.define(
-      "def forward(self, x, asks: bool):\n    return self.attn.forward(x + 0.5, x * 0.75, x - 0.25, " +
-      callerPasses + ")[0]\n");
+      "def forward(self, x, asks: bool):\n    r = self.attn.forward(x + 0.5, x * 0.75, x - 0.25, " +
+      callerPasses + ")\n" +
+      (reads ? "    w = r[1]\n    assert w is not None\n    return r[0] + w.sum()\n" : "    return r[0]\n"));
   outer.to(at::kDouble);
   return outer;
 }
@@ -304,17 +306,44 @@ TEST(AttentionSite, ProbabilitiesReturnedOnRequestKeepTheChainForThoseCalls) {
   EXPECT_TRUE(at::allclose(asked->elements()[0].toTensor(), reference->elements()[0].toTensor(), 0, 0));
 }
 
-TEST(AttentionSite, ACallerThatAsksForTheProbabilitiesOrCodeThatAlwaysReturnsThemIsInvalid) {
-  // Asked for and dropped by the caller: the analysis of the whole model sees no use, the code keeps the
-  // chain for exactly that call.
-  const auto asksPlans = planSites(weightsReturningModel(kReturnsWhenAsked, "True"), {});
-  const auto* asks = attentionPlan(asksPlans);
-  ASSERT_NE(asks, nullptr);
-  EXPECT_FALSE(asks->valid);
+// DETR's `self_attn(q, k, value=src)[0]` leaves need_weights at its default True and drops the weights: the
+// rewrite makes that call pass False, which changes nothing the caller reads, and it runs the op.
+TEST(AttentionSite, ACallerThatAsksForTheProbabilitiesAndDropsThemPassesFalse) {
+  auto original = weightsReturningModel(kReturnsWhenAsked, "True");
+  const auto plans = planSites(original, {});
+  const auto* plan = attentionPlan(plans);
+  ASSERT_NE(plan, nullptr);
+  ASSERT_TRUE(plan->valid) << plan->reason;
   EXPECT_NE(
-      asks->reason.find("returns the probabilities when `need_weights` is true, and a call passes true"),
+      plan->reason.find("the call in the root passes need_weights=True and drops what it returns for it"),
       std::string::npos)
-      << asks->reason;
+      << plan->reason;
+  auto patched = weightsReturningModel(kReturnsWhenAsked, "True");
+  applyRewrites(patched, {*plan});
+  int passesFalse = 0;
+  for (const auto* n : patched.get_method("forward").graph()->nodes()) {
+    if (n->kind() != c10::prim::CallMethod) continue;
+    const auto asked = torch::jit::toIValue(n->input(4));
+    passesFalse += asked && asked->isBool() && !asked->toBool();
+  }
+  EXPECT_EQ(passesFalse, 1);
+  at::manual_seed(6);
+  const auto x = at::randn({B, H, S, D}, at::kDouble);
+  const auto run = [&](torch::jit::Module& m) {
+    auto in = x.clone().requires_grad_(true);
+    auto out = m.forward({in, true}).toTensor();
+    (out * at::linspace(-1, 1, out.numel(), at::kDouble).view(out.sizes())).sum().backward();
+    return std::vector<at::Tensor>{out.detach(), in.grad()};
+  };
+  const auto got = run(patched), want = run(original);
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_TRUE(at::allclose(got[i], want[i], 1e-12, 1e-12)) << i;
+}
+
+TEST(AttentionSite, ACallerThatReadsTheProbabilitiesOrCodeThatAlwaysReturnsThemIsInvalid) {
+  const auto readsPlans = planSites(weightsReturningModel(kReturnsWhenAsked, "True", /*reads=*/true), {});
+  // The weights read after the call: the whole model's analysis sees the probabilities used twice, no site.
+  EXPECT_EQ(attentionPlan(readsPlans), nullptr);
   const auto unknownPlans = planSites(weightsReturningModel(kReturnsWhenAsked, "asks"), {});
   const auto* unknown = attentionPlan(unknownPlans);
   ASSERT_NE(unknown, nullptr);
