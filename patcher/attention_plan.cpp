@@ -1,7 +1,6 @@
 #include "patcher/attention_plan.h"
 
 #include <torch/csrc/jit/ir/ir.h>
-#include <torch/csrc/jit/passes/lower_tuples.h>
 
 #include <algorithm>
 #include <set>
@@ -170,14 +169,7 @@ OwnCodeCheck checkOwnCode(const torch::jit::Module& root, const std::string& pat
   bool tupleArgument = false;
   for (const Value* in : graph->inputs())
     tupleArgument = tupleArgument || in->type()->cast<c10::TupleType>();
-  if (!tupleArgument) {
-    auto untupled = graph->copy();
-    try {
-      torch::jit::LowerAllTuples(untupled);
-      graph = untupled;
-    } catch (const std::exception&) {
-    }
-  }
+  if (!tupleArgument) takeTuplesApart(graph);
   const auto chains = ownAttentionChains(holder, *graph);
   if (chains.empty()) {
     out.problem =

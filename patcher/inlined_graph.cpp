@@ -229,6 +229,17 @@ Node* ownCall(torch::jit::Block* block, const Value* self) {
 
 }  // namespace
 
+bool takeTuplesApart(std::shared_ptr<torch::jit::Graph>& graph) {
+  auto untupled = graph->copy();
+  try {
+    torch::jit::LowerAllTuples(untupled);
+  } catch (const std::exception&) {
+    return false;
+  }
+  graph = untupled;
+  return true;
+}
+
 bool inlineOwnCode(std::shared_ptr<torch::jit::Graph>& graph) {
   bool any = false;
   while (Node* n = ownCall(graph->block(), graph->inputs()[0])) {
@@ -272,14 +283,8 @@ std::shared_ptr<torch::jit::Graph> inlinedForwardGraph(const torch::jit::Module&
   }
   // Tuples that branches return (nn.MultiheadAttention's `(output, weights)`, of which callers take [0]) are
   // taken apart too, so what a caller drops is dead. Where some tuple cannot be (a dynamic index), the graph
-  // keeps them all.
-  auto untupled = graph->copy();
-  try {
-    torch::jit::LowerAllTuples(untupled);
-    graph = untupled;
-  } catch (const std::exception&) {
-    torch::jit::LowerSimpleTuples(graph);
-  }
+  // keeps them all but the simple ones.
+  if (!takeTuplesApart(graph)) torch::jit::LowerSimpleTuples(graph);
   torch::jit::ConstantPooling(graph);
   torch::jit::EliminateDeadCode(graph);
   return graph;

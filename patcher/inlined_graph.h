@@ -35,6 +35,10 @@ std::shared_ptr<torch::jit::Graph> inlinedForwardGraph(const torch::jit::Module&
 // its methods, calls; true when there were any. Calls of other modules stay calls: their code remains theirs.
 bool inlineOwnCode(std::shared_ptr<torch::jit::Graph>& graph);
 
+// Takes every tuple apart (LowerAllTuples: those branches return and the graph's own results too); false,
+// with `graph` as it was, where one cannot be (a dynamic index).
+bool takeTuplesApart(std::shared_ptr<torch::jit::Graph>& graph);
+
 // Takes the plain attributes of `instance` that `graph`, its own forward, never sets as constants and drops
 // the branches they rule out: the code as the analysis of the whole model sees it for that instance.
 void foldInstanceConfiguration(std::shared_ptr<torch::jit::Graph>& graph, const torch::jit::Module& instance);

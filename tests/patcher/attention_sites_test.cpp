@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "kernels/attention_dropout.h"
 #include "patcher/rewriter.h"
 #include "patcher/site_plans.h"
@@ -258,6 +259,19 @@ torch::jit::Module weightsReturningModel(const std::string& returns, const std::
   return outer;
 }
 
+// The outer model's output and input gradient in float64 (asks: its second argument).
+std::vector<at::Tensor> outputAndInputGradient(torch::jit::Module& m, const at::Tensor& x, bool asks) {
+  auto in = x.clone().requires_grad_(true);
+  auto out = m.forward({in, asks}).toTensor();
+  (out * at::linspace(-1, 1, out.numel(), at::kDouble).view(out.sizes())).sum().backward();
+  return {out.detach(), in.grad()};
+}
+
+void expectSameInFloat64(const std::vector<at::Tensor>& got, const std::vector<at::Tensor>& want) {
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_TRUE(at::allclose(got[i], want[i], 1e-12, 1e-12)) << i;
+}
+
 const std::string kReturnsWhenAsked =
     "    if need_weights:\n"
     "        return o, p.sum(1)\n"
@@ -291,15 +305,7 @@ TEST(AttentionSite, ProbabilitiesReturnedOnRequestKeepTheChainForThoseCalls) {
 
   at::manual_seed(5);
   const auto x = at::randn({B, H, S, D}, at::kDouble);
-  const auto run = [&](torch::jit::Module& m) {
-    auto in = x.clone().requires_grad_(true);
-    auto out = m.forward({in, false}).toTensor();
-    (out * at::linspace(-1, 1, out.numel(), at::kDouble).view(out.sizes())).sum().backward();
-    return std::vector<at::Tensor>{out.detach(), in.grad()};
-  };
-  const auto got = run(patched), want = run(original);
-  for (size_t i = 0; i < got.size(); ++i)
-    EXPECT_TRUE(at::allclose(got[i], want[i], 1e-12, 1e-12)) << i;
+  expectSameInFloat64(outputAndInputGradient(patched, x, false), outputAndInputGradient(original, x, false));
   auto asked = patched.attr("attn").toModule().forward({x, x, x, true}).toTuple();
   auto reference = original.attr("attn").toModule().forward({x, x, x, true}).toTuple();
   EXPECT_TRUE(at::allclose(asked->elements()[1].toTensor(), reference->elements()[1].toTensor(), 0, 0));
@@ -329,15 +335,35 @@ TEST(AttentionSite, ACallerThatAsksForTheProbabilitiesAndDropsThemPassesFalse) {
   EXPECT_EQ(passesFalse, 1);
   at::manual_seed(6);
   const auto x = at::randn({B, H, S, D}, at::kDouble);
-  const auto run = [&](torch::jit::Module& m) {
-    auto in = x.clone().requires_grad_(true);
-    auto out = m.forward({in, true}).toTensor();
-    (out * at::linspace(-1, 1, out.numel(), at::kDouble).view(out.sizes())).sum().backward();
-    return std::vector<at::Tensor>{out.detach(), in.grad()};
+  expectSameInFloat64(outputAndInputGradient(patched, x, true), outputAndInputGradient(original, x, true));
+}
+
+// A plan whose asking caller the rewrite cannot find (the planner and the rewriter disagreeing) is refused in
+// one line naming it, before anything is saved.
+TEST(AttentionSite, AnAskingCallerTheRewriteCannotFindIsAnError) {
+  const auto plans = planSites(weightsReturningModel(kReturnsWhenAsked, "True"), {});
+  const auto* found = attentionPlan(plans);
+  ASSERT_NE(found, nullptr);
+  ASSERT_TRUE(found->valid) << found->reason;
+  const auto refusal = [](SitePlan plan) {
+    auto model = weightsReturningModel(kReturnsWhenAsked, "True");
+    try {
+      applyRewrites(model, {plan});
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
   };
-  const auto got = run(patched), want = run(original);
-  for (size_t i = 0; i < got.size(); ++i)
-    EXPECT_TRUE(at::allclose(got[i], want[i], 1e-12, 1e-12)) << i;
+  SitePlan elsewhere = *found;
+  elsewhere.attention.askingCallers = {"other"};
+  EXPECT_NE(refusal(elsewhere).find("attn is called from other, which does not hold it"), std::string::npos)
+      << refusal(elsewhere);
+  SitePlan otherArgument = *found;
+  otherArgument.attention.askArgument = 0;  // q, a tensor: no call passes True there
+  EXPECT_NE(
+      refusal(otherArgument).find("no call of attn passing need_weights=True found in the code of the root"),
+      std::string::npos)
+      << refusal(otherArgument);
 }
 
 TEST(AttentionSite, ACallerThatReadsTheProbabilitiesOrCodeThatAlwaysReturnsThemIsInvalid) {
