@@ -2,11 +2,16 @@
 
 find_program(LOWMEM_CCACHE ccache)
 if(LOWMEM_CCACHE)
-  # The sloppiness settings let ccache cache translation units that use a precompiled header.
+  # The sloppiness settings let ccache cache translation units that use a precompiled header. The base
+  # directory and no hashed working directory let two build folders of one checkout (the main build and
+  # scripts/gpu-check --rehearse's headless one, which CI runs back to back) and two clones share results:
+  # their commands differ only in absolute paths. The price: debug info names the first build's folder.
   set(_launcher ${CMAKE_COMMAND} -E env
-      CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime ${LOWMEM_CCACHE})
+      CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
+      CCACHE_BASEDIR=${PROJECT_SOURCE_DIR} CCACHE_NOHASHDIR=true ${LOWMEM_CCACHE})
   set(CMAKE_CXX_COMPILER_LAUNCHER ${_launcher})
-  set(CMAKE_CUDA_COMPILER_LAUNCHER ${LOWMEM_CCACHE})
+  set(CMAKE_CUDA_COMPILER_LAUNCHER ${CMAKE_COMMAND} -E env CCACHE_BASEDIR=${PROJECT_SOURCE_DIR}
+      CCACHE_NOHASHDIR=true ${LOWMEM_CCACHE})
   message(STATUS "lowmem: compiling through ccache (${LOWMEM_CCACHE})")
 endif()
 
