@@ -27,10 +27,31 @@ struct ChainOps {
   std::set<int32_t> top;  // the chain's ops in the module's code
   int32_t scores = -1;    // matmul(q, kᵀ), or baddbmm(mask, q, kᵀ)
   int32_t qScale = -1;
-  int32_t mask = -1;  // the add, masked_fill, where or baddbmm that applies the mask
+  int32_t mask = -1;       // the add, masked_fill, where or baddbmm that applies the mask
+  int32_t windowAdd = -1;  // the add of a window mask to the scores viewed with their batch split
   int32_t softmax = -1;
   int32_t output = -1;  // matmul(·, v)
 };
+
+// The rank of a shape in a recorded shape text; -1 when it is not there.
+int64_t rankOf(const std::optional<std::vector<int64_t>>& shape) {
+  return shape ? static_cast<int64_t>(shape->size()) : -1;
+}
+
+int64_t numelOf(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (const auto d : shape)
+    n *= d;
+  return n;
+}
+
+// The mask operand's shape of an add of the scores and a mask: the smaller of its two tensors (the scores
+// are at least as large as what broadcasts into them); nullopt without shapes.
+std::optional<std::vector<int64_t>> maskOperandShape(const Trace& t, const OpEvent& add) {
+  const auto a = shapeArgument(t.str(add.inputShapes), 0), b = shapeArgument(t.str(add.inputShapes), 1);
+  if (!a || !b) return std::nullopt;
+  return numelOf(*a) < numelOf(*b) ? a : b;
+}
 
 // The occurrence-th softmax the module ran, and around it the ops the plan says the chain runs: back to the
 // first matmul (and q's scale before it), on to the second.
@@ -45,6 +66,7 @@ std::optional<ChainOps> findChain(const Trace& t, const SitePlan& plan, int occu
   if (c.softmax < 0) return std::nullopt;
   c.top.insert(c.softmax);
   const std::set<std::string> before(plan.attention.opsBefore.begin(), plan.attention.opsBefore.end());
+  const int64_t scoresRank = rankOf(firstShape(t.str(t.ops[static_cast<size_t>(c.softmax)].inputShapes)));
   const std::set<std::string> after(plan.attention.opsAfter.begin(), plan.attention.opsAfter.end());
   for (int32_t i = c.softmax - 1; i >= 0; --i) {
     const auto& op = t.ops[static_cast<size_t>(i)];
@@ -63,11 +85,19 @@ std::optional<ChainOps> findChain(const Trace& t, const SitePlan& plan, int occu
       if (!plan.attention.scaledQ) break;
     } else if (before.count(name)) {
       c.top.insert(i);
-      if (plan.attention.masked &&
-          (name == "aten::add" || name == "aten::masked_fill" || name == "aten::where"))
+      // The window mask's add reads the scores viewed with one dimension more (the shifted blocks run it).
+      const auto shapes = t.str(op.inputShapes);
+      if (plan.attention.windowMask && name == "aten::add" && c.windowAdd < 0 &&
+          rankOf(shapeArgument(shapes, 0)) == scoresRank + 1) {
+        c.windowAdd = i;
+      } else if (plan.attention.masked &&
+                 (name == "aten::add" || name == "aten::masked_fill" || name == "aten::where")) {
         c.mask = i;
+      }
     }
   }
+  // A window mask alone is the op's mask as it is.
+  if (c.mask < 0) c.mask = c.windowAdd;
   const auto& dropoutModule = plan.attention.dropoutModule;
   for (size_t i = static_cast<size_t>(c.softmax) + 1; i < t.ops.size() && c.output < 0; ++i) {
     // The dropout module's own op is part of the chain: what it keeps (the mask) goes with the swap.
@@ -155,7 +185,8 @@ std::set<size_t> keptInputs(const Trace& t, const Profile& p, const ChainOps& c,
     keep(scores.secondInputStorage, c.scores);
   }
   keep(t.ops[static_cast<size_t>(c.output)].secondInputStorage, c.output);
-  if (c.mask >= 0) {
+  // With a window mask the op keeps the sum of both masks instead (windowMaskBytes).
+  if (c.mask >= 0 && (c.windowAdd < 0 || c.mask == c.windowAdd)) {
     // The mask is add's or masked_fill's second argument, where's and baddbmm's first (where's second is
     // scores or a fill, baddbmm's q).
     const auto& op = t.ops[static_cast<size_t>(c.mask)];
@@ -163,6 +194,27 @@ std::set<size_t> keptInputs(const Trace& t, const Profile& p, const ChainOps& c,
     if (t.str(op.name) != "aten::where") keep(op.secondInputStorage, c.mask);
   }
   return kept;
+}
+
+// The mask the op keeps where a window mask comes with another one: the two summed ([1, nW, 1, sq, sk] and
+// [1, H, sq, sk] make [1, nW, H, sq, sk]), a tensor the chain never made; 0 when there is no such sum.
+int64_t windowMaskBytes(const Trace& t, const ChainOps& c) {
+  if (c.windowAdd < 0 || c.mask == c.windowAdd) return 0;
+  const auto& add = t.ops[static_cast<size_t>(c.windowAdd)];
+  const auto window = maskOperandShape(t, add);
+  const auto other = maskOperandShape(t, t.ops[static_cast<size_t>(c.mask)]);
+  if (!window || !other) return 0;
+  std::vector<int64_t> sum(std::max(window->size(), other->size()), 1);
+  for (const auto* shape : {&*window, &*other}) {
+    const size_t offset = sum.size() - shape->size();
+    for (size_t d = 0; d < shape->size(); ++d)
+      sum[offset + d] = std::max(sum[offset + d], (*shape)[d]);
+  }
+  int64_t elementBytes = 4;
+  for (const auto& out : t.outputs) {
+    if (out.op == c.windowAdd) elementBytes = std::max<int64_t>(1, dtypeElementBytes(t.str(out.dtype)));
+  }
+  return numelOf(sum) * elementBytes;
 }
 
 // The output: the largest storage made under matmul(·, v) alive when the chain's forward ends that its
@@ -237,8 +289,10 @@ int64_t backwardBlockBytes(const Trace& t, const ScoresShape& s, bool dropout) {
 // (fp32; fp64 for fp64). Where the chain passed its own scores' gradient on to the mask (an add of the
 // scores' shape), that storage now lives from there; otherwise the buffer is one more transient, reduced to
 // the mask's shape at the end.
+// `releasedBy`: where the chain's backward has released what it frees (its last node's evaluate_function
+// ends); a gradient freed by then was not passed on, and goes with the chain's dP and dS.
 void addMaskGradient(const Trace& t, const Profile& p, const ChainOps& c, const ScoresShape& scores,
-                     const SiteSpan& span, int64_t backwardBegin, SiteEffect& e) {
+                     const SiteSpan& span, int64_t backwardBegin, int64_t releasedBy, SiteEffect& e) {
   const int64_t bytes = scores.numel() * scores.accBytes;
   // The scores' gradient the chain's softmax backward made, passed on to the mask by the add's backward.
   const int64_t softmaxSeqNr = t.ops[static_cast<size_t>(c.softmax)].seqNr;
@@ -249,7 +303,7 @@ void addMaskGradient(const Trace& t, const Profile& p, const ChainOps& c, const 
   };
   for (size_t i = 0; i < p.storages.size(); ++i) {
     const auto& s = p.storages[i];
-    if (s.bytes == bytes && s.allocOp >= 0 && (s.freeSeq < 0 || s.freeSeq > span.backwardEnd) &&
+    if (s.bytes == bytes && s.allocOp >= 0 && (s.freeSeq < 0 || s.freeSeq > releasedBy) &&
         softmaxSeqNr >= 0 && bySoftmaxBackward(s.allocOp)) {
       e.added.push_back({s.bytes, backwardBegin, s.allocSeq});
       return;
@@ -300,6 +354,16 @@ SiteEffect attentionEffect(const Trace& t, const Profile& p, const SitePlan& pla
   } else if (o >= 0) {
     kept.insert(static_cast<size_t>(o));
   }
+  // The engine frees a node's incoming gradient (dP into softmax's backward, dS into the product's) in the
+  // evaluate_function op around the node, once it has run: frees there are the chain's backward's too.
+  std::set<int32_t> releasing = span.backwardNodes;
+  int64_t releasedBy = span.backwardEnd;
+  for (const auto n : span.backwardNodes) {
+    const auto parent = t.ops[static_cast<size_t>(n)].parent;
+    if (parent < 0) continue;
+    releasing.insert(parent);
+    releasedBy = std::max(releasedBy, t.ops[static_cast<size_t>(parent)].endSeq);
+  }
   for (size_t i = 0; i < p.storages.size(); ++i) {
     const auto& s = p.storages[i];
     if (merged >= 0 && (static_cast<int64_t>(i) == o || static_cast<int64_t>(i) == merged)) continue;
@@ -313,17 +377,22 @@ SiteEffect attentionEffect(const Trace& t, const Profile& p, const SitePlan& pla
     } else if (span.heldBySite(s) && span.allocatedBySite(t, s)) {
       e.newFree.emplace_back(i, std::max(span.forwardEnd, s.allocSeq + 1));
       e.releasedBytes += s.bytes;
-    } else if (s.allocOp >= 0 && s.freeSeq >= 0 && s.freeSeq <= span.backwardEnd &&
-               withinAny(t, s.allocOp, span.backwardNodes) && withinAny(t, s.freeOp, span.backwardNodes)) {
+    } else if (s.allocOp >= 0 && s.freeSeq >= 0 && s.freeSeq <= releasedBy &&
+               withinAny(t, s.allocOp, span.backwardNodes) && withinAny(t, s.freeOp, releasing)) {
       // Made and freed by the chain's backward nodes (dP, dS): the op's backward makes its own, in tiles.
       e.newFree.emplace_back(i, s.allocSeq);
     }
   }
   const auto scores = scoresShape(t, *chain);
-  if (plan.attention.maskGrad && scores) addMaskGradient(t, p, *chain, *scores, span, backwardBegin, e);
+  if (plan.attention.maskGrad && scores)
+    addMaskGradient(t, p, *chain, *scores, span, backwardBegin, releasedBy, e);
   const int64_t lse = rows * 4;
   e.added.push_back({lse, span.forwardEnd, span.backwardEnd});
   e.addedBytes += lse;
+  if (const int64_t masks = windowMaskBytes(t, *chain); masks > 0) {
+    e.added.push_back({masks, t.ops[static_cast<size_t>(chain->windowAdd)].beginSeq, span.backwardEnd});
+    e.addedBytes += masks;
+  }
   // The block the op's backward works on, alive while it runs (transient: not kept, not in addedBytes).
   if (scores)
     e.added.push_back(

@@ -39,6 +39,9 @@ struct AttentionForm {
   std::string dropoutModule;
   bool dropout = false;   // drops its probabilities in training (the op draws a block of factors too)
   bool maskGrad = false;  // its mask is computed from a trainable parameter: the op returns its gradient
+  // A window mask is added to a view that splits the scores' batch (Swin's shifted windows): the op takes it
+  // plus the chain's other mask as one tensor, which it keeps instead of that other mask.
+  bool windowMask = false;
   // Calls that ask the module for the probabilities its code returns on request (nn.MultiheadAttention's
   // `need_weights=True`, its default) and drop them: the rewrite passes false there, which changes nothing
   // else they read. The paths of the modules whose code makes such a call; the argument's index among the

@@ -88,6 +88,17 @@ std::optional<std::vector<int64_t>> firstShape(const std::string& shapes) {
   return dims;
 }
 
+std::optional<std::vector<int64_t>> shapeArgument(const std::string& shapes, size_t n) {
+  size_t at = 0;
+  for (size_t seen = 0;; ++seen, ++at) {
+    at = shapes.find('[', at);
+    if (at == std::string::npos) return std::nullopt;
+    if (seen == n) return firstShape(shapes.substr(at));
+    at = shapes.find(']', at);
+    if (at == std::string::npos) return std::nullopt;
+  }
+}
+
 int64_t dtypeElementBytes(const std::string& dtype) {
   if (dtype == "float64" || dtype == "int64" || dtype == "complex64") return 8;
   if (dtype == "float32" || dtype == "int32") return 4;

@@ -147,6 +147,10 @@ struct Trace {
 // scalar, -> {}); nullopt when the text holds no shapes.
 std::optional<std::vector<int64_t>> firstShape(const std::string& shapes);
 
+// The sizes of the n-th bracketed argument ("[4,2,16,16] [1,2,16,16] 1", 1 -> {1, 2, 16, 16}); nullopt when
+// there are fewer or it is not a shape.
+std::optional<std::vector<int64_t>> shapeArgument(const std::string& shapes, size_t n);
+
 // Interns strings into a Trace's table while recording. Looked up by string_view, so finding a string already
 // interned allocates nothing (the tracer interns every backward node's name and many module paths).
 class StringInterner {

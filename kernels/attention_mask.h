@@ -24,4 +24,11 @@ struct PreparedMask {
 PreparedMask prepareAttentionMask(const c10::optional<at::Tensor>& mask, const at::Tensor& q,
                                   const at::Tensor& k);
 
+// The op's output, [..., sq, dv] (the shape q's leading dimensions and v's last give): heads [..., H, sq, dv]
+// are stored [..., sq, H, dv] and returned transposed, so the head merge that follows
+// (o.transpose(1, 2).reshape(B, S, H·dv)) is a view, not a copy, and the layer after it saves the op's own
+// output instead of a second one (FlashAttention returns this layout too). Swin's windows, viewed
+// [B, nW, H, S, D] by the rewrite and flattened back after, keep that property.
+at::Tensor emptyAttentionOutput(std::vector<int64_t> shape, const at::TensorOptions& options);
+
 }  // namespace lowmem::kernels

@@ -104,6 +104,12 @@ PreparedMask prepareAttentionMask(const c10::optional<at::Tensor>& mask, const a
   return out;
 }
 
+at::Tensor emptyAttentionOutput(std::vector<int64_t> shape, const at::TensorOptions& options) {
+  if (shape.size() < 4) return at::empty(shape, options);
+  std::swap(shape[shape.size() - 3], shape[shape.size() - 2]);
+  return at::empty(shape, options).transpose(-3, -2);
+}
+
 namespace {
 
 using ForwardSig = std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&, const at::Tensor&,
@@ -139,11 +145,7 @@ std::tuple<at::Tensor, at::Tensor> forwardCpu(const at::Tensor& q, const at::Ten
   const auto mk = prepareAttentionMask(mask, q, k);
   std::vector<int64_t> oShape(q.sizes().begin(), q.sizes().end() - 1);
   oShape.push_back(v.size(-1));
-  // Heads [B, H, S, D] give an output stored as [B, S, H, Dv] and returned transposed: the head merge that
-  // follows (o.transpose(1, 2).reshape(B, S, H·Dv)) is then a view, not a copy, and the layer after it
-  // saves the op's own output instead of a second one (FlashAttention returns this layout too).
-  auto o = q.dim() == 4 ? at::empty({oShape[0], oShape[2], oShape[1], oShape[3]}, q.options()).transpose(1, 2)
-                        : at::empty(oShape, q.options());
+  auto o = emptyAttentionOutput(oShape, q.options());
   auto lse = at::empty(q.sizes().slice(0, q.dim() - 1), q.options().dtype(lseType(q)));
   // q, k and v are read in their own layouts (heads transposed out of a projection): nothing is copied whole.
   if (o.numel() > 0) {

@@ -157,11 +157,10 @@ std::tuple<at::Tensor, at::Tensor> attentionForwardCuda(const at::Tensor& q, con
                                static_cast<float>(scale), causal, z.n, z.sq, z.sk, z.d, z.dv, oc.data_ptr(),
                                lse.data_ptr<float>(), at::cuda::getCurrentCUDAStream()),
         kOp);
-  // The CPU op's layout: 4-d heads stored [B, S, H, Dv] and returned transposed, so the head merge is a view.
+  // The CPU op's layout: heads stored [..., S, H, Dv] and returned transposed, so the head merge is a view.
   std::vector<int64_t> shape(q.sizes().begin(), q.sizes().end() - 1);
   shape.push_back(z.dv);
-  auto o = q.dim() == 4 ? at::empty({shape[0], shape[2], shape[1], shape[3]}, q.options()).transpose(1, 2)
-                        : at::empty(shape, q.options());
+  auto o = emptyAttentionOutput(shape, q.options());
   o.copy_(oc.view(shape));
   return {o, lse};
 }

@@ -202,6 +202,79 @@ std::optional<OptionalMask> matchOptionalMask(Node* branch, AttentionChain& c) {
   return out;
 }
 
+bool isView(const Node* n) {
+  return n->kind() == c10::aten::view || n->kind() == c10::aten::reshape;
+}
+
+// How many sizes a view's list gives; -1 when the graph does not tell.
+int64_t viewRank(const Node* view) {
+  const Value* sizes = view->input(1);
+  if (auto iv = torch::jit::toIValue(sizes); iv && iv->isIntList())
+    return static_cast<int64_t>(iv->toIntList().size());
+  if (sizes->node()->kind() == c10::prim::ListConstruct)
+    return static_cast<int64_t>(sizes->node()->inputs().size());
+  return -1;
+}
+
+// view(view(s, split) + m, back) with one size more in `split` than in `back`: s, with the chain's window
+// mask set; nullptr when `x` is not that. `nodes` gets the view back, the add and the split, in that order.
+Value* splitViewMask(Value* x, AttentionChain& c, std::vector<Node*>& nodes) {
+  Node* back = x->node();
+  if (!isView(back) || x->uses().size() != 1) return nullptr;
+  Value* added = back->input(0);
+  Node* add = added->node();
+  if (add->kind() != c10::aten::add || add->inputs().size() != 3 || !singleUse(added)) return nullptr;
+  const int64_t rank = viewRank(back);
+  for (int side = 0; side < 2; ++side) {
+    Value* split = add->input(static_cast<size_t>(side));
+    Node* view = split->node();
+    if (!isView(view) || !singleUse(split) || rank < 2 || viewRank(view) != rank + 1) continue;
+    const auto alpha = constantInt(add->input(2));
+    if (!alpha || *alpha != 1) c.unsupported = "its window mask is added with alpha != 1";
+    c.windowMask = add->input(static_cast<size_t>(1 - side));
+    c.windowSizes = view->input(1);
+    c.windowNodes = {view, add, back};
+    nodes.insert(nodes.end(), {back, add, view});
+    return view->input(0);
+  }
+  return nullptr;
+}
+
+// A window mask on the scores `x` (splitViewMask's form, or an If running it in one branch and passing the
+// scores on in the other): the scores before it, which `shared` gets when both branches read them; `x`
+// itself when there is none. Fills the chain's nodes before softmax, reversed.
+Value* windowedScores(Value* x, AttentionChain& c, std::vector<Node*>& reversed,
+                      std::vector<const Value*>& shared) {
+  Node* n = x->node();
+  if (n->kind() != c10::prim::If) {
+    std::vector<Node*> nodes;
+    Value* s = splitViewMask(x, c, nodes);
+    if (!s) return x;
+    reversed.insert(reversed.end(), nodes.begin(), nodes.end());
+    return s;
+  }
+  if (n->outputs().size() != 1 || !singleUse(x)) return x;
+  for (size_t b = 0; b < 2; ++b) {
+    torch::jit::Block* passing = n->blocks()[1 - b];
+    Value* passed = passing->outputs()[0];
+    AttentionChain probe;
+    std::vector<Node*> nodes;
+    Value* s = splitViewMask(n->blocks()[b]->outputs()[0], probe, nodes);
+    if (!s || s != passed || s->node()->owningBlock() != n->owningBlock() ||
+        !readOnlyBy(s, {probe.windowNodes.front(), passing->return_node()}))
+      continue;
+    c.windowMask = probe.windowMask;
+    c.windowSizes = probe.windowSizes;
+    c.windowNodes = probe.windowNodes;
+    if (!probe.unsupported.empty()) c.unsupported = probe.unsupported;
+    c.windowGate = n;
+    reversed.push_back(n);
+    shared.push_back(s);
+    return s;
+  }
+  return x;
+}
+
 bool isLastDim(const Value* dim) {
   auto d = constantInt(dim);
   return d && *d == -1;
@@ -210,6 +283,8 @@ bool isLastDim(const Value* dim) {
 std::string shortName(const Node* n, const AttentionChain& c) {
   if (n->kind() == c10::prim::CallMethod) return "dropout module";
   if (n == c.dropoutGate) return "dropout (under if)";
+  if (n == c.windowGate) return "add window mask (under if)";
+  if (c.windowNodes.size() == 3 && n == c.windowNodes[1]) return "add window mask";
   if (n->kind() == c10::prim::If) {
     const Node* masked = n->blocks()[0]->outputs()[0]->node();
     return masked->kind() == c10::aten::add || n->blocks()[1]->outputs()[0]->node()->kind() == c10::aten::add
@@ -226,12 +301,17 @@ bool matchScores(Value* x, AttentionChain& c, std::vector<Node*>& reversed) {
     reversed.push_back(x->node());
     x = x->node()->input(0);
   }
+  // Values the chain reads twice, both times itself: the scores both branches of an If take (a window
+  // mask's, an optional mask's).
+  std::vector<const Value*> shared;
+  const auto chainOnly = [&](const Value* v) {
+    return singleUse(v) || std::find(shared.begin(), shared.end(), v) != shared.end();
+  };
+  x = windowedScores(x, c, reversed, shared);
   Node* n = x->node();
   // The products of q and kᵀ when the mask came with them (baddbmm; one in each branch of an If).
   std::vector<Node*> products;
-  // The scores both branches of an optional mask's If read: used twice, both times by the chain.
-  const Value* sharedScores = nullptr;
-  if (n->kind() == c10::aten::masked_fill && singleUse(x) && n->inputs().size() == 3) {
+  if (n->kind() == c10::aten::masked_fill && chainOnly(x) && n->inputs().size() == 3) {
     // scores.masked_fill(m, fill): the keys where m is true are left out.
     if (!dropsKeys(n->input(2)))
       c.unsupported = "its masked_fill value is not -inf or a constant at most -1e4";
@@ -239,7 +319,7 @@ bool matchScores(Value* x, AttentionChain& c, std::vector<Node*>& reversed) {
     c.maskDrops = true;
     reversed.push_back(n);
     x = n->input(0);
-  } else if (n->kind() == c10::aten::where && singleUse(x) && n->inputs().size() == 3) {
+  } else if (n->kind() == c10::aten::where && chainOnly(x) && n->inputs().size() == 3) {
     // torch.where(m, scores, fill) keeps the keys where m is true; torch.where(m, fill, scores) drops them.
     const int side = leadsToMatmul(n->input(1)) ? 1 : 2;
     if (!dropsKeys(n->input(3 - side)))
@@ -248,7 +328,7 @@ bool matchScores(Value* x, AttentionChain& c, std::vector<Node*>& reversed) {
     c.maskDrops = side == 2;
     reversed.push_back(n);
     x = n->input(side);
-  } else if (n->kind() == c10::aten::add && n->inputs().size() == 3 && singleUse(x)) {
+  } else if (n->kind() == c10::aten::add && n->inputs().size() == 3 && chainOnly(x)) {
     auto alpha = constantInt(n->input(2));
     const int side = leadsToMatmul(n->input(0)) ? 0 : leadsToMatmul(n->input(1)) ? 1 : -1;
     if (side < 0) return false;
@@ -256,18 +336,23 @@ bool matchScores(Value* x, AttentionChain& c, std::vector<Node*>& reversed) {
     c.mask = n->input(1 - side);
     reversed.push_back(n);
     x = n->input(side);
-  } else if (isMaskedProduct(n) && singleUse(x)) {
+  } else if (isMaskedProduct(n) && chainOnly(x)) {
     c.mask = n->input(0);
     products = {n};
-  } else if (n->kind() == c10::prim::If && singleUse(x)) {
+  } else if (n->kind() == c10::prim::If && chainOnly(x)) {
     auto optional = matchOptionalMask(n, c);
     if (!optional) return false;
     reversed.push_back(n);
     products = optional->products;
-    if (optional->scores) x = optional->scores;
-    sharedScores = optional->scores;
+    if (optional->scores) {
+      x = optional->scores;
+      shared.push_back(x);
+    }
   }
-  const auto chainOnly = [&](const Value* v) { return singleUse(v) || v == sharedScores; };
+  // The op adds a window mask and one more additive mask as one (the rewrite sums them).
+  if (c.windowMask && c.mask && (c.maskDrops || c.maskOptional || !products.empty()) && c.unsupported.empty())
+    c.unsupported =
+        "its window mask comes with a boolean, optional or fused mask, which the op cannot add to it";
   if (products.empty()) {
     n = x->node();
     if (Value* inner = scaledOperand(n, &c.scale, &c.scaleDivides); inner && chainOnly(x)) {
@@ -390,11 +475,16 @@ std::optional<AttentionChain> matchAttentionChain(Node* softmax, const DropoutCa
   std::vector<Node*> before, after;
   if (!matchScores(softmax->input(0), c, before)) return std::nullopt;
   if (!matchProbabilities(softmax->output(), c, after, isDropoutCall, allowReturned)) return std::nullopt;
+  if (c.windowMask && c.returnedWhen && c.unsupported.empty())
+    c.unsupported = "its code returns probabilities it forms with a window mask";
   c.nodes.assign(before.rbegin(), before.rend());
   c.nodes.push_back(softmax);
   c.nodes.insert(c.nodes.end(), after.begin(), after.end());
   for (const Node* n : c.nodes) {
-    if (n->kind() == c10::aten::transpose) continue;  // a view: nothing to find in a trace or a form
+    // Views: nothing to find in a trace or a form.
+    if (n->kind() == c10::aten::transpose || (c.windowNodes.size() == 3 && n != c.windowNodes[1] &&
+                                              std::count(c.windowNodes.begin(), c.windowNodes.end(), n)))
+      continue;
     c.form += (c.form.empty() ? "" : "/") + shortName(n, c);
   }
   return c;

@@ -1,7 +1,8 @@
 #pragma once
 // Explicit attention as model code writes it, matched from its softmax: matmul(q, kᵀ) [· or / scale]
 // [+ mask | masked_fill(m, fill) | where(m, ·, fill)] [cast] → softmax(-1) [cast] [dropout] → matmul(·, v),
-// with the scale possibly on q instead (timm's `(q * self.scale) @ k.transpose(-2, -1)`). The mask may be
+// with the scale possibly on q instead (timm's `(q * self.scale) @ k.transpose(-2, -1)`), a window mask added
+// to a view of the scores that splits their batch (Swin's), possibly under an If. The mask may be
 // chosen by `mask is not None` (baddbmm(mask, q, kᵀ) or bmm(q, kᵀ), as F.multi_head_attention_forward writes
 // it; or `if mask is not None: scores = scores + mask`), the dropout run under an If. The same matcher reads
 // the inlined graph the planner analyses and a module's own graph the rewriter edits, where a dropout may be
@@ -25,7 +26,15 @@ struct AttentionChain {
   torch::jit::Value* mask = nullptr;
   bool maskDrops = false;  // a boolean mask true where keys are left out (masked_fill's): negated for the op
   bool maskOptional = false;
-  torch::jit::Value* scale = nullptr;  // the scalar the scores (or q) are multiplied or divided by
+  // A mask added to a view that splits the scores' batch in two ([B·nW, H, sq, sk] viewed [B, nW, H, sq, sk],
+  // then viewed back: Swin's shifted windows, a mask over the windows broadcast over the images), besides
+  // `mask`: the value added and the split view's sizes; nullptr when none. Under an If whose other branch
+  // passes the scores on (windowGate; scripted Swin adds it in shifted blocks only), or not (a trace).
+  torch::jit::Value* windowMask = nullptr;
+  torch::jit::Value* windowSizes = nullptr;
+  torch::jit::Node* windowGate = nullptr;
+  std::vector<torch::jit::Node*> windowNodes;  // the split view, the add, the view back
+  torch::jit::Value* scale = nullptr;          // the scalar the scores (or q) are multiplied or divided by
   bool scaleDivides = false;
   torch::jit::Node* dropout = nullptr;  // aten::dropout, or a dropout module's call (own graphs)
   // The If whose one branch runs `dropout` and whose other passes the probabilities on (`if dropout_p > 0.0:

@@ -235,6 +235,12 @@ void planAttention(const FoundSite& found, const Value* self, const std::string&
       continue;
     }
     if (n->kind() == c10::aten::transpose) continue;
+    // A window mask's If computes the mask too: of its ops only the chain's are the chain's.
+    if (n == chain->windowGate) {
+      for (const Node* w : chain->windowNodes)
+        tensorOps(w, plan.attention.opsBefore);
+      continue;
+    }
     tensorOps(n, beforeSoftmax ? plan.attention.opsBefore : plan.attention.opsAfter);
     // A dropout module's code is its own; the attention's code calls it, which the rewrite removes.
     if (n != chain->dropout && nodeModule(n, rootType).path != found.site.modulePath) {
@@ -243,7 +249,8 @@ void planAttention(const FoundSite& found, const Value* self, const std::string&
       return;
     }
   }
-  plan.attention.masked = chain->mask != nullptr;
+  plan.attention.masked = chain->mask != nullptr || chain->windowMask != nullptr;
+  plan.attention.windowMask = chain->windowMask != nullptr;
   const auto own = checkOwnCode(callers.root, found.site.modulePath, callers.calls);
   if (!own.problem.empty()) {
     plan.reason = own.problem;
@@ -271,14 +278,21 @@ void planAttention(const FoundSite& found, const Value* self, const std::string&
     plan.reason = check.note;
     plan.attention.dropout = !check.note.empty();
   }
-  if (chain->mask) {
+  for (const Value* mask : {chain->mask, chain->windowMask}) {
     std::set<const Node*> seen;
-    if (auto p = trainableSource(chain->mask, self, trainable, seen); !p.empty()) {
+    if (!mask || plan.attention.maskGrad) continue;
+    if (auto p = trainableSource(mask, self, trainable, seen); !p.empty()) {
       plan.attention.maskGrad = true;
       plan.reason +=
           (plan.reason.empty() ? "" : "; ") + std::string("its mask is computed from ") + p +
           " (trainable): the op passes the mask its gradient, the scores', as the chain's add does";
     }
+  }
+  if (chain->windowMask) {
+    plan.reason += (plan.reason.empty() ? "" : "; ") +
+                   std::string("where its window mask is added, the op takes it ") +
+                   (chain->mask ? "plus its other mask as one tensor" : "as it is") +
+                   ", q, k and v viewed with their batch split as the scores are";
   }
   if (!plan.attention.askingCallers.empty()) {
     std::set<std::string> callers(plan.attention.askingCallers.begin(), plan.attention.askingCallers.end());

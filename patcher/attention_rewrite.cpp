@@ -133,8 +133,62 @@ void readMetadataFromQ(const AttentionChain& c) {
   }
 }
 
+// A window mask's arguments: the op's mask and the two sizes the scores' batch is split into.
+struct WindowArguments {
+  Value* mask = nullptr;
+  Value* images = nullptr;
+  Value* windows = nullptr;
+};
+
+// Where the window mask is added (at the insertion point): that mask plus the chain's other one, and the
+// split view's first two sizes.
+WindowArguments addedWindow(torch::jit::Graph& graph, const AttentionChain& c) {
+  WindowArguments w;
+  w.mask = c.mask ? graph.insert(c10::aten::add, {c.windowMask, c.mask}) : c.windowMask;
+  w.images = graph.insert(c10::aten::__getitem__, {c.windowSizes, graph.insertConstant(c10::IValue(0))});
+  w.windows = graph.insert(c10::aten::__getitem__, {c.windowSizes, graph.insertConstant(c10::IValue(1))});
+  return w;
+}
+
+// The window mask's arguments for the op. Under an If (scripted Swin adds it in shifted blocks only) the If
+// gives them instead of the scores: the added mask and the split in the branch that adds it; the other mask
+// (or None), q's batch and 1 window in the other, so both kinds of block run one op call.
+WindowArguments windowArguments(torch::jit::Graph& graph, const AttentionChain& c) {
+  if (!c.windowGate) return addedWindow(graph, c);
+  Node* gate = c.windowGate;
+  for (torch::jit::Block* block : gate->blocks()) {
+    torch::jit::WithInsertPoint guard(block->return_node());
+    WindowArguments w;
+    if (block == c.windowNodes.front()->owningBlock()) {
+      w = addedWindow(graph, c);
+    } else {
+      w.mask = c.mask ? c.mask : graph.insertConstant(c10::IValue());
+      w.images = graph.insert(c10::aten::size, {c.q, graph.insertConstant(c10::IValue(0))});
+      w.windows = graph.insertConstant(c10::IValue(1));
+    }
+    for (Value* v : {w.mask, w.images, w.windows})
+      block->registerOutput(v);
+  }
+  WindowArguments out;
+  out.mask =
+      gate->addOutput()->setType(c.mask ? c.mask->type() : c10::OptionalType::create(c10::TensorType::get()));
+  out.images = gate->addOutput()->setType(c10::IntType::get());
+  out.windows = gate->addOutput()->setType(c10::IntType::get());
+  return out;
+}
+
+// The If of a window mask no longer gives the scores: its first output goes, and what computed it in the
+// branches with it (dead code).
+void dropWindowScores(Node* gate) {
+  for (torch::jit::Block* block : gate->blocks())
+    block->eraseOutput(0);
+  gate->eraseOutput(0);
+}
+
 // lowmem::attention on the chain's operands, inserted at the graph's insertion point; nullptr when its
-// dropout probability cannot be passed.
+// dropout probability cannot be passed. With a window mask, q, k and v are viewed with their batch split as
+// the scores were ([B·nW, ...] as [B, nW, ...]), so the mask over the windows broadcasts over the images, and
+// the output is viewed back.
 Value* insertOp(const torch::jit::Module& holder, torch::jit::Graph& graph, const AttentionChain& c) {
   Value* dropout = dropoutArgument(holder, graph, c);
   if (!dropout) return nullptr;
@@ -144,9 +198,24 @@ Value* insertOp(const torch::jit::Module& holder, torch::jit::Graph& graph, cons
   Value* mask = !c.mask       ? graph.insertConstant(c10::IValue())
                 : c.maskDrops ? graph.insert(logicalNot, {c.mask})
                               : c.mask;
+  Value *q = c.q, *k = c.k, *v = c.v;
+  Value* split = nullptr;
+  if (c.windowMask) {
+    const auto w = windowArguments(graph, c);
+    mask = w.mask;
+    static const auto unflatten = c10::Symbol::fromQualString("aten::unflatten");
+    split = graph.insertNode(graph.createList(c10::IntType::get(), {w.images, w.windows}))->output();
+    Value* first = graph.insertConstant(c10::IValue(0));
+    q = graph.insert(unflatten, {q, first, split});
+    k = graph.insert(unflatten, {k, first, split});
+    v = graph.insert(unflatten, {v, first, split});
+  }
   static const auto op = c10::Symbol::fromQualString("lowmem::attention");
-  Value* o =
-      graph.insert(op, {c.q, c.k, c.v, mask, scale, graph.insertConstant(c10::IValue(false)), dropout});
+  Value* o = graph.insert(op, {q, k, v, mask, scale, graph.insertConstant(c10::IValue(false)), dropout});
+  if (split) {
+    o = graph.insert(c10::aten::flatten,
+                     {o, graph.insertConstant(c10::IValue(0)), graph.insertConstant(c10::IValue(1))});
+  }
   o->setType(c.output->output()->type());
   return o;
 }
@@ -202,6 +271,10 @@ bool replaceChain(const torch::jit::Module& holder, const AttentionChain& c) {
   readMetadataFromQ(c);
   // Last to first, each once nothing reads it: a dropout module's call is not dead code to the JIT.
   for (auto it = c.nodes.rbegin(); it != c.nodes.rend(); ++it) {
+    if (*it == c.windowGate) {
+      dropWindowScores(*it);
+      continue;
+    }
     bool used = false;
     for (const Value* out : (*it)->outputs())
       used = used || out->hasUses();

@@ -301,6 +301,18 @@ void backwardSlices(const Slices& grad, const Slices& q, const Slices& k, const 
       });
 }
 
+// Heads with more than one dimension before them ([B, nW, H, S, D], Swin's windows as the rewrite views them)
+// as [B·nW, H, S, D] where that is a view, so they take the 4-d heads' batched paths; as they are otherwise
+// (slice by slice). The slices keep their order either way, which the mask's offsets follow.
+at::Tensor asHeads(const at::Tensor& t) {
+  if (!t.defined() || t.dim() <= 4) return t;
+  try {
+    return t.view({-1, t.size(-3), t.size(-2), t.size(-1)});
+  } catch (const c10::Error&) {
+    return t;
+  }
+}
+
 Dims dimsOf(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
   const int64_t d = q.size(-1), sq = q.size(-2), sk = k.size(-2), dv = v.size(-1);
   return {sq * d == 0 ? 0 : q.numel() / (sq * d), sq, sk, d, dv, q.dim() == 4 ? q.size(1) : 1};
@@ -311,19 +323,20 @@ Dims dimsOf(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
 void attentionForward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                       const AttentionMask& mask, double scale, bool causal, const AttentionDropout& dropout,
                       const at::Tensor& o, const at::Tensor& lse) {
-  const auto z = dimsOf(q, k, v);
-  forwardSlices(Slices(q, z.n), Slices(k, z.n), Slices(v, z.n), Slices(o, z.n), lse.view({z.n, z.sq}), z,
-                mask, scale, causal, dropout);
+  const auto z = dimsOf(asHeads(q), k, v);
+  forwardSlices(Slices(asHeads(q), z.n), Slices(asHeads(k), z.n), Slices(asHeads(v), z.n),
+                Slices(asHeads(o), z.n), lse.view({z.n, z.sq}), z, mask, scale, causal, dropout);
 }
 
 void attentionBackward(const at::Tensor& grad, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                        const at::Tensor& o, const at::Tensor& lse, const AttentionMask& mask, double scale,
                        bool causal, const AttentionDropout& dropout, const at::Tensor& dq,
                        const at::Tensor& dk, const at::Tensor& dv, const at::Tensor& dmask) {
-  const auto z = dimsOf(q, k, v);
-  backwardSlices(Slices(grad, z.n), Slices(q, z.n), Slices(k, z.n), Slices(v, z.n), Slices(o, z.n),
-                 lse.view({z.n, z.sq}), Slices(dq, z.n), Slices(dk, z.n), Slices(dv, z.n), z, mask, scale,
-                 causal, dropout, dmask.defined() ? dmask.view({z.n, z.sq, z.sk}) : at::Tensor());
+  const auto z = dimsOf(asHeads(q), k, v);
+  const auto slices = [&z](const at::Tensor& t) { return Slices(asHeads(t), z.n); };
+  backwardSlices(slices(grad), slices(q), slices(k), slices(v), slices(o), lse.view({z.n, z.sq}), slices(dq),
+                 slices(dk), slices(dv), z, mask, scale, causal, dropout,
+                 dmask.defined() ? dmask.view({z.n, z.sq, z.sk}) : at::Tensor());
 }
 
 }  // namespace CPU_CAPABILITY

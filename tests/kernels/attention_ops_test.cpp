@@ -156,6 +156,41 @@ TEST(Attention, TransposedHeadsAreReadInPlaceAndTheOutputMergesAsAView) {
         << i << " " << (got[i] - want[i]).abs().max().item<double>();
 }
 
+// Swin's shifted windows as the rewrite passes them: q, k, v [B·nW, H, N, D] viewed [B, nW, H, N, D], the
+// mask the window mask [1, nW, 1, N, N] plus the learned bias [1, H, N, N] (one per window, the same for
+// every image: a batch index's mask repeats every nW slices), the output flattened back and merged as a view.
+// In float64 against the chain's autograd as Swin writes it (the scores viewed 5-d, the window mask added,
+// viewed back), the bias's gradient included.
+TEST(Attention, WindowsViewedWithTheirBatchSplitTakeOneMaskPerWindow) {
+  at::manual_seed(9);
+  const int64_t B = 2, W = 3, H = 2, N = 7, D = 4;
+  const auto heads = [&] { return at::randn({B * W, N, H, D}, at::kDouble).requires_grad_(); };
+  auto qs = heads(), ks = heads(), vs = heads();
+  // fp32 values: the op reads masks as fp32.
+  auto bias = at::randn({1, H, N, N}).to(at::kDouble).requires_grad_();
+  const auto window = at::where(at::rand({1, W, 1, N, N}) < 0.3, -100.0, 0.0).to(at::kDouble);
+  const auto g = at::randn({B * W, N, H * D}, at::kDouble);
+  auto s = at::matmul(qs.transpose(1, 2) * 0.5, ks.transpose(1, 2).transpose(-2, -1)) + bias;
+  s = (s.view({B, W, H, N, N}) + window).view({-1, H, N, N});
+  auto ref = at::matmul(at::softmax(s, -1), vs.transpose(1, 2)).transpose(1, 2).reshape({B * W, N, H * D});
+  ref.backward(g);
+  const auto want = std::vector<at::Tensor>{ref.detach(), qs.grad(), ks.grad(), vs.grad(), bias.grad()};
+
+  auto q = qs.detach().clone().requires_grad_(), k = ks.detach().clone().requires_grad_(),
+       v = vs.detach().clone().requires_grad_(), b = bias.detach().clone().requires_grad_();
+  const auto split = [&](const at::Tensor& t) { return t.transpose(1, 2).unflatten(0, {B, W}); };
+  auto o = attention(split(q), split(k), split(v), window + b, 0.5, false).flatten(0, 1);
+  const auto merged = o.transpose(1, 2).reshape({B * W, N, H * D});
+  EXPECT_EQ(merged.data_ptr(), o.data_ptr()) << "the merge copied the output";
+  merged.backward(g);
+  const auto got = std::vector<at::Tensor>{merged.detach(), q.grad(), k.grad(), v.grad(), b.grad()};
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_TRUE(got[i].defined()) << i;
+    EXPECT_TRUE(at::allclose(got[i], want[i], 1e-10, 1e-10))
+        << i << " " << (got[i] - want[i]).abs().max().item<double>();
+  }
+}
+
 TEST(Attention, Bfloat16AgreesWithTheFloat64ChainToBfloat16Rounding) {
   at::manual_seed(1);
   auto q = at::randn({2, 4, 33, 32}, at::kDouble), k = at::randn({2, 4, 33, 32}, at::kDouble);

@@ -218,6 +218,35 @@ INSTANTIATE_TEST_SUITE_P(
              "        p = torch.dropout(p, dropout_p, True)\n"
              "    o = torch.bmm(p, v3).view(2, 3, 5, 4)\n",
              true, "div/baddbmm mask (if given)/softmax/dropout (under if)/bmm"},
+        // Swin's shifted windows: the scores [B·nW, H, S, S] viewed [B, nW, H, S, S] for a mask over the
+        // windows, then viewed back; scripted, under an If that only shifted blocks take (both branches run
+        // here), and as a trace records it. The learned bias beside it takes its gradient through the op.
+        Case{"window_mask_shifted",
+             "    s = torch.matmul(q * 0.5, k.transpose(-2, -1)) + self.table\n"
+             "    if bool(mask.sum() < 1e9):\n"
+             "        w = mask.view(1, 2, 1, 1, 5)\n"
+             "        s = (s.view(1, 2, 3, 5, 5) + w).view(-1, 3, 5, 5)\n"
+             "    o = torch.matmul(torch.softmax(s, -1), v)\n",
+             true,
+             "mul/matmul/add/add window mask (under if)/softmax/matmul",
+             {"table"}},
+        Case{"window_mask_unshifted",
+             "    s = torch.matmul(q * 0.5, k.transpose(-2, -1)) + self.table\n"
+             "    if bool(mask.sum() > 1e9):\n"
+             "        s = (s.view(1, 2, 3, 5, 5) + mask.view(1, 2, 1, 1, 5)).view(-1, 3, 5, 5)\n"
+             "    o = torch.matmul(torch.softmax(s, -1), v)\n",
+             true,
+             "add window mask (under if)",
+             {"table"}},
+        Case{"window_mask_traced",
+             "    s = torch.matmul(q * 0.5, k.transpose(-2, -1)) + self.table\n"
+             "    s = (s.view(1, 2, 3, 5, 5) + mask.view(1, 2, 1, 1, 5)).view(-1, 3, 5, 5)\n"
+             "    o = torch.matmul(torch.softmax(s, -1), v)\n",
+             true, "mul/matmul/add/add window mask/softmax/matmul"},
+        Case{"window_mask_alone",
+             "    s = torch.matmul(q, k.transpose(-2, -1)).view(1, 2, 3, 5, 5) + mask.view(1, 2, 1, 1, 5)\n"
+             "    o = torch.matmul(torch.softmax(s.view(2, 3, 5, 5), -1), v)\n",
+             true, "matmul/add window mask/softmax/matmul"},
         // HF's `if attention_mask is not None: scores = scores + attention_mask`.
         Case{"optional_mask_add",
              "    m: Optional[Tensor] = None\n"
