@@ -289,10 +289,10 @@ int64_t backwardBlockBytes(const Trace& t, const ScoresShape& s, bool dropout) {
 // (fp32; fp64 for fp64). Where the chain passed its own scores' gradient on to the mask (an add of the
 // scores' shape), that storage now lives from there; otherwise the buffer is one more transient, reduced to
 // the mask's shape at the end.
-// `releasedBy`: where the chain's backward has released what it frees (its last node's evaluate_function
-// ends); a gradient freed by then was not passed on, and goes with the chain's dP and dS.
+// A gradient freed by the time the chain's backward has released what it frees (span.releasedBy) was not
+// passed on, and goes with the chain's dP and dS.
 void addMaskGradient(const Trace& t, const Profile& p, const ChainOps& c, const ScoresShape& scores,
-                     const SiteSpan& span, int64_t backwardBegin, int64_t releasedBy, SiteEffect& e) {
+                     const SiteSpan& span, int64_t backwardBegin, SiteEffect& e) {
   const int64_t bytes = scores.numel() * scores.accBytes;
   // The scores' gradient the chain's softmax backward made, passed on to the mask by the add's backward.
   const int64_t softmaxSeqNr = t.ops[static_cast<size_t>(c.softmax)].seqNr;
@@ -303,7 +303,7 @@ void addMaskGradient(const Trace& t, const Profile& p, const ChainOps& c, const 
   };
   for (size_t i = 0; i < p.storages.size(); ++i) {
     const auto& s = p.storages[i];
-    if (s.bytes == bytes && s.allocOp >= 0 && (s.freeSeq < 0 || s.freeSeq > releasedBy) &&
+    if (s.bytes == bytes && s.allocOp >= 0 && (s.freeSeq < 0 || s.freeSeq > span.releasedBy) &&
         softmaxSeqNr >= 0 && bySoftmaxBackward(s.allocOp)) {
       e.added.push_back({s.bytes, backwardBegin, s.allocSeq});
       return;
@@ -354,16 +354,6 @@ SiteEffect attentionEffect(const Trace& t, const Profile& p, const SitePlan& pla
   } else if (o >= 0) {
     kept.insert(static_cast<size_t>(o));
   }
-  // The engine frees a node's incoming gradient (dP into softmax's backward, dS into the product's) in the
-  // evaluate_function op around the node, once it has run: frees there are the chain's backward's too.
-  std::set<int32_t> releasing = span.backwardNodes;
-  int64_t releasedBy = span.backwardEnd;
-  for (const auto n : span.backwardNodes) {
-    const auto parent = t.ops[static_cast<size_t>(n)].parent;
-    if (parent < 0) continue;
-    releasing.insert(parent);
-    releasedBy = std::max(releasedBy, t.ops[static_cast<size_t>(parent)].endSeq);
-  }
   for (size_t i = 0; i < p.storages.size(); ++i) {
     const auto& s = p.storages[i];
     if (merged >= 0 && (static_cast<int64_t>(i) == o || static_cast<int64_t>(i) == merged)) continue;
@@ -377,15 +367,15 @@ SiteEffect attentionEffect(const Trace& t, const Profile& p, const SitePlan& pla
     } else if (span.heldBySite(s) && span.allocatedBySite(t, s)) {
       e.newFree.emplace_back(i, std::max(span.forwardEnd, s.allocSeq + 1));
       e.releasedBytes += s.bytes;
-    } else if (s.allocOp >= 0 && s.freeSeq >= 0 && s.freeSeq <= releasedBy &&
-               withinAny(t, s.allocOp, span.backwardNodes) && withinAny(t, s.freeOp, releasing)) {
-      // Made and freed by the chain's backward nodes (dP, dS): the op's backward makes its own, in tiles.
+    } else if (s.allocOp >= 0 && s.freeSeq >= 0 && s.freeSeq <= span.releasedBy &&
+               withinAny(t, s.allocOp, span.backwardNodes) && withinAny(t, s.freeOp, span.releasingOps)) {
+      // Made and freed by the chain's backward (dP, dS; freed by the engine around their nodes too): the op's
+      // backward makes its own, in tiles.
       e.newFree.emplace_back(i, s.allocSeq);
     }
   }
   const auto scores = scoresShape(t, *chain);
-  if (plan.attention.maskGrad && scores)
-    addMaskGradient(t, p, *chain, *scores, span, backwardBegin, releasedBy, e);
+  if (plan.attention.maskGrad && scores) addMaskGradient(t, p, *chain, *scores, span, backwardBegin, e);
   const int64_t lse = rows * 4;
   e.added.push_back({lse, span.forwardEnd, span.backwardEnd});
   e.addedBytes += lse;

@@ -17,10 +17,16 @@ SiteSpan siteSpan(const Trace& t, const std::vector<int32_t>& ops) {
     if (op.scope == OpScope::kBackward && seqNrs.count(op.seqNr)) {
       span.backwardEnd = std::max(span.backwardEnd, op.endSeq);
       span.backwardNodes.insert(static_cast<int32_t>(i));
+      span.releasingOps.insert(static_cast<int32_t>(i));
+      if (op.parent >= 0) {
+        span.releasingOps.insert(op.parent);
+        span.releasedBy = std::max(span.releasedBy, t.ops[static_cast<size_t>(op.parent)].endSeq);
+      }
     } else if (op.parent >= 0 && span.backwardNodes.count(op.parent)) {
       span.backwardCalls.push_back(static_cast<int32_t>(i));
     }
   }
+  span.releasedBy = std::max(span.releasedBy, span.backwardEnd);
   return span;
 }
 

@@ -17,6 +17,11 @@ struct SiteSpan {
   std::set<int32_t> backwardNodes;
   std::vector<int32_t> backwardCalls;  // ATen ops the site's backward nodes ran
   int64_t backwardEnd = -1;
+  // Where the site's backward frees what it made: its nodes and the evaluate_function ops around them, in
+  // which autograd's engine drops a node's incoming gradient once the node has run (dP into softmax's
+  // backward); `releasedBy`, the last of those ends.
+  std::set<int32_t> releasingOps;
+  int64_t releasedBy = -1;
 
   bool allocatedBySite(const Trace& t, const StorageLife& s) const {
     return s.allocOp >= 0 &&

@@ -284,7 +284,7 @@ std::string shortName(const Node* n, const AttentionChain& c) {
   if (n->kind() == c10::prim::CallMethod) return "dropout module";
   if (n == c.dropoutGate) return "dropout (under if)";
   if (n == c.windowGate) return "add window mask (under if)";
-  if (c.windowNodes.size() == 3 && n == c.windowNodes[1]) return "add window mask";
+  if (c.windowMask && n == c.windowNodes[1]) return "add window mask";
   if (n->kind() == c10::prim::If) {
     const Node* masked = n->blocks()[0]->outputs()[0]->node();
     return masked->kind() == c10::aten::add || n->blocks()[1]->outputs()[0]->node()->kind() == c10::aten::add
@@ -482,8 +482,8 @@ std::optional<AttentionChain> matchAttentionChain(Node* softmax, const DropoutCa
   c.nodes.insert(c.nodes.end(), after.begin(), after.end());
   for (const Node* n : c.nodes) {
     // Views: nothing to find in a trace or a form.
-    if (n->kind() == c10::aten::transpose || (c.windowNodes.size() == 3 && n != c.windowNodes[1] &&
-                                              std::count(c.windowNodes.begin(), c.windowNodes.end(), n)))
+    if (n->kind() == c10::aten::transpose ||
+        (c.windowMask && (n == c.windowNodes[0] || n == c.windowNodes[2])))
       continue;
     c.form += (c.form.empty() ? "" : "/") + shortName(n, c);
   }

@@ -195,12 +195,13 @@ Value* insertOp(const torch::jit::Module& holder, torch::jit::Graph& graph, cons
   Value* scale = scaleArgument(graph, c);
   // The op's boolean mask is true where keys take part, as SDPA's; an Optional mask is passed as it is.
   static const auto logicalNot = c10::Symbol::fromQualString("aten::logical_not");
-  Value* mask = !c.mask       ? graph.insertConstant(c10::IValue())
-                : c.maskDrops ? graph.insert(logicalNot, {c.mask})
-                              : c.mask;
-  Value *q = c.q, *k = c.k, *v = c.v;
-  Value* split = nullptr;
-  if (c.windowMask) {
+  Value *q = c.q, *k = c.k, *v = c.v, *mask = nullptr, *split = nullptr;
+  if (!c.windowMask) {
+    mask = !c.mask       ? graph.insertConstant(c10::IValue())
+           : c.maskDrops ? graph.insert(logicalNot, {c.mask})
+                         : c.mask;
+  } else {
+    // The matcher leaves a window mask with an additive mask only: their sum, no negation.
     const auto w = windowArguments(graph, c);
     mask = w.mask;
     static const auto unflatten = c10::Symbol::fromQualString("aten::unflatten");

@@ -323,19 +323,21 @@ Dims dimsOf(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
 void attentionForward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                       const AttentionMask& mask, double scale, bool causal, const AttentionDropout& dropout,
                       const at::Tensor& o, const at::Tensor& lse) {
-  const auto z = dimsOf(asHeads(q), k, v);
-  forwardSlices(Slices(asHeads(q), z.n), Slices(asHeads(k), z.n), Slices(asHeads(v), z.n),
-                Slices(asHeads(o), z.n), lse.view({z.n, z.sq}), z, mask, scale, causal, dropout);
+  const auto qh = asHeads(q);
+  const auto z = dimsOf(qh, k, v);
+  forwardSlices(Slices(qh, z.n), Slices(asHeads(k), z.n), Slices(asHeads(v), z.n), Slices(asHeads(o), z.n),
+                lse.view({z.n, z.sq}), z, mask, scale, causal, dropout);
 }
 
 void attentionBackward(const at::Tensor& grad, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                        const at::Tensor& o, const at::Tensor& lse, const AttentionMask& mask, double scale,
                        bool causal, const AttentionDropout& dropout, const at::Tensor& dq,
                        const at::Tensor& dk, const at::Tensor& dv, const at::Tensor& dmask) {
-  const auto z = dimsOf(asHeads(q), k, v);
+  const auto qh = asHeads(q);
+  const auto z = dimsOf(qh, k, v);
   const auto slices = [&z](const at::Tensor& t) { return Slices(asHeads(t), z.n); };
-  backwardSlices(slices(grad), slices(q), slices(k), slices(v), slices(o), lse.view({z.n, z.sq}), slices(dq),
-                 slices(dk), slices(dv), z, mask, scale, causal, dropout,
+  backwardSlices(slices(grad), Slices(qh, z.n), slices(k), slices(v), slices(o), lse.view({z.n, z.sq}),
+                 slices(dq), slices(dk), slices(dv), z, mask, scale, causal, dropout,
                  dmask.defined() ? dmask.view({z.n, z.sq, z.sk}) : at::Tensor());
 }
 
