@@ -247,6 +247,18 @@ INSTANTIATE_TEST_SUITE_P(
              "    s = torch.matmul(q, k.transpose(-2, -1)).view(1, 2, 3, 5, 5) + mask.view(1, 2, 1, 1, 5)\n"
              "    o = torch.matmul(torch.softmax(s.view(2, 3, 5, 5), -1), v)\n",
              true, "matmul/add window mask/softmax/matmul"},
+        // The op takes one mask: a window mask beside a boolean one cannot be summed into it.
+        Case{"window_mask_with_boolean_mask",
+             "    s = torch.matmul(q, k.transpose(-2, -1)).masked_fill(mask < -1.0, -1e4)\n"
+             "    s = (s.view(1, 2, 3, 5, 5) + mask.view(1, 2, 1, 1, 5)).view(-1, 3, 5, 5)\n"
+             "    o = torch.matmul(torch.softmax(s, -1), v)\n",
+             false, "its window mask comes with a boolean, optional or fused mask"},
+        Case{"window_mask_scaled_add",
+             "    s = torch.add(torch.matmul(q, k.transpose(-2, -1)).view(1, 2, 3, 5, 5), mask.view(1, 2, 1, "
+             "1, 5), "
+             "alpha=2)\n"
+             "    o = torch.matmul(torch.softmax(s.view(2, 3, 5, 5), -1), v)\n",
+             false, "its window mask is added with alpha != 1"},
         // HF's `if attention_mask is not None: scores = scores + attention_mask`.
         Case{"optional_mask_add",
              "    m: Optional[Tensor] = None\n"
